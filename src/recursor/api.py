@@ -1,0 +1,142 @@
+"""The Python API: everything the CLI does, callable from a notebook.
+
+    import recursor
+
+    run = recursor.run("tiny-lm", experiments=12, run_dir="runs/demo")
+    run.report()["best"]            # the same dict as `recursor report --json`
+    for node in run.nodes():        # frozen records: idea, status, per-seed metrics, verdict
+        print(node.id, node.title, node.status, node.values("val_bpb"))
+
+    run = recursor.open_run("runs/demo")      # read a run, live or finished
+    recursor.resume("runs/demo")              # continue an interrupted run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recursor.loop.config import RunConfig
+from recursor.store import Node, RunStore
+
+if TYPE_CHECKING:
+    from recursor.loop.progress import Observer
+    from recursor.proposer import Proposer
+    from recursor.task import Task
+
+
+class Run:
+    """A run folder, read through its store. Cheap to create; reads are always fresh."""
+
+    def __init__(self, run_dir: Path | str):
+        self.run_dir = Path(run_dir)
+        self._store = RunStore.open(self.run_dir, readonly=True)
+
+    def nodes(self) -> list[Node]:
+        return self._store.nodes()
+
+    def node(self, node_id: int) -> Node:
+        return self._store.node(node_id)
+
+    def curve(self, evaluation_id: int) -> list[dict[str, Any]]:
+        return self._store.curve(evaluation_id)
+
+    def events(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return self._store.events(limit)
+
+    @property
+    def status(self) -> str:
+        from recursor.report.summary import run_status
+
+        return run_status(self._store)
+
+    @property
+    def config(self) -> RunConfig:
+        return RunConfig.from_json(self._store.meta()["config"])
+
+    @property
+    def task(self) -> Task:
+        from recursor.loop.setup import run_task_snapshot
+
+        return run_task_snapshot(self._store)
+
+    def report(self) -> dict[str, Any]:
+        from recursor.report.summary import build_report
+
+        return build_report(self._store)
+
+    def path(self, rel: str | None) -> Path | None:
+        """Absolute path of an artifact a node records (patch, diff, workspace, job folder)."""
+        return self._store.path(rel)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.run_dir)!r}, status={self.status!r})"
+
+
+def run(
+    task: str | Path,
+    *,
+    run_dir: Path | str | None = None,
+    experiments: int | None = None,
+    minutes: float | None = None,
+    policy: str = "best-first",
+    workers: int | None = None,
+    seed: int = 0,
+    alpha: float = 0.05,
+    overrides: dict[str, Any] | None = None,
+    ideas: Sequence[Path | str] = (),
+    observer: Observer | None = None,
+    proposer: Proposer | None = None,
+) -> Run:
+    """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
+
+    `overrides` change task.toml settings for this run (`{"budget.train_tokens": 40000}`);
+    `ideas` adds folders of idea files to the task's library; `proposer` replaces the built-in
+    library proposer with your own (see `recursor.proposer.Proposer`). Returns the finished run.
+    Ctrl-C stops it cleanly; `resume` continues it.
+    """
+    from recursor.loop.setup import create_run, drive
+
+    config = RunConfig(experiments=experiments, minutes=minutes, policy=policy, workers=workers,
+                       seed=seed, alpha=alpha, overrides=dict(overrides or {}))
+    store = create_run(task, config, run_dir, ideas)
+    try:
+        drive(store, observer, proposer)
+    finally:
+        store.close()
+    return Run(store.run_dir)
+
+
+def resume(
+    run_dir: Path | str,
+    *,
+    experiments: int | None = None,
+    minutes: float | None = None,
+    workers: int | None = None,
+    observer: Observer | None = None,
+    proposer: Proposer | None = None,
+) -> Run:
+    """Continue a run after Ctrl-C or a crash; nothing finished is run again.
+
+    `experiments` or `minutes` may raise the run's budget; a finished run with a raised budget
+    continues from where it ended.
+    """
+    from recursor.loop.setup import drive, extend_budget
+
+    store = RunStore.open(run_dir)
+    try:
+        extend_budget(store, experiments, minutes, workers)
+        if not store.meta().get("finished_at"):
+            drive(store, observer, proposer)
+    finally:
+        store.close()
+    return Run(run_dir)
+
+
+def open_run(run_dir: Path | str) -> Run:
+    """Open a run folder for reading (while it runs, or after)."""
+    return Run(run_dir)

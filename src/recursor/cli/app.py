@@ -1,0 +1,226 @@
+"""`recursor`: the command line, a thin layer over `recursor.api`.
+
+    recursor tasks
+    recursor validate TASK
+    recursor run TASK [--experiments N] [--minutes M] [--policy greedy|best-first] [--workers N]
+    recursor status RUN
+    recursor report RUN [--json | --markdown] [--output FILE]
+    recursor show RUN NODE
+    recursor resume RUN
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from recursor.errors import RecursorError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="recursor: automated AI research whose verdicts survive noise.",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+if not console.is_terminal:  # a log file or a pipe: wide enough that tables do not fold
+    console = Console(width=160)
+err_console = Console(stderr=True)
+
+RunDir = Annotated[Path, typer.Argument(help="A run folder (made by `recursor run`).")]
+
+
+def _fail(err: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command()
+def tasks() -> None:
+    """List the built-in tasks."""
+    from rich.table import Table
+
+    from recursor.task import builtin_tasks, load_task
+
+    table = Table(header_style="bold")
+    for col in ("task", "what it improves", "metric", "ideas", "folder"):
+        table.add_column(col, overflow="fold")
+    for name, folder in builtin_tasks().items():
+        task = load_task(folder)
+        m = task.spec.metric
+        table.add_row(name, task.spec.title, f"{m.name} ({m.direction})", str(len(task.ideas)),
+                      str(folder))
+    console.print(table)
+
+
+@app.command()
+def validate(
+    task: Annotated[str, typer.Argument(help="A built-in task's name or a task folder.")],
+    override: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a task.toml setting, e.g. --set budget.train_tokens=40000.")] = None,
+) -> None:
+    """Check a task folder: task.toml, program, harness, ideas (each must apply), data."""
+    from recursor.task import idea_problems, load_task, parse_override
+    from recursor.task.data import resolve
+
+    try:
+        loaded = load_task(task, dict(parse_override(o) for o in override or []))
+        problems = idea_problems(loaded)
+        for d in loaded.spec.data:
+            try:
+                resolve(d)
+            except RecursorError as err:
+                problems.append(str(err))
+    except RecursorError as err:
+        _fail(err)
+    if problems:
+        err_console.print(f"[bold red]task {loaded.name} has {len(problems)} problem(s):[/]")
+        for p in problems:
+            err_console.print(f"  - {p}", highlight=False)
+        raise typer.Exit(1)
+    s = loaded.spec
+    console.print(f"[green]ok[/] task {s.name}: {len(s.program.files)} program file(s), "
+                  f"{len(loaded.ideas)} ideas that apply, metric {s.metric.name} "
+                  f"({s.metric.direction}), {len(s.seeds.values)} seeds, {len(s.data)} data file(s)")
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="A built-in task's name or a task folder.")],
+    experiments: Annotated[int | None, typer.Option(
+        help="Candidates to try (the baseline is not counted).")] = None,
+    minutes: Annotated[float | None, typer.Option(
+        help="Wall-clock budget of the whole run, in minutes.")] = None,
+    run_dir: Annotated[Path | None, typer.Option(
+        help="Where the run is kept (default runs/TASK-TIME).")] = None,
+    policy: Annotated[str, typer.Option(help="Search policy: greedy or best-first.")] = "best-first",
+    workers: Annotated[int | None, typer.Option(
+        help="Experiments in parallel (default: what the machine can hold).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the proposer's and policy's choices.")] = 0,
+    alpha: Annotated[float, typer.Option(help="Level of each confirmation test.")] = 0.05,
+    override: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a task.toml setting, e.g. --set budget.train_tokens=40000.")] = None,
+    ideas: Annotated[list[Path] | None, typer.Option(
+        help="A folder of extra idea files to add to the task's library.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every seed's result.")] = False,
+) -> None:
+    """Run the research loop on a task until its budget is spent."""
+    import recursor
+    from recursor.cli.progress import RichObserver
+    from recursor.task import parse_override
+
+    try:
+        overrides = dict(parse_override(o) for o in override or [])
+        with RichObserver(console, verbose) as observer:
+            result = recursor.run(task, run_dir=run_dir, experiments=experiments, minutes=minutes,
+                                  policy=policy, workers=workers, seed=seed, alpha=alpha,
+                                  overrides=overrides, ideas=ideas or (), observer=observer)
+    except KeyboardInterrupt:
+        err_console.print("[bold]interrupted[/]: `recursor resume RUN` continues the run.")
+        raise typer.Exit(130) from None
+    except RecursorError as err:
+        _fail(err)
+    _print_report(result.report())
+
+
+@app.command()
+def resume(
+    run_dir: RunDir,
+    experiments: Annotated[int | None, typer.Option(help="Raise the experiment budget.")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Set the time budget.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Experiments in parallel.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Continue a run after Ctrl-C or a crash; nothing that finished runs again."""
+    import recursor
+    from recursor.cli.progress import RichObserver
+
+    try:
+        with RichObserver(console, verbose) as observer:
+            result = recursor.resume(run_dir, experiments=experiments, minutes=minutes,
+                                     workers=workers, observer=observer)
+    except KeyboardInterrupt:
+        err_console.print("[bold]interrupted[/]: `recursor resume RUN` continues the run.")
+        raise typer.Exit(130) from None
+    except RecursorError as err:
+        _fail(err)
+    _print_report(result.report())
+
+
+@app.command()
+def status(run_dir: RunDir) -> None:
+    """What a run is doing now (or where it stopped): budget, running experiments, best so far."""
+    from recursor.cli.views import status_view
+
+    try:
+        console.print(status_view(run_dir))
+    except RecursorError as err:
+        _fail(err)
+
+
+@app.command()
+def report(
+    run_dir: RunDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown page.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """The run's results: baseline, best, every node with its verdict."""
+    import recursor
+    from recursor.report.render import markdown_report
+
+    try:
+        data = recursor.open_run(run_dir).report()
+    except RecursorError as err:
+        _fail(err)
+    if as_json or markdown:
+        text = json.dumps(data, indent=2) + "\n" if as_json else markdown_report(data)
+        if output:
+            output.write_text(text)
+            err_console.print(f"wrote {output}")
+        else:
+            sys.stdout.write(text)
+        return
+    if output:
+        with output.open("w") as f:
+            Console(file=f, width=160).print(_report_renderable(data))
+        return
+    _print_report(data)
+
+
+@app.command()
+def show(
+    run_dir: RunDir,
+    node: Annotated[int, typer.Argument(help="Node id (see `recursor report`).")],
+    lines: Annotated[int, typer.Option(help="Log lines to show.")] = 20,
+) -> None:
+    """One experiment: idea, hypothesis, diff, per-seed metrics, verdict, log tail."""
+    from recursor.cli.views import node_view
+
+    try:
+        console.print(node_view(run_dir, node, lines))
+    except RecursorError as err:
+        _fail(err)
+
+
+def _report_renderable(data: dict):
+    from recursor.report.render import text_report
+
+    return text_report(data)
+
+
+def _print_report(data: dict) -> None:
+    console.print(_report_renderable(data))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

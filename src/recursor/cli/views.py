@@ -1,0 +1,115 @@
+"""Terminal views of a run: `recursor status` and `recursor show`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+import recursor
+from recursor.executor.job import read_metrics, tail
+from recursor.report.render import STATUS_STYLE, headline
+from recursor.store import EvalStatus
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"
+
+
+def status_view(run_dir: Path) -> RenderableType:
+    run = recursor.open_run(run_dir)
+    report = run.report()
+    config = run.config
+    parts: list[RenderableType] = [Text(line) for line in headline(report)]
+    budget = []
+    if config.experiments is not None:
+        budget.append(f"{report['counts']['experiments']}/{config.experiments} experiments")
+    if config.minutes is not None:
+        budget.append(f"{report['wall_seconds'] / 60:.1f}/{config.minutes:g} minutes")
+    parts.append(Text(f"budget: {', '.join(budget)} · policy {config.policy}"))
+
+    running = [(n, e) for n in run.nodes() for e in n.evaluations
+               if e.status is EvalStatus.RUNNING]
+    if running and report["status"] == "running":
+        table = Table(title="running", header_style="dim", box=None)
+        for col in ("node", "idea", "seed", "for", "step", "train loss"):
+            table.add_column(col)
+        for node, ev in running:
+            curve, _, _ = read_metrics(run.path(ev.job_dir) / "metrics.jsonl")
+            point = curve[-1] if curve else {}
+            loss = point.get("train_loss")
+            table.add_row(str(node.id), node.title[:50], str(ev.seed),
+                          _clock(time.time() - ev.started_at), str(point.get("step", "")),
+                          f"{loss:.4f}" if loss is not None else "")
+        parts.append(table)
+    events = run.events(limit=8)
+    if events:
+        parts.append(Text("recent:", style="dim"))
+        for e in events:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e["at"]))
+            parts.append(Text(f"  {stamp} {e['message']}", overflow="ellipsis", no_wrap=True))
+    return Group(*parts)
+
+
+def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
+    run = recursor.open_run(run_dir)
+    node = run.node(node_id)
+    metric = run.task.spec.metric.name
+    parent = run.node(node.parent_id) if node.parent_id is not None else None
+    style = STATUS_STYLE.get(node.status.value, "")
+    head = Text.assemble((f"node {node.id}: {node.title}  ", "bold"), (node.status.value, style))
+    parts: list[RenderableType] = [head]
+    if node.idea:
+        idea = node.idea
+        facts = Table.grid(padding=(0, 2))
+        facts.add_column(style="dim")
+        facts.add_column()
+        facts.add_row("parent", f"node {node.parent_id}" + (f" ({parent.title})" if parent else ""))
+        facts.add_row("proposer", f"{idea.proposer}" + (f" — {idea.reason}" if idea.reason else ""))
+        facts.add_row("category", idea.category)
+        for label, text in (("hypothesis", idea.hypothesis), ("rationale", idea.rationale),
+                            ("source", idea.source)):
+            facts.add_row(label, " ".join(text.split()))  # TOML line breaks are not paragraphs
+        parts.append(facts)
+    if node.reason:
+        parts.append(Text.assemble(("decision: ", "bold"), node.reason))
+
+    table = Table(title=f"per-seed {metric}", header_style="bold")
+    for col in ("eval", "seed", "status", metric, "parent", "improvement", "seconds", "note"):
+        table.add_column(col, overflow="fold")
+    parent_vals = parent.values(metric) if parent else {}
+    minimize = run.task.spec.minimize
+    for e in node.evaluations:
+        pv = parent_vals.get(e.seed)
+        gain = ""
+        if e.value is not None and pv is not None:
+            gain = f"{(pv - e.value) if minimize else (e.value - pv):+.4f}"
+        table.add_row(str(e.id), str(e.seed), e.status.value,
+                      f"{e.value:.4f}" if e.value is not None else "–",
+                      f"{pv:.4f}" if pv is not None else "", gain,
+                      f"{e.seconds:.0f}" if e.seconds else "", e.reason or "")
+    parts.append(table)
+
+    diff = run.path(node.diff_path)
+    if diff and diff.exists():
+        parts.append(Panel(Syntax(diff.read_text(), "diff", word_wrap=True), title="diff"))
+    elif node.patch_path and run.path(node.patch_path).exists():
+        parts.append(Panel(Syntax(run.path(node.patch_path).read_text(), "text", word_wrap=True),
+                           title="patch (did not apply)"))
+
+    chosen = next((e for e in reversed(node.evaluations) if e.status is EvalStatus.FAILED),
+                  node.evaluations[-1] if node.evaluations else None)
+    if chosen is not None:
+        folder = run.path(chosen.job_dir)
+        for name in ("program.log", "harness.log"):
+            text = tail(folder / name, lines)
+            if text.strip():
+                parts.append(Panel(Text(text), title=f"{name} (seed {chosen.seed}, last {lines} "
+                                                     f"lines): {folder / name}"))
+    return Group(*parts)

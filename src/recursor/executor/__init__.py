@@ -1,0 +1,1 @@
+"""Executors: each experiment isolated in a process group with hard limits."""

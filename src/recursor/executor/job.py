@@ -1,0 +1,118 @@
+"""One experiment as the executor sees it: a harness command, its config, and what came back.
+
+The harness contract, for a harness written in any language:
+
+- it is started from the task folder with the task's harness command, in a clean environment
+  holding `RECURSOR_CONFIG` (a JSON file: seed, workspace, scratch folder, metrics file, data
+  paths, budget, limits, settings, and the evaluation to run), plus the most used fields as
+  `RECURSOR_SEED`, `RECURSOR_WORKSPACE`, `RECURSOR_SCRATCH` and `RECURSOR_METRICS`;
+- it writes the metrics file itself, one JSON object per line: `{"type": "curve", ...}` points
+  while the program runs, then `{"type": "result", "metrics": {NAME: value}}` or
+  `{"type": "error", "reason": "..."}`. Nothing is read off its stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recursor.task.spec import LimitsSpec
+
+EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Interrupt)|Killed)\b.*")
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    command: tuple[str, ...]
+    task_dir: Path  # where the harness command runs
+    job_dir: Path  # metrics, logs and the scratch folder of this one experiment
+    config: dict[str, Any]  # the task-level part; paths are added by `prepare`
+    limits: LimitsSpec
+    evaluation: str  # the metric name the harness must report
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.job_dir / "metrics.jsonl"
+
+    @property
+    def scratch(self) -> Path:
+        return self.job_dir / "scratch"
+
+    @property
+    def harness_log(self) -> Path:
+        return self.job_dir / "harness.log"
+
+    @property
+    def program_log(self) -> Path:
+        return self.job_dir / "program.log"
+
+    def prepare(self) -> Path:
+        """Create the job folder and write the harness's config; return the config's path."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        config = dict(self.config)
+        config.update(
+            metrics_file=str(self.metrics_file),
+            scratch=str(self.scratch),
+            program_log=str(self.program_log),
+            limits=self.limits.model_dump(),
+        )
+        path = self.job_dir / "config.json"
+        path.write_text(json.dumps(config, indent=1))
+        return path
+
+
+@dataclass(frozen=True)
+class JobResult:
+    key: str
+    ok: bool
+    value: float | None
+    metrics: dict[str, Any]
+    reason: str | None
+    seconds: float
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
+    """(curve points, result record, error reason) from a harness's metrics file."""
+    curve: list[dict[str, Any]] = []
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    if not path.exists():
+        return curve, result, error
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        if not isinstance(record, dict):
+            continue
+        kind = record.pop("type", None)
+        if kind == "curve":
+            curve.append(record)
+        elif kind == "result":
+            result = record
+        elif kind == "error":
+            error = str(record.get("reason", "the harness reported an error"))
+    return curve, result, error
+
+
+def last_exception(*logs: Path) -> str | None:
+    """The last exception line of the first log that has one (e.g. 'MemoryError')."""
+    for log in logs:
+        if not log.exists():
+            continue
+        lines = log.read_text(errors="replace").splitlines()
+        for line in reversed(lines[-200:]):
+            if EXCEPTION_LINE.match(line):
+                return line.strip()[:300]
+    return None
+
+
+def tail(path: Path, n: int = 40) -> str:
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])

@@ -1,0 +1,69 @@
+"""What a run was asked to do. Stored in the run, so that `resume` continues the same run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from recursor.errors import BudgetError
+from recursor.policy import POLICIES
+
+DEFAULT_EXPERIMENTS = 12
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of one run. Either budget, or both, may be given; the run ends at the first.
+
+    experiments: candidate nodes to try (the baseline is not counted; a node's confirmation
+        seeds belong to it).
+    minutes: wall-clock time of the run, summed over its sessions. At the deadline the run stops
+        proposing and finishes the decisions under way.
+    """
+
+    experiments: int | None = None
+    minutes: float | None = None
+    policy: str = "best-first"
+    workers: int | None = None  # None: what the machine can hold for the task
+    seed: int = 0  # drives the proposer's and the policy's choices
+    alpha: float = 0.05
+    overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.experiments is None and self.minutes is None:
+            object.__setattr__(self, "experiments", DEFAULT_EXPERIMENTS)
+        if self.experiments is not None and self.experiments < 0:
+            problems.append(f"experiments must be 0 or more (got {self.experiments})")
+        if self.minutes is not None and self.minutes <= 0:
+            problems.append(f"minutes must be positive (got {self.minutes})")
+        if self.policy not in POLICIES:
+            problems.append(f"unknown policy {self.policy!r}; choose from {', '.join(POLICIES)}")
+        if self.workers is not None and self.workers < 1:
+            problems.append(f"workers must be at least 1 (got {self.workers})")
+        if not 0 < self.alpha < 0.5:
+            problems.append(f"alpha must be between 0 and 0.5 (got {self.alpha})")
+        if problems:
+            raise BudgetError("; ".join(problems))
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def default_workers(threads: int, memory_mb: int) -> int:
+    """As many experiments as the machine has cores and memory for."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    by_cpu = max(1, (cores or 1) // threads)
+    try:
+        avail_mb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
+        by_memory = max(1, int(avail_mb * 0.8) // memory_mb)
+    except (ValueError, OSError):
+        by_memory = by_cpu
+    return max(1, min(by_cpu, by_memory))

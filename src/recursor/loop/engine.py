@@ -1,0 +1,429 @@
+"""The research loop: ask the policy and the proposer, run, tell the judge.
+
+One thread drives everything and is the only writer of the store; experiments run in the
+executor's process groups. The loop never blocks on one experiment: it fills every free worker
+(first the seeds that undecided nodes need, then new candidates), waits for whichever experiment
+ends first, records it, and asks the judge whether that node is decided.
+
+A run can be killed at any moment. Everything finished is in the store; on resume, evaluations
+that were in flight are marked lost and run again, and undecided nodes continue where they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recursor import patch as patches
+from recursor.errors import IntegrityError, PatchError, RecursorError
+from recursor.executor.job import Job, JobResult, read_metrics
+from recursor.judge import Judge, JudgeConfig, Pooled, Step
+from recursor.loop.config import RunConfig
+from recursor.loop.progress import Observer, Progress, Running, SilentObserver
+from recursor.policy import SearchView
+from recursor.proposer import ProposalContext, Proposer
+from recursor.store import Evaluation, Node, NodeStatus, RunStore
+from recursor.task import Task
+
+HEARTBEAT_SECONDS = 5.0
+TICK_SECONDS = 1.0
+
+
+@dataclass
+class _Flight:
+    evaluation: Evaluation
+    stage: str
+    future: Future[JobResult]
+    job: Job
+    started: float
+
+
+class ResearchLoop:
+    def __init__(
+        self,
+        store: RunStore,
+        task: Task,
+        config: RunConfig,
+        *,
+        executor: Any,
+        proposer: Proposer,
+        policy: Any,
+        workers: int,
+        data_paths: dict[str, str],
+        observer: Observer | None = None,
+    ):
+        self.store, self.task, self.config = store, task, config
+        self.executor, self.proposer, self.policy = executor, proposer, policy
+        self.workers = workers
+        self.data_paths = data_paths
+        self.observer = observer or SilentObserver()
+        spec = task.spec
+        self.metric = spec.metric.name
+        self.judge = Judge(self.metric, spec.minimize, spec.seeds.values,
+                           JudgeConfig(alpha=config.alpha, min_effect=spec.metric.min_effect))
+        self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
+        self._nodes: dict[int, Node] = {}
+        self._noise: Pooled | None = None
+        self._exhausted = False  # no proposer has anything left for any parent
+        self._expected_hashes = store.meta()["harness_hashes"]
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Drive the run until its budget is spent; return why it ended."""
+        session = self.store.begin_session()
+        self._elapsed_before = self._previous_sessions_seconds(session)
+        self._session_started = time.monotonic()
+        end = "interrupted"
+        try:
+            self._recover()
+            self._refresh()
+            if not self._nodes:
+                self._add_baseline()
+            last_beat = time.monotonic()
+            while True:
+                self._fill()
+                if not self._flights and self._done():
+                    break
+                self._collect(TICK_SECONDS)
+                if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+                    self.store.heartbeat(session)
+                    last_beat = time.monotonic()
+                self.observer.on_progress(self.progress())
+            end = self._end_reason()
+            self.store.set_meta("finished_at", time.time())
+            self.store.set_meta("end_reason", end)
+            self._event("finished", f"run finished: {end}")
+            return end
+        except IntegrityError as err:
+            end = "integrity error"
+            self.store.set_meta("end_reason", f"integrity error: {err}")
+            self._event("integrity", str(err))
+            raise
+        except _BaselineFailed as err:
+            end = "baseline failed"
+            self.store.set_meta("finished_at", time.time())
+            self.store.set_meta("end_reason", str(err))
+            self._event("finished", str(err))
+            raise RecursorError(str(err)) from None
+        finally:
+            if self._flights:
+                self.executor.cancel_all()
+                lost = self.store.lose_running()
+                self._event("interrupted", f"{len(lost)} experiment(s) in flight were stopped; "
+                            "`recursor resume` runs them again")
+            self.executor.shutdown()
+            self.store.end_session(session, end)
+
+    # -- recovery and bookkeeping ----------------------------------------------------------
+
+    def _recover(self) -> None:
+        lost = self.store.lose_running()
+        for ev in lost:
+            _kill_orphan(self.store.path(ev.job_dir))
+        if lost:
+            self._event("resume", f"{len(lost)} experiment(s) in flight when the run stopped "
+                        "will run again")
+
+    def _refresh(self) -> None:
+        self._nodes = {n.id: n for n in self.store.nodes()}
+        self._refresh_noise()
+
+    def _previous_sessions_seconds(self, current: int) -> float:
+        return sum(
+            (s["ended_at"] or s["heartbeat_at"]) - s["started_at"]
+            for s in self.store.sessions() if s["id"] != current
+        )
+
+    def elapsed(self) -> float:
+        return self._elapsed_before + time.monotonic() - self._session_started
+
+    def _event(self, kind: str, message: str, node_id: int | None = None) -> None:
+        self.store.event(kind, message, node_id)
+        self.observer.on_event(kind, message, node_id)
+
+    # -- budget ----------------------------------------------------------------------------
+
+    def _candidates(self) -> int:
+        return sum(1 for n in self._nodes.values() if not n.is_baseline)
+
+    def _budget_left(self) -> bool:
+        c = self.config
+        if c.experiments is not None and self._candidates() >= c.experiments:
+            return False
+        return not (c.minutes is not None and self.elapsed() >= c.minutes * 60)
+
+    def _done(self) -> bool:
+        undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
+        return not undecided and (self._exhausted or not self._budget_left())
+
+    def _end_reason(self) -> str:
+        c = self.config
+        if c.experiments is not None and self._candidates() >= c.experiments:
+            return f"experiment budget of {c.experiments} spent"
+        if c.minutes is not None and self.elapsed() >= c.minutes * 60:
+            return f"time budget of {c.minutes:g} minutes spent"
+        return "no idea left to try on any accepted node"
+
+    # -- filling the workers ---------------------------------------------------------------
+
+    def _fill(self) -> None:
+        while len(self._flights) < self.workers:
+            pending = self._pending_evaluation()
+            if pending is not None:
+                self._submit(*pending)
+                continue
+            baseline = self._baseline()
+            if (baseline is None or baseline.status is not NodeStatus.ACCEPTED
+                    or self._exhausted or not self._budget_left()):
+                return
+            self._new_candidate()
+
+    def _pending_evaluation(self) -> tuple[Node, int, str] | None:
+        flying = {(f.evaluation.node_id, f.evaluation.seed) for f in self._flights.values()}
+        for node in sorted(self._nodes.values(), key=lambda n: n.id):
+            if node.status is not NodeStatus.RUNNING:
+                continue
+            step = self._step(node)
+            if step.action != "run":
+                self._decide(node, step)
+                continue
+            for seed in step.seeds:
+                if (node.id, seed) not in flying:
+                    return node, seed, step.reason
+        return None
+
+    def _step(self, node: Node) -> Step:
+        parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
+        return self.judge.next_step(node, parent, self._noise)
+
+    def _frontier(self) -> list[Node]:
+        return [n for n in self._nodes.values()
+                if n.status is NodeStatus.ACCEPTED and self.proposer.has_ideas_for(self._context(n))]
+
+    def _context(self, parent: Node) -> ProposalContext:
+        lineage = [parent]
+        while lineage[-1].parent_id is not None:
+            lineage.append(self._nodes[lineage[-1].parent_id])
+        return ProposalContext(
+            task=self.task,
+            parent=parent,
+            parent_files=self.store.files(parent),
+            lineage=tuple(reversed(lineage)),
+            nodes=tuple(self._nodes.values()),
+            seed=self.config.seed * 1_000_003 + len(self._nodes),
+        )
+
+    def _new_candidate(self) -> None:
+        frontier = self._frontier()
+        if not frontier:
+            self._exhausted = True
+            self._event("exhausted", "no proposer has an idea left for any accepted node")
+            return
+        view = SearchView(tuple(self._nodes.values()), tuple(frontier), self.metric,
+                          self.task.spec.minimize)
+        parent = self.policy.select_parent(view)
+        ctx = self._context(parent)
+        proposal = self.proposer.propose(ctx)
+        if proposal is None:
+            self._exhausted = True
+            return
+        idea = proposal.idea
+        try:
+            files = self._apply(proposal.patch_text, ctx.parent_files)
+        except PatchError as err:
+            node = self.store.add_node(parent.id, idea, None, proposal.patch_text,
+                                       status=NodeStatus.FAILED,
+                                       reason=f"patch does not apply: {err}")
+            self._nodes[node.id] = node
+            self._event("failed", f"node {node.id} '{idea.title}': {node.reason}", node.id)
+            return
+        diff = patches.unified_diff(ctx.parent_files, files)
+        node = self.store.add_node(parent.id, idea, files, proposal.patch_text, diff)
+        self._nodes[node.id] = node
+        self._event("proposed", f"node {node.id} from node {parent.id}: {idea.title} "
+                    f"({idea.proposer}: {idea.reason})", node.id)
+
+    def _apply(self, patch_text: str, files: dict[str, str]) -> dict[str, str]:
+        patch = patches.parse(patch_text)
+        editable = self.task.spec.program.editable
+        outside = [f for f in patch.files if f not in editable]
+        if outside:
+            raise PatchError(f"the patch edits {', '.join(outside)}, which the task does not let "
+                             f"ideas change (editable: {', '.join(editable)})")
+        return {**files, **patches.apply(patch, files)}
+
+    def _add_baseline(self) -> None:
+        node = self.store.add_node(None, None, self.task.program_files())
+        self._nodes[node.id] = node
+        self._event("baseline", f"baseline: running {len(self.task.spec.seeds.values)} seeds "
+                    "to measure the noise floor", node.id)
+
+    # -- running and collecting ------------------------------------------------------------
+
+    def _submit(self, node: Node, seed: int, stage: str) -> None:
+        self._check_harness()
+        ev = self.store.start_evaluation(node.id, seed, self.metric)
+        job_dir = self.store.path(ev.job_dir)
+        program = job_dir / "scratch" / "program"
+        # every seed gets a fresh copy: a program that rewrites its own files cannot reach
+        # the node's workspace or the other seeds
+        shutil.copytree(self.store.path(node.workspace), program)
+        spec = self.task.spec
+        job = Job(
+            key=str(ev.id),
+            command=tuple(self.task.harness_command()),
+            task_dir=self.task.root,
+            job_dir=job_dir,
+            config={
+                "task": spec.name,
+                "seed": seed,
+                "workspace": str(program),
+                "data": [{"name": d.name, "path": self.data_paths[d.name], "sha256": d.sha256}
+                         for d in spec.data],
+                "budget": spec.budget,
+                "settings": spec.settings,
+                "evaluation": spec.evaluation(self.metric).model_dump(),
+            },
+            limits=spec.limits,
+            evaluation=self.metric,
+        )
+        future = self.executor.submit(job)
+        self._flights[ev.id] = _Flight(ev, stage, future, job, time.monotonic())
+
+    def _check_harness(self) -> None:
+        found = self.task.harness_hashes()
+        for name, digest in self._expected_hashes.items():
+            if found.get(name) != digest:
+                raise IntegrityError(
+                    f"harness file {self.task.root / name} changed since the run started "
+                    f"(sha256 {found.get(name, 'missing')[:12]}..., expected {digest[:12]}...); "
+                    "no experiment runs against a modified harness"
+                )
+
+    def _collect(self, timeout: float) -> None:
+        if not self._flights:
+            return
+        by_future = {f.future: f for f in self._flights.values()}
+        done, _ = wait(by_future, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            flight = by_future[future]
+            del self._flights[flight.evaluation.id]
+            try:
+                result = future.result()
+            except Exception as err:  # a bug in the executor must not end the run
+                result = JobResult(flight.job.key, False, None, {},
+                                   f"executor error: {type(err).__name__}: {err}",
+                                   time.monotonic() - flight.started)
+            self._record(flight, result)
+
+    def _record(self, flight: _Flight, result: JobResult) -> None:
+        ev = flight.evaluation
+        self.store.finish_evaluation(ev.id, ok=result.ok, value=result.value,
+                                     metrics=result.metrics, reason=result.reason,
+                                     seconds=result.seconds, curve=result.curve)
+        node = self.store.node(ev.node_id)
+        self._nodes[node.id] = node
+        what = (f"{self.metric}={result.value:.4f}" if result.ok
+                else f"failed: {result.reason}")
+        self._event("evaluated", f"node {node.id} seed {ev.seed} ({flight.stage}): {what} "
+                    f"in {result.seconds:.0f} s", node.id)
+        if node.status is NodeStatus.RUNNING:
+            self._decide(node, self._step(node))
+
+    def _decide(self, node: Node, step: Step) -> None:
+        if step.action == "run":
+            return
+        if node.is_baseline and step.action == "fail":
+            raise _BaselineFailed(
+                f"the baseline failed ({step.reason}). The task's own program must run before "
+                f"recursor can improve it; see the logs under {self.store.node_dir(node.id)}"
+            )
+        status = {"accept": NodeStatus.ACCEPTED, "reject": NodeStatus.REJECTED,
+                  "fail": NodeStatus.FAILED}[step.action]
+        node = self.store.decide(node.id, status, step.reason, step.verdict)
+        self._nodes[node.id] = node
+        self._refresh_noise()
+        label = "baseline" if node.is_baseline else f"node {node.id} '{node.title}'"
+        self._event(status.value, f"{label} {status.value}: {step.reason}", node.id)
+
+    def _baseline(self) -> Node | None:
+        return next((n for n in self._nodes.values() if n.is_baseline), None)
+
+    def _refresh_noise(self) -> None:
+        self._noise = None
+        baseline = self._baseline()
+        if baseline is not None and baseline.status is NodeStatus.ACCEPTED:
+            self._noise = self.judge.noise(self._nodes)
+
+    # -- progress --------------------------------------------------------------------------
+
+    def progress(self) -> Progress:
+        nodes = list(self._nodes.values())
+        counts: dict[str, int] = {}
+        for n in nodes:
+            if not n.is_baseline:
+                counts[n.status.value] = counts.get(n.status.value, 0) + 1
+        running = []
+        for f in self._flights.values():
+            curve, _, _ = read_metrics(f.job.metrics_file)
+            node = self._nodes[f.evaluation.node_id]
+            running.append(Running(node.id, node.title, f.evaluation.seed, f.stage,
+                                   time.monotonic() - f.started, curve[-1] if curve else None))
+        accepted = [n for n in nodes if n.status is NodeStatus.ACCEPTED]
+        baseline = self._baseline()
+        best = None
+        if accepted:
+            sign = 1 if self.task.spec.minimize else -1
+            best = min(accepted, key=lambda n: sign * (n.mean(self.metric) or 0.0))
+        return Progress(
+            task=self.task.name,
+            metric=self.metric,
+            minimize=self.task.spec.minimize,
+            experiments=self._candidates(),
+            experiments_budget=self.config.experiments,
+            elapsed=self.elapsed(),
+            minutes_budget=self.config.minutes,
+            workers=self.workers,
+            running=tuple(sorted(running, key=lambda r: (r.node_id, r.seed))),
+            baseline=baseline.mean(self.metric) if baseline else None,
+            best_node=best.id if best else None,
+            best=best.mean(self.metric) if best else None,
+            counts=counts,
+        )
+
+
+class _BaselineFailed(Exception):
+    pass
+
+
+def _kill_orphan(job_dir: Path | None) -> None:
+    """Kill what a killed run left of an experiment: members of its process group that are
+    provably its own (they carry its config in their environment or run inside its folder)."""
+    if job_dir is None or not (job_dir / "pid").exists():
+        return
+    try:
+        pgid = int((job_dir / "pid").read_text())
+    except ValueError:
+        return
+    marker = f"RECURSOR_CONFIG={job_dir / 'config.json'}".encode()
+    root = str(job_dir.resolve())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.getpgid(pid) != pgid:
+                continue
+            ours = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            ours = ours or os.readlink(f"/proc/{pid}/cwd").startswith(root)
+            if ours:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue

@@ -1,0 +1,121 @@
+"""Starting and resuming runs: the run folder, the task snapshot, and the parts of the loop.
+
+A run keeps a copy of its task folder (`RUN/task/`), so that resuming after an upgrade, or after
+someone edits the task, continues with the harness and ideas the run started with; the harness
+files are hashed when the run is created and checked before every experiment.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import recursor
+from recursor.errors import BudgetError, TaskError
+from recursor.executor.local import LocalExecutor
+from recursor.loop.config import RunConfig, default_workers
+from recursor.loop.engine import ResearchLoop
+from recursor.loop.lock import RunLock
+from recursor.loop.progress import Observer
+from recursor.policy import POLICIES
+from recursor.proposer import LibraryProposer, Proposer
+from recursor.store import RunStore
+from recursor.task import Task, load_task
+from recursor.task.data import resolve
+
+SNAPSHOT = "task"
+
+
+def default_run_dir(task_name: str) -> Path:
+    return Path("runs") / f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create_run(
+    task_ref: str | Path,
+    config: RunConfig,
+    run_dir: Path | str | None = None,
+    extra_ideas: Sequence[Path | str] = (),
+) -> RunStore:
+    """Validate the task, snapshot it into a new run folder, and record the run's settings."""
+    task = load_task(task_ref, config.overrides)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(task.name)
+    store = RunStore.create(run_dir, {})
+    snapshot = run_dir / SNAPSHOT
+    shutil.copytree(task.root, snapshot, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    _add_ideas(snapshot / task.spec.ideas.dir, extra_ideas)
+    task = load_task(snapshot, config.overrides)  # the snapshot must load as the original did
+    store.set_meta("task", task.name)
+    store.set_meta("config", config.to_json())
+    store.set_meta("harness_hashes", task.harness_hashes())
+    store.set_meta("created_at", time.time())
+    store.set_meta("recursor_version", recursor.__version__)
+    return store
+
+
+def _add_ideas(target: Path, folders: Sequence[Path | str]) -> None:
+    for folder in folders:
+        folder = Path(folder)
+        files = sorted(folder.glob("*.toml"))
+        if not files:
+            raise TaskError(str(folder), ["no idea files (*.toml) in this folder"])
+        target.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if (target / f.name).exists():
+                raise TaskError(str(folder), [f"{f.name}: the task already has an idea of that "
+                                              "name; rename the file"])
+            shutil.copy2(f, target / f.name)
+
+
+def run_task_snapshot(store: RunStore) -> Task:
+    config = RunConfig.from_json(store.meta()["config"])
+    return load_task(store.run_dir / SNAPSHOT, config.overrides)
+
+
+def drive(store: RunStore, observer: Observer | None = None,
+          proposer: Proposer | None = None) -> str:
+    """Run (or continue) the loop of an existing run folder until its budget is spent.
+
+    `proposer` replaces the built-in library proposer (any object with the `Proposer` methods).
+    """
+    meta = store.meta()
+    config = RunConfig.from_json(meta["config"])
+    task = run_task_snapshot(store)
+    limits = task.spec.limits
+    workers = config.workers or default_workers(limits.threads, limits.memory_mb)
+    data_paths = {d.name: str(resolve(d)) for d in task.spec.data}
+    with RunLock(store.run_dir):
+        loop = ResearchLoop(
+            store,
+            task,
+            config,
+            executor=LocalExecutor(workers),
+            proposer=proposer or LibraryProposer(),
+            policy=POLICIES[config.policy](),
+            workers=workers,
+            data_paths=data_paths,
+            observer=observer,
+        )
+        return loop.run()
+
+
+def extend_budget(store: RunStore, experiments: int | None, minutes: float | None,
+                  workers: int | None) -> RunConfig:
+    """Raise a run's budget (never lower it) and make a finished run resumable again."""
+    config = RunConfig.from_json(store.meta()["config"])
+    data = config.to_json()
+    if experiments is not None:
+        if config.experiments is not None and experiments < config.experiments:
+            raise BudgetError(f"the run's budget is already {config.experiments} experiments; "
+                              "resume can raise it, not lower it")
+        data["experiments"] = experiments
+    if minutes is not None:
+        data["minutes"] = minutes
+    if workers is not None:
+        data["workers"] = workers
+    new = RunConfig.from_json(data)
+    if new != config:
+        store.set_meta("config", new.to_json())
+        store.set_meta("finished_at", None)
+    return new

@@ -1,0 +1,37 @@
+"""Best-first with an exploration bonus (UCB1 over the accepted nodes).
+
+score(node) = q(node) + c * sqrt(2 ln(1 + N) / (1 + n(node)))
+
+where q is the node's improvement over the baseline as a fraction of the best improvement so far
+(baseline 0, best 1), N the number of candidates proposed in the run and n(node) the number
+proposed from this node. A good node is extended most, but a nearly-as-good node that has been
+tried less gets its turn, so an idea rejected on one branch can still win on another.
+"""
+
+from __future__ import annotations
+
+import math
+
+from recursor.policy.base import SearchView
+from recursor.store.records import Node
+
+
+class BestFirstPolicy:
+    name = "best-first"
+
+    def __init__(self, exploration: float = 0.5):
+        self.exploration = exploration
+
+    def select_parent(self, view: SearchView) -> Node:
+        baseline = next(n for n in view.nodes if n.is_baseline)
+        base_q = view.quality(baseline)
+        best_q = max(view.quality(n) for n in view.nodes
+                     if n.is_baseline or n.status == "accepted")
+        span = best_q - base_q
+
+        def score(node: Node) -> tuple[float, int]:
+            q = (view.quality(node) - base_q) / span if span > 0 else 0.0
+            bonus = math.sqrt(2 * math.log(1 + view.candidates) / (1 + view.attempts(node)))
+            return (q + self.exploration * bonus, node.id)
+
+        return max(view.frontier, key=score)

@@ -1,0 +1,45 @@
+"""The proposer contract: (task, parent, history) -> an idea with a patch.
+
+Every proposer, the built-in library one and (later) LLM researchers, answers with the same
+`Proposal`: an idea (title, hypothesis, rationale, ...) and SEARCH/REPLACE blocks against the
+parent's files. The loop applies the patch; a proposer never touches a workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from recursor.store.records import Idea, Node
+from recursor.task.folder import Task
+
+
+@dataclass(frozen=True)
+class ProposalContext:
+    task: Task
+    parent: Node
+    parent_files: dict[str, str]
+    lineage: tuple[Node, ...]  # root first, parent last
+    nodes: tuple[Node, ...]  # every node of the run so far, running ones included
+    seed: int  # for any randomness, so that the same run state gives the same proposal
+
+    def children(self, node_id: int) -> list[Node]:
+        return [n for n in self.nodes if n.parent_id == node_id]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    idea: Idea
+    patch_text: str
+
+
+class Proposer(Protocol):
+    name: str
+
+    def propose(self, ctx: ProposalContext) -> Proposal | None:
+        """An idea for `ctx.parent`, or None when this proposer has nothing left for it."""
+        ...
+
+    def has_ideas_for(self, ctx: ProposalContext) -> bool:
+        """Whether `propose` would return an idea for this parent (used to pick parents)."""
+        ...

@@ -1,0 +1,1 @@
+"""Reports: the run as data (JSON), as a terminal table, and as Markdown."""

@@ -1,0 +1,85 @@
+"""The report drawn for people: a terminal table (rich) and a Markdown page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLE = {"accepted": "green", "rejected": "yellow", "failed": "red",
+                "stopped-early": "magenta", "running": "cyan"}
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def headline(report: dict[str, Any]) -> list[str]:
+    m = report["metric"]
+    lines = [f"task {report['task']} · {report['status']}"
+             + (f" ({report['end_reason']})" if report.get("end_reason") else "")
+             + f" · {report['wall_seconds'] / 60:.1f} min"]
+    base, best = report["baseline"], report["best"]
+    if base and base["mean"] is not None:
+        std = f" ± {base['std']:.4f}" if base["std"] is not None else ""
+        lines.append(f"baseline (node {base['node']}): {m['name']} {base['mean']:.4f}{std} "
+                     f"over {base['n']} seeds")
+    if best and base and best["node"] != base["node"]:
+        ci = best.get("ci95")
+        ci_text = f", 95% CI [{ci[0]:+.2f}%, {ci[1]:+.2f}%]" if ci else ""
+        lines.append(f"best (node {best['node']}): {m['name']} {best['mean']:.4f} · "
+                     f"{best['improvement_pct']:+.2f}% vs baseline{ci_text} · "
+                     f"path {' → '.join(str(i) for i in best['lineage'])}")
+    elif base:
+        lines.append("no candidate was proven better than the baseline")
+    c = report["counts"]
+    lines.append(f"{c['experiments']} experiments: {c['accepted']} accepted, {c['rejected']} "
+                 f"rejected, {c['failed']} failed, {c['stopped_early']} stopped early"
+                 + (f", {c['running']} running" if c.get("running") else ""))
+    return lines
+
+
+def text_report(report: dict[str, Any]) -> Group:
+    table = Table(header_style="bold", show_lines=False)
+    for col, just in (("node", "right"), ("parent", "right"), ("idea", "left"),
+                      ("status", "left"), (report["metric"]["name"], "right"),
+                      ("seeds", "right"), ("effect (95% CI)", "left"), ("why", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for n in report["nodes"]:
+        v = n["verdict"] or {}
+        effect = ""
+        if v.get("ci95"):
+            effect = f"{v['effect']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]"
+        why = (n["reason"] or "").split(": ", 1)[0] if n["status"] != "failed" else n["reason"]
+        table.add_row(str(n["id"]), "" if n["parent"] is None else str(n["parent"]),
+                      n["title"], Text(n["status"], style=STATUS_STYLE.get(n["status"], "")),
+                      _fmt(n["mean"]), str(len(n["seeds"])), effect, (why or "")[:80])
+    return Group(*[Text(line) for line in headline(report)], table)
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    m = report["metric"]
+    out = [f"# recursor run: {report['task']}", ""]
+    out += [f"- {line}" for line in headline(report)]
+    out += ["", f"Metric: `{m['name']}` ({m['direction']}"
+            + (f", {m['unit']}" if m.get("unit") else "") + "). Seeds: "
+            + ", ".join(str(s) for s in report["seeds"]) + ".", ""]
+    out += ["| node | parent | idea | status | mean | per-seed | effect (95% CI) | p | patch |",
+            "| ---: | ---: | --- | --- | ---: | --- | --- | ---: | --- |"]
+    for n in report["nodes"]:
+        v = n["verdict"] or {}
+        effect = (f"{v['effect']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]"
+                  if v.get("ci95") else "")
+        p = f"{v['p_value']:.3g}" if v.get("p_value") is not None else ""
+        seeds = ", ".join(f"{x:.4f}" for x in n["seeds"])
+        patch = f"[diff]({n['diff']})" if n.get("diff") else ""
+        title = n["title"].replace("|", "\\|")
+        out.append(f"| {n['id']} | {'' if n['parent'] is None else n['parent']} | {title} | "
+                   f"{n['status']} | {_fmt(n['mean'])} | {seeds} | {effect} | {p} | {patch} |")
+    out += ["", "## Decisions", ""]
+    for n in report["nodes"]:
+        if n["reason"]:
+            out.append(f"- node {n['id']} ({n['title']}): {n['status']} — {n['reason']}")
+    return "\n".join(out) + "\n"

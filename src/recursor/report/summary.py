@@ -1,0 +1,137 @@
+"""The run report as data: what `recursor report --json` prints and every other view is drawn from.
+
+Stable keys (other tools read them; add more freely, never rename): `task`, `status`,
+`metric` {name, direction}, `baseline` {node, mean, std, n}, `best` {node, mean, std, n,
+improvement_pct, ci95}, `counts` {experiments, accepted, rejected, failed, stopped_early},
+`nodes` [{id, parent, title, status, proposer, seeds, mean, patch}], `wall_seconds`.
+
+`improvement_pct` is positive when better; `best.ci95` is the 95% interval of that percentage,
+from the paired per-seed differences between the best node and the baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from recursor.judge.stats import mean_ci95
+from recursor.loop.config import RunConfig
+from recursor.loop.lock import is_driven
+from recursor.store import Node, NodeStatus, RunStore
+
+
+def run_status(store: RunStore) -> str:
+    if store.meta().get("finished_at"):
+        return "finished"
+    return "running" if is_driven(store.run_dir) else "interrupted"
+
+
+def wall_seconds(store: RunStore) -> float:
+    total = 0.0
+    for s in store.sessions():
+        end = s["ended_at"] or s["heartbeat_at"]
+        if s["ended_at"] is None and is_driven(store.run_dir):
+            end = time.time()
+        total += end - s["started_at"]
+    return total
+
+
+def lineage(nodes: dict[int, Node], node: Node) -> list[int]:
+    chain = [node.id]
+    while nodes[chain[-1]].parent_id is not None:
+        chain.append(nodes[chain[-1]].parent_id)
+    return list(reversed(chain))
+
+
+def build_report(store: RunStore) -> dict[str, Any]:
+    meta = store.meta()
+    config = RunConfig.from_json(meta["config"])
+    from recursor.loop.setup import run_task_snapshot
+
+    spec = run_task_snapshot(store).spec
+    metric, minimize = spec.metric.name, spec.minimize
+    seeds = list(spec.seeds.values)
+    nodes = {n.id: n for n in store.nodes()}
+    baseline = next((n for n in nodes.values() if n.is_baseline), None)
+
+    counts = {"experiments": 0, "accepted": 0, "rejected": 0, "failed": 0, "stopped_early": 0,
+              "running": 0}
+    for n in nodes.values():
+        if not n.is_baseline:
+            counts["experiments"] += 1
+            counts[n.status.value.replace("-", "_")] += 1
+
+    def summary(node: Node | None) -> dict[str, Any] | None:
+        if node is None:
+            return None
+        return {"node": node.id, "mean": node.mean(metric), "std": node.std(metric),
+                "n": len(node.values(metric))}
+
+    best_node = baseline
+    if baseline is not None and baseline.status is NodeStatus.ACCEPTED:
+        sign = 1 if minimize else -1
+        decided = [n for n in nodes.values() if n.status is NodeStatus.ACCEPTED]
+        best_node = min(decided, key=lambda n: (sign * n.mean(metric), -n.id))
+    best = summary(best_node)
+    if best is not None and baseline is not None:
+        best.update(_gain_over(baseline, best_node, metric, minimize, seeds))
+        best["lineage"] = lineage(nodes, best_node)
+
+    return {
+        "task": meta["task"],
+        "run_dir": str(store.run_dir),
+        "status": run_status(store),
+        "end_reason": meta.get("end_reason"),
+        "metric": {"name": metric, "direction": spec.metric.direction, "unit": spec.metric.unit},
+        "config": config.to_json(),
+        "seeds": seeds,
+        "baseline": summary(baseline),
+        "best": best,
+        "counts": counts,
+        "nodes": [_node_entry(store, n, metric, seeds) for n in nodes.values()],
+        "wall_seconds": round(wall_seconds(store), 1),
+    }
+
+
+def _gain_over(baseline: Node, best: Node, metric: str, minimize: bool,
+               seeds: list[int]) -> dict[str, Any]:
+    base_vals, best_vals = baseline.values(metric), best.values(metric)
+    base_mean = baseline.mean(metric)
+    if best.id == baseline.id or not base_mean:
+        return {"improvement_pct": 0.0, "ci95": None, "effect": 0.0}
+    shared = [s for s in seeds if s in base_vals and s in best_vals]
+    sign = 1 if minimize else -1
+    gains = [sign * (base_vals[s] - best_vals[s]) for s in shared]
+    effect = sum(gains) / len(gains)
+    ci = mean_ci95(gains)
+    scale = 100 / abs(base_mean)
+    return {
+        "improvement_pct": effect * scale,
+        "ci95": [ci[0] * scale, ci[1] * scale] if ci else None,
+        "effect": effect,
+        "effect_ci95": list(ci) if ci else None,
+    }
+
+
+def _node_entry(store: RunStore, node: Node, metric: str, seeds: list[int]) -> dict[str, Any]:
+    values = node.values(metric)
+    idea = node.idea
+    failed = [e for e in node.evaluations if e.status.value == "failed"]
+    return {
+        "id": node.id,
+        "parent": node.parent_id,
+        "title": node.title,
+        "status": node.status.value,
+        "proposer": idea.proposer if idea else "baseline",
+        "category": idea.category if idea else None,
+        "idea_key": idea.key if idea else None,
+        "seeds": [values[s] for s in seeds if s in values],
+        "seed_values": {str(s): values[s] for s in seeds if s in values},
+        "mean": node.mean(metric),
+        "patch": str(store.path(node.patch_path)) if node.patch_path else None,
+        "diff": str(store.path(node.diff_path)) if node.diff_path else None,
+        "reason": node.reason,
+        "verdict": node.verdict,
+        "failures": [{"seed": e.seed, "reason": e.reason} for e in failed],
+        "seconds": round(sum(e.seconds or 0 for e in node.evaluations), 1),
+    }

@@ -1,0 +1,107 @@
+"""The frozen records that algorithms receive. Only the loop writes, and only through the store."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class NodeStatus(StrEnum):
+    RUNNING = "running"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    STOPPED_EARLY = "stopped-early"
+
+    @property
+    def final(self) -> bool:
+        return self is not NodeStatus.RUNNING
+
+
+# the lifecycle: a node is decided once, and a decision is never revised
+TRANSITIONS: dict[NodeStatus, frozenset[NodeStatus]] = {
+    NodeStatus.RUNNING: frozenset(s for s in NodeStatus if s is not NodeStatus.RUNNING),
+    **{s: frozenset() for s in NodeStatus if s is not NodeStatus.RUNNING},
+}
+
+
+class EvalStatus(StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    LOST = "lost"  # in flight when the run was killed; run again on resume
+
+
+@dataclass(frozen=True)
+class Idea:
+    title: str
+    hypothesis: str = ""
+    rationale: str = ""
+    source: str = ""
+    category: str = "other"
+    key: str = ""  # stable name of a library idea; empty for free-form ideas
+    proposer: str = ""  # which proposer produced it ("library", "llm:<model>", "person")
+    reason: str = ""  # why the proposer chose it for this parent
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One run of the harness: one program, one seed, one evaluation."""
+
+    id: int
+    node_id: int
+    seed: int
+    evaluation: str
+    status: EvalStatus
+    value: float | None
+    metrics: dict[str, Any]
+    reason: str | None
+    started_at: float
+    finished_at: float | None
+    seconds: float | None
+    job_dir: str
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    parent_id: int | None
+    status: NodeStatus
+    idea: Idea | None  # None for the baseline
+    patch_path: str | None
+    diff_path: str | None
+    workspace: str
+    created_at: float
+    decided_at: float | None
+    reason: str | None
+    verdict: dict[str, Any] | None
+    evaluations: tuple[Evaluation, ...] = field(default=())
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def title(self) -> str:
+        return self.idea.title if self.idea else "baseline"
+
+    def values(self, evaluation: str) -> dict[int, float]:
+        """Seed -> metric value of the finished evaluations named `evaluation`."""
+        return {
+            e.seed: e.value
+            for e in self.evaluations
+            if e.evaluation == evaluation and e.status is EvalStatus.OK and e.value is not None
+        }
+
+    def mean(self, evaluation: str) -> float | None:
+        vals = list(self.values(evaluation).values())
+        return sum(vals) / len(vals) if vals else None
+
+    def std(self, evaluation: str) -> float | None:
+        vals = list(self.values(evaluation).values())
+        if len(vals) < 2:
+            return None
+        m = sum(vals) / len(vals)
+        return math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))

@@ -1,0 +1,91 @@
+"""The run database's tables, and the migrations that keep old run folders readable.
+
+A schema change adds a migration here and bumps SCHEMA_VERSION; `migrate` upgrades a database
+of any earlier version in place, so that a run made by an older recursor still opens.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    id           INTEGER PRIMARY KEY,
+    pid          INTEGER NOT NULL,
+    host         TEXT NOT NULL,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    ended_at     REAL,
+    end_reason   TEXT
+);
+CREATE TABLE nodes (
+    id          INTEGER PRIMARY KEY,
+    parent_id   INTEGER REFERENCES nodes(id),
+    status      TEXT NOT NULL,
+    idea        TEXT,               -- JSON of records.Idea; NULL for the baseline
+    patch_path  TEXT,
+    diff_path   TEXT,
+    workspace   TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    decided_at  REAL,
+    reason      TEXT,
+    verdict     TEXT                -- JSON written by the judge
+);
+CREATE TABLE evaluations (
+    id          INTEGER PRIMARY KEY,
+    node_id     INTEGER NOT NULL REFERENCES nodes(id),
+    seed        INTEGER NOT NULL,
+    evaluation  TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    value       REAL,
+    metrics     TEXT NOT NULL DEFAULT '{}',
+    reason      TEXT,
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    seconds     REAL,
+    job_dir     TEXT NOT NULL
+);
+CREATE INDEX evaluations_node ON evaluations(node_id);
+-- at most one finished or running evaluation per node, seed and evaluation: nothing runs twice
+CREATE UNIQUE INDEX evaluations_once ON evaluations(node_id, seed, evaluation)
+    WHERE status != 'lost';
+CREATE TABLE curves (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),
+    seq           INTEGER NOT NULL,
+    point         TEXT NOT NULL,     -- JSON: step, tokens, train_loss, elapsed, ...
+    PRIMARY KEY (evaluation_id, seq)
+);
+CREATE TABLE events (
+    id      INTEGER PRIMARY KEY,
+    at      REAL NOT NULL,
+    kind    TEXT NOT NULL,
+    node_id INTEGER,
+    message TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1}  # version -> the script that reaches it from version - 1
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to SCHEMA_VERSION; return the version it had."""
+    (found,) = conn.execute("PRAGMA user_version").fetchone()
+    if found > SCHEMA_VERSION:
+        from recursor.errors import StoreError
+
+        raise StoreError(
+            f"this run database has schema version {found}, newer than this recursor "
+            f"understands ({SCHEMA_VERSION}); upgrade recursor to open it"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        # one transaction per step: a migration killed half-way leaves the old version intact
+        conn.executescript(
+            f"BEGIN;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;"
+        )
+    return found

@@ -1,0 +1,126 @@
+"""The schema of `task.toml`. Unknown keys are errors; every problem is reported at once."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProgramSpec(_Strict):
+    files: tuple[str, ...] = Field(min_length=1, description="files copied into every workspace")
+    editable: tuple[str, ...] = Field(min_length=1, description="files an idea may change")
+
+    @model_validator(mode="after")
+    def _editable_within_files(self) -> ProgramSpec:
+        missing = [f for f in self.editable if f not in self.files]
+        if missing:
+            raise ValueError(f"editable files {missing} are not listed in program.files")
+        return self
+
+
+class HarnessSpec(_Strict):
+    command: tuple[str, ...] = Field(min_length=1)
+    files: tuple[str, ...] = Field(min_length=1, description="hashed before every experiment")
+
+
+class MetricSpec(_Strict):
+    name: str
+    direction: Literal["minimize", "maximize"]
+    unit: str = ""
+    min_effect: float = Field(default=0.0, ge=0, description="smallest improvement worth keeping")
+
+
+class LimitsSpec(_Strict):
+    timeout_seconds: float = Field(gt=0, description="hard wall-clock limit of one experiment")
+    memory_mb: int = Field(gt=0, description="address-space limit of each process")
+    threads: int = Field(default=1, ge=1, description="CPU threads one experiment uses")
+
+
+class SeedsSpec(_Strict):
+    values: tuple[int, ...] = Field(min_length=2)
+
+    @field_validator("values")
+    @classmethod
+    def _distinct(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct")
+        return v
+
+
+class DataSpec(_Strict):
+    name: str
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    url: str | None = None
+
+
+class EvaluationSpec(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)  # keys beyond these are the harness's
+
+    name: str
+    held_out: bool = False
+
+
+class IdeasSpec(_Strict):
+    dir: str = "ideas"
+
+
+class TaskSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    title: str
+    goal: str
+    program: ProgramSpec
+    harness: HarnessSpec
+    metric: MetricSpec
+    budget: dict[str, float | int | str] = Field(default_factory=dict)
+    limits: LimitsSpec
+    seeds: SeedsSpec
+    data: tuple[DataSpec, ...] = ()
+    evaluations: tuple[EvaluationSpec, ...] = ()
+    settings: dict[str, Any] = Field(default_factory=dict)
+    ideas: IdeasSpec = IdeasSpec()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        public = [e.name for e in self.evaluations if not e.held_out]
+        if self.evaluations and public != [self.metric.name]:
+            raise ValueError(
+                f"exactly one public evaluation must be named after the metric "
+                f"'{self.metric.name}' (found public evaluations {public})"
+            )
+        names = [d.name for d in self.data]
+        if len(set(names)) != len(names):
+            raise ValueError(f"data names must be distinct (got {names})")
+        return self
+
+    @property
+    def minimize(self) -> bool:
+        return self.metric.direction == "minimize"
+
+    def evaluation(self, name: str) -> EvaluationSpec:
+        for e in self.evaluations:
+            if e.name == name:
+                return e
+        return EvaluationSpec(name=name)
+
+
+def validation_problems(err: ValidationError, where: str = "task.toml") -> list[str]:
+    """One readable line per problem: the field's dotted path, what is wrong, and what was given."""
+    lines = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        given = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r})"
+        if len(given) > 80:
+            given = given[:77] + "...)"
+        lines.append(f"{where}: field '{field}': {msg}{given}")
+    return lines

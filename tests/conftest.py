@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests run the real `tiny-lm` task at a small token budget, never a fake one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# a small budget of the real task: a few seconds per experiment on one core
+SMALL = {
+    "budget.train_tokens": 16384,
+    "budget.train_seconds": 60,
+    "limits.timeout_seconds": 120,
+    "settings.eval_windows": 64,
+    "seeds.values": [1, 2, 3],
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline_data():
+    """Tests never touch the network: data comes from RECURSOR_DATA or ../shared/data."""
+    os.environ["RECURSOR_OFFLINE"] = "1"
+    if "RECURSOR_DATA" not in os.environ and SHARED_DATA.is_dir():
+        os.environ["RECURSOR_DATA"] = str(SHARED_DATA)
+    yield
+
+
+@pytest.fixture
+def small() -> dict:
+    return dict(SMALL)

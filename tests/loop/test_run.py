@@ -1,0 +1,100 @@
+"""Real runs of the real `tiny-lm` task at a small token budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import recursor
+from recursor.proposer import Proposal
+from recursor.store import Idea, NodeStatus
+
+pytestmark = pytest.mark.slow
+
+REPORT_KEYS = {"task", "status", "metric", "baseline", "best", "counts", "nodes", "wall_seconds"}
+
+
+def test_a_small_real_run_end_to_end(tmp_path, small):
+    run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=4, workers=2,
+                       overrides=small)
+    report = run.report()
+    assert set(report) >= REPORT_KEYS
+    assert report["status"] == "finished" and report["metric"]["direction"] == "minimize"
+    assert report["baseline"]["n"] == 3 and report["baseline"]["std"] > 0
+    assert report["counts"]["experiments"] == 4
+    assert set(report["best"]) >= {"node", "mean", "std", "n", "improvement_pct", "ci95"}
+    for n in report["nodes"][1:]:
+        assert n["title"] and n["proposer"] == "library"
+        assert Path(n["patch"]).read_text().count("<<<<<<< SEARCH") >= 1
+        assert n["status"] in {"accepted", "rejected", "failed"}
+        assert n["seeds"] or n["status"] == "failed"
+        if n["status"] == "accepted":  # better than its parent beyond noise, with evidence
+            v = n["verdict"]
+            assert v["ci95"][0] > 0 and v["p_value"] < 0.05 and len(v["seeds"]) == 2
+    # every node's evidence is on disk: workspace, logs, curve
+    node = run.node(report["nodes"][1]["id"])
+    ev = node.evaluations[0]
+    assert (run.path(ev.job_dir) / "program.log").exists()
+    assert run.curve(ev.id) and "train_loss" in run.curve(ev.id)[0]
+
+
+def test_same_task_same_seed_same_tree(tmp_path, small):
+    def tree(name):
+        run = recursor.run("tiny-lm", run_dir=tmp_path / name, experiments=2, workers=1,
+                           overrides=small, seed=3)
+        return [(n.parent_id, n.idea.key if n.idea else None, n.status, n.values("val_bpb"))
+                for n in run.nodes()]
+
+    assert tree("a") == tree("b")
+
+
+class ScriptedProposer:
+    """Proposes the given patches in order, as a researcher would, however bad they are."""
+
+    name = "scripted"
+
+    def __init__(self, patches: list[tuple[str, str]]):
+        self.patches = list(patches)
+
+    def has_ideas_for(self, ctx) -> bool:
+        return bool(self.patches)
+
+    def propose(self, ctx):
+        if not self.patches:
+            return None
+        title, text = self.patches.pop(0)
+        return Proposal(Idea(title=title, proposer=self.name), text)
+
+
+def sr(search: str, replace: str, path: str = "train.py") -> str:
+    return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
+
+
+BAD_IDEAS = [
+    ("patch that does not apply", sr("learning_rate = 1e-9", "learning_rate = 1e-2")),
+    ("edits the harness", sr("PREDICT_SECONDS = 120", "PREDICT_SECONDS = 1", "harness.py")),
+    ("crashes", sr("    model = GPT()\n    optimizer", "    raise RuntimeError('bad init')\n"
+                   "    model = GPT()\n    optimizer")),
+    ("hangs", sr("    model = GPT()\n    optimizer", "    import time; time.sleep(3600)\n"
+                 "    model = GPT()\n    optimizer")),
+    ("eats memory", sr("    model = GPT()\n    optimizer",
+                       "    hog = [bytearray(1 << 27) for _ in range(1000)]\n"
+                       "    model = GPT()\n    optimizer")),
+]
+
+
+def test_bad_ideas_fail_with_clear_reasons_and_the_run_goes_on(tmp_path, small):
+    overrides = {**small, "budget.train_seconds": 15, "limits.memory_mb": 2500}
+    run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=5, workers=2,
+                       overrides=overrides, proposer=ScriptedProposer(BAD_IDEAS))
+    report = run.report()
+    assert report["status"] == "finished" and report["counts"]["failed"] == 5
+    reasons = {n["title"]: n["reason"] for n in report["nodes"][1:]}
+    assert "patch does not apply: block 1: the SEARCH text was not found" in reasons[
+        "patch that does not apply"]
+    assert "harness.py, which the task does not let ideas change" in reasons["edits the harness"]
+    assert "training failed with exit code 1: RuntimeError: bad init" in reasons["crashes"]
+    assert "training exceeded its wall-clock cap of 15 s" in reasons["hangs"]
+    assert "MemoryError" in reasons["eats memory"]
+    assert all(n.status is NodeStatus.FAILED for n in run.nodes()[1:])

@@ -1,0 +1,90 @@
+import sqlite3
+
+import pytest
+
+from recursor.errors import IllegalTransition, StoreError
+from recursor.store import EvalStatus, Idea, NodeStatus, RunStore
+from recursor.store.schema import SCHEMA_VERSION
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = RunStore.create(tmp_path / "run", {"task": "t"})
+    yield s
+    s.close()
+
+
+def add_pair(store):
+    base = store.add_node(None, None, {"train.py": "x = 1\n"})
+    child = store.add_node(base.id, Idea(title="two", key="two", proposer="library"),
+                           {"train.py": "x = 2\n"}, "patch text", "diff text")
+    return base, child
+
+
+def test_nodes_keep_their_files_patch_and_diff(store):
+    base, child = add_pair(store)
+    assert store.files(child) == {"train.py": "x = 2\n"}
+    assert store.path(child.patch_path).read_text() == "patch text"
+    assert store.path(child.diff_path).read_text() == "diff text"
+    assert child.idea.title == "two" and child.parent_id == base.id
+    assert base.is_baseline and base.title == "baseline"
+
+
+def test_a_decision_is_final(store):
+    _, child = add_pair(store)
+    store.decide(child.id, NodeStatus.REJECTED, "screen: worse")
+    with pytest.raises(IllegalTransition, match="is rejected; it cannot become accepted"):
+        store.decide(child.id, NodeStatus.ACCEPTED, "changed my mind")
+    assert store.node(child.id).status is NodeStatus.REJECTED
+
+
+def test_an_evaluation_runs_once_unless_lost(store):
+    base, _ = add_pair(store)
+    ev = store.start_evaluation(base.id, 1, "m")
+    with pytest.raises(StoreError, match="already has evaluation"):
+        store.start_evaluation(base.id, 1, "m")
+    lost = store.lose_running()
+    assert [e.id for e in lost] == [ev.id]
+    again = store.start_evaluation(base.id, 1, "m")  # a lost evaluation may run again
+    store.finish_evaluation(again.id, ok=True, value=1.5, metrics={"m": 1.5}, reason=None,
+                            seconds=2.0, curve=[{"step": 1, "train_loss": 3.0}])
+    with pytest.raises(StoreError, match="not running"):
+        store.finish_evaluation(again.id, ok=True, value=9.9, metrics={}, reason=None, seconds=1)
+    node = store.node(base.id)
+    assert node.values("m") == {1: 1.5}
+    assert [e.status for e in node.evaluations] == [EvalStatus.LOST, EvalStatus.OK]
+    assert store.curve(again.id) == [{"step": 1, "train_loss": 3.0}]
+
+
+def test_reopen_and_read_while_a_writer_holds_it(store, tmp_path):
+    base, child = add_pair(store)
+    reader = RunStore.open(tmp_path / "run", readonly=True)
+    store.decide(child.id, NodeStatus.ACCEPTED, "better")
+    assert reader.node(child.id).status is NodeStatus.ACCEPTED  # sees committed writes
+    assert reader.meta()["task"] == "t"
+    with pytest.raises(sqlite3.OperationalError):
+        reader._conn.execute("DELETE FROM nodes")
+    reader.close()
+
+
+def test_refuses_to_overwrite_a_run_and_to_open_a_non_run(tmp_path, store):
+    with pytest.raises(StoreError, match="already holds a run"):
+        RunStore.create(tmp_path / "run", {})
+    with pytest.raises(StoreError, match="not a recursor run folder"):
+        RunStore.open(tmp_path / "elsewhere")
+
+
+def test_a_newer_database_is_refused_with_advice(tmp_path, store):
+    store._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    store._conn.commit()
+    with pytest.raises(StoreError, match="upgrade recursor"):
+        RunStore.open(tmp_path / "run")
+
+
+def test_a_killed_insert_leaves_no_stale_files_under_a_reused_id(store):
+    base, child = add_pair(store)
+    stale = store.node_dir(child.id + 1) / "workspace"
+    stale.mkdir(parents=True)
+    (stale / "leftover.py").write_text("from a killed insert")
+    node = store.add_node(base.id, Idea(title="three"), {"train.py": "x = 3\n"})
+    assert store.files(node) == {"train.py": "x = 3\n"}
