@@ -32,3 +32,12 @@ def _offline_data():
 @pytest.fixture
 def small() -> dict:
     return dict(SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """One finished real run of tiny-lm at the small budget, shared by the tests that read it."""
+    import recursor
+
+    run_dir = tmp_path_factory.mktemp("shared") / "run"
+    return recursor.run("tiny-lm", run_dir=run_dir, experiments=4, workers=2, overrides=SMALL)

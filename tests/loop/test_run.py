@@ -15,9 +15,8 @@ pytestmark = pytest.mark.slow
 REPORT_KEYS = {"task", "status", "metric", "baseline", "best", "counts", "nodes", "wall_seconds"}
 
 
-def test_a_small_real_run_end_to_end(tmp_path, small):
-    run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=4, workers=2,
-                       overrides=small)
+def test_a_small_real_run_end_to_end(small_run):
+    run = small_run
     report = run.report()
     assert set(report) >= REPORT_KEYS
     assert report["status"] == "finished" and report["metric"]["direction"] == "minimize"
@@ -32,6 +31,8 @@ def test_a_small_real_run_end_to_end(tmp_path, small):
         if n["status"] == "accepted":  # better than its parent beyond noise, with evidence
             v = n["verdict"]
             assert v["ci95"][0] > 0 and v["p_value"] < 0.05 and len(v["seeds"]) == 2
+    # the report and the database agree
+    assert [n["id"] for n in report["nodes"]] == [n.id for n in run.nodes()]
     # every node's evidence is on disk: workspace, logs, curve
     node = run.node(report["nodes"][1]["id"])
     ev = node.evaluations[0]
@@ -40,6 +41,8 @@ def test_a_small_real_run_end_to_end(tmp_path, small):
 
 
 def test_same_task_same_seed_same_tree(tmp_path, small):
+    small = {**small, "seeds.values": [1, 2]}
+
     def tree(name):
         run = recursor.run("tiny-lm", run_dir=tmp_path / name, experiments=2, workers=1,
                            overrides=small, seed=3)

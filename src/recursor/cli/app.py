@@ -36,7 +36,7 @@ RunDir = Annotated[Path, typer.Argument(help="A run folder (made by `recursor ru
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -81,7 +81,7 @@ def validate(
     if problems:
         err_console.print(f"[bold red]task {loaded.name} has {len(problems)} problem(s):[/]")
         for p in problems:
-            err_console.print(f"  - {p}", highlight=False)
+            err_console.print(f"  - {p}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     s = loaded.spec
     console.print(f"[green]ok[/] task {s.name}: {len(s.program.files)} program file(s), "

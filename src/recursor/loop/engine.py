@@ -12,7 +12,6 @@ that were in flight are marked lost and run again, and undecided nodes continue 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -25,6 +24,7 @@ from recursor.errors import IntegrityError, PatchError, RecursorError
 from recursor.executor.job import Job, JobResult, read_metrics
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
 from recursor.loop.config import RunConfig
+from recursor.loop.jobs import make_job
 from recursor.loop.progress import Observer, Progress, Running, SilentObserver
 from recursor.policy import SearchView
 from recursor.proposer import ProposalContext, Proposer
@@ -270,30 +270,8 @@ class ResearchLoop:
     def _submit(self, node: Node, seed: int, stage: str) -> None:
         self._check_harness()
         ev = self.store.start_evaluation(node.id, seed, self.metric)
-        job_dir = self.store.path(ev.job_dir)
-        program = job_dir / "scratch" / "program"
-        # every seed gets a fresh copy: a program that rewrites its own files cannot reach
-        # the node's workspace or the other seeds
-        shutil.copytree(self.store.path(node.workspace), program)
-        spec = self.task.spec
-        job = Job(
-            key=str(ev.id),
-            command=tuple(self.task.harness_command()),
-            task_dir=self.task.root,
-            job_dir=job_dir,
-            config={
-                "task": spec.name,
-                "seed": seed,
-                "workspace": str(program),
-                "data": [{"name": d.name, "path": self.data_paths[d.name], "sha256": d.sha256}
-                         for d in spec.data],
-                "budget": spec.budget,
-                "settings": spec.settings,
-                "evaluation": spec.evaluation(self.metric).model_dump(),
-            },
-            limits=spec.limits,
-            evaluation=self.metric,
-        )
+        job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
+                       seed, self.metric, self.data_paths, key=str(ev.id))
         future = self.executor.submit(job)
         self._flights[ev.id] = _Flight(ev, stage, future, job, time.monotonic())
 

@@ -17,13 +17,13 @@ from recursor.errors import BudgetError, TaskError
 from recursor.executor.local import LocalExecutor
 from recursor.loop.config import RunConfig, default_workers
 from recursor.loop.engine import ResearchLoop
+from recursor.loop.jobs import resolve_data
 from recursor.loop.lock import RunLock
 from recursor.loop.progress import Observer
 from recursor.policy import POLICIES
 from recursor.proposer import LibraryProposer, Proposer
 from recursor.store import RunStore
 from recursor.task import Task, load_task
-from recursor.task.data import resolve
 
 SNAPSHOT = "task"
 
@@ -84,7 +84,7 @@ def drive(store: RunStore, observer: Observer | None = None,
     task = run_task_snapshot(store)
     limits = task.spec.limits
     workers = config.workers or default_workers(limits.threads, limits.memory_mb)
-    data_paths = {d.name: str(resolve(d)) for d in task.spec.data}
+    data_paths = resolve_data(task)
     with RunLock(store.run_dir):
         loop = ResearchLoop(
             store,

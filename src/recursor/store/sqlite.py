@@ -191,7 +191,7 @@ class RunStore:
                     (workspace / name).write_text(text)
             self._conn.execute(
                 "UPDATE nodes SET workspace=?, patch_path=?, diff_path=? WHERE id=?",
-                (self._rel(workspace), self._rel(patch_path), self._rel(diff_path), node_id),
+                (self._rel(workspace) or "", self._rel(patch_path), self._rel(diff_path), node_id),
             )
         return self.node(node_id)
 

@@ -23,6 +23,7 @@ Metrics file: one JSON object per line, `{"type": "curve", ...}` while training,
 `{"type": "result", "metrics": {NAME: value}, ...}` or `{"type": "error", "reason": ...}`.
 """
 
+import ctypes
 import hashlib
 import json
 import math
@@ -35,7 +36,7 @@ import time
 
 import numpy as np
 
-PREDICT_SECONDS = 120  # a generous cap: predicting is a forward pass over ~130 KB of text
+PREDICT_SECONDS = 120  # a generous cap: predicting is one forward pass over ~64 KB of text
 
 
 class HarnessError(Exception):
@@ -98,10 +99,20 @@ def child_env(scratch, threads):
     return env
 
 
+_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
+
+
+def _die_with_harness():
+    # if the harness is killed (recursor itself killed with -9), its children go too
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def run_child(argv, cwd, env, seconds, what, log, pass_fds=()):
     # the child stays in the harness's process group, so that recursor's kill reaches it too
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, pass_fds=pass_fds)
+                            stderr=subprocess.STDOUT, pass_fds=pass_fds,
+                            preexec_fn=_die_with_harness)
     return proc, _Watch(proc, seconds, what)
 
 

@@ -1,0 +1,54 @@
+"""Turning (task, program, seed, evaluation) into the executor's job for the task's harness."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from recursor.executor.job import Job
+from recursor.task import Task
+
+
+def make_job(
+    task: Task,
+    program: Path,
+    job_dir: Path,
+    seed: int,
+    evaluation: str,
+    data_paths: Mapping[str, str],
+    key: str = "",
+) -> Job:
+    """A job that runs `task`'s harness on a fresh copy of the program in `program`.
+
+    Every job gets its own copy: a program that rewrites its own files can reach neither the
+    node's workspace nor the other seeds.
+    """
+    spec = task.spec
+    workspace = job_dir / "scratch" / "program"
+    shutil.copytree(program, workspace)
+    return Job(
+        key=key or job_dir.name,
+        command=tuple(task.harness_command()),
+        task_dir=task.root,
+        job_dir=job_dir,
+        config={
+            "task": spec.name,
+            "seed": seed,
+            "workspace": str(workspace),
+            "data": [{"name": d.name, "path": data_paths[d.name], "sha256": d.sha256}
+                     for d in spec.data],
+            "budget": spec.budget,
+            "settings": spec.settings,
+            "evaluation": spec.evaluation(evaluation).model_dump(),
+        },
+        limits=spec.limits,
+        evaluation=evaluation,
+    )
+
+
+def resolve_data(task: Task) -> dict[str, str]:
+    """Name -> path of a verified copy of every data file the task declares."""
+    from recursor.task.data import resolve
+
+    return {d.name: str(resolve(d)) for d in task.spec.data}
