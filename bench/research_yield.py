@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=1, help="run seeds per policy")
+    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="task.toml override, e.g. --set budget.train_tokens=100000")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-yield"))
@@ -43,7 +44,7 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rows = []
     for repeat in range(args.repeats):
-        for policy in POLICIES:
+        for policy in args.policies:
             run_dir = args.runs_dir / f"{stamp}-{policy}-seed{repeat}"
             console.print(f"[bold]{policy}[/] run seed {repeat} → {run_dir}")
             t0 = time.monotonic()
@@ -71,7 +72,7 @@ def main() -> None:
                       f"{wall / 60:.1f}")
     console.print(table)
     if args.repeats > 1:
-        for policy in POLICIES:
+        for policy in args.policies:
             gains = [r["best"]["improvement_pct"] for p, _, r, _ in rows if p == policy]
             console.print(f"{policy}: mean improvement {statistics.mean(gains):+.2f}% over "
                           f"{len(gains)} runs")

@@ -35,7 +35,15 @@ def make_job(tmp_path: Path, body: str, timeout=30.0, memory_mb=2048, key="1") -
     )
 
 
-def alive(pid: int) -> bool:
+def alive(pid: int, grace: float = 2.0) -> bool:
+    """Whether `pid` still runs after `grace` seconds (SIGKILL is delivered asynchronously)."""
+    deadline = time.monotonic() + grace
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _running(pid)
+
+
+def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -111,21 +111,15 @@ def run(
 ) -> None:
     """Run the research loop on a task until its budget is spent."""
     import recursor
-    from recursor.cli.progress import RichObserver
     from recursor.task import parse_override
 
-    try:
+    def start(observer):
         overrides = dict(parse_override(o) for o in override or [])
-        with RichObserver(console, verbose) as observer:
-            result = recursor.run(task, run_dir=run_dir, experiments=experiments, minutes=minutes,
-                                  policy=policy, workers=workers, seed=seed, alpha=alpha,
-                                  overrides=overrides, ideas=ideas or (), observer=observer)
-    except KeyboardInterrupt:
-        err_console.print("[bold]interrupted[/]: `recursor resume RUN` continues the run.")
-        raise typer.Exit(130) from None
-    except RecursorError as err:
-        _fail(err)
-    _print_report(result.report())
+        return recursor.run(task, run_dir=run_dir, experiments=experiments, minutes=minutes,
+                            policy=policy, workers=workers, seed=seed, alpha=alpha,
+                            overrides=overrides, ideas=ideas or (), observer=observer)
+
+    _drive(start, verbose)
 
 
 @app.command()
@@ -138,12 +132,18 @@ def resume(
 ) -> None:
     """Continue a run after Ctrl-C or a crash; nothing that finished runs again."""
     import recursor
+
+    _drive(lambda observer: recursor.resume(run_dir, experiments=experiments, minutes=minutes,
+                                            workers=workers, observer=observer), verbose)
+
+
+def _drive(call, verbose: bool) -> None:
+    """Run `call(observer)` with live progress; Ctrl-C leaves a resumable run."""
     from recursor.cli.progress import RichObserver
 
     try:
         with RichObserver(console, verbose) as observer:
-            result = recursor.resume(run_dir, experiments=experiments, minutes=minutes,
-                                     workers=workers, observer=observer)
+            result = call(observer)
     except KeyboardInterrupt:
         err_console.print("[bold]interrupted[/]: `recursor resume RUN` continues the run.")
         raise typer.Exit(130) from None

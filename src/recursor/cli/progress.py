@@ -66,6 +66,17 @@ class RichObserver:
         self._live.update(render_progress(progress))
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: tuple[float, ...]) -> str:
+    if len(values) < 2:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(SPARKS[min(7, int((v - lo) / span * 8))] for v in values)
+
+
 def render_progress(p: Progress) -> Group:
     budget = []
     if p.experiments_budget is not None:
@@ -86,11 +97,12 @@ def render_progress(p: Progress) -> Group:
             best.append(f"   best {p.best:.4f} (node {p.best_node}, "
                         f"{100 * gain / abs(p.baseline):+.2f}%)", style="bold green")
     table = Table(box=None, pad_edge=False, header_style="dim")
-    for col in ("node", "idea", "seed", "stage", "time", "step", "train loss"):
+    for col in ("node", "idea", "seed", "stage", "time", "step", "train loss", "curve"):
         table.add_column(col, justify="right" if col in ("node", "seed", "time", "step") else "left")
     for r in p.running:
         point = r.point or {}
         loss = point.get("train_loss")
         table.add_row(str(r.node_id), r.title[:48], str(r.seed), r.stage, _clock(r.seconds),
-                      str(point.get("step", "")), f"{loss:.4f}" if loss is not None else "")
+                      str(point.get("step", "")), f"{loss:.4f}" if loss is not None else "",
+                      sparkline(r.losses))
     return Group(head, best, table)

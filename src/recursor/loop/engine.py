@@ -352,8 +352,11 @@ class ResearchLoop:
         for f in self._flights.values():
             curve, _, _ = read_metrics(f.job.metrics_file)
             node = self._nodes[f.evaluation.node_id]
+            losses = [p["train_loss"] for p in curve if isinstance(p.get("train_loss"), float)]
+            stride = max(1, len(losses) // 24)
             running.append(Running(node.id, node.title, f.evaluation.seed, f.stage,
-                                   time.monotonic() - f.started, curve[-1] if curve else None))
+                                   time.monotonic() - f.started, curve[-1] if curve else None,
+                                   tuple(losses[::stride])))
         accepted = [n for n in nodes if n.status is NodeStatus.ACCEPTED]
         baseline = self._baseline()
         best = None

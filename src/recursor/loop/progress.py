@@ -17,6 +17,7 @@ class Running:
     stage: str  # baseline, screen, confirm
     seconds: float
     point: dict[str, Any] | None  # the latest point of its partial curve
+    losses: tuple[float, ...] = ()  # its training loss so far, at most ~24 points
 
 
 @dataclass(frozen=True)

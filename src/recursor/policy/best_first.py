@@ -6,6 +6,9 @@ where q is the node's improvement over the baseline as a fraction of the best im
 (baseline 0, best 1), N the number of candidates proposed in the run and n(node) the number
 proposed from this node. A good node is extended most, but a nearly-as-good node that has been
 tried less gets its turn, so an idea rejected on one branch can still win on another.
+
+c = 1 is UCB1's own constant. With c = 0.5, 14-experiment runs of tiny-lm made exactly the
+choices greedy made (the best node always outscored the others), so the bonus did nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from recursor.store.records import Node
 class BestFirstPolicy:
     name = "best-first"
 
-    def __init__(self, exploration: float = 0.5):
+    def __init__(self, exploration: float = 1.0):
         self.exploration = exploration
 
     def select_parent(self, view: SearchView) -> Node:
