@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMALL
 
 from recursor.executor.local import run_job
 from recursor.loop.jobs import make_job, resolve_data
 from recursor.task import load_task
-
-from conftest import SMALL
 
 pytestmark = pytest.mark.slow
 
@@ -103,8 +102,8 @@ def test_held_out_evaluation_trains_on_wikitext_and_scores_its_own_held_out_text
 def test_a_modified_harness_stops_the_run_before_anything_runs(tmp_path, small):
     import recursor
     from recursor.errors import IntegrityError
-    from recursor.loop.setup import create_run, drive
     from recursor.loop.config import RunConfig
+    from recursor.loop.setup import create_run, drive
 
     store = create_run("tiny-lm", RunConfig(experiments=1, overrides=small), tmp_path / "run")
     harness = tmp_path / "run" / "task" / "harness.py"
