@@ -41,6 +41,8 @@ def main() -> None:
     overrides = dict(parse_override(o) for o in args.overrides)
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=180)  # a log file: keep the table on one line per row
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rows = []
     for repeat in range(args.repeats):
