@@ -74,16 +74,13 @@ def sr(search: str, replace: str, path: str = "train.py") -> str:
     return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
 
 
+INIT = "    model = GPT()\n    optimizer = configure_optimizer(model)"
 BAD_IDEAS = [
     ("patch that does not apply", sr("learning_rate = 1e-9", "learning_rate = 1e-2")),
     ("edits the harness", sr("PREDICT_SECONDS = 120", "PREDICT_SECONDS = 1", "harness.py")),
-    ("crashes", sr("    model = GPT()\n    optimizer", "    raise RuntimeError('bad init')\n"
-                   "    model = GPT()\n    optimizer")),
-    ("hangs", sr("    model = GPT()\n    optimizer", "    import time; time.sleep(3600)\n"
-                 "    model = GPT()\n    optimizer")),
-    ("eats memory", sr("    model = GPT()\n    optimizer",
-                       "    hog = [bytearray(1 << 27) for _ in range(1000)]\n"
-                       "    model = GPT()\n    optimizer")),
+    ("crashes", sr(INIT, "    raise RuntimeError('bad init')\n" + INIT)),
+    ("hangs", sr(INIT, "    import time; time.sleep(3600)\n" + INIT)),
+    ("eats memory", sr(INIT, "    hog = [bytearray(1 << 27) for _ in range(1000)]\n" + INIT)),
 ]
 
 
