@@ -105,3 +105,25 @@ class Node:
             return None
         m = sum(vals) / len(vals)
         return math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of one auditor check on one node.
+
+    `check` is a short dotted name ("static.network", "causality", "budget.threads"); a
+    `blocking` finding means the candidate cannot be accepted, whatever its metric says.
+    `evidence` is what a person needs to verify the finding by hand (the offending line, the
+    measured numbers).
+    """
+
+    check: str
+    blocking: bool
+    message: str
+    evidence: str = ""
+    node_id: int | None = None
+    seed: int | None = None  # the experiment it came from, for dynamic checks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "blocking": self.blocking, "message": self.message,
+                "evidence": self.evidence, "node_id": self.node_id, "seed": self.seed}
