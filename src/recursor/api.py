@@ -86,23 +86,28 @@ def run(
     policy: str = "best-first",
     workers: int | None = None,
     seed: int = 0,
-    alpha: float = 0.05,
+    alpha: float = 0.02,
     overrides: dict[str, Any] | None = None,
     ideas: Sequence[Path | str] = (),
     observer: Observer | None = None,
     proposer: Proposer | None = None,
+    sandbox: str = "auto",
+    heldout: bool = True,
 ) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
 
     `overrides` change task.toml settings for this run (`{"budget.train_tokens": 40000}`);
     `ideas` adds folders of idea files to the task's library; `proposer` replaces the built-in
-    library proposer with your own (see `recursor.proposer.Proposer`). Returns the finished run.
-    Ctrl-C stops it cleanly; `resume` continues it.
+    library proposer with your own (see `recursor.proposer.Proposer`). `sandbox` chooses the
+    experiments' confinement (auto, bwrap, unshare, none); `heldout=False` skips the held-out
+    evaluations of accepted nodes. Returns the finished run. Ctrl-C stops it cleanly; `resume`
+    continues it.
     """
     from recursor.loop.setup import create_run, drive
 
     config = RunConfig(experiments=experiments, minutes=minutes, policy=policy, workers=workers,
-                       seed=seed, alpha=alpha, overrides=dict(overrides or {}))
+                       seed=seed, alpha=alpha, sandbox=sandbox, heldout=heldout,
+                       overrides=dict(overrides or {}))
     store = create_run(task, config, run_dir, ideas)
     try:
         drive(store, observer, proposer)
@@ -135,6 +140,49 @@ def resume(
     finally:
         store.close()
     return Run(run_dir)
+
+
+def try_patches(
+    task: str | Path,
+    patches: Sequence[str | Path],
+    *,
+    run_dir: Path | str | None = None,
+    workers: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    sandbox: str = "auto",
+    heldout: bool = True,
+    alpha: float = 0.02,
+) -> list[dict[str, Any]]:
+    """Judge given changes (unified diffs or SEARCH/REPLACE blocks; text or file paths), each
+    against the task's baseline, with the full judge and auditor. Returns one verdict per patch
+    (`status`, `reasons`, `seeds`, `mean`, `baseline_mean`, `improvement_pct`, `audit`, ...)."""
+    from recursor.errors import RecursorError
+    from recursor.loop.trial import GivenPatch, GivenPatches, verdict
+
+    given = []
+    for i, p in enumerate(patches, start=1):
+        if isinstance(p, str) and "\n" in p:  # the patch itself, not a file name
+            given.append(GivenPatch(f"patch {i}", p))
+        elif Path(p).is_file():
+            given.append(GivenPatch(Path(p).name, Path(p).read_text()))
+        else:
+            raise RecursorError(f"no patch file {p}")
+    done = run(task, run_dir=run_dir, experiments=len(given), workers=workers, alpha=alpha,
+               overrides=overrides, proposer=GivenPatches(given), sandbox=sandbox,
+               heldout=heldout)
+    try:
+        nodes = done.nodes()
+        spec = done.task.spec
+        baseline = next(n for n in nodes if n.is_baseline)
+        return [verdict(n, baseline, spec.metric.name, spec.seeds.values, spec.minimize)
+                for n in nodes if not n.is_baseline]
+    finally:
+        done.close()
+
+
+def try_patch(task: str | Path, patch: str | Path, **options: Any) -> dict[str, Any]:
+    """`try_patches` for one patch: its verdict."""
+    return try_patches(task, [patch], **options)[0]
 
 
 def open_run(run_dir: Path | str) -> Run:

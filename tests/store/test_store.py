@@ -88,3 +88,37 @@ def test_a_killed_insert_leaves_no_stale_files_under_a_reused_id(store):
     (stale / "leftover.py").write_text("from a killed insert")
     node = store.add_node(base.id, Idea(title="three"), {"train.py": "x = 3\n"})
     assert store.files(node) == {"train.py": "x = 3\n"}
+
+
+def test_findings_are_kept_on_the_node_with_their_evidence(store):
+    from recursor.store import Finding
+
+    _, child = add_pair(store)
+    store.add_findings(child.id, [
+        Finding("static.network", True, "opens a socket", "12: import socket"),
+        Finding("static.threads", False, "starts a thread", "30: threading.Thread(...)", seed=1),
+    ])
+    node = store.node(child.id)
+    assert [f.check for f in node.findings] == ["static.network", "static.threads"]
+    assert [f.check for f in node.blocking] == ["static.network"]
+    assert node.findings[1].seed == 1 and "12: import socket" in node.findings[0].evidence
+    assert [f.check for f in store.nodes()[1].findings] == ["static.network", "static.threads"]
+
+
+def test_a_version_1_run_database_is_upgraded_in_place(tmp_path):
+    from recursor.store.schema import _V1
+
+    run = tmp_path / "old"
+    run.mkdir()
+    conn = sqlite3.connect(run / "run.db")
+    conn.executescript(_V1 + "\nPRAGMA user_version = 1;")
+    conn.execute("INSERT INTO meta VALUES ('task', '\"t\"')")
+    conn.execute("INSERT INTO nodes (parent_id, status, workspace, created_at) "
+                 "VALUES (NULL, 'accepted', '', 0)")
+    conn.commit()
+    conn.close()
+    store = RunStore.open(run)
+    assert store.nodes()[0].findings == ()
+    (version,) = store._conn.execute("PRAGMA user_version").fetchone()
+    assert version == SCHEMA_VERSION == 2
+    store.close()

@@ -7,6 +7,7 @@
     recursor report RUN [--json | --markdown] [--output FILE]
     recursor show RUN NODE
     recursor resume RUN
+    recursor try TASK --patch FILE [--json]
 """
 
 from __future__ import annotations
@@ -102,11 +103,15 @@ def run(
     workers: Annotated[int | None, typer.Option(
         help="Experiments in parallel (default: what the machine can hold).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the proposer's and policy's choices.")] = 0,
-    alpha: Annotated[float, typer.Option(help="Level of each confirmation test.")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="Level of each confirmation test.")] = 0.02,
     override: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a task.toml setting, e.g. --set budget.train_tokens=40000.")] = None,
     ideas: Annotated[list[Path] | None, typer.Option(
         help="A folder of extra idea files to add to the task's library.")] = None,
+    sandbox: Annotated[str, typer.Option(
+        help="Confinement of experiments: auto, bwrap, unshare or none.")] = "auto",
+    heldout: Annotated[bool, typer.Option(
+        help="Run the task's held-out evaluations on accepted nodes.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every seed's result.")] = False,
 ) -> None:
     """Run the research loop on a task until its budget is spent."""
@@ -117,9 +122,51 @@ def run(
         overrides = dict(parse_override(o) for o in override or [])
         return recursor.run(task, run_dir=run_dir, experiments=experiments, minutes=minutes,
                             policy=policy, workers=workers, seed=seed, alpha=alpha,
-                            overrides=overrides, ideas=ideas or (), observer=observer)
+                            overrides=overrides, ideas=ideas or (), observer=observer,
+                            sandbox=sandbox, heldout=heldout)
 
     _drive(start, verbose)
+
+
+@app.command("try")
+def try_(
+    task: Annotated[str, typer.Argument(help="A built-in task's name or a task folder.")],
+    patch: Annotated[list[Path], typer.Option(
+        help="A change to judge: a unified diff (as `git diff` writes it) or SEARCH/REPLACE "
+             "blocks. Repeat to judge several, each against the baseline.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
+    run_dir: Annotated[Path | None, typer.Option(
+        help="Where the trial's run is kept (default runs/TASK-TIME).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Experiments in parallel.")] = None,
+    override: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a task.toml setting, e.g. --set budget.train_tokens=40000.")] = None,
+    sandbox: Annotated[str, typer.Option(help="auto, bwrap, unshare or none.")] = "auto",
+    heldout: Annotated[bool, typer.Option(help="Run the held-out evaluations.")] = True,
+) -> None:
+    """Judge one change by hand against the task's baseline, with the full judge and auditor."""
+    import recursor
+    from recursor.task import parse_override
+
+    for p in patch:
+        if not p.is_file():
+            _fail(RecursorError(f"no patch file {p}"))
+    try:
+        overrides = dict(parse_override(o) for o in override or [])
+        verdicts = recursor.try_patches(task, patch, run_dir=run_dir, workers=workers,
+                                        overrides=overrides, sandbox=sandbox, heldout=heldout)
+    except KeyboardInterrupt:
+        err_console.print("[bold]interrupted[/]")
+        raise typer.Exit(130) from None
+    except RecursorError as err:
+        _fail(err)
+    if as_json:
+        out = verdicts[0] if len(verdicts) == 1 else verdicts
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    from recursor.cli.views import verdict_view
+
+    for v in verdicts:
+        console.print(verdict_view(v))
 
 
 @app.command()

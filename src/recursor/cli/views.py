@@ -81,20 +81,28 @@ def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
         parts.append(Text.assemble(("decision: ", "bold"), node.reason))
 
     table = Table(title=f"per-seed {metric}", header_style="bold")
-    for col in ("eval", "seed", "status", metric, "parent", "improvement", "seconds", "note"):
+    for col in ("eval", "evaluation", "seed", "status", "value", "parent", "improvement",
+                "seconds", "note"):
         table.add_column(col, overflow="fold")
-    parent_vals = parent.values(metric) if parent else {}
     minimize = run.task.spec.minimize
     for e in node.evaluations:
-        pv = parent_vals.get(e.seed)
+        pv = parent.values(e.evaluation).get(e.seed) if parent else None
         gain = ""
         if e.value is not None and pv is not None:
             gain = f"{(pv - e.value) if minimize else (e.value - pv):+.4f}"
-        table.add_row(str(e.id), str(e.seed), e.status.value,
+        table.add_row(str(e.id), e.evaluation, str(e.seed), e.status.value,
                       f"{e.value:.4f}" if e.value is not None else "–",
                       f"{pv:.4f}" if pv is not None else "", gain,
                       f"{e.seconds:.0f}" if e.seconds else "", e.reason or "")
     parts.append(table)
+    if node.findings:
+        found = Table(title="auditor findings", header_style="bold")
+        for col in ("check", "kind", "seed", "finding", "evidence"):
+            found.add_column(col, overflow="fold")
+        for f in node.findings:
+            found.add_row(f.check, "[red]blocking[/]" if f.blocking else "warning",
+                          "" if f.seed is None else str(f.seed), f.message, f.evidence)
+        parts.append(found)
 
     diff = run.path(node.diff_path)
     if diff and diff.exists():
@@ -112,4 +120,26 @@ def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
             if text.strip():
                 parts.append(Panel(Text(text), title=f"{name} (seed {chosen.seed}, last {lines} "
                                                      f"lines): {folder / name}"))
+    return Group(*parts)
+
+
+def verdict_view(v: dict) -> RenderableType:
+    """The answer of `recursor try` for one patch, in words."""
+    style = STATUS_STYLE.get(v["status"], "")
+    parts: list[RenderableType] = [Text.assemble((f"{v['title']}: ", "bold"),
+                                                 (v["status"], style))]
+    if v["mean"] is not None and v["baseline_mean"] is not None:
+        pct = v["improvement_pct"]
+        parts.append(Text(f"mean {v['mean']:.4f} vs baseline {v['baseline_mean']:.4f}"
+                          + (f" ({pct:+.2f}%)" if pct is not None else "")
+                          + f" on seeds {v['seeds']}"))
+    if v.get("ci95"):
+        lo, hi = v["ci95"]
+        parts.append(Text(f"effect {v['effect']:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}], "
+                          f"p={v['p_value']:.3g}"))
+    for reason in v["reasons"]:
+        parts.append(Text(f"  - {reason}"))
+    for f in v["audit"]:
+        kind = "blocking" if f["blocking"] else "warning"
+        parts.append(Text(f"  audit {f['check']} ({kind}): {f['message']}", style="dim"))
     return Group(*parts)

@@ -28,7 +28,9 @@ class RunConfig:
     policy: str = "best-first"
     workers: int | None = None  # None: what the machine can hold for the task
     seed: int = 0  # drives the proposer's and the policy's choices
-    alpha: float = 0.05
+    alpha: float = 0.02  # level of each confirmation test (see recursor.judge)
+    sandbox: str = "auto"  # auto | bwrap | unshare | none (see recursor.executor.sandbox)
+    heldout: bool = True  # run the task's held-out evaluations on accepted nodes
     overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
 
     def __post_init__(self) -> None:
@@ -45,6 +47,9 @@ class RunConfig:
             problems.append(f"workers must be at least 1 (got {self.workers})")
         if not 0 < self.alpha < 0.5:
             problems.append(f"alpha must be between 0 and 0.5 (got {self.alpha})")
+        if self.sandbox not in ("auto", "bwrap", "unshare", "none"):
+            problems.append(f"unknown sandbox {self.sandbox!r}; choose auto, bwrap, unshare "
+                            "or none")
         if problems:
             raise BudgetError("; ".join(problems))
 

@@ -19,16 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recursor import patch as patches
-from recursor.errors import IntegrityError, PatchError, RecursorError
+from recursor.audit import evidence
+from recursor.errors import IntegrityError, RecursorError
 from recursor.executor.job import Job, JobResult, read_metrics
+from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
+from recursor.loop.candidates import add_candidate, blocked_reason
 from recursor.loop.config import RunConfig
+from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import make_job
 from recursor.loop.progress import Observer, Progress, Running, SilentObserver
 from recursor.policy import SearchView
 from recursor.proposer import ProposalContext, Proposer
-from recursor.store import Evaluation, Node, NodeStatus, RunStore
+from recursor.store import EvalStatus, Evaluation, Finding, Node, NodeStatus, RunStore
 from recursor.task import Task
 
 HEARTBEAT_SECONDS = 5.0
@@ -56,6 +59,7 @@ class ResearchLoop:
         policy: Any,
         workers: int,
         data_paths: dict[str, str],
+        sandbox: Sandbox,
         observer: Observer | None = None,
     ):
         self.store, self.task, self.config = store, task, config
@@ -65,13 +69,16 @@ class ResearchLoop:
         self.observer = observer or SilentObserver()
         spec = task.spec
         self.metric = spec.metric.name
+        self.sandbox = sandbox
         self.judge = Judge(self.metric, spec.minimize, spec.seeds.values,
-                           JudgeConfig(alpha=config.alpha, min_effect=spec.metric.min_effect))
+                           JudgeConfig(alpha=config.alpha, min_effect=spec.metric.min_effect,
+                                       confirm=spec.seeds.confirm))
+        self.heldout = [e for e in spec.evaluations if e.held_out] if config.heldout else []
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
         self._exhausted = False  # no proposer has anything left for any parent
-        self._expected_hashes = store.meta()["harness_hashes"]
+        self.integrity = Integrity(task, store.meta()["harness_hashes"], data_paths)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -84,6 +91,7 @@ class ResearchLoop:
         try:
             self._recover()
             self._refresh()
+            self._event("sandbox", f"sandbox: {self.sandbox.describe()}")
             if not self._nodes:
                 self._add_baseline()
             last_beat = time.monotonic()
@@ -161,7 +169,9 @@ class ResearchLoop:
 
     def _done(self) -> bool:
         undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
-        return not undecided and (self._exhausted or not self._budget_left())
+        if undecided or self._pending_heldout() is not None:
+            return False
+        return self._exhausted or not self._budget_left()
 
     def _end_reason(self) -> str:
         c = self.config
@@ -185,8 +195,11 @@ class ResearchLoop:
                 return
             self._new_candidate()
 
-    def _pending_evaluation(self) -> tuple[Node, int, str] | None:
-        flying = {(f.evaluation.node_id, f.evaluation.seed) for f in self._flights.values()}
+    def _pending_evaluation(self) -> tuple[int, int, str, str] | None:
+        """(node id, seed, evaluation, stage) of the next run the decisions under way need;
+        then the held-out runs of accepted nodes."""
+        flying = {(f.evaluation.node_id, f.evaluation.seed, f.evaluation.evaluation)
+                  for f in self._flights.values()}
         for node in sorted(self._nodes.values(), key=lambda n: n.id):
             if node.status is not NodeStatus.RUNNING:
                 continue
@@ -194,9 +207,24 @@ class ResearchLoop:
             if step.action != "run":
                 self._decide(node, step)
                 continue
-            for seed in step.seeds:
-                if (node.id, seed) not in flying:
-                    return node, seed, step.reason
+            for node_id, seed in step.runs:
+                if (node_id, seed, self.metric) not in flying:
+                    return node_id, seed, self.metric, step.reason
+        return self._pending_heldout(flying)
+
+    def _pending_heldout(self, flying: set | None = None) -> tuple[int, int, str, str] | None:
+        flying = flying if flying is not None else {
+            (f.evaluation.node_id, f.evaluation.seed, f.evaluation.evaluation)
+            for f in self._flights.values()}
+        for node in sorted(self._nodes.values(), key=lambda n: n.id):
+            if node.status is not NodeStatus.ACCEPTED:
+                continue
+            for ev in self.heldout:
+                done = {e.seed for e in node.evaluations if e.evaluation == ev.name
+                        and e.status in (EvalStatus.OK, EvalStatus.FAILED)}
+                for seed in self.task.spec.seeds.values[:ev.seeds]:
+                    if seed not in done and (node.id, seed, ev.name) not in flying:
+                        return node.id, seed, ev.name, "held-out"
         return None
 
     def _step(self, node: Node) -> Step:
@@ -227,7 +255,7 @@ class ResearchLoop:
             self._event("exhausted", "no proposer has an idea left for any accepted node")
             return
         view = SearchView(tuple(self._nodes.values()), tuple(frontier), self.metric,
-                          self.task.spec.minimize)
+                          self.task.spec.minimize, self.task.spec.seeds.values)
         parent = self.policy.select_parent(view)
         ctx = self._context(parent)
         proposal = self.proposer.propose(ctx)
@@ -235,29 +263,17 @@ class ResearchLoop:
             self._exhausted = True
             return
         idea = proposal.idea
-        try:
-            files = self._apply(proposal.patch_text, ctx.parent_files)
-        except PatchError as err:
-            node = self.store.add_node(parent.id, idea, None, proposal.patch_text,
-                                       status=NodeStatus.FAILED,
-                                       reason=f"patch does not apply: {err}")
-            self._nodes[node.id] = node
-            self._event("failed", f"node {node.id} '{idea.title}': {node.reason}", node.id)
-            return
-        diff = patches.unified_diff(ctx.parent_files, files)
-        node = self.store.add_node(parent.id, idea, files, proposal.patch_text, diff)
+        node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
+                             self.task.spec.program.editable)
         self._nodes[node.id] = node
+        if node.status is not NodeStatus.RUNNING:
+            self._event(node.status.value, f"node {node.id} '{idea.title}': {node.reason}",
+                        node.id)
+            return
+        for f in node.findings:
+            self._event("finding", f"node {node.id}: {f.check} (warning): {f.message}", node.id)
         self._event("proposed", f"node {node.id} from node {parent.id}: {idea.title} "
                     f"({idea.proposer}: {idea.reason})", node.id)
-
-    def _apply(self, patch_text: str, files: dict[str, str]) -> dict[str, str]:
-        patch = patches.parse(patch_text)
-        editable = self.task.spec.program.editable
-        outside = [f for f in patch.files if f not in editable]
-        if outside:
-            raise PatchError(f"the patch edits {', '.join(outside)}, which the task does not let "
-                             f"ideas change (editable: {', '.join(editable)})")
-        return {**files, **patches.apply(patch, files)}
 
     def _add_baseline(self) -> None:
         node = self.store.add_node(None, None, self.task.program_files())
@@ -267,23 +283,14 @@ class ResearchLoop:
 
     # -- running and collecting ------------------------------------------------------------
 
-    def _submit(self, node: Node, seed: int, stage: str) -> None:
-        self._check_harness()
-        ev = self.store.start_evaluation(node.id, seed, self.metric)
+    def _submit(self, node_id: int, seed: int, evaluation: str, stage: str) -> None:
+        self.integrity.check("before an experiment")
+        node = self._nodes[node_id]
+        ev = self.store.start_evaluation(node.id, seed, evaluation)
         job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
-                       seed, self.metric, self.data_paths, key=str(ev.id))
+                       seed, evaluation, self.data_paths, key=str(ev.id), sandbox=self.sandbox)
         future = self.executor.submit(job)
         self._flights[ev.id] = _Flight(ev, stage, future, job, time.monotonic())
-
-    def _check_harness(self) -> None:
-        found = self.task.harness_hashes()
-        for name, digest in self._expected_hashes.items():
-            if found.get(name) != digest:
-                raise IntegrityError(
-                    f"harness file {self.task.root / name} changed since the run started "
-                    f"(sha256 {found.get(name, 'missing')[:12]}..., expected {digest[:12]}...); "
-                    "no experiment runs against a modified harness"
-                )
 
     def _collect(self, timeout: float) -> None:
         if not self._flights:
@@ -300,20 +307,55 @@ class ResearchLoop:
                                    f"executor error: {type(err).__name__}: {err}",
                                    time.monotonic() - flight.started)
             self._record(flight, result)
+            # the program ran beside the harness and the data: prove it did not touch them
+            self.integrity.check(f"after experiment {flight.evaluation.id}")
 
     def _record(self, flight: _Flight, result: JobResult) -> None:
         ev = flight.evaluation
         self.store.finish_evaluation(ev.id, ok=result.ok, value=result.value,
                                      metrics=result.metrics, reason=result.reason,
                                      seconds=result.seconds, curve=result.curve)
+        findings = _findings(result.metrics, ev.node_id, ev.seed)
+        if findings:
+            self.store.add_findings(ev.node_id, findings)
         node = self.store.node(ev.node_id)
         self._nodes[node.id] = node
-        what = (f"{self.metric}={result.value:.4f}" if result.ok
+        what = (f"{ev.evaluation}={result.value:.4f}" if result.ok
                 else f"failed: {result.reason}")
         self._event("evaluated", f"node {node.id} seed {ev.seed} ({flight.stage}): {what} "
                     f"in {result.seconds:.0f} s", node.id)
-        if node.status is NodeStatus.RUNNING:
-            self._decide(node, self._step(node))
+        for f in findings:
+            kind = "blocking" if f.blocking else "warning"
+            self._event("finding", f"node {node.id} seed {ev.seed}: {f.check} ({kind}): "
+                        f"{f.message}", node.id)
+        if ev.evaluation != self.metric:
+            self._check_heldout(node)
+            return
+        if node.status is not NodeStatus.RUNNING:
+            return
+        blocking = [f for f in findings if f.blocking]
+        if blocking and not node.is_baseline:
+            self._decide(node, Step("reject", reason=blocked_reason(blocking)))
+            return
+        self._decide(node, self._step(node))
+
+    def _check_heldout(self, node: Node) -> None:
+        """Once every held-out run of a node is in, flag a public win that lost held-out."""
+        parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
+        if parent is None:
+            return
+        for ev in self.heldout:
+            seeds = self.task.spec.seeds.values[:ev.seeds]
+            if len(node.values(ev.name, seeds)) < len(seeds):
+                continue
+            if any(f.check == f"held-out.{ev.name}" for f in node.findings):
+                continue
+            found = evidence.held_out(node, parent, self.judge, ev.name, seeds)
+            if found:
+                self.store.add_findings(node.id, found)
+                self._nodes[node.id] = self.store.node(node.id)
+                self._event("flagged", f"node {node.id} '{node.title}': {found[0].message}",
+                            node.id)
 
     def _decide(self, node: Node, step: Step) -> None:
         if step.action == "run":
@@ -323,6 +365,8 @@ class ResearchLoop:
                 f"the baseline failed ({step.reason}). The task's own program must run before "
                 f"recursor can improve it; see the logs under {self.store.node_dir(node.id)}"
             )
+        if not node.is_baseline and step.verdict and step.verdict.get("stage") == "confirm":
+            step = self._audit_evidence(node, step)
         status = {"accept": NodeStatus.ACCEPTED, "reject": NodeStatus.REJECTED,
                   "fail": NodeStatus.FAILED}[step.action]
         node = self.store.decide(node.id, status, step.reason, step.verdict)
@@ -330,6 +374,20 @@ class ResearchLoop:
         self._refresh_noise()
         label = "baseline" if node.is_baseline else f"node {node.id} '{node.title}'"
         self._event(status.value, f"{label} {status.value}: {step.reason}", node.id)
+
+    def _audit_evidence(self, node: Node, step: Step) -> Step:
+        """The auditor's checks across seeds and windows, before a confirmed verdict stands."""
+        parent = self._nodes[node.parent_id]
+        found = evidence.seed_consistency(node, parent, self.judge)
+        if step.action == "accept":
+            found += evidence.fresh_data(node, parent, self.judge, self.task.spec.seeds.values)
+        if found:
+            self.store.add_findings(node.id, found)
+            self._nodes[node.id] = node = self.store.node(node.id)
+        blocking = [f for f in node.findings if f.blocking]
+        if step.action == "accept" and blocking:
+            return Step("reject", reason=blocked_reason(blocking), verdict=step.verdict)
+        return step
 
     def _baseline(self) -> Node | None:
         return next((n for n in self._nodes.values() if n.is_baseline), None)
@@ -358,11 +416,12 @@ class ResearchLoop:
                                    time.monotonic() - f.started, curve[-1] if curve else None,
                                    tuple(losses[::stride])))
         accepted = [n for n in nodes if n.status is NodeStatus.ACCEPTED]
+        seeds = self.task.spec.seeds.values
         baseline = self._baseline()
         best = None
         if accepted:
             sign = 1 if self.task.spec.minimize else -1
-            best = min(accepted, key=lambda n: sign * (n.mean(self.metric) or 0.0))
+            best = min(accepted, key=lambda n: sign * (n.mean(self.metric, seeds) or 0.0))
         return Progress(
             task=self.task.name,
             metric=self.metric,
@@ -373,15 +432,26 @@ class ResearchLoop:
             minutes_budget=self.config.minutes,
             workers=self.workers,
             running=tuple(sorted(running, key=lambda r: (r.node_id, r.seed))),
-            baseline=baseline.mean(self.metric) if baseline else None,
+            baseline=baseline.mean(self.metric, seeds) if baseline else None,
             best_node=best.id if best else None,
-            best=best.mean(self.metric) if best else None,
+            best=best.mean(self.metric, seeds) if best else None,
             counts=counts,
         )
 
 
 class _BaselineFailed(Exception):
     pass
+
+
+def _findings(metrics: dict[str, Any], node_id: int, seed: int) -> list[Finding]:
+    """The findings a harness reported with its result (ignoring malformed entries)."""
+    found = []
+    for f in metrics.get("findings") or []:
+        if isinstance(f, dict) and isinstance(f.get("check"), str):
+            found.append(Finding(f["check"], bool(f.get("blocking", True)),
+                                 str(f.get("message", "")), str(f.get("evidence", "")),
+                                 node_id, seed))
+    return found
 
 
 def _kill_orphan(job_dir: Path | None) -> None:

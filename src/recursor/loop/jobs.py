@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from recursor.executor.job import Job
+from recursor.executor.sandbox import Sandbox, detect
 from recursor.task import Task
 
 
@@ -18,6 +19,7 @@ def make_job(
     evaluation: str,
     data_paths: Mapping[str, str],
     key: str = "",
+    sandbox: Sandbox | None = None,
 ) -> Job:
     """A job that runs `task`'s harness on a fresh copy of the program in `program`.
 
@@ -25,8 +27,16 @@ def make_job(
     node's workspace nor the other seeds.
     """
     spec = task.spec
-    workspace = job_dir / "scratch" / "program"
+    scratch = job_dir / "scratch"
+    workspace = scratch / "program"
     shutil.copytree(program, workspace)
+    box = sandbox or detect("none")
+    # the program may write its scratch folder (its own copy of the program is inside) and
+    # nothing else; it reads the Python installation, and nothing of the task or the data
+    confinement = box.harness_config(
+        writable=[str(scratch)], readonly=[], memory_mb=spec.limits.memory_mb,
+        cpu_seconds=int(spec.limits.timeout_seconds * max(1, spec.limits.threads)),
+    )
     return Job(
         key=key or job_dir.name,
         command=tuple(task.harness_command()),
@@ -41,6 +51,7 @@ def make_job(
             "budget": spec.budget,
             "settings": spec.settings,
             "evaluation": spec.evaluation(evaluation).model_dump(),
+            "sandbox": confinement,
         },
         limits=spec.limits,
         evaluation=evaluation,

@@ -15,6 +15,7 @@ from pathlib import Path
 import recursor
 from recursor.errors import BudgetError, TaskError
 from recursor.executor.local import LocalExecutor
+from recursor.executor.sandbox import detect
 from recursor.loop.config import RunConfig, default_workers
 from recursor.loop.engine import ResearchLoop
 from recursor.loop.jobs import resolve_data
@@ -85,6 +86,8 @@ def drive(store: RunStore, observer: Observer | None = None,
     limits = task.spec.limits
     workers = config.workers or default_workers(limits.threads, limits.memory_mb)
     data_paths = resolve_data(task)
+    sandbox = detect(config.sandbox)
+    store.set_meta("sandbox", {"kind": sandbox.kind, "describe": sandbox.describe()})
     with RunLock(store.run_dir):
         loop = ResearchLoop(
             store,
@@ -95,6 +98,7 @@ def drive(store: RunStore, observer: Observer | None = None,
             policy=POLICIES[config.policy](),
             workers=workers,
             data_paths=data_paths,
+            sandbox=sandbox,
             observer=observer,
         )
         return loop.run()

@@ -1,8 +1,8 @@
 """The search-policy contract: which node to extend next.
 
 A policy sees a frozen view of the run and returns one of the `frontier` nodes: accepted nodes
-(the baseline included) that the proposers can still extend. Only accepted nodes are parents, so
-every parent has run every seed and pairs with its children on all of them.
+(the baseline included) that the proposers can still extend. Only accepted nodes are parents, and
+every accepted node has run all the task's seeds, so their means compare on the same seeds.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ class SearchView:
     frontier: tuple[Node, ...]
     metric: str
     minimize: bool
+    seeds: tuple[int, ...] | None = None  # the task's seeds: means are compared on these
 
     def quality(self, node: Node) -> float:
         """Mean metric oriented so that larger is better."""
-        mean = node.mean(self.metric)
+        mean = node.mean(self.metric, self.seeds)
         if mean is None:
             return float("-inf")
         return -mean if self.minimize else mean

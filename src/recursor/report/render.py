@@ -16,6 +16,10 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:+.2f}%"
+
+
 def headline(report: dict[str, Any]) -> list[str]:
     m = report["metric"]
     lines = [f"task {report['task']} · {report['status']}"
@@ -38,14 +42,29 @@ def headline(report: dict[str, Any]) -> list[str]:
     lines.append(f"{c['experiments']} experiments: {c['accepted']} accepted, {c['rejected']} "
                  f"rejected, {c['failed']} failed, {c['stopped_early']} stopped early"
                  + (f", {c['running']} running" if c.get("running") else ""))
+    if report.get("false_accept_bound") is not None and c["experiments"]:
+        lines.append(f"expected false accepts at most {report['false_accept_bound']:g} "
+                     "(alpha x confirmation tests)")
+    if report.get("sandbox"):
+        lines.append(f"sandbox: {report['sandbox']['describe']}")
     return lines
+
+
+def _heldout(n: dict[str, Any]) -> str:
+    parts = []
+    for _name, h in (n.get("heldout") or {}).items():
+        gain = f" ({h['gain_pct']:+.2f}%)" if h.get("gain_pct") is not None else ""
+        parts.append(f"{h['mean']:.4f}{gain}")
+    mark = " ⚑" if any(f.startswith("held-out.") for f in n.get("flagged", ())) else ""
+    return ", ".join(parts) + mark
 
 
 def text_report(report: dict[str, Any]) -> Group:
     table = Table(header_style="bold", show_lines=False)
     for col, just in (("node", "right"), ("parent", "right"), ("idea", "left"),
                       ("status", "left"), (report["metric"]["name"], "right"),
-                      ("seeds", "right"), ("effect (95% CI)", "left"), ("why", "left")):
+                      ("gain", "right"), ("held-out (gain)", "right"),
+                      ("effect (95% CI)", "left"), ("why", "left")):
         table.add_column(col, justify=just, overflow="fold")
     for n in report["nodes"]:
         v = n["verdict"] or {}
@@ -55,7 +74,8 @@ def text_report(report: dict[str, Any]) -> Group:
         why = (n["reason"] or "").split(": ", 1)[0] if n["status"] != "failed" else n["reason"]
         table.add_row(str(n["id"]), "" if n["parent"] is None else str(n["parent"]),
                       n["title"], Text(n["status"], style=STATUS_STYLE.get(n["status"], "")),
-                      _fmt(n["mean"]), str(len(n["seeds"])), effect, (why or "")[:80])
+                      _fmt(n["mean"]), _pct(n.get("gain_pct")), _heldout(n), effect,
+                      (why or "")[:80])
     return Group(*[Text(line) for line in headline(report)], table)
 
 
@@ -66,8 +86,9 @@ def markdown_report(report: dict[str, Any]) -> str:
     out += ["", f"Metric: `{m['name']}` ({m['direction']}"
             + (f", {m['unit']}" if m.get("unit") else "") + "). Seeds: "
             + ", ".join(str(s) for s in report["seeds"]) + ".", ""]
-    out += ["| node | parent | idea | status | mean | per-seed | effect (95% CI) | p | patch |",
-            "| ---: | ---: | --- | --- | ---: | --- | --- | ---: | --- |"]
+    out += ["| node | parent | idea | status | mean | gain | held-out (gain) | per-seed | "
+            "effect (95% CI) | p | patch |",
+            "| ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | ---: | --- |"]
     for n in report["nodes"]:
         v = n["verdict"] or {}
         effect = (f"{v['effect']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]"
@@ -77,9 +98,17 @@ def markdown_report(report: dict[str, Any]) -> str:
         patch = f"[diff]({n['diff']})" if n.get("diff") else ""
         title = n["title"].replace("|", "\\|")
         out.append(f"| {n['id']} | {'' if n['parent'] is None else n['parent']} | {title} | "
-                   f"{n['status']} | {_fmt(n['mean'])} | {seeds} | {effect} | {p} | {patch} |")
+                   f"{n['status']} | {_fmt(n['mean'])} | {_pct(n.get('gain_pct'))} | "
+                   f"{_heldout(n)} | {seeds} | {effect} | {p} | {patch} |")
     out += ["", "## Decisions", ""]
     for n in report["nodes"]:
         if n["reason"]:
             out.append(f"- node {n['id']} ({n['title']}): {n['status']} — {n['reason']}")
+    found = [(n, f) for n in report["nodes"] for f in n.get("audit", ())]
+    if found:
+        out += ["", "## Auditor findings", ""]
+        for n, f in found:
+            kind = "blocking" if f["blocking"] else "warning"
+            out.append(f"- node {n['id']} ({n['title']}): `{f['check']}` ({kind}) — "
+                       f"{f['message']} Evidence: {f['evidence']}")
     return "\n".join(out) + "\n"

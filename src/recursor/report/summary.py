@@ -3,10 +3,15 @@
 Stable keys (other tools read them; add more freely, never rename): `task`, `status`,
 `metric` {name, direction}, `baseline` {node, mean, std, n}, `best` {node, mean, std, n,
 improvement_pct, ci95}, `counts` {experiments, accepted, rejected, failed, stopped_early},
-`nodes` [{id, parent, title, status, proposer, seeds, mean, patch}], `wall_seconds`.
+`nodes` [{id, parent, title, status, proposer, seeds, mean, patch, audit, heldout, flagged}],
+`wall_seconds`, `sandbox` {kind, describe}, `false_accept_bound`.
 
 `improvement_pct` is positive when better; `best.ci95` is the 95% interval of that percentage,
-from the paired per-seed differences between the best node and the baseline.
+from the paired per-seed differences between the best node and the baseline. A node's `mean` is
+over the task's seeds only (confirmation seeds are for the paired test). `heldout` gives each
+held-out evaluation's mean and its gain over the baseline in percent, beside the public gain
+(`gain_pct`): the generalisation gap. `false_accept_bound` is the expected number of noise
+candidates accepted in this run, at most: alpha times the confirmation tests it ran.
 """
 
 from __future__ import annotations
@@ -64,14 +69,14 @@ def build_report(store: RunStore) -> dict[str, Any]:
     def summary(node: Node | None) -> dict[str, Any] | None:
         if node is None:
             return None
-        return {"node": node.id, "mean": node.mean(metric), "std": node.std(metric),
-                "n": len(node.values(metric))}
+        return {"node": node.id, "mean": node.mean(metric, seeds),
+                "std": node.std(metric, seeds), "n": len(node.values(metric, seeds))}
 
     best_node = baseline
     if baseline is not None and baseline.status is NodeStatus.ACCEPTED:
         sign = 1 if minimize else -1
         decided = [n for n in nodes.values() if n.status is NodeStatus.ACCEPTED]
-        best_node = min(decided, key=lambda n: (sign * n.mean(metric), -n.id))
+        best_node = min(decided, key=lambda n: (sign * n.mean(metric, seeds), -n.id))
     best = summary(best_node)
     if best is not None and baseline is not None:
         best.update(_gain_over(baseline, best_node, metric, minimize, seeds))
@@ -88,15 +93,21 @@ def build_report(store: RunStore) -> dict[str, Any]:
         "baseline": summary(baseline),
         "best": best,
         "counts": counts,
-        "nodes": [_node_entry(store, n, metric, seeds) for n in nodes.values()],
+        "nodes": [_node_entry(store, n, metric, seeds, baseline, minimize,
+                              [e.name for e in spec.evaluations if e.held_out])
+                  for n in nodes.values()],
         "wall_seconds": round(wall_seconds(store), 1),
+        "sandbox": meta.get("sandbox"),
+        "false_accept_bound": round(sum(
+            (n.verdict or {}).get("alpha", 0) for n in nodes.values()
+            if (n.verdict or {}).get("stage") == "confirm"), 3),
     }
 
 
 def _gain_over(baseline: Node, best: Node, metric: str, minimize: bool,
                seeds: list[int]) -> dict[str, Any]:
-    base_vals, best_vals = baseline.values(metric), best.values(metric)
-    base_mean = baseline.mean(metric)
+    base_vals, best_vals = baseline.values(metric, seeds), best.values(metric, seeds)
+    base_mean = baseline.mean(metric, seeds)
     if best.id == baseline.id or not base_mean:
         return {"improvement_pct": 0.0, "ci95": None, "effect": 0.0}
     shared = [s for s in seeds if s in base_vals and s in best_vals]
@@ -113,8 +124,28 @@ def _gain_over(baseline: Node, best: Node, metric: str, minimize: bool,
     }
 
 
-def _node_entry(store: RunStore, node: Node, metric: str, seeds: list[int]) -> dict[str, Any]:
-    values = node.values(metric)
+def _pct_gain(base: float | None, value: float | None, minimize: bool) -> float | None:
+    if base is None or value is None or not base:
+        return None
+    return 100 * ((base - value) if minimize else (value - base)) / abs(base)
+
+
+def _node_entry(store: RunStore, node: Node, metric: str, seeds: list[int],
+                baseline: Node | None, minimize: bool, heldout: list[str]) -> dict[str, Any]:
+    values = node.values(metric, seeds)
+    base_mean = baseline.mean(metric, seeds) if baseline else None
+    held = {}
+    for name in heldout:
+        mine = node.values(name)
+        if not mine or baseline is None:
+            continue
+        theirs = baseline.values(name)
+        common = [s for s in mine if s in theirs]
+        mean = sum(mine.values()) / len(mine)
+        base = sum(theirs[s] for s in common) / len(common) if common else None
+        held[name] = {"mean": mean, "seeds": sorted(mine),
+                      "gain_pct": _pct_gain(base, sum(mine[s] for s in common) / len(common)
+                                            if common else None, minimize)}
     idea = node.idea
     failed = [e for e in node.evaluations if e.status.value == "failed"]
     return {
@@ -127,7 +158,12 @@ def _node_entry(store: RunStore, node: Node, metric: str, seeds: list[int]) -> d
         "idea_key": idea.key if idea else None,
         "seeds": [values[s] for s in seeds if s in values],
         "seed_values": {str(s): values[s] for s in seeds if s in values},
-        "mean": node.mean(metric),
+        "mean": node.mean(metric, seeds),
+        "gain_pct": _pct_gain(base_mean, node.mean(metric, seeds), minimize),
+        "heldout": held,
+        "audit": [f.to_dict() for f in node.findings],
+        "flagged": sorted({f.check for f in node.findings
+                           if f.blocking or f.check.startswith("held-out.")}),
         "patch": str(store.path(node.patch_path)) if node.patch_path else None,
         "diff": str(store.path(node.diff_path)) if node.diff_path else None,
         "reason": node.reason,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -65,49 +66,6 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
-class Node:
-    id: int
-    parent_id: int | None
-    status: NodeStatus
-    idea: Idea | None  # None for the baseline
-    patch_path: str | None
-    diff_path: str | None
-    workspace: str
-    created_at: float
-    decided_at: float | None
-    reason: str | None
-    verdict: dict[str, Any] | None
-    evaluations: tuple[Evaluation, ...] = field(default=())
-
-    @property
-    def is_baseline(self) -> bool:
-        return self.parent_id is None
-
-    @property
-    def title(self) -> str:
-        return self.idea.title if self.idea else "baseline"
-
-    def values(self, evaluation: str) -> dict[int, float]:
-        """Seed -> metric value of the finished evaluations named `evaluation`."""
-        return {
-            e.seed: e.value
-            for e in self.evaluations
-            if e.evaluation == evaluation and e.status is EvalStatus.OK and e.value is not None
-        }
-
-    def mean(self, evaluation: str) -> float | None:
-        vals = list(self.values(evaluation).values())
-        return sum(vals) / len(vals) if vals else None
-
-    def std(self, evaluation: str) -> float | None:
-        vals = list(self.values(evaluation).values())
-        if len(vals) < 2:
-            return None
-        m = sum(vals) / len(vals)
-        return math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
-
-
-@dataclass(frozen=True)
 class Finding:
     """One result of one auditor check on one node.
 
@@ -127,3 +85,56 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return {"check": self.check, "blocking": self.blocking, "message": self.message,
                 "evidence": self.evidence, "node_id": self.node_id, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    parent_id: int | None
+    status: NodeStatus
+    idea: Idea | None  # None for the baseline
+    patch_path: str | None
+    diff_path: str | None
+    workspace: str
+    created_at: float
+    decided_at: float | None
+    reason: str | None
+    verdict: dict[str, Any] | None
+    evaluations: tuple[Evaluation, ...] = field(default=())
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def blocking(self) -> tuple[Finding, ...]:
+        """The findings that forbid accepting this node."""
+        return tuple(f for f in self.findings if f.blocking)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def title(self) -> str:
+        return self.idea.title if self.idea else "baseline"
+
+    def values(self, evaluation: str, seeds: Iterable[int] | None = None) -> dict[int, float]:
+        """Seed -> metric value of the finished evaluations named `evaluation`, optionally only
+        on `seeds` (the task's seeds: a node also runs fresh confirmation seeds, and means are
+        compared on the seeds every accepted node shares)."""
+        keep = None if seeds is None else set(seeds)
+        return {
+            e.seed: e.value
+            for e in self.evaluations
+            if e.evaluation == evaluation and e.status is EvalStatus.OK and e.value is not None
+            and (keep is None or e.seed in keep)
+        }
+
+    def mean(self, evaluation: str, seeds: Iterable[int] | None = None) -> float | None:
+        vals = list(self.values(evaluation, seeds).values())
+        return sum(vals) / len(vals) if vals else None
+
+    def std(self, evaluation: str, seeds: Iterable[int] | None = None) -> float | None:
+        vals = list(self.values(evaluation, seeds).values())
+        if len(vals) < 2:
+            return None
+        m = sum(vals) / len(vals)
+        return math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))

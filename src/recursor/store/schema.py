@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE meta (
@@ -70,7 +70,22 @@ CREATE TABLE events (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}  # version -> the script that reaches it from version - 1
+# v2: the auditor's findings, one row per check that found something on a node
+_V2 = """
+CREATE TABLE findings (
+    id       INTEGER PRIMARY KEY,
+    node_id  INTEGER NOT NULL REFERENCES nodes(id),
+    seed     INTEGER,
+    checker  TEXT NOT NULL,
+    blocking INTEGER NOT NULL,
+    message  TEXT NOT NULL,
+    evidence TEXT NOT NULL DEFAULT '',
+    at       REAL NOT NULL
+);
+CREATE INDEX findings_node ON findings(node_id);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}  # version -> the script that reaches it from version - 1
 
 
 def migrate(conn: sqlite3.Connection) -> int:

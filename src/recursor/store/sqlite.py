@@ -37,6 +37,7 @@ from recursor.store.records import (
     TRANSITIONS,
     EvalStatus,
     Evaluation,
+    Finding,
     Idea,
     Node,
     NodeStatus,
@@ -222,14 +223,34 @@ class RunStore:
         evals = self._conn.execute(
             "SELECT * FROM evaluations WHERE node_id=? ORDER BY id", (node_id,)
         ).fetchall()
-        return self._node(row, [self._evaluation(e) for e in evals])
+        found = self._conn.execute(
+            "SELECT * FROM findings WHERE node_id=? ORDER BY id", (node_id,)
+        ).fetchall()
+        return self._node(row, [self._evaluation(e) for e in evals],
+                          [self._finding(f) for f in found])
 
     def nodes(self) -> list[Node]:
         evals: dict[int, list[Evaluation]] = {}
         for row in self._conn.execute("SELECT * FROM evaluations ORDER BY id"):
             evals.setdefault(row["node_id"], []).append(self._evaluation(row))
+        found: dict[int, list[Finding]] = {}
+        for row in self._conn.execute("SELECT * FROM findings ORDER BY id"):
+            found.setdefault(row["node_id"], []).append(self._finding(row))
         rows = self._conn.execute("SELECT * FROM nodes ORDER BY id").fetchall()
-        return [self._node(r, evals.get(r["id"], [])) for r in rows]
+        return [self._node(r, evals.get(r["id"], []), found.get(r["id"], [])) for r in rows]
+
+    # -- the auditor's findings ------------------------------------------------------------
+
+    def add_findings(self, node_id: int, findings: Iterable[Finding]) -> None:
+        """Record findings on a node (decided or not: a finding is evidence, not a status)."""
+        now = time.time()
+        with self._conn:
+            self._conn.executemany(
+                "INSERT INTO findings (node_id, seed, checker, blocking, message, evidence, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(node_id, f.seed, f.check, int(f.blocking), f.message, f.evidence, now)
+                 for f in findings],
+            )
 
     def files(self, node: Node) -> dict[str, str]:
         """The program files of a node, as they were when it was created."""
@@ -355,7 +376,13 @@ class RunStore:
         )
 
     @staticmethod
-    def _node(row: sqlite3.Row, evals: list[Evaluation]) -> Node:
+    def _finding(row: sqlite3.Row) -> Finding:
+        return Finding(check=row["checker"], blocking=bool(row["blocking"]),
+                       message=row["message"], evidence=row["evidence"],
+                       node_id=row["node_id"], seed=row["seed"])
+
+    @staticmethod
+    def _node(row: sqlite3.Row, evals: list[Evaluation], found: list[Finding] = ()) -> Node:
         return Node(
             id=row["id"],
             parent_id=row["parent_id"],
@@ -369,4 +396,5 @@ class RunStore:
             reason=row["reason"],
             verdict=json.loads(row["verdict"]) if row["verdict"] else None,
             evaluations=tuple(evals),
+            findings=tuple(found),
         )

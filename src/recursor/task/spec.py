@@ -43,6 +43,8 @@ class LimitsSpec(_Strict):
 
 class SeedsSpec(_Strict):
     values: tuple[int, ...] = Field(min_length=2)
+    # fresh seed pairs (candidate and parent) that confirm a candidate after its screen
+    confirm: int = Field(default=2, ge=2)
 
     @field_validator("values")
     @classmethod
@@ -64,6 +66,8 @@ class EvaluationSpec(BaseModel):
 
     name: str
     held_out: bool = False
+    # held-out evaluations only: how many of the task's seeds each accepted node runs it on
+    seeds: int = Field(default=2, ge=1)
 
 
 class IdeasSpec(_Strict):

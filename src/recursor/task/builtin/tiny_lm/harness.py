@@ -14,6 +14,21 @@ the budget and the metrics file to write. It never imports the candidate's code.
 3. It runs `train.py predict` in a fresh process on test windows, and computes bits per byte from
    the returned logits with its own log-softmax (so a program cannot return unnormalised scores).
 
+Both runs of the program go through the sandbox recursor chose (`config["sandbox"]`: no network,
+only the scratch folder writable, nothing of the task folder or the data visible, where the
+platform allows) and its init process, which reports the CPU time, the wall time and the
+processes the program left behind. From these the harness audits the candidate, and reports
+each finding with the result (`findings`):
+
+- budget.processes: nothing the program started may outlive it;
+- budget.threads: CPU time at most `limits.threads` x wall time (work hidden in extra threads);
+- budget.evaluation: predicting costs a fraction of training (no training hidden in predict);
+- causality: probe windows whose later bytes are replaced must get the same logits at every
+  earlier position; they are shuffled in among the scored windows, so the program cannot tell
+  a probe from a scored window;
+- the public metric is also computed on fresh windows of the held-back text (`audit.fresh`),
+  so that recursor can tell a model tuned to the scored windows from one that learned.
+
 The evaluation named in the config says which corpus to train on and which to score: the public
 metric trains on tinyshakespeare and scores its held-back tail; a held-out evaluation trains the
 same program on another corpus and scores that corpus's own held-out text, to tell a recipe that
@@ -23,6 +38,7 @@ Metrics file: one JSON object per line, `{"type": "curve", ...}` while training,
 `{"type": "result", "metrics": {NAME: value}, ...}` or `{"type": "error", "reason": ...}`.
 """
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -36,7 +52,10 @@ import time
 
 import numpy as np
 
-PREDICT_SECONDS = 120  # a generous cap: predicting is one forward pass over ~64 KB of text
+PREDICT_SECONDS = 60  # a generous cap: predicting is one forward pass over ~100 KB of text
+PROBES = 8  # causality probe windows per experiment
+CAUSALITY_TOLERANCE = 1e-3  # logits may differ by float noise from a different batch layout
+THREAD_SLACK = 1.25  # cpu <= threads * wall * slack + 0.5 s (interpreter start, GC threads)
 
 
 class HarnessError(Exception):
@@ -108,21 +127,42 @@ def _die_with_harness():
         _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_child(argv, cwd, env, seconds, what, log, pass_fds=()):
+def run_child(argv, cwd, env, seconds, what, log, sandbox=None, pass_fds=()):
+    """Start the program, through the sandbox's prefix and init when recursor gave one."""
+    report_r = None
+    if sandbox:
+        report_r, report_w = os.pipe()
+        argv = [*sandbox["prefix"], str(report_w), "--", *argv]
+        pass_fds = (*pass_fds, report_w)
     # the child stays in the harness's process group, so that recursor's kill reaches it too
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, pass_fds=pass_fds,
                             preexec_fn=_die_with_harness)
-    return proc, _Watch(proc, seconds, what)
+    if report_r is not None:
+        os.close(report_w)
+    return proc, _Watch(proc, seconds, what, report_r)
 
 
 class _Watch:
-    """Waits for a child, killing it and all it started past its deadline."""
+    """Waits for a child, killing it and all it started past its deadline; returns the init's
+    usage report (cpu, wall, strays) when there is one."""
 
-    def __init__(self, proc, seconds, what):
+    def __init__(self, proc, seconds, what, report_fd=None):
         self.proc, self.seconds, self.what = proc, seconds, what
+        self.report_fd = report_fd
+        self.report = {}
+        if report_fd is not None:
+            self._reader = threading.Thread(target=self._read_report, daemon=True)
+            self._reader.start()
+
+    def _read_report(self):
+        with os.fdopen(self.report_fd, "r") as f:
+            for line in f:
+                with contextlib.suppress(json.JSONDecodeError):
+                    self.report = json.loads(line)
 
     def wait(self):
+        t0 = time.time()
         try:
             code = self.proc.wait(timeout=self.seconds)
         except subprocess.TimeoutExpired:
@@ -132,9 +172,15 @@ class _Watch:
             raise HarnessError(
                 f"{self.what} exceeded its wall-clock cap of {self.seconds:g} s") from None
         kill_strays()  # nothing the program started may outlive it
+        if self.report_fd is not None:
+            self._reader.join(timeout=5)
+        self.report.setdefault("wall", time.time() - t0)
         if code != 0:
             how = f"signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
+            if code in (-signal.SIGXCPU, -signal.SIGKILL) and self.report.get("cpu"):
+                how += f" after {self.report['cpu']:.0f} s of CPU"
             raise HarnessError(f"{self.what} failed with {how}")
+        return self.report
 
 
 def kill_strays():
@@ -172,9 +218,6 @@ def forward_progress(read_fd, metrics):
 
 def bits_per_byte(logits, windows):
     """Mean next-byte cross-entropy in bits, with the harness's own log-softmax."""
-    expected = (windows.shape[0], windows.shape[1], 256)
-    if logits.shape != expected:
-        raise HarnessError(f"predict returned logits of shape {logits.shape}, expected {expected}")
     logits = logits[:, :-1].astype(np.float64)
     if not np.isfinite(logits).all():
         raise HarnessError("predict returned non-finite logits (training diverged?)")
@@ -185,15 +228,17 @@ def bits_per_byte(logits, windows):
     return float((log_z - picked).mean() / math.log(2))
 
 
-def predict(python, workspace, scratch, env, windows, name, log):
-    inputs = os.path.join(scratch, f"{name}-inputs.npy")
-    outputs = os.path.join(scratch, f"{name}-logits.npy")
+def predict(run, windows, name, seconds):
+    """Logits of the program for `windows`, from a fresh process; and its usage report."""
+    inputs = os.path.join(run.scratch, "inputs.npy")
+    outputs = os.path.join(run.scratch, "logits.npy")
     np.save(inputs, windows)
-    argv = [python, os.path.join(workspace, "train.py"), "predict",
-            "--checkpoint", os.path.join(scratch, "model.pt"),
+    argv = [run.python, os.path.join(run.workspace, "train.py"), "predict",
+            "--checkpoint", os.path.join(run.scratch, "model.pt"),
             "--inputs", inputs, "--outputs", outputs]
-    _, watch = run_child(argv, scratch, env, PREDICT_SECONDS, f"predict on {name}", log)
-    watch.wait()
+    _, watch = run_child(argv, run.scratch, run.env, seconds, f"predict on {name}", run.log,
+                         run.sandbox)
+    usage = watch.wait()
     os.remove(inputs)  # leave nothing of the evaluation data in the scratch folder
     if not os.path.exists(outputs):
         raise HarnessError(f"predict on {name} wrote no logits")
@@ -203,7 +248,90 @@ def predict(python, workspace, scratch, env, windows, name, log):
         raise HarnessError(f"predict on {name} wrote unreadable logits: {err}") from None
     finally:
         os.remove(outputs)
-    return bits_per_byte(logits, windows)
+    expected = (windows.shape[0], windows.shape[1], 256)
+    if logits.shape != expected:
+        raise HarnessError(f"predict returned logits of shape {logits.shape}, expected {expected}")
+    return logits, usage
+
+
+class Run:
+    """What both runs of the program share: interpreter, folders, environment, sandbox, log."""
+
+    def __init__(self, config, log):
+        self.python = sys.executable
+        self.workspace, self.scratch = config["workspace"], config["scratch"]
+        self.env = child_env(self.scratch, config["limits"]["threads"])
+        self.sandbox = config.get("sandbox")
+        self.log = log
+        self.threads = config["limits"]["threads"]
+
+
+def finding(check, message, evidence="", blocking=True):
+    return {"check": check, "blocking": blocking, "message": message, "evidence": evidence}
+
+
+def audit_usage(stage, usage, threads):
+    """Findings from the init's report of one run of the program."""
+    found = []
+    strays = usage.get("strays", 0)
+    if strays:
+        found.append(finding(
+            "budget.processes",
+            f"{stage} left {strays} process(es) running after it exited; they were killed",
+            f"strays={strays}"))
+    cpu, wall = usage.get("cpu"), usage.get("wall")
+    if cpu is not None and wall and cpu > threads * wall * THREAD_SLACK + 0.5:
+        found.append(finding(
+            "budget.threads",
+            f"{stage} used {cpu:.1f} s of CPU in {wall:.1f} s of wall time, more than its "
+            f"{threads} thread(s) allow: work hidden in extra threads or processes",
+            f"cpu={cpu:.2f} wall={wall:.2f} threads={threads}"))
+    return found
+
+
+def audit_evaluation(train_usage, predict_usage, floor_seconds):
+    """Predicting is one forward pass: it may not cost as much as training did."""
+    train_cpu, cpu = train_usage.get("cpu"), predict_usage.get("cpu")
+    if train_cpu is None or cpu is None:
+        return []
+    allowed = 0.5 * train_cpu + floor_seconds
+    if cpu <= allowed:
+        return []
+    return [finding(
+        "budget.evaluation",
+        f"predict used {cpu:.1f} s of CPU, more than half of training's {train_cpu:.1f} s "
+        f"(+{floor_seconds:g} s): work hidden in the evaluation stage",
+        f"predict_cpu={cpu:.2f} train_cpu={train_cpu:.2f} allowed={allowed:.2f}")]
+
+
+def causality_probes(windows, rng):
+    """Copies of the first PROBES windows with every byte from a random cut on replaced."""
+    n = min(PROBES, len(windows))
+    width = windows.shape[1]
+    probes, cuts = windows[:n].copy(), []
+    for i in range(n):
+        cut = int(rng.integers(width // 4, width - 1))
+        probes[i, cut:] = rng.integers(0, 256, width - cut, dtype=np.uint8)
+        cuts.append(cut)
+    return probes, cuts
+
+
+def audit_causality(original, probed, cuts):
+    """Logits before each cut must not change when only bytes from the cut on changed."""
+    worst, where = 0.0, None
+    for i, cut in enumerate(cuts):
+        diff = float(np.abs(original[i, :cut] - probed[i, :cut]).max())
+        if diff > worst:
+            worst, where = diff, (i, cut)
+    if worst <= CAUSALITY_TOLERANCE:
+        return []
+    i, cut = where
+    return [finding(
+        "causality",
+        "predictions at earlier positions changed when only later bytes changed: the model "
+        "sees the future it is asked to predict",
+        f"probe {i}: bytes from position {cut} on replaced; logits before {cut} moved by up "
+        f"to {worst:.3g} (tolerance {CAUSALITY_TOLERANCE:g})")]
 
 
 def main():
@@ -228,10 +356,9 @@ def run(config, metrics):
 def train_and_score(config, metrics, log):
     budget, settings, seed = config["budget"], config["settings"], config["seed"]
     evaluation = config["evaluation"]
-    workspace, scratch = config["workspace"], config["scratch"]
+    run = Run(config, log)
     data = {d["name"]: load_bytes(d["path"], d.get("sha256")) for d in config["data"]}
-    python = sys.executable
-    env = child_env(scratch, config["limits"]["threads"])
+    audited = not evaluation.get("held_out", False)
 
     # a corpus scored on itself keeps its tail back; otherwise train on one, score on the other
     corpus = data[evaluation["train_data"]]
@@ -242,29 +369,63 @@ def train_and_score(config, metrics, log):
         train_split, test_split = corpus, data[evaluation["test_data"]]
     n_tokens = int(budget["train_tokens"])
     stream = training_stream(train_split, n_tokens, settings["chunk_bytes"], seed)
-    train_file = os.path.join(scratch, "train.bin")
+    train_file = os.path.join(run.scratch, "train.bin")
     stream.tofile(train_file)
 
     read_fd, write_fd = os.pipe()
-    argv = [python, os.path.join(workspace, "train.py"), "train",
+    argv = [run.python, os.path.join(run.workspace, "train.py"), "train",
             "--data", train_file, "--seed", str(seed),
-            "--checkpoint", os.path.join(scratch, "model.pt"), "--progress-fd", str(write_fd)]
+            "--checkpoint", os.path.join(run.scratch, "model.pt"), "--progress-fd", str(write_fd)]
     t0 = time.time()
-    _, watch = run_child(argv, scratch, env, budget["train_seconds"], "training", log, (write_fd,))
+    _, watch = run_child(argv, run.scratch, run.env, budget["train_seconds"], "training", log,
+                         run.sandbox, (write_fd,))
     os.close(write_fd)
     reader = threading.Thread(target=forward_progress, args=(read_fd, metrics), daemon=True)
     reader.start()
-    watch.wait()
+    train_usage = watch.wait()
     reader.join(timeout=5)
     train_seconds = time.time() - t0
     os.remove(train_file)
-    if not os.path.exists(os.path.join(scratch, "model.pt")):
+    if not os.path.exists(os.path.join(run.scratch, "model.pt")):
         raise HarnessError("training finished without writing its checkpoint")
 
-    windows = eval_windows(test_split, settings["eval_windows"], settings["window_bytes"])
-    bpb = predict(python, workspace, scratch, env, windows, evaluation["name"], log)
-    os.remove(os.path.join(scratch, "model.pt"))
-    return {"metrics": {evaluation["name"]: bpb}, "train_seconds": round(train_seconds, 3)}
+    # scored windows, then (audited runs) fresh windows of the same held-back text and causality
+    # probes, shuffled together so that the program cannot tell them apart
+    width = settings["window_bytes"]
+    n_scored = min(settings["eval_windows"], len(test_split) // width)
+    windows = eval_windows(test_split, n_scored, width)
+    parts = [windows]
+    rng = np.random.default_rng([seed, 7919])
+    fresh = cuts = None
+    if audited:
+        rest = test_split[n_scored * width:]
+        fresh = eval_windows(rest, settings.get("fresh_windows", 128), width)
+        probes, cuts = causality_probes(windows, rng)
+        parts += [fresh, probes]
+    batch = np.concatenate(parts)
+    order = rng.permutation(len(batch))
+    seconds = budget.get("predict_seconds", PREDICT_SECONDS)
+    shuffled, predict_usage = predict(run, batch[order], evaluation["name"], seconds)
+    logits = np.empty_like(shuffled)
+    logits[order] = shuffled
+    os.remove(os.path.join(run.scratch, "model.pt"))
+
+    bpb = bits_per_byte(logits[:n_scored], windows)
+    result = {"metrics": {evaluation["name"]: bpb}, "train_seconds": round(train_seconds, 3),
+              "usage": {"train": train_usage, "predict": predict_usage}}
+    found = audit_usage("training", train_usage, run.threads)
+    found += audit_usage("predict", predict_usage, run.threads)
+    found += audit_evaluation(train_usage, predict_usage, settings.get("predict_cpu_floor", 5))
+    if audited:
+        n_fresh = len(fresh)
+        if n_fresh:
+            fresh_logits = logits[n_scored:n_scored + n_fresh]
+            result["audit"] = {"fresh": bits_per_byte(fresh_logits, fresh),
+                               "fresh_windows": n_fresh}
+        probed = logits[n_scored + n_fresh:]
+        found += audit_causality(logits[:len(cuts)], probed, cuts)
+    result["findings"] = found
+    return result
 
 
 if __name__ == "__main__":

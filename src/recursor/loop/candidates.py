@@ -1,0 +1,70 @@
+"""From a proposal to a recorded node: apply the patch, audit it statically, and record it.
+
+Two kinds of patch never run: one that edits a file the task does not let ideas change
+(rejected, the file named) and one the static auditor blocks (rejected, with the finding).
+A patch that does not apply is a failed node: the idea may be fine, its implementation is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from recursor import patch as patches
+from recursor.audit.static import review_patch
+from recursor.errors import PatchError
+from recursor.store import Finding, Idea, Node, NodeStatus, RunStore
+
+
+@dataclass(frozen=True)
+class Applied:
+    files: dict[str, str] | None  # None when the patch could not be used
+    findings: tuple[Finding, ...]
+    status: NodeStatus
+    reason: str | None
+
+
+def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
+                   editable: Sequence[str]) -> Applied:
+    """The new program of a proposal, with the static auditor's findings, or why there is none."""
+    try:
+        patch = patches.parse_any(patch_text)
+    except PatchError as err:
+        return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
+    outside = [f for f in patch.files if f not in editable]
+    if outside:
+        finding = Finding(
+            "static.non-editable", True,
+            f"the patch edits {', '.join(outside)}, which the task does not let ideas change "
+            f"(editable: {', '.join(editable)})",
+            "files in the patch: " + ", ".join(patch.files))
+        return Applied(None, (finding,), NodeStatus.REJECTED,
+                       f"auditor: static.non-editable: {finding.message}")
+    try:
+        files = {**parent_files, **patches.apply(patch, parent_files)}
+    except PatchError as err:
+        return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
+    findings = tuple(review_patch(parent_files, files, editable))
+    blocking = [f for f in findings if f.blocking]
+    if blocking:
+        return Applied(files, findings, NodeStatus.REJECTED, blocked_reason(blocking))
+    return Applied(files, findings, NodeStatus.RUNNING, None)
+
+
+def blocked_reason(findings: Sequence[Finding]) -> str:
+    first = findings[0]
+    more = f" (and {len(findings) - 1} more finding(s))" if len(findings) > 1 else ""
+    return f"auditor: {first.check}: {first.message}{more}"
+
+
+def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
+                  parent_files: Mapping[str, str], editable: Sequence[str]) -> Node:
+    """Record the proposal as a node: running, or already rejected or failed with the reason."""
+    applied = apply_proposal(patch_text, parent_files, editable)
+    diff = patches.unified_diff(parent_files, applied.files) if applied.files else None
+    node = store.add_node(parent.id, idea, applied.files, patch_text, diff,
+                          status=applied.status, reason=applied.reason)
+    if applied.findings:
+        store.add_findings(node.id, applied.findings)
+        node = store.node(node.id)
+    return node

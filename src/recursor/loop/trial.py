@@ -1,0 +1,77 @@
+"""Judging given changes by hand: `recursor try TASK --patch FILE`.
+
+A trial is an ordinary run whose proposer hands over the given patches (each against the
+baseline) instead of library ideas, so a person's change meets the same sandbox, auditor and
+judge as every idea recursor tries itself, and leaves the same run folder behind as evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from recursor.proposer.base import Proposal, ProposalContext
+from recursor.store.records import Idea, Node, NodeStatus
+
+
+@dataclass(frozen=True)
+class GivenPatch:
+    title: str
+    patch_text: str
+    hypothesis: str = ""
+
+
+class GivenPatches:
+    """A proposer that offers each given patch once, on the baseline, in order."""
+
+    name = "person"
+
+    def __init__(self, patches: Sequence[GivenPatch]):
+        self.patches = list(patches)
+
+    def _next(self, ctx: ProposalContext) -> GivenPatch | None:
+        if not ctx.parent.is_baseline:
+            return None
+        tried = len(ctx.children(ctx.parent.id))
+        return self.patches[tried] if tried < len(self.patches) else None
+
+    def has_ideas_for(self, ctx: ProposalContext) -> bool:
+        return self._next(ctx) is not None
+
+    def propose(self, ctx: ProposalContext) -> Proposal | None:
+        given = self._next(ctx)
+        if given is None:
+            return None
+        idea = Idea(title=given.title, hypothesis=given.hypothesis, proposer="person",
+                    reason="given by hand", key=f"given-{len(ctx.children(ctx.parent.id))}")
+        return Proposal(idea, given.patch_text)
+
+
+def verdict(node: Node, baseline: Node, metric: str, seeds: Sequence[int],
+            minimize: bool) -> dict[str, Any]:
+    """The answer of `recursor try --json` for one given patch."""
+    status = {NodeStatus.ACCEPTED: "accepted", NodeStatus.FAILED: "failed"}.get(
+        node.status, "rejected")
+    reasons = [node.reason] if node.reason else []
+    reasons += [f"{f.check}: {f.message}" for f in node.findings
+                if f.blocking and f"{f.check}: {f.message}" not in (node.reason or "")]
+    mean, base = node.mean(metric, seeds), baseline.mean(metric, seeds)
+    pct = None
+    if mean is not None and base:
+        pct = 100 * ((base - mean) if minimize else (mean - base)) / abs(base)
+    v = node.verdict or {}
+    return {
+        "node": node.id,
+        "title": node.title,
+        "status": status,
+        "reasons": reasons,
+        "seeds": sorted(e.seed for e in node.evaluations if e.evaluation == metric),
+        "mean": mean,
+        "baseline_mean": base,
+        "improvement_pct": pct,
+        "effect": v.get("effect"),
+        "ci95": v.get("ci95"),
+        "p_value": v.get("p_value"),
+        "audit": [f.to_dict() for f in node.findings],
+    }

@@ -1,0 +1,89 @@
+"""Unified diffs (`git diff`, `diff -u`) read into the same edits as SEARCH/REPLACE blocks.
+
+Each hunk becomes one edit: its context and removed lines are the text to find, its context and
+added lines the replacement. Applying goes through `search_replace.apply`, so a diff gets the
+same checks (the old text must occur exactly once) and the same errors as any other patch; line
+numbers in the hunk headers are not trusted, which lets a diff made against a slightly different
+copy still apply where its context is unique.
+"""
+
+from __future__ import annotations
+
+import re
+
+from recursor.errors import PatchFormatError
+from recursor.patch.search_replace import Edit, Patch
+from recursor.patch.search_replace import parse as parse_blocks
+
+HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
+NEW_FILE = re.compile(r"^\+\+\+ (\S+)")
+OLD_FILE = re.compile(r"^--- (\S+)")
+
+
+def looks_unified(text: str) -> bool:
+    return any(HUNK.match(line) for line in text.splitlines())
+
+
+def parse_unified(text: str) -> Patch:
+    lines = text.splitlines()
+    edits: list[Edit] = []
+    old_path = new_path = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if (m := OLD_FILE.match(line)) and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
+            old_path, new_path = _strip(m.group(1)), _strip(NEW_FILE.match(lines[i + 1]).group(1))
+            if new_path is None:
+                raise PatchFormatError(f"the diff deletes {old_path}; a patch may not delete files")
+            i += 2
+            continue
+        if HUNK.match(line):
+            if new_path is None:
+                raise PatchFormatError(f"line {i + 1}: a hunk before any '---'/'+++' file header")
+            old, new, i = _hunk(lines, i + 1)
+            edits.append(Edit(new_path, "" if old_path is None else old, new))
+            continue
+        i += 1
+    if not edits:
+        raise PatchFormatError("no hunk found: a unified diff has '--- a/FILE', '+++ b/FILE' and "
+                               "'@@ -l,n +l,n @@' lines, as `git diff` writes them")
+    return Patch(tuple(edits))
+
+
+def _strip(path: str) -> str | None:
+    if path == "/dev/null":
+        return None
+    return path[2:] if path[:2] in ("a/", "b/") else path
+
+
+def _hunk(lines: list[str], i: int) -> tuple[str, str, int]:
+    old: list[str] = []
+    new: list[str] = []
+    while i < len(lines) and not HUNK.match(lines[i]) and not lines[i].startswith("--- "):
+        line = lines[i]
+        if line.startswith("\\"):  # "\ No newline at end of file"
+            i += 1
+            continue
+        if line.startswith("diff ") or line.startswith("index "):
+            break
+        tag, body = (line[:1], line[1:]) if line else (" ", "")
+        if tag == " ":
+            old.append(body)
+            new.append(body)
+        elif tag == "-":
+            old.append(body)
+        elif tag == "+":
+            new.append(body)
+        else:
+            break
+        i += 1
+    return _text(old), _text(new), i
+
+
+def _text(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def parse_any(text: str) -> Patch:
+    """A unified diff or SEARCH/REPLACE blocks, whichever `text` is."""
+    return parse_unified(text) if looks_unified(text) else parse_blocks(text)
