@@ -51,3 +51,7 @@ class IntegrityError(RecursorError):
 
 class BudgetError(RecursorError):
     """A run asked to do nothing, or a budget that cannot be honoured."""
+
+
+class SandboxError(RecursorError):
+    """A sandbox kind that was asked for but does not work here; the message names the fix."""

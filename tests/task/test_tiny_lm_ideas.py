@@ -1,13 +1,9 @@
 """The built-in idea library of `tiny-lm`: it loads, every patch applies to the vanilla program,
 and every patched program still trains and predicts."""
 
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import recursor.task.ideas as ideas_module
@@ -71,40 +67,39 @@ def test_complementary_ideas_stack(library):
     compile(src, "train.py", "exec")
 
 
-def _run_idea(key: str, src: str, data: Path, root: Path) -> str | None:
-    """Train and predict with one patched program; None if it works, else what went wrong."""
-    work = root / key
-    work.mkdir()
-    (work / "train.py").write_text(src)
-    rng = np.random.default_rng(0)
-    np.save(work / "x.npy", rng.integers(0, 256, size=(4, 256), dtype=np.uint8))
-    env = {**os.environ, "RECURSOR_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    for argv in (["train", "--data", str(data), "--seed", "1", "--checkpoint", "m.pt"],
-                 ["predict", "--checkpoint", "m.pt", "--inputs", "x.npy", "--outputs", "y.npy"]):
-        proc = subprocess.run([sys.executable, "train.py", *argv], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            return f"{argv[0]} failed:\n{proc.stderr[-2000:]}"
-    logits = np.load(work / "y.npy")
-    if logits.shape != (4, 256, 256):
-        return f"logits of shape {logits.shape}"
-    if not np.isfinite(logits).all():
-        return "non-finite logits"
-    return None
-
-
 @pytest.mark.slow
-def test_every_patched_program_trains_and_predicts(library, tmp_path):
-    corpus = Path(os.environ.get("RECURSOR_DATA", DEFAULT_DATA)) / "tinyshakespeare.txt"
-    if not corpus.exists():
-        pytest.skip(f"no {corpus}")
-    text = corpus.read_bytes()
-    # a few steps' worth of real text: 8,200 bytes is at least one step even at batch 64
-    start = int(np.random.default_rng(1).integers(0, len(text) - 8200))
-    data = tmp_path / "train.bin"
-    data.write_bytes(text[start : start + 8200])
+def test_every_idea_runs_in_the_real_harness_and_the_auditor_passes_it(library, tmp_path):
+    """Each patched program trains and predicts through the sandbox and the harness, and no
+    auditor check blocks it: honest ideas are not mistaken for cheats."""
+    from conftest import SMALL
+    from recursor.audit.static import review_patch
+
+    from recursor.executor.local import run_job
+    from recursor.executor.sandbox import detect
+    from recursor.loop.jobs import make_job, resolve_data
+    from recursor.task import load_task
+
+    task = load_task("tiny-lm", SMALL)
+    data, sandbox = resolve_data(task), detect()
+
+    def run_idea(key):
+        src = patched(library[key])
+        static = [f for f in review_patch({"train.py": VANILLA}, {"train.py": src},
+                                          ["train.py"]) if f.blocking]
+        if static:
+            return f"static: {static}"
+        program = tmp_path / key / "program"
+        program.mkdir(parents=True)
+        (program / "train.py").write_text(src)
+        job = make_job(task, program, tmp_path / key / "job", 1, "val_bpb", data,
+                       sandbox=sandbox)
+        result = run_job(job)
+        if not result.ok:
+            return f"failed: {result.reason}"
+        blocking = [f for f in result.metrics.get("findings", []) if f["blocking"]]
+        return f"harness: {blocking}" if blocking else None
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(_run_idea, key, patched(idea), data, tmp_path)
-                   for key, idea in library.items()}
-        failures = {key: f.result() for key, f in futures.items() if f.result() is not None}
+        outcomes = dict(zip(KEYS, pool.map(run_idea, KEYS), strict=True))
+    failures = {key: why for key, why in outcomes.items() if why is not None}
     assert not failures, "\n\n".join(f"{key}: {why}" for key, why in failures.items())

@@ -385,9 +385,11 @@ class ResearchLoop:
             self.store.add_findings(node.id, found)
             self._nodes[node.id] = node = self.store.node(node.id)
         blocking = [f for f in node.findings if f.blocking]
-        if step.action == "accept" and blocking:
-            return Step("reject", reason=blocked_reason(blocking), verdict=step.verdict)
-        return step
+        if not blocking:
+            return step
+        # the auditor's reason comes first: it says why the numbers are not to be trusted
+        judged = f"; judge: {step.reason}" if step.action == "reject" else ""
+        return Step("reject", reason=blocked_reason(blocking) + judged, verdict=step.verdict)
 
     def _baseline(self) -> Node | None:
         return next((n for n in self._nodes.values() if n.is_baseline), None)

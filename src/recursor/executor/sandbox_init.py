@@ -1,0 +1,280 @@
+"""The first process inside a sandbox: run one untrusted program, then leave nothing behind.
+
+    python sandbox_init.py [--memory-mb N] [--cpu-seconds N] [--group own|inherit]
+                           --report-fd FD -- program argv...
+
+It runs inside the sandbox, before the program, so it imports the standard library only: no
+recursor, no numpy (neither need be visible in there, and nothing of the program's may run
+before the limits are set).
+
+What it does, and why:
+
+- It becomes a *child subreaper*, so a process the program starts and abandons (an orphan, a
+  double-forked daemon, one branch of a fork bomb) is re-parented to this init rather than to the
+  machine's init, and so stays findable as a descendant after the program has exited.
+- It starts the program with the memory cap (RLIMIT_AS) and the CPU-time cap (RLIMIT_CPU, both
+  per process) set in the child between fork and exec, and with PR_SET_PDEATHSIG so that the
+  program dies if the init is killed.
+- The init itself stays in the process group it was started in, so a caller that kills its own
+  group (the harness's or the executor's time limit) still reaches it; on SIGTERM, SIGINT or
+  SIGHUP it forwards the signal to the program and what it started, then cleans up and reports.
+- `--group own` (the default, for a sandbox with a pid namespace of its own): the program gets
+  a process group of its own, so the init can signal it and its children as one unit and a
+  `killpg` by the program cannot reach the caller. `--group inherit` (no sandbox around the
+  init): the program stays in the caller's group, so that if the init is SIGKILLed before it can
+  clean up, the caller's group kill still reaches the program's children, which no namespace
+  would take down; the init then signals descendants one by one and never the group.
+- After the program exits it kills every process still alive that descends from it (SIGKILL,
+  again and again until none is left), reaps them, and counts them as "strays".
+- It writes ONE JSON line to the report fd, which the harness reads; the program's own output
+  never goes there:
+  `{"exit": code (negative = killed by that signal), "wall": s, "cpu": s, "max_rss_mb": MB,
+  "strays": N}`. `cpu` is user + system time of the program and of every descendant reaped
+  (RUSAGE_CHILDREN), so work done in a child process is counted too; `max_rss_mb` is the peak
+  resident memory of the largest of them. No report means the init itself was killed (or the
+  sandbox around it): the caller must treat that as a failure, never as a success.
+- It makes itself non-dumpable, so that a program without CAP_SYS_PTRACE (as under bwrap)
+  can neither ptrace it nor open its report fd through /proc/<init>/fd to forge the report.
+- It exits with the program's code (128 + N when the program was killed by signal N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+CLEANUP_SECONDS = 10.0  # long enough to out-kill a fork bomb, short enough never to hang a run
+
+
+def _prctl(option: int, value: int) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _proc_pids_consistent() -> bool:
+    """Whether pids in /proc are the pids this process uses (same pid namespace).
+
+    `unshare --pid` without a fresh /proc would show the host's numbering; then killing pids read
+    from /proc would hit the wrong processes, so the scan is not used at all.
+    """
+    try:
+        return os.readlink("/proc/self") == str(os.getpid())
+    except OSError:
+        return False
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, process group) of `pid`, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    # the command name is in parentheses and may itself hold spaces or ')'
+    fields = raw[raw.rfind(")") + 2 :].split()
+    try:
+        return fields[0], int(fields[1]), int(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def descendants(root: int, group: int | None = None) -> dict[int, str]:
+    """Every process below `root` (by parent links), plus any left in process group `group`.
+
+    Returns {pid: state}. Because the init is a subreaper, an orphan's parent link leads back
+    to it, so a process that called setsid() to leave the group is still found.
+    """
+    table: dict[int, tuple[str, int, int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return {}
+    for entry in entries:
+        if entry.isdigit():
+            info = _stat(int(entry))
+            if info is not None:
+                table[int(entry)] = info
+    children: dict[int, list[int]] = {}
+    for pid, (_, ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: dict[int, str] = {}
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        if pid in found or pid == root:
+            continue
+        found[pid] = table[pid][0]
+        stack.extend(children.get(pid, []))
+    if group is not None:
+        for pid, (state, _, pgid) in table.items():
+            if pgid == group and pid != root:
+                found.setdefault(pid, state)
+    return found
+
+
+def _reap() -> None:
+    """Collect every exited child (ours or re-parented to us), without blocking."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_strays(group: int | None) -> int:
+    """Kill everything the program left running; return how many live processes there were.
+
+    `group`: the program's own process group, killed as a whole too; None when the program
+    shares the caller's group, which must not be touched.
+    """
+    me = os.getpid()
+    scan = _proc_pids_consistent()
+    seen: set[int] = set()
+    deadline = time.monotonic() + CLEANUP_SECONDS
+    while True:
+        # counted before the group kill, or the group's members would die uncounted
+        found = descendants(me, group) if scan else {}
+        alive = [pid for pid, state in found.items() if state not in ("Z", "X")]
+        seen.update(alive)
+        if group is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        _reap()
+        if not found or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)  # SIGKILL is delivered asynchronously; then zombies reach us to reap
+    return len(seen)
+
+
+def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
+    if memory_mb > 0:
+        limit = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if cpu_seconds > 0:
+        # soft: SIGXCPU, which a program may catch to save its work; hard, 2 s later: SIGKILL
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 2))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def start(argv: list[str], memory_mb: int, cpu_seconds: int, own_group: bool) -> int:
+    """Fork and exec the program under the limits; return its pid."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing here may raise back into the init's code
+        try:
+            if own_group:
+                os.setpgid(0, 0)
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the init died between the fork and the prctl
+                os._exit(137)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            _set_limits(memory_mb, cpu_seconds)
+            os.execvp(argv[0], argv)
+        except BaseException as err:  # noqa: BLE001 - report and leave, whatever it was
+            try:
+                os.write(2, f"sandbox_init: cannot start {argv[0]!r}: {err}\n".encode())
+            finally:
+                os._exit(127)
+    if own_group:
+        # both sides set the group, so that neither a forwarded signal nor the cleanup sees it
+        # half-made (EACCES once the child has exec'd, which is then fine)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+    return pid
+
+
+def wait_for(pid: int) -> int:
+    """The program's return code, subprocess-style (negative = killed by that signal)."""
+    try:
+        _, status = os.waitpid(pid, 0)  # retried by Python when a forwarded signal interrupts
+    except ChildProcessError:
+        return -signal.SIGKILL
+    return os.waitstatus_to_exitcode(status)
+
+
+def report(fd: int, record: dict) -> None:
+    line = (json.dumps(record) + "\n").encode()
+    try:
+        os.write(fd, line)
+        os.close(fd)
+    except OSError as err:  # the harness will see no report and say so; leave a trace here
+        os.write(2, f"sandbox_init: cannot write the report to fd {fd}: {err}\n".encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandbox_init")
+    parser.add_argument("--memory-mb", type=int, default=0, help="address-space cap; 0: none")
+    parser.add_argument("--cpu-seconds", type=int, default=0, help="CPU-time cap; 0: none")
+    parser.add_argument("--group", choices=("own", "inherit"), default="own",
+                        help="the program's process group: its own, or the caller's")
+    parser.add_argument("--report-fd", type=int, required=True)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no program to run")
+
+    try:  # the program must not write the report itself: the fd is closed on its exec
+        os.set_inheritable(args.report_fd, False)
+    except OSError as err:
+        parser.error(f"--report-fd {args.report_fd} is not open: {err}")
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    # nor reach the report through /proc/<init>/fd or ptrace: that needs CAP_SYS_PTRACE now,
+    # which the bwrap sandbox drops (the program's own exec makes it dumpable again)
+    _prctl(PR_SET_DUMPABLE, 0)
+    started = time.monotonic()
+    own_group = args.group == "own"
+    pid = start(command, args.memory_mb, args.cpu_seconds, own_group)
+    group = pid if own_group else None
+
+    def forward(signum: int, _frame: object) -> None:
+        if own_group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signum)
+            return
+        # the caller's group may be signalled as a whole too: then the program gets it twice,
+        # which the default action and any sane handler take in their stride
+        found = descendants(os.getpid()) if _proc_pids_consistent() else {}
+        for target in [pid, *found]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(target, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+
+    code = wait_for(pid)
+    wall = time.monotonic() - started
+    strays = kill_strays(group)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report(args.report_fd, {
+        "exit": code,
+        "wall": round(wall, 3),
+        "cpu": round(usage.ru_utime + usage.ru_stime, 3),
+        "max_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        "strays": strays,
+    })
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
