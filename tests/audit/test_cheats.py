@@ -14,7 +14,6 @@ import pytest
 from conftest import SMALL
 
 import recursor
-from recursor.store import NodeStatus
 
 pytestmark = pytest.mark.slow
 

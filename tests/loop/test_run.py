@@ -77,9 +77,9 @@ def sr(search: str, replace: str, path: str = "train.py") -> str:
 INIT = "    model = GPT()\n    optimizer = configure_optimizer(model)"
 BAD_IDEAS = [
     ("patch that does not apply", sr("learning_rate = 1e-9", "learning_rate = 1e-2")),
-    ("edits the harness", sr("PREDICT_SECONDS = 120", "PREDICT_SECONDS = 1", "harness.py")),
+    ("edits the harness", sr("PREDICT_SECONDS = 60", "PREDICT_SECONDS = 1", "harness.py")),
     ("crashes", sr(INIT, "    raise RuntimeError('bad init')\n" + INIT)),
-    ("hangs", sr(INIT, "    import time; time.sleep(3600)\n" + INIT)),
+    ("hangs", sr(INIT, "    while True:\n        pass\n" + INIT)),
     ("eats memory", sr(INIT, "    hog = [bytearray(1 << 27) for _ in range(1000)]\n" + INIT)),
 ]
 
@@ -89,12 +89,18 @@ def test_bad_ideas_fail_with_clear_reasons_and_the_run_goes_on(tmp_path, small):
     run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=5, workers=2,
                        overrides=overrides, proposer=ScriptedProposer(BAD_IDEAS))
     report = run.report()
-    assert report["status"] == "finished" and report["counts"]["failed"] == 5
+    # the harness edit never runs: the auditor rejects it before any compute is spent
+    assert report["status"] == "finished" and report["counts"]["failed"] == 4
+    assert report["counts"]["rejected"] == 1
     reasons = {n["title"]: n["reason"] for n in report["nodes"][1:]}
     assert "patch does not apply: block 1: the SEARCH text was not found" in reasons[
         "patch that does not apply"]
-    assert "harness.py, which the task does not let ideas change" in reasons["edits the harness"]
+    assert reasons["edits the harness"].startswith("auditor: ")
+    assert ("static.non-editable: the patch edits harness.py, which the task does not let ideas "
+            "change") in reasons["edits the harness"]
     assert "training failed with exit code 1: RuntimeError: bad init" in reasons["crashes"]
     assert "training exceeded its wall-clock cap of 15 s" in reasons["hangs"]
     assert "MemoryError" in reasons["eats memory"]
-    assert all(n.status is NodeStatus.FAILED for n in run.nodes()[1:])
+    statuses = {n.idea.title: n.status for n in run.nodes()[1:]}
+    assert statuses.pop("edits the harness") is NodeStatus.REJECTED
+    assert set(statuses.values()) == {NodeStatus.FAILED}

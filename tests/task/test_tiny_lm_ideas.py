@@ -72,8 +72,8 @@ def test_every_idea_runs_in_the_real_harness_and_the_auditor_passes_it(library, 
     """Each patched program trains and predicts through the sandbox and the harness, and no
     auditor check blocks it: honest ideas are not mistaken for cheats."""
     from conftest import SMALL
-    from recursor.audit.static import review_patch
 
+    from recursor.audit.static import review_patch
     from recursor.executor.local import run_job
     from recursor.executor.sandbox import detect
     from recursor.loop.jobs import make_job, resolve_data

@@ -30,6 +30,7 @@ import codecs
 import difflib
 import fnmatch
 import re
+import threading
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -113,11 +114,26 @@ def check_non_editable(before: Mapping[str, str], after: Mapping[str, str],
                           f"{name}:{first}: {lines[first - 1].strip()}")
 
 
+# CPython 3.11 keeps the AST constructor's recursion counter in one per-interpreter slot, so two
+# threads parsing at once can fail with "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905). The loop reviews patches from worker threads: parse one at a time,
+# and retry once when a parse elsewhere in the process (not under this lock) raced with ours.
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(source: str, filename: str = "<unknown>") -> ast.Module:
+    with _PARSE_LOCK:
+        try:
+            return ast.parse(source, filename=filename)
+        except SystemError:
+            return ast.parse(source, filename=filename)
+
+
 def _review_python(name: str, old: str, new: str) -> list[Finding]:
     try:
-        tree = ast.parse(new, filename=name)
+        tree = _parse(new, filename=name)
         try:
-            old_tree = ast.parse(old)
+            old_tree = _parse(old)
         except (SyntaxError, ValueError):
             old_tree = ast.Module(body=[], type_ignores=[])
         code = _Code(name, new, tree, _added(old_tree, tree, _changed_lines(old, new)))
