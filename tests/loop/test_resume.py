@@ -38,7 +38,7 @@ def wait_until(run_dir: Path, predicate, timeout=240.0) -> None:
 
 
 def finished_evaluations(store: RunStore) -> dict[int, tuple]:
-    return {e.id: (e.node_id, e.seed, e.status, e.value) for n in store.nodes()
+    return {e.id: (e.node_id, e.seed, e.evaluation, e.status, e.value) for n in store.nodes()
             for e in n.evaluations if e.status in (EvalStatus.OK, EvalStatus.FAILED)}
 
 
@@ -107,7 +107,7 @@ def test_interrupt_and_kill_then_resume_finish_the_budget_exactly(tmp_path, smal
     store = RunStore.open(run_dir, readonly=True)
     final = finished_evaluations(store)
     assert middle.items() <= final.items()  # nothing finished was lost or changed
-    runs = Counter((node, seed) for node, seed, _, _ in final.values())
+    runs = Counter((node, seed, name) for node, seed, name, _, _ in final.values())
     assert max(runs.values()) == 1  # nothing ran twice
     report = recursor.open_run(run_dir).report()
     assert report["status"] == "finished"
@@ -115,6 +115,6 @@ def test_interrupt_and_kill_then_resume_finish_the_budget_exactly(tmp_path, smal
     lost = [e for n in store.nodes() for e in n.evaluations if e.status is EvalStatus.LOST]
     assert lost  # the kills did interrupt experiments, and those ran again
     for e in lost:
-        assert (e.node_id, e.seed) in runs or store.node(e.node_id).status.final
+        assert (e.node_id, e.seed, e.evaluation) in runs or store.node(e.node_id).status.final
     sessions = store.sessions()
     assert [s["end_reason"] for s in sessions][0] == "interrupted" and len(sessions) == 3

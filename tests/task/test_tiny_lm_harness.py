@@ -113,3 +113,26 @@ def test_a_modified_harness_stops_the_run_before_anything_runs(tmp_path, small):
     assert not [e for n in store.nodes() for e in n.evaluations]
     assert "integrity error" in recursor.open_run(tmp_path / "run").report()["end_reason"]
     shutil.rmtree(tmp_path / "run")
+
+
+def _harness_module():
+    import importlib.util
+
+    path = load_task("tiny-lm").root / "harness.py"
+    spec = importlib.util.spec_from_file_location("tiny_lm_harness", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("usage", "flagged"), [
+    # measured 2026-12-01: the local-SGD cheat beside another experiment on 2 cores; its total
+    # CPU (5.4 s) is under threads x wall x slack, but its second thread is not
+    ({"cpu": 5.40, "main_cpu": 2.63, "wall": 5.11}, True),
+    ({"cpu": 5.46, "main_cpu": None, "wall": 3.88}, True),  # alone on the machine
+    ({"cpu": 2.53, "main_cpu": 2.48, "wall": 2.91}, False),  # an honest prefetch thread
+    ({"cpu": 2.43, "main_cpu": 2.40, "wall": 2.43}, False),  # the baseline
+])
+def test_cpu_beside_the_main_thread_is_audited_whatever_the_contention(usage, flagged):
+    found = _harness_module().audit_usage("training", {**usage, "strays": 0}, 1)
+    assert [f["check"] for f in found] == (["budget.threads"] if flagged else [])

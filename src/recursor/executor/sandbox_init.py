@@ -28,11 +28,14 @@ What it does, and why:
   again and again until none is left), reaps them, and counts them as "strays".
 - It writes ONE JSON line to the report fd, which the harness reads; the program's own output
   never goes there:
-  `{"exit": code (negative = killed by that signal), "wall": s, "cpu": s, "max_rss_mb": MB,
-  "strays": N}`. `cpu` is user + system time of the program and of every descendant reaped
-  (RUSAGE_CHILDREN), so work done in a child process is counted too; `max_rss_mb` is the peak
-  resident memory of the largest of them. No report means the init itself was killed (or the
-  sandbox around it): the caller must treat that as a failure, never as a success.
+  `{"exit": code (negative = killed by that signal), "wall": s, "cpu": s, "main_cpu": s|null,
+  "max_rss_mb": MB, "strays": N}`. `cpu` is user + system time of the program and of every
+  descendant reaped (RUSAGE_CHILDREN), so work done in a child process is counted too;
+  `main_cpu` is the CPU time of the program's main thread alone, last sampled (every 50 ms)
+  before it exited, so `cpu - main_cpu` is what its other threads and processes used, whatever
+  share of the machine it got; `max_rss_mb` is the peak resident memory of the largest of them.
+  No report means the init itself was killed (or the sandbox around it): the caller must
+  treat that as a failure, never as a success.
 - It makes itself non-dumpable, so that a program without CAP_SYS_PTRACE (as under bwrap)
   can neither ptrace it nor open its report fd through /proc/<init>/fd to forge the report.
 - It exits with the program's code (128 + N when the program was killed by signal N).
@@ -48,6 +51,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -123,6 +127,49 @@ def descendants(root: int, group: int | None = None) -> dict[int, str]:
             if pgid == group and pid != root:
                 found.setdefault(pid, state)
     return found
+
+
+class MainThreadClock:
+    """Samples the CPU time of one process's main thread until stopped.
+
+    A thread's counters vanish with its process, so the last sample before the exit is the
+    figure: it lags the truth by at most one interval, which only makes the other threads'
+    share (total minus this) look larger by that much.
+    """
+
+    INTERVAL = 0.05
+
+    def __init__(self, pid: int):
+        self.path = f"/proc/{pid}/task/{pid}/stat"
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.seconds: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> float | None:
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        fields = raw[raw.rfind(")") + 2 :].split()
+        try:  # utime and stime, fields 14 and 15 of stat(5), 12 and 13 after the name
+            return (int(fields[11]) + int(fields[12])) / self.ticks
+        except (IndexError, ValueError):
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            value = self._read()
+            if value is not None:
+                self.seconds = value
+            self._stop.wait(self.INTERVAL)
+
+    def stop(self) -> float | None:
+        self._stop.set()
+        self._thread.join()
+        return self.seconds
 
 
 def _reap() -> None:
@@ -262,14 +309,18 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
 
+    # only where /proc numbers processes as we do (else the pid names someone else's thread)
+    clock = MainThreadClock(pid) if _proc_pids_consistent() else None
     code = wait_for(pid)
     wall = time.monotonic() - started
+    main_cpu = clock.stop() if clock else None
     strays = kill_strays(group)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     report(args.report_fd, {
         "exit": code,
         "wall": round(wall, 3),
         "cpu": round(usage.ru_utime + usage.ru_stime, 3),
+        "main_cpu": None if main_cpu is None else round(main_cpu, 3),
         "max_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
         "strays": strays,
     })

@@ -21,7 +21,9 @@ processes the program left behind. From these the harness audits the candidate, 
 each finding with the result (`findings`):
 
 - budget.processes: nothing the program started may outlive it;
-- budget.threads: CPU time at most `limits.threads` x wall time (work hidden in extra threads);
+- budget.threads: CPU time at most `limits.threads` x wall time, and the CPU of every thread but
+  the main one at most `limits.threads - 1` x wall time (work hidden in extra threads: the
+  second rule holds even when other experiments share the cores and stretch the wall time);
 - budget.evaluation: predicting costs a fraction of training (no training hidden in predict);
 - causality: probe windows whose later bytes are replaced must get the same logits at every
   earlier position; they are shuffled in among the scored windows, so the program cannot tell
@@ -56,6 +58,7 @@ PREDICT_SECONDS = 60  # a generous cap: predicting is one forward pass over ~100
 PROBES = 8  # causality probe windows per experiment
 CAUSALITY_TOLERANCE = 1e-3  # logits may differ by float noise from a different batch layout
 THREAD_SLACK = 1.25  # cpu <= threads * wall * slack + 0.5 s (interpreter start, GC threads)
+HELPER_SHARE = 0.25  # threads besides the main one: (threads - 1 + this) * wall + 0.5 s
 
 
 class HarnessError(Exception):
@@ -286,6 +289,17 @@ def audit_usage(stage, usage, threads):
             f"{stage} used {cpu:.1f} s of CPU in {wall:.1f} s of wall time, more than its "
             f"{threads} thread(s) allow: work hidden in extra threads or processes",
             f"cpu={cpu:.2f} wall={wall:.2f} threads={threads}"))
+        return found
+    main = usage.get("main_cpu")
+    if cpu is not None and main is not None and wall:
+        extra = cpu - main
+        if extra > (threads - 1 + HELPER_SHARE) * wall + 0.5:
+            found.append(finding(
+                "budget.threads",
+                f"{stage}'s other threads and processes used {extra:.1f} s of CPU beside its "
+                f"main thread's {main:.1f} s, in {wall:.1f} s of wall time: more than its "
+                f"{threads} thread(s) allow (work hidden in extra threads or processes)",
+                f"cpu={cpu:.2f} main_cpu={main:.2f} wall={wall:.2f} threads={threads}"))
     return found
 
 
