@@ -177,6 +177,12 @@ class _Watch:
         kill_strays()  # nothing the program started may outlive it
         if self.report_fd is not None:
             self._reader.join(timeout=5)
+            if code == 0 and "exit" not in self.report:
+                # a success nobody vouches for: the init was killed or the program forged
+                # an exit; either way the run cannot be audited, so it does not count
+                raise HarnessError(f"{self.what} left no usage report from the sandbox's init "
+                                   "(it was killed, or the sandbox failed); the run cannot be "
+                                   "audited")
         self.report.setdefault("wall", time.time() - t0)
         if code != 0:
             how = f"signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
