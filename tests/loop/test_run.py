@@ -40,16 +40,18 @@ def test_a_small_real_run_end_to_end(small_run):
     assert run.curve(ev.id) and "train_loss" in run.curve(ev.id)[0]
 
 
-def test_same_task_same_seed_same_tree(tmp_path, small):
+def test_same_task_same_seed_same_tree(tmp_path, small, monkeypatch):
     small = {**small, "seeds.values": [1, 2]}
 
-    def tree(name):
-        run = recursor.run("tiny-lm", run_dir=tmp_path / name, experiments=2, workers=1,
-                           overrides=small, seed=3)
+    def tree(run_dir):
+        run = recursor.run("tiny-lm", run_dir=run_dir, experiments=2, workers=1,
+                           overrides=small, seed=3, heldout=False)
         return [(n.parent_id, n.idea.key if n.idea else None, n.status, n.values("val_bpb"))
                 for n in run.nodes()]
 
-    assert tree("a") == tree("b")
+    first = tree(tmp_path / "a")
+    monkeypatch.chdir(tmp_path)  # a run folder relative to the working directory works too
+    assert tree("b") == first
 
 
 class ScriptedProposer:

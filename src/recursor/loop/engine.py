@@ -461,6 +461,7 @@ def _kill_orphan(job_dir: Path | None) -> None:
     provably its own (they carry its config in their environment or run inside its folder)."""
     if job_dir is None or not (job_dir / "pid").exists():
         return
+    job_dir = job_dir.resolve()  # as make_job wrote it into the experiment's environment
     try:
         pgid = int((job_dir / "pid").read_text())
     except ValueError:

@@ -27,6 +27,8 @@ def make_job(
     node's workspace nor the other seeds.
     """
     spec = task.spec
+    # the harness runs in the task folder: every path it is given must not depend on our cwd
+    job_dir, program = Path(job_dir).resolve(), Path(program).resolve()
     scratch = job_dir / "scratch"
     workspace = scratch / "program"
     shutil.copytree(program, workspace)
