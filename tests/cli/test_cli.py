@@ -69,3 +69,46 @@ def test_show_and_status(small_run):
 def test_report_on_a_folder_that_is_not_a_run(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a recursor run folder" in result.output
+
+
+def git_diff(tmp_path, old: str, new: str) -> str:
+    """The diff `git diff` writes for a change of train.py, as a user would hand it over."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "train.py").write_text(old)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    (repo / "train.py").write_text(new)
+    return subprocess.run([*git, "diff"], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.mark.slow
+def test_try_judges_a_git_diff_and_says_why(tmp_path):
+    from conftest import SMALL
+
+    program = (builtin_tasks()["tiny-lm"] / "train.py").read_text()
+    good = tmp_path / "lr.diff"
+    good.write_text(git_diff(tmp_path, program, program.replace(
+        "learning_rate = 1e-3", "learning_rate = 3e-3")))
+    stale = tmp_path / "stale.diff"  # written against another version of the file
+    stale.write_text(good.read_text().replace("-learning_rate = 1e-3", "-learning_rate = 2e-3"))
+    sets = [f"--set={k}={v}" for k, v in SMALL.items()]
+    result = runner.invoke(app, ["try", "tiny-lm", "--patch", str(good), "--patch", str(stale),
+                                 "--json", "--no-heldout", "--run-dir", str(tmp_path / "run"),
+                                 *sets])
+    assert result.exit_code == 0, result.output
+    first, second = json.loads(result.output)
+    assert {"status", "reasons", "seeds", "mean", "baseline_mean", "improvement_pct",
+            "audit"} <= set(first)
+    assert first["status"] in ("accepted", "rejected") and first["reasons"]
+    assert first["seeds"][0] == 1 and first["mean"] and first["baseline_mean"]
+    if first["status"] == "accepted":  # the evidence comes with the verdict
+        assert first["ci95"][0] > 0 and first["p_value"] < 0.02 and first["improvement_pct"] > 0
+    assert second["status"] == "failed" and "does not apply" in second["reasons"][0]
+
+    result = runner.invoke(app, ["try", "tiny-lm", "--patch", str(tmp_path / "missing.diff")])
+    assert result.exit_code == 2 and "no patch file" in result.output
