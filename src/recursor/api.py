@@ -90,30 +90,59 @@ def run(
     overrides: dict[str, Any] | None = None,
     ideas: Sequence[Path | str] = (),
     observer: Observer | None = None,
-    proposer: Proposer | None = None,
+    proposer: Proposer | str | None = None,
     sandbox: str = "auto",
     heldout: bool = True,
+    models: Sequence[str] = (),
+    models_file: Path | str | None = None,
+    base_url: str | None = None,
+    personas: Sequence[str] = (),
+    library_share: float = 0.25,
+    max_repairs: int = 2,
+    max_cost: float | None = None,
+    novelty: bool = True,
+    agent_command: Sequence[str] = (),
 ) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
 
     `overrides` change task.toml settings for this run (`{"budget.train_tokens": 40000}`);
     `ideas` adds folders of idea files to the task's library; `proposer` replaces the built-in
-    library proposer with your own (see `recursor.proposer.Proposer`). `sandbox` chooses the
+    library proposer with your own (see `recursor.proposer.Proposer`), or names a built-in one:
+    "library", "llm" (LLM researchers: `models` such as "openai:gpt-4o-mini" or
+    "anthropic:claude-sonnet-4-5", optionally at `base_url`, or the `[[models]]` of
+    `models_file`; each model with every persona of `personas`), "mixed" (those and the library,
+    which takes `library_share` of the turns) or "agent" (a coding agent's CLI,
+    `agent_command`). `max_cost` caps the dollars spent on model calls. `sandbox` chooses the
     experiments' confinement (auto, bwrap, unshare, none); `heldout=False` skips the held-out
     evaluations of accepted nodes. Returns the finished run. Ctrl-C stops it cleanly; `resume`
     continues it.
     """
     from recursor.loop.setup import create_run, drive
 
+    kind = proposer if isinstance(proposer, str) else "library"
+    endpoints = _endpoints(models, models_file, base_url)
     config = RunConfig(experiments=experiments, minutes=minutes, policy=policy, workers=workers,
                        seed=seed, alpha=alpha, sandbox=sandbox, heldout=heldout,
-                       overrides=dict(overrides or {}))
+                       overrides=dict(overrides or {}), proposer=kind,
+                       models=tuple(e.to_json() for e in endpoints), personas=tuple(personas),
+                       library_share=library_share, max_repairs=max_repairs, max_cost=max_cost,
+                       novelty=novelty, agent_command=tuple(agent_command))
     store = create_run(task, config, run_dir, ideas)
     try:
-        drive(store, observer, proposer)
+        drive(store, observer, None if isinstance(proposer, str) else proposer)
     finally:
         store.close()
     return Run(store.run_dir)
+
+
+def _endpoints(models: Sequence[str], models_file: Path | str | None,
+               base_url: str | None) -> list[Any]:
+    from recursor.proposer.llm.endpoint import load_models, parse_model
+
+    found = [parse_model(m, **({"base_url": base_url} if base_url else {})) for m in models]
+    if models_file is not None:
+        found += load_models(models_file)
+    return found
 
 
 def resume(

@@ -119,6 +119,23 @@ def test_a_version_1_run_database_is_upgraded_in_place(tmp_path):
     conn.close()
     store = RunStore.open(run)
     assert store.nodes()[0].findings == ()
+    assert store.calls() == [] and store.total_cost() == 0
     (version,) = store._conn.execute("PRAGMA user_version").fetchone()
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
     store.close()
+
+
+def test_model_calls_are_kept_with_their_cost_and_transcript(store):
+    from recursor.store import Call
+
+    _, child = add_pair(store)
+    call = Call(proposer="llm:m:optimizer", model="m", purpose="propose", attempt=1,
+                input_tokens=1200, output_tokens=300, cost=0.0021, seconds=1.5,
+                outcome="patch-error", detail="SEARCH not found", transcript="## user\nhi")
+    store.add_calls(child.id, [call, Call(**{**call.__dict__, "attempt": 2, "outcome": "ok"})])
+    store.add_calls(None, [Call(**{**call.__dict__, "outcome": "error:server", "cost": 0.0})])
+    assert [c.outcome for c in store.calls(child.id)] == ["patch-error", "ok"]
+    assert [c.node_id for c in store.calls()] == [child.id, child.id, None]
+    assert store.total_cost() == pytest.approx(0.0042)
+    first = store.calls()[0]
+    assert store.path(first.transcript).read_text() == "## user\nhi"

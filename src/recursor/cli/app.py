@@ -112,9 +112,31 @@ def run(
         help="Confinement of experiments: auto, bwrap, unshare or none.")] = "auto",
     heldout: Annotated[bool, typer.Option(
         help="Run the task's held-out evaluations on accepted nodes.")] = True,
+    proposer: Annotated[str, typer.Option(
+        help="Who proposes: library, llm, mixed (llm and library) or agent.")] = "library",
+    model: Annotated[list[str] | None, typer.Option(
+        help="A model for the LLM researchers, e.g. openai:gpt-4o-mini or "
+             "anthropic:claude-sonnet-4-5; repeat for several.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        help="The endpoint of the --model(s): an OpenAI-compatible server (vLLM, Ollama, "
+             "llama.cpp, OpenRouter) or an Anthropic-compatible one.")] = None,
+    models_file: Annotated[Path | None, typer.Option(
+        help="A TOML file of [[models]] (model, provider, base_url, api_key_env, price_in, "
+             "price_out, ...).")] = None,
+    persona: Annotated[list[str] | None, typer.Option(
+        help="Researcher personas (default: optimizer, architecture, systems, contrarian).")] = None,
+    max_cost: Annotated[float | None, typer.Option(
+        help="Stop proposing once model calls have cost this many dollars.")] = None,
+    library_share: Annotated[float, typer.Option(
+        help="With --proposer mixed: the library's share of the turns.")] = 0.25,
+    agent_command: Annotated[str | None, typer.Option(
+        help="With --proposer agent: the agent's command line, e.g. "
+             "\"claude -p {prompt} --permission-mode acceptEdits\".")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every seed's result.")] = False,
 ) -> None:
     """Run the research loop on a task until its budget is spent."""
+    import shlex
+
     import recursor
     from recursor.task import parse_override
 
@@ -123,7 +145,11 @@ def run(
         return recursor.run(task, run_dir=run_dir, experiments=experiments, minutes=minutes,
                             policy=policy, workers=workers, seed=seed, alpha=alpha,
                             overrides=overrides, ideas=ideas or (), observer=observer,
-                            sandbox=sandbox, heldout=heldout)
+                            sandbox=sandbox, heldout=heldout, proposer=proposer,
+                            models=model or (), base_url=base_url, models_file=models_file,
+                            personas=persona or (), max_cost=max_cost,
+                            library_share=library_share,
+                            agent_command=shlex.split(agent_command) if agent_command else ())
 
     _drive(start, verbose)
 

@@ -31,6 +31,16 @@ class RunConfig:
     alpha: float = 0.02  # level of each confirmation test (see recursor.judge)
     sandbox: str = "auto"  # auto | bwrap | unshare | none (see recursor.executor.sandbox)
     heldout: bool = True  # run the task's held-out evaluations on accepted nodes
+    # who proposes: "library", "llm" (the models below, with the personas), "mixed" (both,
+    # the library taking library_share of the turns), or "agent" (agent_command)
+    proposer: str = "library"
+    models: tuple[dict[str, Any], ...] = ()  # Endpoint fields (no keys: keys stay in the env)
+    personas: tuple[str, ...] = ()  # empty: the default personas
+    library_share: float = 0.25  # "mixed" only
+    max_repairs: int = 2  # answers sent back to a model per proposal
+    max_cost: float | None = None  # dollars of model calls; proposing stops when reached
+    novelty: bool = True  # reject ideas too close to ones already tried
+    agent_command: tuple[str, ...] = ()  # "agent" only: the agent's command line
     overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
 
     def __post_init__(self) -> None:
@@ -50,6 +60,25 @@ class RunConfig:
         if self.sandbox not in ("auto", "bwrap", "unshare", "none"):
             problems.append(f"unknown sandbox {self.sandbox!r}; choose auto, bwrap, unshare "
                             "or none")
+        if self.proposer not in ("library", "llm", "mixed", "agent"):
+            problems.append(f"unknown proposer {self.proposer!r}; choose library, llm, mixed "
+                            "or agent")
+        if self.proposer in ("llm", "mixed") and not self.models:
+            problems.append(f"proposer {self.proposer} needs at least one model (--model)")
+        if self.proposer == "agent" and not self.agent_command:
+            problems.append("proposer agent needs the agent's command line (--agent-command)")
+        if self.max_cost is not None and self.max_cost <= 0:
+            problems.append(f"max_cost must be positive (got {self.max_cost})")
+        if not 0 <= self.library_share <= 1:
+            problems.append(f"library_share must be between 0 and 1 (got {self.library_share})")
+        from recursor.proposer.llm.personas import PERSONAS
+
+        unknown = [p for p in self.personas if p not in PERSONAS]
+        if unknown:
+            problems.append(f"unknown persona(s) {', '.join(unknown)}; choose from "
+                            f"{', '.join(PERSONAS)}")
+        if self.max_repairs < 0:
+            problems.append(f"max_repairs must be 0 or more (got {self.max_repairs})")
         if problems:
             raise BudgetError("; ".join(problems))
 
@@ -59,7 +88,11 @@ class RunConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        fields = {k: v for k, v in data.items() if k in known}
+        for name in ("models", "personas", "agent_command"):  # JSON gives lists back
+            if name in fields:
+                fields[name] = tuple(fields[name])
+        return cls(**fields)
 
 
 def default_workers(threads: int, memory_mb: int) -> int:

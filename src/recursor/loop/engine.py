@@ -30,12 +30,13 @@ from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import make_job
 from recursor.loop.progress import Observer, Progress, Running, SilentObserver
 from recursor.policy import SearchView
-from recursor.proposer import ProposalContext, Proposer
+from recursor.proposer import ProposalContext, ProposalFailed, Proposer
 from recursor.store import EvalStatus, Evaluation, Finding, Node, NodeStatus, RunStore
 from recursor.task import Task
 
 HEARTBEAT_SECONDS = 5.0
 TICK_SECONDS = 1.0
+MAX_FAILED_PROPOSALS = 5  # in a row: an endpoint that is down ends the run, resumable later
 
 
 @dataclass
@@ -78,6 +79,8 @@ class ResearchLoop:
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
         self._exhausted = False  # no proposer has anything left for any parent
+        self._stop_proposing: str | None = None  # why proposing stopped early (cost, failures)
+        self._failed_proposals = 0  # in a row
         self.integrity = Integrity(task, store.meta()["harness_hashes"], data_paths)
 
     # -- the loop --------------------------------------------------------------------------
@@ -171,7 +174,7 @@ class ResearchLoop:
         undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
         if undecided or self._pending_heldout() is not None:
             return False
-        return self._exhausted or not self._budget_left()
+        return self._exhausted or self._stop_proposing is not None or not self._budget_left()
 
     def _end_reason(self) -> str:
         c = self.config
@@ -179,6 +182,8 @@ class ResearchLoop:
             return f"experiment budget of {c.experiments} spent"
         if c.minutes is not None and self.elapsed() >= c.minutes * 60:
             return f"time budget of {c.minutes:g} minutes spent"
+        if self._stop_proposing is not None:
+            return self._stop_proposing
         return "no idea left to try on any accepted node"
 
     # -- filling the workers ---------------------------------------------------------------
@@ -191,7 +196,7 @@ class ResearchLoop:
                 continue
             baseline = self._baseline()
             if (baseline is None or baseline.status is not NodeStatus.ACCEPTED
-                    or self._exhausted or not self._budget_left()):
+                    or self._exhausted or self._stop_proposing or not self._budget_left()):
                 return
             self._new_candidate()
 
@@ -246,6 +251,8 @@ class ResearchLoop:
             lineage=tuple(reversed(lineage)),
             nodes=tuple(self._nodes.values()),
             seed=self.config.seed * 1_000_003 + len(self._nodes),
+            cost_left=(None if self.config.max_cost is None
+                       else self.config.max_cost - self.store.total_cost()),
         )
 
     def _new_candidate(self) -> None:
@@ -258,13 +265,30 @@ class ResearchLoop:
                           self.task.spec.minimize, self.task.spec.seeds.values)
         parent = self.policy.select_parent(view)
         ctx = self._context(parent)
-        proposal = self.proposer.propose(ctx)
+        if ctx.cost_left is not None and ctx.cost_left <= 0:
+            self._stop_proposing = (f"cost cap of ${self.config.max_cost:g} reached "
+                                    f"(${self.store.total_cost():.4f} spent on model calls)")
+            self._event("cost", self._stop_proposing)
+            return
+        try:
+            proposal = self.proposer.propose(ctx)
+        except ProposalFailed as err:
+            self.store.add_calls(None, err.calls)
+            self._failed_proposals += 1
+            self._event("proposal-failed", f"no proposal for node {parent.id}: {err.reason}")
+            if self._failed_proposals >= MAX_FAILED_PROPOSALS:
+                self._stop_proposing = (f"proposing failed {self._failed_proposals} times in a "
+                                        f"row; the last: {err.reason}")
+            return
         if proposal is None:
             self._exhausted = True
             return
+        self._failed_proposals = 0
         idea = proposal.idea
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
                              self.task.spec.program.editable)
+        if proposal.calls:
+            self.store.add_calls(node.id, proposal.calls)
         self._nodes[node.id] = node
         if node.status is not NodeStatus.RUNNING:
             self._event(node.status.value, f"node {node.id} '{idea.title}': {node.reason}",

@@ -22,7 +22,8 @@ from recursor.loop.jobs import resolve_data
 from recursor.loop.lock import RunLock
 from recursor.loop.progress import Observer
 from recursor.policy import POLICIES
-from recursor.proposer import LibraryProposer, Proposer
+from recursor.proposer import Proposer
+from recursor.proposer.factory import build_proposer
 from recursor.store import RunStore
 from recursor.task import Task, load_task
 
@@ -94,7 +95,7 @@ def drive(store: RunStore, observer: Observer | None = None,
             task,
             config,
             executor=LocalExecutor(workers),
-            proposer=proposer or LibraryProposer(),
+            proposer=proposer or build_proposer(config, store),
             policy=POLICIES[config.policy](),
             workers=workers,
             data_paths=data_paths,

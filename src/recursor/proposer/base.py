@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from recursor.store.records import Idea, Node
+from recursor.errors import RecursorError
+from recursor.store.records import Call, Idea, Node
 from recursor.task.folder import Task
 
 
@@ -22,6 +23,7 @@ class ProposalContext:
     lineage: tuple[Node, ...]  # root first, parent last
     nodes: tuple[Node, ...]  # every node of the run so far, running ones included
     seed: int  # for any randomness, so that the same run state gives the same proposal
+    cost_left: float | None = None  # dollars the run may still spend on model calls; None: no cap
 
     def children(self, node_id: int) -> list[Node]:
         return [n for n in self.nodes if n.parent_id == node_id]
@@ -31,6 +33,20 @@ class ProposalContext:
 class Proposal:
     idea: Idea
     patch_text: str
+    calls: tuple[Call, ...] = ()  # the model calls behind it, stored with the node
+
+
+class ProposalFailed(RecursorError):
+    """A proposer tried and has no usable proposal this time (the run goes on without one).
+
+    Unlike `propose` returning None ("nothing left for this parent"), this is a failure: a model
+    that kept answering garbage, an endpoint that is down. The calls are recorded all the same.
+    """
+
+    def __init__(self, reason: str, calls: tuple[Call, ...] = ()):
+        super().__init__(reason)
+        self.reason = reason
+        self.calls = calls
 
 
 class Proposer(Protocol):

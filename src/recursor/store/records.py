@@ -48,6 +48,31 @@ class Idea:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One call to a model (or agent) by a proposer: what it cost and what came of it.
+
+    outcome: "ok" (the proposal was used), "bad-answer", "truncated", "patch-error", "audit",
+    "duplicate" (each sent back to the model for repair), or "error:<kind>" (the call failed).
+    The prompt and the answer are kept as a transcript file in the run folder, not in the row.
+    """
+
+    proposer: str
+    model: str
+    purpose: str  # "propose" or "repair"
+    attempt: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    seconds: float
+    outcome: str
+    detail: str = ""
+    transcript: str = ""  # the conversation, as Markdown
+    node_id: int | None = None
+    id: int | None = None
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """One run of the harness: one program, one seed, one evaluation."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE meta (
@@ -85,7 +85,29 @@ CREATE TABLE findings (
 CREATE INDEX findings_node ON findings(node_id);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}  # version -> the script that reaches it from version - 1
+# v3: proposers' calls to models and agents: tokens, cost, outcome; the transcript is a file
+_V3 = """
+CREATE TABLE calls (
+    id            INTEGER PRIMARY KEY,
+    node_id       INTEGER REFERENCES nodes(id),
+    created_at    REAL NOT NULL,
+    proposer      TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    purpose       TEXT NOT NULL,
+    attempt       INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost          REAL NOT NULL,
+    seconds       REAL NOT NULL,
+    outcome       TEXT NOT NULL,
+    detail        TEXT NOT NULL DEFAULT '',
+    transcript    TEXT
+);
+CREATE INDEX calls_node ON calls(node_id);
+"""
+
+# version -> the script that reaches it from version - 1
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -35,6 +35,7 @@ from typing import Any
 from recursor.errors import IllegalTransition, StoreError
 from recursor.store.records import (
     TRANSITIONS,
+    Call,
     EvalStatus,
     Evaluation,
     Finding,
@@ -251,6 +252,43 @@ class RunStore:
                 [(node_id, f.seed, f.check, int(f.blocking), f.message, f.evidence, now)
                  for f in findings],
             )
+
+    # -- proposers' calls to models ---------------------------------------------------------
+
+    def add_calls(self, node_id: int | None, calls: Iterable[Call]) -> None:
+        """Record a proposal's model calls; `node_id` None when no node came of them."""
+        now = time.time()
+        folder = self.run_dir / "calls"
+        with self._conn:
+            for c in calls:
+                cur = self._conn.execute(
+                    "INSERT INTO calls (node_id, created_at, proposer, model, purpose, attempt,"
+                    " input_tokens, output_tokens, cost, seconds, outcome, detail, transcript)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                    (node_id, now, c.proposer, c.model, c.purpose, c.attempt, c.input_tokens,
+                     c.output_tokens, c.cost, c.seconds, c.outcome, c.detail))
+                if c.transcript:
+                    folder.mkdir(exist_ok=True)
+                    rel = f"calls/{cur.lastrowid}.md"
+                    (self.run_dir / rel).write_text(c.transcript)
+                    self._conn.execute("UPDATE calls SET transcript = ? WHERE id = ?",
+                                       (rel, cur.lastrowid))
+
+    def calls(self, node_id: int | None = None) -> list[Call]:
+        """Every call of the run (oldest first), or those behind one node."""
+        sql = "SELECT * FROM calls" + (" WHERE node_id = ?" if node_id is not None else "")
+        rows = self._conn.execute(sql + " ORDER BY id",
+                                  (node_id,) if node_id is not None else ()).fetchall()
+        return [Call(proposer=r["proposer"], model=r["model"], purpose=r["purpose"],
+                     attempt=r["attempt"], input_tokens=r["input_tokens"],
+                     output_tokens=r["output_tokens"], cost=r["cost"], seconds=r["seconds"],
+                     outcome=r["outcome"], detail=r["detail"], transcript=r["transcript"] or "",
+                     node_id=r["node_id"], id=r["id"], created_at=r["created_at"])
+                for r in rows]
+
+    def total_cost(self) -> float:
+        (total,) = self._conn.execute("SELECT COALESCE(SUM(cost), 0) FROM calls").fetchone()
+        return float(total)
 
     def files(self, node: Node) -> dict[str, str]:
         """The program files of a node, as they were when it was created."""

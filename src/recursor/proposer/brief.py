@@ -1,0 +1,127 @@
+"""The task brief a researcher reads: what to improve, the rules, the code, and what happened.
+
+Every researcher that is not the built-in library (an LLM through an API, a coding agent through
+its CLI) gets the same brief for a parent, so that what it knows is written down in one place and
+can be shown to a person (`recursor show` keeps each prompt). It holds:
+
+- the goal, the metric and its direction, the budget, and the rules the auditor enforces
+  (stated up front: a researcher that knows a seed-keyed or network-using patch is rejected
+  before it runs does not waste a turn on one);
+- the editable files of the parent, whole, and the names of the read-only ones;
+- the lineage from the baseline to the parent: each step's idea, verdict and effect;
+- what else was tried on this parent and across the run, with outcomes and reasons (failures
+  quoted), so a researcher neither repeats an idea nor repeats a crash;
+- ideas of the task's library not yet tried here: known directions, to build on or avoid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recursor.proposer.base import ProposalContext
+from recursor.store.records import Node, NodeStatus
+
+RULES = """\
+- Change only the editable files. The harness, the data and every other file are read-only; a
+  patch that touches them is rejected before it runs.
+- The program gets its data, its seed and its output paths from its command line, and nothing
+  else: no network, no environment variables, no other files, no processes, no sleeping or signal
+  handling, no replacing functions of torch, numpy or the standard library, no code built at run
+  time (exec/eval). An auditor checks each patch for these and rejects it before it runs.
+- Use the seed you are given as it is given; never branch on it or replace it.
+- The budget is fixed: the same training data, the same number of threads, the same time cap.
+  Extra work hidden in threads, processes or the predict step is measured and rejected.
+- A change is kept only if it beats its parent on fresh seeds beyond noise; a gain on one seed
+  only, or on the scored text only, is rejected."""
+
+MAX_HISTORY = 30  # run-wide entries in the brief: enough to avoid repeats, short enough to read
+
+
+def outcome(node: Node, metric: str, seeds: Sequence[int] | None = None) -> str:
+    """One line: the node's status, its mean and the judge's reason."""
+    mean = node.mean(metric, seeds)
+    value = f", {metric} {mean:.4f}" if mean is not None else ""
+    reason = (node.reason or "").replace("\n", " ")
+    if len(reason) > 240:
+        reason = reason[:237] + "..."
+    return f"{node.status.value}{value}: {reason}" if reason else f"{node.status.value}{value}"
+
+
+def task_brief(ctx: ProposalContext) -> str:
+    """The whole brief for `ctx.parent`, as Markdown."""
+    spec = ctx.task.spec
+    metric, seeds = spec.metric.name, spec.seeds.values
+    direction = "lower is better" if spec.minimize else "higher is better"
+    parts = [
+        f"# Task: {spec.title}",
+        spec.goal.strip(),
+        f"Metric: `{metric}` ({spec.metric.unit or 'no unit'}; {direction}). "
+        f"Budget of every experiment: "
+        + (", ".join(f"{k} = {v}" for k, v in spec.budget.items()) or "as the harness sets")
+        + f"; {spec.limits.threads} thread(s), {spec.limits.memory_mb} MB.",
+        "## Rules\n" + RULES,
+        _lineage(ctx, metric, seeds),
+        _tried(ctx, metric, seeds),
+        _library(ctx),
+        _files(ctx),
+    ]
+    return "\n\n".join(p for p in parts if p)
+
+
+def _lineage(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
+    lines = [f"## The parent: node {ctx.parent.id}, and how it was reached"]
+    for n in ctx.lineage:
+        if n.is_baseline:
+            lines.append(f"- node {n.id}: the baseline, {outcome(n, metric, seeds)}")
+            continue
+        lines.append(f"- node {n.id}: {n.title} ({n.idea.category}) — {outcome(n, metric, seeds)}")
+        if n.idea.hypothesis:
+            lines.append(f"  hypothesis: {_one_line(n.idea.hypothesis)}")
+    return "\n".join(lines)
+
+
+def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
+    on_parent = [n for n in ctx.children(ctx.parent.id)]
+    in_lineage = {n.id for n in ctx.lineage}
+    elsewhere = [n for n in ctx.nodes if n.idea and n.id not in in_lineage
+                 and n.parent_id != ctx.parent.id]
+    lines = []
+    if on_parent:
+        lines.append(f"## Already tried on node {ctx.parent.id} (do not repeat these)")
+        lines += [f"- node {n.id}: {n.title} ({n.idea.proposer}) — {outcome(n, metric, seeds)}"
+                  for n in on_parent if n.idea]
+    if elsewhere:
+        shown = elsewhere[-MAX_HISTORY:]
+        lines.append(f"## Tried elsewhere in this run ({len(elsewhere)}; the last {len(shown)})")
+        lines += [f"- node {n.id} (on node {n.parent_id}): {n.title} — {outcome(n, metric, seeds)}"
+                  for n in shown]
+    failed = [n for n in [*on_parent, *elsewhere] if n.status is NodeStatus.FAILED]
+    if failed:
+        lines.append("Failures above quote the error: a new idea should not fail the same way.")
+    return "\n".join(lines)
+
+
+def _library(ctx: ProposalContext) -> str:
+    tried = {n.idea.key for n in ctx.nodes if n.idea and n.idea.key}
+    fresh = [i for i in ctx.task.ideas if i.key not in tried]
+    if not fresh:
+        return ""
+    lines = ["## Known directions from the task's idea library, not yet tried in this run"]
+    lines += [f"- {i.title} ({i.category})" for i in fresh]
+    return "\n".join(lines)
+
+
+def _files(ctx: ProposalContext) -> str:
+    spec = ctx.task.spec
+    editable = [f for f in spec.program.editable if f in ctx.parent_files]
+    read_only = [f for f in spec.program.files if f not in editable] + list(spec.harness.files)
+    lines = [f"## The parent's code (node {ctx.parent.id})",
+             f"Editable: {', '.join(editable)}. Read-only: {', '.join(read_only) or 'none'}."]
+    for name in editable:
+        lines.append(f"### {name}\n```\n{ctx.parent_files[name].rstrip()}\n```")
+    return "\n".join(lines)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

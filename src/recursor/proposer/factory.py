@@ -1,0 +1,47 @@
+"""The run's proposer, built from its stored config (so `resume` rebuilds the same team)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from recursor.proposer.base import Proposer
+from recursor.proposer.library import LibraryProposer
+from recursor.store.records import Node
+
+if TYPE_CHECKING:
+    from recursor.loop.config import RunConfig
+    from recursor.store import RunStore
+
+
+def build_proposer(config: RunConfig, store: RunStore) -> Proposer:
+    if config.proposer == "library":
+        return LibraryProposer()
+    if config.proposer == "agent":
+        from recursor.proposer.agent import AgentProposer
+
+        return AgentProposer(config.agent_command)
+
+    from recursor.proposer.llm.endpoint import ChatClient, Endpoint
+    from recursor.proposer.llm.personas import DEFAULT_PERSONAS
+    from recursor.proposer.llm.researcher import LLMResearcher
+    from recursor.proposer.team import Team
+
+    def read_patch(node: Node) -> str:
+        path = store.path(node.patch_path)
+        return path.read_text() if path is not None and path.exists() else ""
+
+    novelty = None
+    if config.novelty:
+        from recursor.proposer.novelty import NoveltyFilter
+
+        novelty = NoveltyFilter()
+    researchers = []
+    for fields in config.models:
+        endpoint = Endpoint(**fields)
+        client = ChatClient(endpoint)  # one SDK client per endpoint, shared by its personas
+        for name in config.personas or DEFAULT_PERSONAS:
+            researchers.append(LLMResearcher(endpoint, name, max_repairs=config.max_repairs,
+                                             novelty=novelty, read_patch=read_patch,
+                                             client=client))
+    library = LibraryProposer() if config.proposer == "mixed" else None
+    return Team(researchers, library, config.library_share if library else 0.0)

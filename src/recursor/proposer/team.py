@@ -1,0 +1,93 @@
+"""A team of proposers in one run: which one gets the next turn.
+
+- Models: when several are configured, a bandit (UCB1) gives more turns to the model whose ideas
+  get accepted: reward 1 for an accepted node, 0 for a rejected or failed one, undecided nodes
+  not counted yet. Every model gets a first turn before the bandit compares them.
+- Personas: within a model, the persona with the fewest proposals so far goes next, so every
+  specialty gets its turns.
+- The library: with `library_share` s > 0, the built-in library proposes whenever its share of
+  the run's proposals is below s (and it has an idea left for the parent).
+
+Every count is read from the tree (`idea.proposer`), so the choice is a pure function of the
+run's state: the same state gives the same turn, and a resumed run goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from recursor.proposer.base import Proposal, ProposalContext, Proposer
+from recursor.store.records import NodeStatus
+
+
+class Team:
+    def __init__(self, researchers: Sequence[Proposer], library: Proposer | None = None,
+                 library_share: float = 0.0, exploration: float = 1.0):
+        if not researchers and library is None:
+            raise ValueError("a team needs at least one proposer")
+        self.researchers = list(researchers)
+        self.library = library
+        self.library_share = library_share if researchers else 1.0
+        self.exploration = exploration
+        self.name = "team"
+
+    def has_ideas_for(self, ctx: ProposalContext) -> bool:
+        return any(p.has_ideas_for(ctx) for p in self._members())
+
+    def propose(self, ctx: ProposalContext) -> Proposal | None:
+        return self.pick(ctx).propose(ctx)
+
+    def pick(self, ctx: ProposalContext) -> Proposer:
+        """The proposer whose turn it is for `ctx.parent`."""
+        if self.library is not None and self.library.has_ideas_for(ctx):
+            ours = [n for n in ctx.nodes if n.idea]
+            from_library = sum(n.idea.proposer == self.library.name for n in ours)
+            if not self.researchers or from_library < self.library_share * (len(ours) + 1):
+                return self.library
+        if not self.researchers:
+            return self.library  # type: ignore[return-value]  # has_ideas_for said no: it ends
+        model = self._model(ctx)
+        mine = [r for r in self.researchers if _model_of(r) == model]
+        counts = {r.name: 0 for r in mine}
+        for n in ctx.nodes:
+            if n.idea and n.idea.proposer in counts:
+                counts[n.idea.proposer] += 1
+        return min(mine, key=lambda r: (counts[r.name], mine.index(r)))
+
+    def _model(self, ctx: ProposalContext) -> str:
+        models = list(dict.fromkeys(_model_of(r) for r in self.researchers))
+        tried = {m: 0 for m in models}
+        won = {m: 0 for m in models}
+        for n in ctx.nodes:
+            m = _model_of_proposer(n.idea.proposer) if n.idea else None
+            if m in tried and n.status is not NodeStatus.RUNNING:
+                tried[m] += 1
+                won[m] += n.status is NodeStatus.ACCEPTED
+        untried = [m for m in models if tried[m] == 0]
+        if untried:
+            return untried[0]
+        total = sum(tried.values())
+
+        def ucb(m: str) -> tuple[float, int]:
+            bonus = math.sqrt(2 * math.log(total) / tried[m])
+            return (won[m] / tried[m] + self.exploration * bonus, -models.index(m))
+
+        return max(models, key=ucb)
+
+    def _members(self) -> list[Proposer]:
+        return [*self.researchers, *([self.library] if self.library else [])]
+
+
+def _model_of(researcher: Proposer) -> str:
+    return _model_of_proposer(researcher.name) or researcher.name
+
+
+def _model_of_proposer(proposer: str) -> str | None:
+    """'llm:gpt-4o-mini:optimizer' -> 'llm:gpt-4o-mini'; other proposers have no model.
+
+    The persona is the last part: a model name may hold colons itself (Ollama's 'qwen2.5:7b').
+    """
+    if proposer.startswith("llm:") and proposer.count(":") >= 2:
+        return proposer.rsplit(":", 1)[0]
+    return None
