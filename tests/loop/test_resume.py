@@ -19,8 +19,12 @@ pytestmark = pytest.mark.slow
 
 
 def start(args: list[str]) -> subprocess.Popen:
+    # as from a terminal: a shell without job control starts background jobs with SIGINT
+    # ignored, and Python then never turns SIGINT into KeyboardInterrupt (seen when the suite
+    # ran under `nohup ... &`): Ctrl-C must be what it is for a user at a terminal
     return subprocess.Popen([sys.executable, "-m", "recursor.cli.app", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_until(run_dir: Path, predicate, timeout=240.0) -> None:

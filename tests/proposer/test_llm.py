@@ -185,3 +185,54 @@ def test_the_team_gives_each_persona_a_turn_and_more_turns_to_the_model_that_win
     add("llm:a:optimizer", NodeStatus.REJECTED)
     # b won its only try, a lost three: b's turn, with the persona it has not used yet
     assert team.pick(context(task, store)).name == "llm:b:architecture"
+
+
+def test_a_crashed_experiment_is_repaired_with_its_error(run):
+    task, store = run
+    parent = store.nodes()[0]
+    crash = answer("Bigger model", "n_embd = 64", "n_embd = 96")
+    patch = crash.split("PATCH:\n```\n")[1].split("```")[0]
+    r = None
+    with FakeLLM([LR]) as llm:
+        r = researcher(llm, store)
+        failed = store.add_node(parent.id, Idea(title="Bigger model", proposer=r.name),
+                                task.program_files(), patch, "diff")
+        store.decide(failed.id, NodeStatus.FAILED,
+                     "training failed with exit code 1: RuntimeError: shape mismatch")
+        proposal = r.propose(context(task, store))
+        [request] = llm.requests
+    assert f"repair node {failed.id}" in request.prompt
+    assert "RuntimeError: shape mismatch" in request.prompt and "n_embd = 96" in request.prompt
+    assert proposal.idea.source == f"repair of node {failed.id}"
+    assert proposal.calls[0].purpose == "repair"
+    # once repaired, the next turn is a new idea again
+    store.add_node(parent.id, proposal.idea, task.program_files(), proposal.patch_text, "d")
+    assert r._to_repair(context(task, store)) is None
+
+
+def test_under_the_islands_policy_each_island_has_its_own_personas(run):
+    import dataclasses
+
+    task, store = run
+    endpoint = Endpoint(model="a", base_url="http://127.0.0.1:9/v1")
+    names = ("optimizer", "architecture", "systems", "contrarian")
+    team = Team([LLMResearcher(endpoint, p) for p in names])
+    picked = {i: team.pick(dataclasses.replace(context(task, store), island=(i, 3))).name
+              for i in range(3)}
+    assert picked == {0: "llm:a:optimizer", 1: "llm:a:architecture", 2: "llm:a:systems"}
+
+
+def test_models_from_the_command_line_and_from_a_file(tmp_path):
+    from recursor.api import _endpoints
+    from recursor.errors import RecursorError
+
+    [e] = _endpoints(["qwen2.5-coder:7b"], None, "http://localhost:11434/v1")
+    assert (e.provider, e.model, e.base_url) == ("openai", "qwen2.5-coder:7b",
+                                                 "http://localhost:11434/v1")
+    f = tmp_path / "models.toml"
+    f.write_text('[[models]]\nmodel = "claude-x"\nprovider = "anthropic"\nprice_in = 3\n')
+    [a, b] = _endpoints(["gpt-4o-mini"], f, None)
+    assert (a.provider, b.provider, b.price_in) == ("openai", "anthropic", 3)
+    f.write_text('[[models]]\nmodel = "m"\ncolour = "red"\n')
+    with pytest.raises(RecursorError, match="unknown keys \\['colour'\\]"):
+        _endpoints([], f, None)

@@ -2,7 +2,7 @@
 
     recursor tasks
     recursor validate TASK
-    recursor run TASK [--experiments N] [--minutes M] [--policy greedy|best-first] [--workers N]
+    recursor run TASK [--experiments N] [--minutes M] [--policy NAME] [--proposer KIND] [--workers N]
     recursor status RUN
     recursor report RUN [--json | --markdown] [--output FILE]
     recursor show RUN NODE
@@ -99,7 +99,8 @@ def run(
         help="Wall-clock budget of the whole run, in minutes.")] = None,
     run_dir: Annotated[Path | None, typer.Option(
         help="Where the run is kept (default runs/TASK-TIME).")] = None,
-    policy: Annotated[str, typer.Option(help="Search policy: greedy or best-first.")] = "best-first",
+    policy: Annotated[str, typer.Option(
+        help="Search policy: greedy, best-first, islands or map-elites.")] = "best-first",
     workers: Annotated[int | None, typer.Option(
         help="Experiments in parallel (default: what the machine can hold).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the proposer's and policy's choices.")] = 0,

@@ -11,6 +11,7 @@ that were in flight are marked lost and run again, and undecided nodes continue 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -263,8 +264,12 @@ class ResearchLoop:
             return
         view = SearchView(tuple(self._nodes.values()), tuple(frontier), self.metric,
                           self.task.spec.minimize, self.task.spec.seeds.values)
+        # under the islands policy the child joins the island whose turn it is: tell the
+        # proposers, so that each island keeps its own mix of researchers
+        island = (self.policy.next_island(view), self.policy.islands) if hasattr(
+            self.policy, "next_island") else None
         parent = self.policy.select_parent(view)
-        ctx = self._context(parent)
+        ctx = dataclasses.replace(self._context(parent), island=island)
         if ctx.cost_left is not None and ctx.cost_left <= 0:
             self._stop_proposing = (f"cost cap of ${self.config.max_cost:g} reached "
                                     f"(${self.store.total_cost():.4f} spent on model calls)")

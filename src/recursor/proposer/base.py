@@ -24,6 +24,7 @@ class ProposalContext:
     nodes: tuple[Node, ...]  # every node of the run so far, running ones included
     seed: int  # for any randomness, so that the same run state gives the same proposal
     cost_left: float | None = None  # dollars the run may still spend on model calls; None: no cap
+    island: tuple[int, int] | None = None  # (island, islands) under the islands policy
 
     def children(self, node_id: int) -> list[Node]:
         return [n for n in self.nodes if n.parent_id == node_id]

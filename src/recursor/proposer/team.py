@@ -5,6 +5,9 @@
   not counted yet. Every model gets a first turn before the bandit compares them.
 - Personas: within a model, the persona with the fewest proposals so far goes next, so every
   specialty gets its turns.
+- Islands: under the islands policy, island i gets the personas whose position is i modulo the
+  number of islands (with 4 personas and 3 islands: optimizer and contrarian, architecture,
+  systems), so the sub-populations search differently, not only separately.
 - The library: with `library_share` s > 0, the built-in library proposes whenever its share of
   the run's proposals is below s (and it has an idea left for the parent).
 
@@ -49,6 +52,9 @@ class Team:
             return self.library  # type: ignore[return-value]  # has_ideas_for said no: it ends
         model = self._model(ctx)
         mine = [r for r in self.researchers if _model_of(r) == model]
+        if ctx.island is not None:  # each island its own share of the personas, in turn
+            island, islands = ctx.island
+            mine = [r for j, r in enumerate(mine) if j % islands == island % islands] or mine
         counts = {r.name: 0 for r in mine}
         for n in ctx.nodes:
             if n.idea and n.idea.proposer in counts:

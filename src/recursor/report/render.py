@@ -47,6 +47,19 @@ def headline(report: dict[str, Any]) -> list[str]:
                      "(alpha x confirmation tests)")
     if report.get("sandbox"):
         lines.append(f"sandbox: {report['sandbox']['describe']}")
+    proposers = report.get("proposers") or {}
+    if len(proposers) > 1 or any(p["calls"] for p in proposers.values()):
+        parts = []
+        for name, p in proposers.items():
+            cost = f", ${p['cost']:.4f}" if p["calls"] else ""
+            each = (f" (${p['cost_per_accepted']:.4f} per accepted)"
+                    if p.get("cost_per_accepted") is not None and p["calls"] else "")
+            parts.append(f"{name}: {p['accepted']}/{p['tried']} accepted{cost}{each}")
+        lines.append("proposers: " + "; ".join(parts))
+    d = report.get("diversity")
+    if d and c["experiments"]:
+        lines.append(f"diversity: {len(d['categories_tried'])} idea categories tried, "
+                     f"{len(d['categories_accepted'])} accepted, on {d['branches']} branch(es)")
     return lines
 
 
@@ -86,9 +99,9 @@ def markdown_report(report: dict[str, Any]) -> str:
     out += ["", f"Metric: `{m['name']}` ({m['direction']}"
             + (f", {m['unit']}" if m.get("unit") else "") + "). Seeds: "
             + ", ".join(str(s) for s in report["seeds"]) + ".", ""]
-    out += ["| node | parent | idea | status | mean | gain | held-out (gain) | per-seed | "
+    out += ["| node | parent | idea | by | status | mean | gain | held-out (gain) | per-seed | "
             "effect (95% CI) | p | patch |",
-            "| ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | ---: | --- |"]
+            "| ---: | ---: | --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | --- |"]
     for n in report["nodes"]:
         v = n["verdict"] or {}
         effect = (f"{v['effect']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]"
@@ -98,7 +111,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         patch = f"[diff]({n['diff']})" if n.get("diff") else ""
         title = n["title"].replace("|", "\\|")
         out.append(f"| {n['id']} | {'' if n['parent'] is None else n['parent']} | {title} | "
-                   f"{n['status']} | {_fmt(n['mean'])} | {_pct(n.get('gain_pct'))} | "
+                   f"{n['proposer']} | {n['status']} | {_fmt(n['mean'])} | {_pct(n.get('gain_pct'))} | "
                    f"{_heldout(n)} | {seeds} | {effect} | {p} | {patch} |")
     out += ["", "## Decisions", ""]
     for n in report["nodes"]:

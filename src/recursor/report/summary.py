@@ -4,7 +4,8 @@ Stable keys (other tools read them; add more freely, never rename): `task`, `sta
 `metric` {name, direction}, `baseline` {node, mean, std, n}, `best` {node, mean, std, n,
 improvement_pct, ci95}, `counts` {experiments, accepted, rejected, failed, stopped_early},
 `nodes` [{id, parent, title, status, proposer, seeds, mean, patch, audit, heldout, flagged}],
-`wall_seconds`, `sandbox` {kind, describe}, `false_accept_bound`.
+`wall_seconds`, `sandbox` {kind, describe}, `false_accept_bound`, `proposers` {name: {tried,
+accepted, calls, tokens, cost, cost_per_accepted}}, `diversity` (see report.diversity).
 
 `improvement_pct` is positive when better; `best.ci95` is the 95% interval of that percentage,
 from the paired per-seed differences between the best node and the baseline. A node's `mean` is
@@ -22,6 +23,7 @@ from typing import Any
 from recursor.judge.stats import mean_ci95
 from recursor.loop.config import RunConfig
 from recursor.loop.lock import is_driven
+from recursor.report.diversity import diversity
 from recursor.store import Node, NodeStatus, RunStore
 
 
@@ -101,7 +103,32 @@ def build_report(store: RunStore) -> dict[str, Any]:
         "false_accept_bound": round(sum(
             (n.verdict or {}).get("alpha", 0) for n in nodes.values()
             if (n.verdict or {}).get("stage") == "confirm"), 3),
+        "proposers": _proposers(store, list(nodes.values())),
+        "diversity": diversity(list(nodes.values())),
     }
+
+
+def _proposers(store: RunStore, nodes: list[Node]) -> dict[str, dict[str, Any]]:
+    """Who proposed what, what it cost, and the cost of each accepted improvement."""
+    out: dict[str, dict[str, Any]] = {}
+    for n in nodes:
+        if n.idea is None:
+            continue
+        row = out.setdefault(n.idea.proposer, {"tried": 0, "accepted": 0, "calls": 0,
+                                               "tokens": 0, "cost": 0.0})
+        row["tried"] += 1
+        row["accepted"] += n.status is NodeStatus.ACCEPTED
+    for c in store.calls():
+        row = out.setdefault(c.proposer, {"tried": 0, "accepted": 0, "calls": 0, "tokens": 0,
+                                          "cost": 0.0})
+        row["calls"] += 1
+        row["tokens"] += c.input_tokens + c.output_tokens
+        row["cost"] += c.cost
+    for row in out.values():
+        row["cost"] = round(row["cost"], 6)
+        row["cost_per_accepted"] = (round(row["cost"] / row["accepted"], 6) if row["accepted"]
+                                    else None)
+    return out
 
 
 def _gain_over(baseline: Node, best: Node, metric: str, minimize: bool,
