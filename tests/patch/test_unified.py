@@ -46,3 +46,20 @@ def test_deleting_a_file_is_refused():
     diff = "--- a/train.py\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-x\n"
     with pytest.raises(PatchFormatError, match="deletes train.py"):
         patches.parse_any(diff)
+
+
+def test_lines_that_look_like_file_headers_stay_in_their_hunk():
+    # a SQL comment removed and a '++' line added show as '--- ...' and '+++ ...' in the diff
+    old = {"q.py": "a = 1\n-- old comment\nb = 2\n"}
+    new = {"q.py": "a = 1\n++ new line\nb = 2\n"}
+    diff = patches.unified_diff(old, new)
+    assert "\n--- old comment\n" in diff and "\n+++ new line\n" in diff
+    assert patches.apply(patches.parse_any(diff), old) == new
+
+
+def test_a_cut_off_diff_is_refused_not_half_applied():
+    new = {"train.py": OLD["train.py"].replace("line 10\n", "line ten\n")}
+    diff = patches.unified_diff(OLD, new)
+    cut = "".join(diff.splitlines(keepends=True)[:-2])
+    with pytest.raises(PatchFormatError, match="cut off"):
+        patches.parse_any(cut)

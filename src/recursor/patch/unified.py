@@ -15,7 +15,7 @@ from recursor.errors import PatchFormatError
 from recursor.patch.search_replace import Edit, Patch
 from recursor.patch.search_replace import parse as parse_blocks
 
-HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
+HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 NEW_FILE = re.compile(r"^\+\+\+ (\S+)")
 OLD_FILE = re.compile(r"^--- (\S+)")
 
@@ -40,7 +40,9 @@ def parse_unified(text: str) -> Patch:
         if HUNK.match(line):
             if new_path is None:
                 raise PatchFormatError(f"line {i + 1}: a hunk before any '---'/'+++' file header")
-            old, new, i = _hunk(lines, i + 1)
+            m = HUNK.match(line)
+            counts = (int(m.group(1) or 1), int(m.group(2) or 1))
+            old, new, i = _hunk(lines, i + 1, counts)
             edits.append(Edit(new_path, "" if old_path is None else old, new))
             continue
         i += 1
@@ -56,26 +58,38 @@ def _strip(path: str) -> str | None:
     return path[2:] if path[:2] in ("a/", "b/") else path
 
 
-def _hunk(lines: list[str], i: int) -> tuple[str, str, int]:
+def _hunk(lines: list[str], i: int, counts: tuple[int, int]) -> tuple[str, str, int]:
+    """The old and new text of the hunk starting at line i. The header's line counts say where
+    it ends: a removed line that reads "-- x" shows as "--- x" and an added "++ y" as "+++ y",
+    which only the counts tell from the next file's header."""
+    want_old, want_new = counts
     old: list[str] = []
     new: list[str] = []
-    while i < len(lines) and not HUNK.match(lines[i]) and not lines[i].startswith("--- "):
+    n_old = n_new = 0
+    while i < len(lines) and (n_old < want_old or n_new < want_new):
         line = lines[i]
         if line.startswith("\\"):  # "\ No newline at end of file"
             i += 1
             continue
-        if line.startswith("diff ") or line.startswith("index "):
-            break
-        tag, body = (line[:1], line[1:]) if line else (" ", "")
+        tag, body = (line[:1], line[1:]) if line else (" ", "")  # a blank context line, trimmed
         if tag == " ":
             old.append(body)
             new.append(body)
+            n_old, n_new = n_old + 1, n_new + 1
         elif tag == "-":
             old.append(body)
+            n_old += 1
         elif tag == "+":
             new.append(body)
+            n_new += 1
         else:
-            break
+            raise PatchFormatError(f"line {i + 1}: the hunk ends early ({n_old} of {want_old} old "
+                                   f"and {n_new} of {want_new} new lines), at {line[:60]!r}")
+        i += 1
+    if n_old < want_old or n_new < want_new:
+        raise PatchFormatError(f"the diff is cut off: its last hunk has {n_old} of {want_old} old "
+                               f"and {n_new} of {want_new} new lines")
+    while i < len(lines) and lines[i].startswith("\\"):
         i += 1
     return _text(old), _text(new), i
 

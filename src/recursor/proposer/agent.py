@@ -42,10 +42,9 @@ from recursor.errors import PatchError
 from recursor.executor.process import kill_group
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import task_brief
+from recursor.proposer.llm.answer import CATEGORIES  # one list of categories for every proposer
 from recursor.store.records import Idea
 
-CATEGORIES = ("architecture", "optimizer", "schedule", "hyperparameter", "initialization",
-              "regularization", "data", "systems", "other")
 TAIL = 4000  # characters of stdout/stderr kept per attempt
 JUNK_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints"}
 MAX_FILE_BYTES = 1 << 20  # bigger new files are outputs (checkpoints, logs), not code
