@@ -101,6 +101,7 @@ def run(
     max_repairs: int = 2,
     max_cost: float | None = None,
     novelty: bool = True,
+    embeddings: dict[str, Any] | None = None,
     agent_command: Sequence[str] = (),
 ) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
@@ -112,10 +113,11 @@ def run(
     "anthropic:claude-sonnet-4-5", optionally at `base_url`, or the `[[models]]` of
     `models_file`; each model with every persona of `personas`), "mixed" (those and the library,
     which takes `library_share` of the turns) or "agent" (a coding agent's CLI,
-    `agent_command`). `max_cost` caps the dollars spent on model calls. `sandbox` chooses the
-    experiments' confinement (auto, bwrap, unshare, none); `heldout=False` skips the held-out
-    evaluations of accepted nodes. Returns the finished run. Ctrl-C stops it cleanly; `resume`
-    continues it.
+    `agent_command`). `max_cost` caps the dollars spent on model calls; `embeddings`
+    ({"model", "base_url", "api_key_env"}) gives the novelty filter an embedding endpoint.
+    `sandbox` chooses the experiments' confinement (auto, bwrap, unshare, none);
+    `heldout=False` skips the held-out evaluations of accepted nodes. Returns the finished run.
+    Ctrl-C stops it cleanly; `resume` continues it.
     """
     from recursor.loop.setup import create_run, drive
 
@@ -126,7 +128,8 @@ def run(
                        overrides=dict(overrides or {}), proposer=kind,
                        models=tuple(e.to_json() for e in endpoints), personas=tuple(personas),
                        library_share=library_share, max_repairs=max_repairs, max_cost=max_cost,
-                       novelty=novelty, agent_command=tuple(agent_command))
+                       novelty=novelty, embeddings=embeddings,
+                       agent_command=tuple(agent_command))
     store = create_run(task, config, run_dir, ideas)
     try:
         drive(store, observer, None if isinstance(proposer, str) else proposer)

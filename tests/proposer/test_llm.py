@@ -236,3 +236,17 @@ def test_models_from_the_command_line_and_from_a_file(tmp_path):
     f.write_text('[[models]]\nmodel = "m"\ncolour = "red"\n')
     with pytest.raises(RecursorError, match="unknown keys \\['colour'\\]"):
         _endpoints([], f, None)
+
+
+def test_the_run_config_builds_the_team_with_its_personas_and_embeddings(run):
+    from recursor.loop.config import RunConfig
+    from recursor.proposer.factory import build_proposer
+
+    _, store = run
+    config = RunConfig(proposer="mixed", personas=("systems", "contrarian"),
+                       models=(Endpoint(model="m", base_url="http://127.0.0.1:9/v1").to_json(),),
+                       embeddings={"model": "emb", "base_url": "http://127.0.0.1:9/v1"})
+    team = build_proposer(RunConfig.from_json(config.to_json()), store)  # as resume rebuilds it
+    assert [r.name for r in team.researchers] == ["llm:m:systems", "llm:m:contrarian"]
+    assert team.library is not None and team.library_share == 0.25
+    assert team.researchers[0].novelty.embedder.model == "emb"

@@ -119,3 +119,13 @@ def test_data_download_fills_the_cache(tmp_path, monkeypatch):
         assert path.read_bytes() == payload
     finally:
         server.shutdown()
+
+
+def test_the_search_table_sets_up_the_diversity_policies():
+    from recursor.policy import make_policy
+
+    task = load_task("tiny-lm", {"search.descriptors": ["proposer", "depth"], "search.islands": 4})
+    assert make_policy("map-elites", task.spec.search).descriptors == ("proposer", "depth")
+    assert make_policy("islands", task.spec.search).islands == 4
+    with pytest.raises(TaskError, match=r"search.descriptors.*unknown descriptors \['colour'\]"):
+        load_task("tiny-lm", {"search.descriptors": ["colour"]})

@@ -133,6 +133,10 @@ def run(
     agent_command: Annotated[str | None, typer.Option(
         help="With --proposer agent: the agent's command line, e.g. "
              "\"claude -p {prompt} --permission-mode acceptEdits\".")] = None,
+    embeddings_model: Annotated[str | None, typer.Option(
+        help="An embedding model for the novelty filter (OpenAI-compatible /v1/embeddings).")] = None,
+    embeddings_url: Annotated[str | None, typer.Option(
+        help="The endpoint of --embeddings-model (default: OpenAI's).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every seed's result.")] = False,
 ) -> None:
     """Run the research loop on a task until its budget is spent."""
@@ -150,6 +154,8 @@ def run(
                             models=model or (), base_url=base_url, models_file=models_file,
                             personas=persona or (), max_cost=max_cost,
                             library_share=library_share,
+                            embeddings=({"model": embeddings_model, "base_url": embeddings_url}
+                                        if embeddings_model else None),
                             agent_command=shlex.split(agent_command) if agent_command else ())
 
     _drive(start, verbose)

@@ -40,6 +40,9 @@ class RunConfig:
     max_repairs: int = 2  # answers sent back to a model per proposal
     max_cost: float | None = None  # dollars of model calls; proposing stops when reached
     novelty: bool = True  # reject ideas too close to ones already tried
+    # the novelty filter's embeddings: {"model", "base_url", "api_key_env"} of an
+    # OpenAI-compatible /v1/embeddings endpoint; None: TF-IDF only
+    embeddings: dict[str, Any] | None = None
     agent_command: tuple[str, ...] = ()  # "agent" only: the agent's command line
     overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
 

@@ -21,7 +21,7 @@ from recursor.loop.engine import ResearchLoop
 from recursor.loop.jobs import resolve_data
 from recursor.loop.lock import RunLock
 from recursor.loop.progress import Observer
-from recursor.policy import POLICIES
+from recursor.policy import make_policy
 from recursor.proposer import Proposer
 from recursor.proposer.factory import build_proposer
 from recursor.store import RunStore
@@ -96,7 +96,7 @@ def drive(store: RunStore, observer: Observer | None = None,
             config,
             executor=LocalExecutor(workers),
             proposer=proposer or build_proposer(config, store),
-            policy=POLICIES[config.policy](),
+            policy=make_policy(config.policy, task.spec.search),
             workers=workers,
             data_paths=data_paths,
             sandbox=sandbox,

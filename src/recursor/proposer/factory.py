@@ -32,9 +32,17 @@ def build_proposer(config: RunConfig, store: RunStore) -> Proposer:
 
     novelty = None
     if config.novelty:
-        from recursor.proposer.novelty import NoveltyFilter
+        import os
 
-        novelty = NoveltyFilter()
+        from recursor.proposer.novelty import NoveltyFilter, OpenAIEmbedder
+
+        embedder = None
+        if config.embeddings:
+            e = config.embeddings
+            embedder = OpenAIEmbedder(e["model"], base_url=e.get("base_url"),
+                                      api_key=os.environ.get(e.get("api_key_env")
+                                                             or "OPENAI_API_KEY"))
+        novelty = NoveltyFilter(embedder=embedder)
     researchers = []
     for fields in config.models:
         endpoint = Endpoint(**fields)

@@ -74,6 +74,26 @@ class IdeasSpec(_Strict):
     dir: str = "ideas"
 
 
+class SearchSpec(_Strict):
+    """How the diversity-seeking policies look at this task (see recursor.policy)."""
+
+    descriptors: tuple[str, ...] = Field(
+        default=("category", "depth"), min_length=1,
+        description="map-elites cells: category, proposer and/or depth")
+    islands: int = Field(default=3, ge=2, description="islands policy: sub-populations")
+    migration_interval: int = Field(default=8, ge=1,
+                                    description="islands policy: proposals between migrations")
+
+    @field_validator("descriptors")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        known = ("category", "proposer", "depth")
+        unknown = [d for d in v if d not in known]
+        if unknown:
+            raise ValueError(f"unknown descriptors {unknown}; choose from {', '.join(known)}")
+        return v
+
+
 class TaskSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
@@ -88,6 +108,7 @@ class TaskSpec(_Strict):
     evaluations: tuple[EvaluationSpec, ...] = ()
     settings: dict[str, Any] = Field(default_factory=dict)
     ideas: IdeasSpec = IdeasSpec()
+    search: SearchSpec = SearchSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
