@@ -1,12 +1,14 @@
-"""Research yield of the search policies: greedy vs best-first on `tiny-lm`, same budget.
+"""Research yield and diversity of the search policies on `tiny-lm`, same budget.
 
     python bench/research_yield.py --experiments 16 --repeats 1
+    python bench/research_yield.py --policies greedy best-first islands map-elites
 
 Each policy gets its own run with the same task, budget, workers and run seed, one after the
 other (never side by side, so that neither steals the other's cores). Prints one row per run
 and per policy: best val_bpb, improvement over the run's own baseline with its 95% interval,
-accepted steps, experiments, failures and wall time. Run folders are kept under --runs-dir for
-inspection with `recursor report`.
+accepted steps, experiments, failures and wall time, and how widely it searched: idea categories
+tried and accepted, branches, and the entropy of the categories tried. Run folders are kept
+under --runs-dir for inspection with `recursor report`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 import recursor
+from recursor.policy import POLICIES as ALL
 from recursor.task import parse_override
 
-POLICIES = ("greedy", "best-first")
+POLICIES = tuple(ALL)
 
 
 def main() -> None:
@@ -33,7 +36,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=1, help="run seeds per policy")
-    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
+    parser.add_argument("--policies", nargs="+", default=["greedy", "best-first"],
+                        choices=POLICIES)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="task.toml override, e.g. --set budget.train_tokens=100000")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-yield"))
@@ -62,15 +66,17 @@ def main() -> None:
                         f"{platform.machine()}, {platform.node()}")
     for col in ("policy", "run seed", f"baseline {metric}", f"best {metric}",
                 "improvement (95% CI)", "accepted steps", "depth", "experiments", "failed",
-                "wall min"):
+                "categories tried/accepted", "branches", "entropy bits", "wall min"):
         table.add_column(col, justify="right")
     for policy, repeat, r, wall in rows:
-        best, base, c = r["best"], r["baseline"], r["counts"]
+        best, base, c, d = r["best"], r["baseline"], r["counts"], r["diversity"]
         ci = best.get("ci95")
         ci_text = f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else ""
         table.add_row(policy, str(repeat), f"{base['mean']:.4f}", f"{best['mean']:.4f}",
                       f"{best['improvement_pct']:+.2f}%{ci_text}", str(c["accepted"]),
                       str(len(best["lineage"]) - 1), str(c["experiments"]), str(c["failed"]),
+                      f"{len(d['categories_tried'])}/{len(d['categories_accepted'])}",
+                      str(d["branches"]), f"{d['category_entropy_bits']:.2f}",
                       f"{wall / 60:.1f}")
     console.print(table)
     if args.repeats > 1:
