@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,10 @@ import recursor
 import recursor.loop.candidates as candidates
 from recursor.executor.sandbox import detect
 from recursor.store import NodeStatus
+
+# the sleeper's argument is unique to this session: these machines are shared, and another
+# checkout's test suite may have a `sleep 300` of its own alive at the same moment
+SLEEP = f"300.{uuid.uuid4().int % 10**9:09d}"
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +74,7 @@ def escapes(tmp_path_factory):
         "read data": f"print(len(open({str(data)!r}, 'rb').read()))",
         "memory": "hog = []\nwhile True:\n    hog.append(bytearray(1 << 26))",
         "fork sleeper": "import subprocess\n"
-                        "p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+                        f"p = subprocess.Popen(['sleep', '{SLEEP}'], start_new_session=True)\n"
                         "print('SLEEPER', p.pid, flush=True)",
     }
     os.environ["OPENAI_API_KEY"] = "sk-test-not-a-real-key-0451"
@@ -137,13 +143,19 @@ def test_unbounded_allocation_is_stopped_by_the_memory_cap(escapes):
 
 
 def sleepers() -> int:
-    found = 0
-    for p in os.listdir("/proc"):
-        try:
-            found += p.isdigit() and Path(f"/proc/{p}/cmdline").read_bytes() == b"sleep\x00300\x00"
-        except OSError:
-            continue
-    return found
+    """Live processes running this session's sleeper (SIGKILL takes a moment to land: wait)."""
+    mine = f"sleep\x00{SLEEP}\x00".encode()
+    deadline = time.monotonic() + 5
+    while True:
+        found = 0
+        for p in os.listdir("/proc"):
+            try:
+                found += p.isdigit() and Path(f"/proc/{p}/cmdline").read_bytes() == mine
+            except OSError:
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 def test_a_process_left_behind_is_killed_and_rejects_the_candidate(escapes):
