@@ -23,18 +23,12 @@ obvious cheats cheaply, before anything runs, with the line to show for it.
 from __future__ import annotations
 
 import ast
-import base64
-import binascii
-import builtins
-import codecs
-import difflib
 import fnmatch
 import re
 import threading
-import zlib
-from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 
+from recursor.audit.code import DECODERS, Code, added_nodes, changed_lines, fold, matches
 from recursor.store.records import Finding
 
 
@@ -72,18 +66,9 @@ PATH_ARGS = {"torch.save": (1,), "os.rename": (0, 1), "os.replace": (0, 1), "os.
 PATH_METHODS = {"read_text": None, "read_bytes": None, "write_text": None, "write_bytes": None,
                 "iterdir": None, "glob": None, "rglob": None, "tofile": 0}  # None: the receiver
 PATH_KEYWORDS = {"file", "f", "fname", "filename", "path", "src", "dst", "fid", "top"}
-GIVEN = {"data", "checkpoint", "inputs", "outputs", "progress_fd"}  # args.X: the program's own
 SUSPICIOUS = re.compile(r"(^|[/\\])\.\.([/\\]|$)|/proc\b|/etc\b|/root\b|/home\b|/work\b|"
                         r"shared/data|harness|tinyshakespeare|wikitext", re.IGNORECASE)
 URL = re.compile(r"^\s*(https?|ftp|wss?)://", re.IGNORECASE)
-DECODERS = {name: getattr(base64, name) for name in ("b64decode", "urlsafe_b64decode",
-                                                     "b32decode", "b16decode", "b85decode",
-                                                     "a85decode")}
-DECODERS |= {"fromhex": bytes.fromhex, "unhexlify": binascii.unhexlify,
-             "decompress": lambda data: zlib.decompressobj().decompress(data, 1 << 20)}
-TEXT_CODECS = {"rot13", "rot_13", "hex", "hex_codec", "base64", "base64_codec"}
-STR_METHODS = {"join", "decode", "encode", "lower", "upper", "strip", "swapcase"}  # none grows
-LIMIT = 1 << 20  # the largest string folded
 
 
 def review_patch(before: Mapping[str, str], after: Mapping[str, str],
@@ -106,7 +91,7 @@ def check_non_editable(before: Mapping[str, str], after: Mapping[str, str],
         old = before.get(name)
         if old != new and not any(fnmatch.fnmatchcase(name, e) for e in editable):
             lines = new.splitlines() or [""]
-            first = min(min(_changed_lines(old or "", new) or {1}), len(lines))
+            first = min(min(changed_lines(old or "", new) or {1}), len(lines))
             yield Finding("static.non-editable", True,
                           f"The patch {'creates' if old is None else 'changes'} {name}, which is "
                           f"not an editable file ({', '.join(editable) or 'none'}). The harness "
@@ -136,7 +121,7 @@ def _review_python(name: str, old: str, new: str) -> list[Finding]:
             old_tree = _parse(old)
         except (SyntaxError, ValueError):
             old_tree = ast.Module(body=[], type_ignores=[])
-        code = _Code(name, new, tree, _added(old_tree, tree, _changed_lines(old, new)))
+        code = Code(name, new, tree, added_nodes(old_tree, tree, changed_lines(old, new)))
         return [f for check in CHECKS for f in check(code)]
     except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
         line = getattr(err, "lineno", None) or 0
@@ -146,222 +131,16 @@ def _review_python(name: str, old: str, new: str) -> list[Finding]:
                         "audited nor run.", f"{name}:{line}: {text}")]
 
 
-def _changed_lines(old: str, new: str) -> set[int]:
-    """Numbers (from 1) of the lines of `new` that the diff from `old` marks as new."""
-    matcher = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
-    return {j + 1 for tag, _, _, j1, j2 in matcher.get_opcodes() if tag in ("replace", "insert")
-            for j in range(j1, j2)}
-
-
-def _added(old_tree: ast.AST, tree: ast.AST, changed: set[int]) -> list[ast.AST]:
-    """Nodes of `tree` the patch added: on a new line, and of a shape `old_tree` has fewer of
-    (so that untouched and moved code are left alone)."""
-    before = Counter(ast.dump(n) for n in ast.walk(old_tree))
-    shapes: dict[str, list] = defaultdict(list)
-    for node in ast.walk(tree):
-        if hasattr(node, "lineno"):
-            shapes[ast.dump(node)].append(node)
-    added = []
-    for shape, nodes in shapes.items():
-        if len(nodes) > before[shape]:
-            on_new = [n for n in nodes if changed & set(range(n.lineno, n.end_lineno + 1))]
-            added += on_new or nodes
-    return sorted(added, key=lambda n: (n.lineno, n.col_offset))
-
-
-class _Code:
-    """One changed Python file: its lines, the nodes the patch added, and name resolution."""
-
-    def __init__(self, name: str, source: str, tree: ast.Module, added: list[ast.AST]):
-        self.name, self.lines, self.added = name, source.splitlines(), added
-        self.parents = {c: n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
-        self.aliases: dict[str, str] = {}  # local name -> what it was imported as
-        bound: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    top = a.name.split(".")[0]
-                    self.aliases[a.asname or top] = a.name if a.asname else top
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for a in node.names:
-                    self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                bound.add(node.id)
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                bound.add(node.name)
-            elif isinstance(node, ast.arg):
-                bound.add(node.arg)
-        self.builtins = (set(dir(builtins)) - bound) | {"__builtins__"}
-        # names holding one of the program's given paths, or the seed (with no call between)
-        self.path_names: set[str] = set()
-        self.seed_names = {"seed"}
-        flows = [(n.targets if isinstance(n, ast.Assign) else [n.target],
-                  n.iter if isinstance(n, ast.For) else n.value) for n in ast.walk(tree)
-                 if isinstance(n, ast.Assign | ast.AnnAssign | ast.For | ast.NamedExpr)
-                 and getattr(n, "value", True) is not None]
-        for _ in range(3):
-            for targets, value in flows:
-                names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-                if self.given_path(value):
-                    self.path_names |= names
-                if self.seedlike(value) and not any(isinstance(n, ast.Call)
-                                                    for n in ast.walk(value)):
-                    self.seed_names |= names
-
-    def evidence(self, node: ast.AST) -> str:
-        line = getattr(node, "lineno", 0)
-        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
-        return f"{self.name}:{line}: {text}"
-
-    def qualname(self, node: ast.AST) -> str | None:
-        """The dotted name `node` refers to (`numpy.random.seed`, `open`) if it is a module, a
-        member of an imported module or a builtin; else None."""
-        if isinstance(node, ast.Name):
-            if node.id in self.aliases:
-                return self.aliases[node.id]
-            if node.id in self.builtins:
-                return "builtins" if node.id == "__builtins__" else node.id
-        elif isinstance(node, ast.Attribute):
-            base = self.qualname(node.value)
-            return f"{base}.{node.attr}".removeprefix("builtins.") if base else None
-        elif isinstance(node, ast.Call) and node.args:
-            func = self.qualname(node.func)
-            if func in ("__import__", "importlib.import_module"):
-                name = _fold(node.args[0])
-                return name if isinstance(name, str) else None
-            if func == "getattr" and len(node.args) >= 2:
-                base, attr = self.qualname(node.args[0]), _fold(node.args[1])
-                ok = base and isinstance(attr, str)
-                return f"{base}.{attr}".removeprefix("builtins.") if ok else None
-            return self.qualname(node.args[0]) if func == "vars" else None
-        elif isinstance(node, ast.Subscript):  # sys.modules["x"], m.__dict__["x"], vars(m)["x"]
-            key, base = _fold(node.slice), self.qualname(node.value)
-            if isinstance(key, str) and base:
-                base = base.removesuffix(".__dict__")
-                return key if base == "sys.modules" else f"{base}.{key}".removeprefix("builtins.")
-        return None
-
-    def imported_root(self, node: ast.AST) -> bool:
-        """Whether `node` (a.b[c].d) starts from an imported module or member, or builtins."""
-        while isinstance(node, ast.Attribute | ast.Subscript):
-            node = node.value
-        if isinstance(node, ast.Call) and self.qualname(node.func) in ("vars", "__import__"):
-            return True
-        return isinstance(node, ast.Name) and (node.id in self.aliases or node.id == "__builtins__")
-
-    def given_path(self, node: ast.AST) -> bool:
-        """Whether `node` is a path built from one given to the program (args.data, ...),
-        climbing at most one folder up from it (a file next to the checkpoint is fine)."""
-        nodes = list(ast.walk(node))
-        climbs = sum((isinstance(n, ast.Call) and self.qualname(n.func) == "os.path.dirname")
-                     + 2 * (getattr(n, "attr", None) == "parents")
-                     + (getattr(n, "attr", None) == "parent") for n in nodes)
-        return climbs <= 1 and any(
-            (isinstance(n, ast.Attribute) and n.attr in GIVEN and isinstance(n.value, ast.Name)
-             and n.value.id == "args") or (isinstance(n, ast.Name) and n.id in self.path_names)
-            for n in nodes)
-
-    def seedlike(self, node: ast.AST) -> bool:
-        return any((isinstance(n, ast.Attribute) and n.attr == "seed"
-                    and isinstance(n.value, ast.Name) and n.value.id not in self.aliases)
-                   or (isinstance(n, ast.Name) and n.id in self.seed_names) for n in ast.walk(node))
-
-    def uses(self, table: Sequence[str]) -> Iterator[tuple[ast.AST, str]]:
-        """Added imports and references whose resolved name is in `table`."""
-        for node in self.added:
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                prefix = f"{node.module}." if isinstance(node, ast.ImportFrom) else ""
-                yield from ((node, prefix + a.name) for a in node.names
-                            if _matches(prefix + a.name, table))
-            elif isinstance(node, ast.Name | ast.Attribute | ast.Call | ast.Subscript):
-                name = self.qualname(node)
-                if name and _matches(name, table):
-                    yield node, name
-
-    def strings(self) -> Iterator[tuple[ast.AST, str]]:
-        """Added string literals and strings folded from literals, docstrings left out."""
-        for node in self.added:
-            if (isinstance(node, ast.Constant | ast.BinOp | ast.JoinedStr | ast.Call
-                           | ast.Subscript) and not isinstance(self.parents.get(node), ast.Expr)):
-                value = _fold(node)
-                if isinstance(value, str | bytes):
-                    yield node, value.decode("latin-1") if isinstance(value, bytes) else value
-
-
-def _matches(name: str, table: Sequence[str]) -> bool:
-    return any(name == e or name.startswith(e + ".") or (e.endswith("*") and
-               name.startswith(e[:-1])) for e in table)
-
-
-def _size(value) -> int:
-    return sum(map(_size, value)) + len(value) if isinstance(value, list) else (
-        len(value) if isinstance(value, str | bytes) else 1)
-
-
-def _fold(node: ast.AST, depth: int = 0):
-    """The value of an expression built only from literals (str, bytes, int, lists), else None."""
-    if depth > 30:
-        return None
-    try:
-        value = _fold_step(node, lambda n: _fold(n, depth + 1))
-    except Exception:  # whatever does not evaluate is simply not a literal
-        return None
-    return value if value is None or _size(value) <= LIMIT else None
-
-
-def _fold_step(node: ast.AST, sub):
-    if isinstance(node, ast.Constant):
-        ok = isinstance(node.value, str | bytes | int) and not isinstance(node.value, bool)
-        return node.value if ok else None
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -sub(node.operand)
-    if isinstance(node, ast.List | ast.Tuple):
-        items = [sub(e) for e in node.elts]
-        return None if None in items else items
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return sub(node.left) + sub(node.right)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        a, b = sub(node.left), sub(node.right)
-        seq, n = (a, b) if isinstance(b, int) else (b, a)
-        return seq * n if _size(seq) * n <= LIMIT else None  # no folding into a memory bomb
-    if isinstance(node, ast.Subscript):
-        s = node.slice
-        if not isinstance(s, ast.Slice):
-            return sub(node.value)[sub(s)]
-        parts = [(p, None if p is None else sub(p)) for p in (s.lower, s.upper, s.step)]
-        ok = all(p is None or v is not None for p, v in parts)
-        return sub(node.value)[slice(*(v for _, v in parts))] if ok else None
-    if isinstance(node, ast.JoinedStr):
-        parts = [sub(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values]
-        return None if None in parts else "".join(map(str, parts))
-    if isinstance(node, ast.Call) and not node.keywords:
-        args, func = [sub(a) for a in node.args], node.func
-        if None in args:
-            return None
-        if isinstance(func, ast.Name) and func.id in ("chr", "bytes", "bytearray"):
-            return chr(*args) if func.id == "chr" else bytes(*args) if isinstance(
-                args[0], list) else None
-        if isinstance(func, ast.Attribute):
-            if func.attr in DECODERS:
-                return DECODERS[func.attr](*args)
-            receiver = sub(func.value)
-            if isinstance(receiver, str | bytes) and func.attr in STR_METHODS:
-                return getattr(receiver, func.attr)(*args)
-            if func.attr == "decode" and len(args) == 2 and args[1] in TEXT_CODECS:
-                return codecs.decode(*args)  # codecs.decode(text, "rot13")
-    return None
-
-
 # ----------------------------------------------------------------------------- the checks
 
 
-def _by_name(code: _Code, table: Sequence[str], check: str, did: str, why: str,
+def _by_name(code: Code, table: Sequence[str], check: str, did: str, why: str,
              blocking: bool = True) -> Iterator[Finding]:
     for node, name in code.uses(table):
         yield Finding(check, blocking, f"The patch {did} ({name}). {why}", code.evidence(node))
 
 
-def check_network(code: _Code) -> Iterator[Finding]:
+def check_network(code: Code) -> Iterator[Finding]:
     why = ("A candidate must learn only from the bytes the harness hands it: downloading text, "
            "weights or answers brings in data and compute outside the budget.")
     yield from _by_name(code, NETWORK, "static.network", "uses the network", why)
@@ -371,48 +150,48 @@ def check_network(code: _Code) -> Iterator[Finding]:
                           f"{_short(text)}. {why}", code.evidence(node))
 
 
-def check_processes(code: _Code) -> Iterator[Finding]:
+def check_processes(code: Code) -> Iterator[Finding]:
     return _by_name(code, PROCESSES, "static.processes", "starts or signals other processes",
                     "Work done in another process escapes the CPU and time budget the harness "
                     "measures, and it may outlive the experiment.")
 
 
-def check_threads(code: _Code) -> Iterator[Finding]:
+def check_threads(code: Code) -> Iterator[Finding]:
     return _by_name(code, THREADS, "static.threads", "uses threads",
                     "That is allowed (a data loader may), but the harness fails a candidate "
                     "that uses more CPU than its thread limit; a warning for the reviewer.",
                     blocking=False)
 
 
-def check_environment(code: _Code) -> Iterator[Finding]:
+def check_environment(code: Code) -> Iterator[Finding]:
     return _by_name(code, ENVIRONMENT, "static.environment", "reads or writes environment "
                     "variables", "The program gets its inputs from its command line only; the "
                     "environment can leak keys or paths, or tell the program it is audited.")
 
 
-def check_time(code: _Code) -> Iterator[Finding]:
+def check_time(code: Code) -> Iterator[Finding]:
     return _by_name(code, TIME, "static.time", "sleeps, handles signals or changes its "
                     "priority or limits", "A candidate may not tamper with the clock, with the "
                     "deadlines that stop it or with its share of the machine.")
 
 
-def check_seed(code: _Code) -> Iterator[Finding]:
+def check_seed(code: Code) -> Iterator[Finding]:
     mine = "the seed is the harness's to give, and a lucky seed is not a better method."
     for node in code.added:
         if isinstance(node, ast.Call):
             method = getattr(node.func, "attr", "")
             given = [*node.args, *(k.value for k in node.keywords)]
-            if ((_matches(code.qualname(node.func) or "", SEEDING)
+            if ((matches(code.qualname(node.func) or "", SEEDING)
                  or method in ("manual_seed", "manual_seed_all"))
                     and given and not any(code.seedlike(a) for a in given)):
                 yield Finding("static.seed", True, "The patch seeds a random generator with "
                               f"{', '.join(map(ast.unparse, given))}, not with the seed given "
                               f"on the command line: {mine}", code.evidence(node))
-            if method == "add_argument" and node.args and _fold(node.args[0]) == "--seed":
+            if method == "add_argument" and node.args and fold(node.args[0]) == "--seed":
                 yield Finding("static.seed", True, "The patch changes how the program reads "
                               f"its --seed argument: {mine}", code.evidence(node))
             if (code.qualname(node.func) == "setattr" and len(node.args) == 3
-                    and _fold(node.args[1]) == "seed" and not code.seedlike(node.args[2])):
+                    and fold(node.args[1]) == "seed" and not code.seedlike(node.args[2])):
                 yield Finding("static.seed", True, "The patch overwrites the seed with "
                               f"{ast.unparse(node.args[2])}: {mine}", code.evidence(node))
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.For | ast.NamedExpr):
@@ -428,7 +207,7 @@ def check_seed(code: _Code) -> Iterator[Finding]:
                           code.evidence(node))
 
 
-def _depends_on_seed(code: _Code, node: ast.AST) -> bool:
+def _depends_on_seed(code: Code, node: ast.AST) -> bool:
     """A comparison, branch, match, filter, table index or dict .get() keyed on the seed."""
     if isinstance(node, ast.Compare):
         decides = [node.left, *node.comparators]
@@ -445,7 +224,7 @@ def _depends_on_seed(code: _Code, node: ast.AST) -> bool:
     return any(code.seedlike(x) for x in decides)
 
 
-def check_monkeypatch(code: _Code) -> Iterator[Finding]:
+def check_monkeypatch(code: Code) -> Iterator[Finding]:
     for node in code.added:
         if isinstance(node, ast.Assign | ast.Delete):
             targets = [n for t in node.targets for n in getattr(t, "elts", [t])]
@@ -460,9 +239,9 @@ def check_monkeypatch(code: _Code) -> Iterator[Finding]:
             if not isinstance(node, ast.Call) and not isinstance(target, ast.Attribute
                                                                      | ast.Subscript):
                 continue  # binding a name of the program's own is fine
-            if not code.imported_root(target) or _matches(code.qualname(target) or "", CONFIG):
+            if not code.imported_root(target) or matches(code.qualname(target) or "", CONFIG):
                 continue
-            if isinstance(target, ast.Subscript) and _matches(code.qualname(target.value) or "",
+            if isinstance(target, ast.Subscript) and matches(code.qualname(target.value) or "",
                                                               ENVIRONMENT):
                 continue  # os.environ[...] = ...: the environment check reports it
             yield Finding("static.monkeypatch", True,
@@ -473,11 +252,11 @@ def check_monkeypatch(code: _Code) -> Iterator[Finding]:
                           code.evidence(node))
 
 
-def check_files(code: _Code) -> Iterator[Finding]:
+def check_files(code: Code) -> Iterator[Finding]:
     for node in code.added:
         name = code.qualname(node.func) if isinstance(node, ast.Call) else None
-        if name and _matches(name, FILES):
-            where = next((v for k, v in PATH_ARGS.items() if _matches(name, (k,))), (0,))
+        if name and matches(name, FILES):
+            where = next((v for k, v in PATH_ARGS.items() if matches(name, (k,))), (0,))
             paths = [node.args[i] for i in where if i < len(node.args)]
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) in PATH_METHODS:
             where = PATH_METHODS[node.func.attr]
@@ -503,7 +282,7 @@ def check_files(code: _Code) -> Iterator[Finding]:
                           code.evidence(node))
 
 
-def check_dynamic_code(code: _Code) -> Iterator[Finding]:
+def check_dynamic_code(code: Code) -> Iterator[Finding]:
     for node, name in code.uses(DYNAMIC):
         hidden = any(getattr(getattr(n, "func", None), "attr", None) in DECODERS
                      for n in ast.walk(node))

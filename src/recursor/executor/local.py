@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -135,3 +136,30 @@ class LocalExecutor:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def kill_orphan(job_dir: Path | None) -> None:
+    """Kill what a killed run left of an experiment: members of its process group that are
+    provably its own (they carry its config in their environment or run inside its folder)."""
+    if job_dir is None or not (job_dir / "pid").exists():
+        return
+    job_dir = job_dir.resolve()  # as make_job wrote it into the experiment's environment
+    try:
+        pgid = int((job_dir / "pid").read_text())
+    except ValueError:
+        return
+    marker = f"RECURSOR_CONFIG={job_dir / 'config.json'}".encode()
+    root = str(job_dir)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.getpgid(pid) != pgid:
+                continue
+            ours = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            ours = ours or os.readlink(f"/proc/{pid}/cwd").startswith(root)
+            if ours:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue

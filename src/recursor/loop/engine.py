@@ -12,17 +12,15 @@ that were in flight are marked lost and run again, and undecided nodes continue 
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from recursor.audit import evidence
 from recursor.errors import IntegrityError, RecursorError
 from recursor.executor.job import Job, JobResult, read_metrics
+from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
 from recursor.loop.candidates import add_candidate, blocked_reason
@@ -138,7 +136,7 @@ class ResearchLoop:
     def _recover(self) -> None:
         lost = self.store.lose_running()
         for ev in lost:
-            _kill_orphan(self.store.path(ev.job_dir))
+            kill_orphan(self.store.path(ev.job_dir))
         if lost:
             self._event("resume", f"{len(lost)} experiment(s) in flight when the run stopped "
                         "will run again")
@@ -252,8 +250,6 @@ class ResearchLoop:
             lineage=tuple(reversed(lineage)),
             nodes=tuple(self._nodes.values()),
             seed=self.config.seed * 1_000_003 + len(self._nodes),
-            cost_left=(None if self.config.max_cost is None
-                       else self.config.max_cost - self.store.total_cost()),
         )
 
     def _new_candidate(self) -> None:
@@ -269,7 +265,10 @@ class ResearchLoop:
         island = (self.policy.next_island(view), self.policy.islands) if hasattr(
             self.policy, "next_island") else None
         parent = self.policy.select_parent(view)
-        ctx = dataclasses.replace(self._context(parent), island=island)
+        # the cost left is read once per proposal, not for every parent the frontier looks at
+        cost_left = (None if self.config.max_cost is None
+                     else self.config.max_cost - self.store.total_cost())
+        ctx = dataclasses.replace(self._context(parent), island=island, cost_left=cost_left)
         if ctx.cost_left is not None and ctx.cost_left <= 0:
             self._stop_proposing = (f"cost cap of ${self.config.max_cost:g} reached "
                                     f"(${self.store.total_cost():.4f} spent on model calls)")
@@ -483,30 +482,3 @@ def _findings(metrics: dict[str, Any], node_id: int, seed: int) -> list[Finding]
                                  str(f.get("message", "")), str(f.get("evidence", "")),
                                  node_id, seed))
     return found
-
-
-def _kill_orphan(job_dir: Path | None) -> None:
-    """Kill what a killed run left of an experiment: members of its process group that are
-    provably its own (they carry its config in their environment or run inside its folder)."""
-    if job_dir is None or not (job_dir / "pid").exists():
-        return
-    job_dir = job_dir.resolve()  # as make_job wrote it into the experiment's environment
-    try:
-        pgid = int((job_dir / "pid").read_text())
-    except ValueError:
-        return
-    marker = f"RECURSOR_CONFIG={job_dir / 'config.json'}".encode()
-    root = str(job_dir.resolve())
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        try:
-            if os.getpgid(pid) != pgid:
-                continue
-            ours = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            ours = ours or os.readlink(f"/proc/{pid}/cwd").startswith(root)
-            if ours:
-                os.kill(pid, signal.SIGKILL)
-        except OSError:
-            continue

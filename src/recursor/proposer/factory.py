@@ -26,9 +26,13 @@ def build_proposer(config: RunConfig, store: RunStore) -> Proposer:
     from recursor.proposer.llm.researcher import LLMResearcher
     from recursor.proposer.team import Team
 
+    patches: dict[int, str] = {}  # a node's patch never changes: read each file once
+
     def read_patch(node: Node) -> str:
-        path = store.path(node.patch_path)
-        return path.read_text() if path is not None and path.exists() else ""
+        if node.id not in patches:
+            path = store.path(node.patch_path)
+            patches[node.id] = path.read_text() if path is not None and path.exists() else ""
+        return patches[node.id]
 
     novelty = None
     if config.novelty:

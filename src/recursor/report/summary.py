@@ -18,6 +18,7 @@ candidates accepted in this run, at most: alpha times the confirmation tests it 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import Any
 
 from recursor.judge.stats import mean_ci95
@@ -110,17 +111,16 @@ def build_report(store: RunStore) -> dict[str, Any]:
 
 def _proposers(store: RunStore, nodes: list[Node]) -> dict[str, dict[str, Any]]:
     """Who proposed what, what it cost, and the cost of each accepted improvement."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"tried": 0, "accepted": 0, "calls": 0, "tokens": 0, "cost": 0.0})
     for n in nodes:
         if n.idea is None:
             continue
-        row = out.setdefault(n.idea.proposer, {"tried": 0, "accepted": 0, "calls": 0,
-                                               "tokens": 0, "cost": 0.0})
+        row = out[n.idea.proposer]
         row["tried"] += 1
         row["accepted"] += n.status is NodeStatus.ACCEPTED
     for c in store.calls():
-        row = out.setdefault(c.proposer, {"tried": 0, "accepted": 0, "calls": 0, "tokens": 0,
-                                          "cost": 0.0})
+        row = out[c.proposer]
         row["calls"] += 1
         row["tokens"] += c.input_tokens + c.output_tokens
         row["cost"] += c.cost
@@ -128,7 +128,7 @@ def _proposers(store: RunStore, nodes: list[Node]) -> dict[str, dict[str, Any]]:
         row["cost"] = round(row["cost"], 6)
         row["cost_per_accepted"] = (round(row["cost"] / row["accepted"], 6) if row["accepted"]
                                     else None)
-    return out
+    return dict(out)
 
 
 def _gain_over(baseline: Node, best: Node, metric: str, minimize: bool,
