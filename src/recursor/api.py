@@ -103,6 +103,7 @@ def run(
     novelty: bool = True,
     embeddings: dict[str, Any] | None = None,
     agent_command: Sequence[str] = (),
+    agent_timeout: float = 900,
 ) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
 
@@ -113,7 +114,7 @@ def run(
     "anthropic:claude-sonnet-4-5", optionally at `base_url`, or the `[[models]]` of
     `models_file`; each model with every persona of `personas`), "mixed" (those and the library,
     which takes `library_share` of the turns) or "agent" (a coding agent's CLI,
-    `agent_command`). `max_cost` caps the dollars spent on model calls; `embeddings`
+    `agent_command`, killed after `agent_timeout` seconds). `max_cost` caps the dollars spent on model calls; `embeddings`
     ({"model", "base_url", "api_key_env"}) gives the novelty filter an embedding endpoint.
     `sandbox` chooses the experiments' confinement (auto, bwrap, unshare, none);
     `heldout=False` skips the held-out evaluations of accepted nodes. Returns the finished run.
@@ -129,7 +130,7 @@ def run(
                        models=tuple(e.to_json() for e in endpoints), personas=tuple(personas),
                        library_share=library_share, max_repairs=max_repairs, max_cost=max_cost,
                        novelty=novelty, embeddings=embeddings,
-                       agent_command=tuple(agent_command))
+                       agent_command=tuple(agent_command), agent_timeout=agent_timeout)
     store = create_run(task, config, run_dir, ideas)
     try:
         drive(store, observer, None if isinstance(proposer, str) else proposer)

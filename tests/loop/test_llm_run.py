@@ -85,3 +85,25 @@ def test_an_llm_run_end_to_end_with_repairs_duplicates_and_a_cost_cap(tmp_path, 
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
     assert KEY not in json.dumps(report)
+
+
+def test_an_agent_run_from_the_cli_judges_the_agents_change(tmp_path):
+    """`--proposer agent --agent-command ...` end to end, with the stand-in agent of
+    tests/proposer/fake_agent.py: its edit becomes a judged node named after the agent."""
+    import sys
+    from pathlib import Path
+
+    agent = Path(__file__).parents[1] / "proposer" / "fake_agent.py"
+    run_dir = tmp_path / "run"
+    sets = [f"--set={k}={v}" for k, v in SMALL.items()]
+    result = CliRunner().invoke(app, [
+        "run", "tiny-lm", "--run-dir", str(run_dir), "--experiments", "1", "--workers", "2",
+        "--proposer", "agent", "--agent-command", f"{sys.executable} {agent} --prompt-arg {{prompt}}",
+        "--agent-timeout", "120", "--no-heldout", *sets])
+    assert result.exit_code == 0, result.output
+    run = recursor.open_run(run_dir)
+    node = run.nodes()[1]
+    assert node.title == "Triple the learning rate"
+    assert node.idea.proposer == f"agent:{Path(sys.executable).name}"
+    assert node.status.value in ("accepted", "rejected")
+    assert run.report()["config"]["agent_timeout"] == 120

@@ -133,6 +133,8 @@ def run(
     agent_command: Annotated[str | None, typer.Option(
         help="With --proposer agent: the agent's command line, e.g. "
              "\"claude -p {prompt} --permission-mode acceptEdits\".")] = None,
+    agent_timeout: Annotated[float, typer.Option(
+        help="With --proposer agent: seconds one agent call may take before it is killed.")] = 900,
     embeddings_model: Annotated[str | None, typer.Option(
         help="An embedding model for the novelty filter (OpenAI-compatible /v1/embeddings).")] = None,
     embeddings_url: Annotated[str | None, typer.Option(
@@ -156,7 +158,8 @@ def run(
                             library_share=library_share,
                             embeddings=({"model": embeddings_model, "base_url": embeddings_url}
                                         if embeddings_model else None),
-                            agent_command=shlex.split(agent_command) if agent_command else ())
+                            agent_command=shlex.split(agent_command) if agent_command else (),
+                            agent_timeout=agent_timeout)
 
     _drive(start, verbose)
 

@@ -44,6 +44,7 @@ class RunConfig:
     # OpenAI-compatible /v1/embeddings endpoint; None: TF-IDF only
     embeddings: dict[str, Any] | None = None
     agent_command: tuple[str, ...] = ()  # "agent" only: the agent's command line
+    agent_timeout: float = 900  # "agent" only: seconds one agent call may take
     overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
 
     def __post_init__(self) -> None:
@@ -70,6 +71,8 @@ class RunConfig:
             problems.append(f"proposer {self.proposer} needs at least one model (--model)")
         if self.proposer == "agent" and not self.agent_command:
             problems.append("proposer agent needs the agent's command line (--agent-command)")
+        if self.agent_timeout <= 0:
+            problems.append(f"agent_timeout must be positive (got {self.agent_timeout})")
         if self.max_cost is not None and self.max_cost <= 0:
             problems.append(f"max_cost must be positive (got {self.max_cost})")
         if not 0 <= self.library_share <= 1:

@@ -17,9 +17,12 @@ def build_proposer(config: RunConfig, store: RunStore) -> Proposer:
     if config.proposer == "library":
         return LibraryProposer()
     if config.proposer == "agent":
+        from pathlib import Path
+
         from recursor.proposer.agent import AgentProposer
 
-        return AgentProposer(config.agent_command)
+        return AgentProposer(config.agent_command, name=Path(config.agent_command[0]).name,
+                             timeout=config.agent_timeout)
 
     from recursor.proposer.llm.endpoint import ChatClient, Endpoint
     from recursor.proposer.llm.personas import DEFAULT_PERSONAS
