@@ -114,8 +114,9 @@ def run(
     "anthropic:claude-sonnet-4-5", optionally at `base_url`, or the `[[models]]` of
     `models_file`; each model with every persona of `personas`), "mixed" (those and the library,
     which takes `library_share` of the turns) or "agent" (a coding agent's CLI,
-    `agent_command`, killed after `agent_timeout` seconds). `max_cost` caps the dollars spent on model calls; `embeddings`
-    ({"model", "base_url", "api_key_env"}) gives the novelty filter an embedding endpoint.
+    `agent_command`, killed after `agent_timeout` seconds). `max_cost` caps the dollars spent
+    on model calls; `embeddings` ({"model", "base_url", "api_key_env"}) gives the novelty filter
+    an embedding endpoint.
     `sandbox` chooses the experiments' confinement (auto, bwrap, unshare, none);
     `heldout=False` skips the held-out evaluations of accepted nodes. Returns the finished run.
     Ctrl-C stops it cleanly; `resume` continues it.
