@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from recursor.cli.task_cmd import task_app
 from recursor.errors import RecursorError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
     help="recursor: automated AI research whose verdicts survive noise.",
     pretty_exceptions_enable=False,
 )
+app.add_typer(task_app, name="task", help="Make task folders: import-kernelbench.")
 console = Console()
 if not console.is_terminal:  # a log file or a pipe: wide enough that tables do not fold
     console = Console(width=160)

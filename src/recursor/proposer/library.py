@@ -36,7 +36,8 @@ class LibraryProposer:
     def available(self, ctx: ProposalContext) -> list[LibraryIdea]:
         used = {n.idea.key for n in ctx.lineage if n.idea}
         used |= {n.idea.key for n in ctx.children(ctx.parent.id) if n.idea}
-        return [i for i in ctx.task.ideas if i.key not in used and self._fits(ctx, i)]
+        return [i for i in ctx.task.ideas
+                if i.key not in used and i.runs_here() and self._fits(ctx, i)]
 
     def has_ideas_for(self, ctx: ProposalContext) -> bool:
         return bool(self.available(ctx))

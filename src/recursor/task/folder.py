@@ -52,7 +52,8 @@ class Task:
 def builtin_tasks() -> dict[str, Path]:
     """Name -> folder of every task shipped with recursor."""
     found = {}
-    for toml in sorted(BUILTIN.glob(f"*/{TASK_FILE}")):
+    # tiny-lm sits at builtin/tiny_lm; the kernel suite at builtin/kernels/<problem>
+    for toml in sorted([*BUILTIN.glob(f"*/{TASK_FILE}"), *BUILTIN.glob(f"kernels/*/{TASK_FILE}")]):
         with toml.open("rb") as f:
             name = tomllib.load(f).get("name", toml.parent.name)
         found[name] = toml.parent

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from recursor.task.spec import validation_problems
 Category = Literal[
     "architecture", "optimizer", "schedule", "initialization", "regularization",
     "hyperparameter", "efficiency", "data", "other",
+    # kernel tasks: how the operation is made faster
+    "cpu-kernel", "rewrite", "triton", "cuda",
 ]
 
 
@@ -41,6 +44,9 @@ class _IdeaFile(BaseModel):
     rationale: str = Field(min_length=10)
     source: str = Field(min_length=3)
     patch: str = Field(min_length=10)
+    # where the idea's code can run: "cuda" ideas (Triton, CUDA kernels) are offered only when
+    # a GPU is there; their correctness is tested on CPU apart (Triton's interpreter, nvcc)
+    device: Literal["any", "cpu", "cuda"] = "any"
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class LibraryIdea:
     source: str
     patch_text: str
     patch: patches.Patch
+    device: str = "any"
+
+    def runs_here(self) -> bool:
+        return self.device != "cuda" or has_cuda()
 
 
 def load_ideas(folder: Path, editable: tuple[str, ...] = ()) -> list[LibraryIdea]:
@@ -88,3 +98,10 @@ def load_ideas(folder: Path, editable: tuple[str, ...] = ()) -> list[LibraryIdea
     if problems:
         raise TaskError(str(folder), problems)
     return ideas
+
+
+@functools.cache
+def has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

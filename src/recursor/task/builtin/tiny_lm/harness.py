@@ -40,41 +40,23 @@ Metrics file: one JSON object per line, `{"type": "curve", ...}` while training,
 `{"type": "result", "metrics": {NAME: value}, ...}` or `{"type": "error", "reason": ...}`.
 """
 
-import contextlib
-import ctypes
 import hashlib
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 
 import numpy as np
 
+from recursor.executor.child import HarnessError, Metrics, child_env, finding, run_child
+
 PREDICT_SECONDS = 60  # a generous cap: predicting is one forward pass over ~100 KB of text
 PROBES = 8  # causality probe windows per experiment
 CAUSALITY_TOLERANCE = 1e-3  # logits may differ by float noise from a different batch layout
 THREAD_SLACK = 1.25  # cpu <= threads * wall * slack + 0.5 s (interpreter start, GC threads)
 HELPER_SHARE = 0.25  # threads besides the main one: (threads - 1 + this) * wall + 0.5 s
-
-
-class HarnessError(Exception):
-    """A failure of the candidate, reported as the experiment's reason."""
-
-
-class Metrics:
-    """The metrics file: one JSON object per line, written only by the harness."""
-
-    def __init__(self, path):
-        self.path = path
-        self._lock = threading.Lock()
-
-    def write(self, **record):
-        with self._lock, open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
 
 
 def load_bytes(path, sha256):
@@ -103,114 +85,6 @@ def training_stream(train_split, n_tokens, chunk, seed):
 def eval_windows(data, n_windows, width):
     n = min(n_windows, len(data) // width)
     return data[: n * width].reshape(n, width)
-
-
-def child_env(scratch, threads):
-    # the candidate gets a bare environment: no keys, no paths into the harness or the data
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": scratch,
-        "TMPDIR": scratch,
-        "LANG": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "RECURSOR_THREADS": str(threads),
-    }
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(threads)
-    return env
-
-
-_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
-
-
-def _die_with_harness():
-    # if the harness is killed (recursor itself killed with -9), its children go too
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def run_child(argv, cwd, env, seconds, what, log, sandbox=None, pass_fds=()):
-    """Start the program, through the sandbox's prefix and init when recursor gave one."""
-    report_r = None
-    if sandbox:
-        report_r, report_w = os.pipe()
-        argv = [*sandbox["prefix"], str(report_w), "--", *argv]
-        pass_fds = (*pass_fds, report_w)
-    # the child stays in the harness's process group, so that recursor's kill reaches it too
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, pass_fds=pass_fds,
-                            preexec_fn=_die_with_harness)
-    if report_r is not None:
-        os.close(report_w)
-    return proc, _Watch(proc, seconds, what, report_r)
-
-
-class _Watch:
-    """Waits for a child, killing it and all it started past its deadline; returns the init's
-    usage report (cpu, wall, strays) when there is one."""
-
-    def __init__(self, proc, seconds, what, report_fd=None):
-        self.proc, self.seconds, self.what = proc, seconds, what
-        self.report_fd = report_fd
-        self.report = {}
-        if report_fd is not None:
-            self._reader = threading.Thread(target=self._read_report, daemon=True)
-            self._reader.start()
-
-    def _read_report(self):
-        with os.fdopen(self.report_fd, "r") as f:
-            for line in f:
-                with contextlib.suppress(json.JSONDecodeError):
-                    self.report = json.loads(line)
-
-    def wait(self):
-        t0 = time.time()
-        try:
-            code = self.proc.wait(timeout=self.seconds)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            kill_strays()
-            raise HarnessError(
-                f"{self.what} exceeded its wall-clock cap of {self.seconds:g} s") from None
-        kill_strays()  # nothing the program started may outlive it
-        if self.report_fd is not None:
-            self._reader.join(timeout=5)
-            if code == 0 and "exit" not in self.report:
-                # a success nobody vouches for: the init was killed or the program forged
-                # an exit; either way the run cannot be audited, so it does not count
-                raise HarnessError(f"{self.what} left no usage report from the sandbox's init "
-                                   "(it was killed, or the sandbox failed); the run cannot be "
-                                   "audited")
-        self.report.setdefault("wall", time.time() - t0)
-        if code != 0:
-            how = f"signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
-            if code in (-signal.SIGXCPU, -signal.SIGKILL) and self.report.get("cpu"):
-                how += f" after {self.report['cpu']:.0f} s of CPU"
-            raise HarnessError(f"{self.what} failed with {how}")
-        return self.report
-
-
-def kill_strays():
-    """Kill every process of the harness's group but the harness itself."""
-    me = os.getpid()
-    group = os.getpgid(0)
-    if group != me:  # not a group leader (run by hand from a shell): leave the shell's group alone
-        return
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            if os.getpgid(int(entry)) == group:
-                os.kill(int(entry), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    try:  # reap our own dead children
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    except ChildProcessError:
-        pass
 
 
 def forward_progress(read_fd, metrics):
@@ -273,10 +147,6 @@ class Run:
         self.sandbox = config.get("sandbox")
         self.log = log
         self.threads = config["limits"]["threads"]
-
-
-def finding(check, message, evidence="", blocking=True):
-    return {"check": check, "blocking": blocking, "message": message, "evidence": evidence}
 
 
 def audit_usage(stage, usage, threads):

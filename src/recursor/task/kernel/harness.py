@@ -1,0 +1,433 @@
+"""The harness of the kernel tasks (read the package docstring for the folder format).
+
+recursor starts it in the task folder with `RECURSOR_CONFIG` (see `recursor.executor.job`). It
+is trusted: it never runs the candidate's code itself. In its own process it
+
+1. draws the correctness input sets from `get_inputs()` under seeds it picks (signed where the
+   problem draws from [0, 1)), for the timed shape and every second shape, and computes the
+   reference's answers; it also draws the pool of timing inputs and a fresh scale per timed
+   call, so that no two timed calls see the same inputs;
+2. measures what this machine can do for this problem: memcpy speed at the problem's working
+   set and the peak of a large matmul (the physical bound), and the reference's own time;
+3. starts `runner.py` in the sandbox (see there), reads its JSON lines with its own clock, then
+   compares the saved outputs with its own answers (per-dtype tolerances from task.toml) and
+   re-checks the timed outputs the runner saved for the trials the harness sampled.
+
+The metric is the median of (reference time / candidate time) over the timed calls, taken per
+two consecutive trials (see `paired_ratios`), with a distribution-free 95% interval. Each
+defence that fails is a blocking finding named `kernel.*`: correctness, second-shape,
+aliasing, inputs-modified, output-type, timed-outputs, work-after-clock, reference-slowed,
+clock, impossible-time.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import math
+import operator
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recursor.executor.child import HarnessError, Metrics, child_env, finding, run_child
+
+RUNNER = Path(__file__).with_name("runner.py")
+POOL_BYTES = 64 << 20  # timing inputs drawn (at most POOL_SETS); calls cycle through them,
+POOL_SETS = 8  # each rescaled by a fresh factor, so that no two calls see the same inputs
+SAMPLED = 3  # timed calls whose outputs the harness re-checks itself
+SLOWED = 1.5  # reference slower in the runner than here by more than this: tampering
+IMPOSSIBLE = 0.5  # a call faster than this share of the physical bound cannot be real
+CLOCK_SLACK = 1.05  # timed calls cannot add up to more than the time that passed
+DEFAULT_TOLERANCE = {"float32": (1e-4, 1e-4), "float64": (1e-7, 1e-7), "float16": (1e-2, 1e-2),
+                     "bfloat16": (2e-2, 2e-2)}
+
+
+def load_reference(path: Path):
+    spec = importlib.util.spec_from_file_location("_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in ("Model", "get_inputs", "get_init_inputs"):
+        if not hasattr(module, name):
+            raise HarnessError(f"reference.py defines no {name}")
+    return module
+
+
+def device_of(settings) -> str:
+    wanted = settings.get("device", "auto")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return wanted
+
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+        ast.FloorDiv: operator.floordiv, ast.Div: operator.truediv, ast.Pow: operator.pow}
+
+
+def evaluate(expression: str, names: dict) -> float:
+    """A FLOPs formula over the shape constants: numbers, names and + - * / // ** only."""
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in names:
+            return names[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](walk(node.left), walk(node.right))
+        raise HarnessError(f"settings.flops: cannot evaluate {ast.unparse(node)!r}")
+    return float(walk(ast.parse(expression, mode="eval")))
+
+
+def draw_inputs(reference, constants, seed, signed):
+    """get_inputs() at `constants` under `seed`; floats drawn from [0, 1) get random signs."""
+    for name, value in constants.items():
+        setattr(reference, name, value)
+    torch.manual_seed(seed)
+    inputs = reference.get_inputs()
+    if signed:
+        g = torch.Generator().manual_seed(seed + 1)
+        inputs = [x * (torch.randint(0, 2, x.shape, generator=g) * 2 - 1).to(x.dtype)
+                  if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel()
+                  and bool((x >= 0).all()) else x for x in inputs]
+    return inputs
+
+
+def reference_outputs(reference, constants, init_seed, inputs, device):
+    for name, value in constants.items():
+        setattr(reference, name, value)
+    init = reference.get_init_inputs()
+    torch.manual_seed(init_seed)
+    model = reference.Model(*init).to(device).eval()
+    with torch.no_grad():
+        out = model(*[x.to(device) if isinstance(x, torch.Tensor) else x for x in inputs])
+    return [t.detach().cpu() for t in (out if isinstance(out, (tuple, list)) else [out])], model
+
+
+def compare(outputs, expected, tolerance):
+    """None if every output matches; else what is wrong, for the finding."""
+    if len(outputs) != len(expected):
+        return f"{len(outputs)} output(s), the reference gives {len(expected)}"
+    for i, (a, b) in enumerate(zip(outputs, expected, strict=True)):
+        if not isinstance(a, torch.Tensor):
+            return f"output {i} is not a tensor"
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return (f"output {i} is {tuple(a.shape)} {a.dtype}, the reference's is "
+                    f"{tuple(b.shape)} {b.dtype}")
+        if not b.is_floating_point():
+            if not torch.equal(a, b):
+                return f"output {i}: {int((a != b).sum())} of {b.numel()} values differ"
+            continue
+        atol, rtol = tolerance.get(str(b.dtype).removeprefix("torch."), (1e-4, 1e-4))
+        if not torch.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True):
+            diff = (a.double() - b.double()).abs().nan_to_num(float("inf"))
+            where = np.unravel_index(int(diff.argmax()), tuple(b.shape)) if b.dim() else ()
+            bad = int((~torch.isclose(a, b, atol=atol, rtol=rtol, equal_nan=True)).sum())
+            return (f"output {i}: {bad} of {b.numel()} values outside atol {atol:g} rtol "
+                    f"{rtol:g}; max abs error {diff.max().item():.3g} at {tuple(map(int, where))} "
+                    f"(got {a[where].item():.6g}, expected {b[where].item():.6g})")
+    return None
+
+
+def best_time(fn, repeats, device):
+    best = math.inf
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter_ns()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter_ns() - t0)
+    return best
+
+
+def physical_bound(in_bytes, out_bytes, flops, device, threads):
+    """The least time a call can take here (ns): moving its bytes at the memcpy speed measured
+    at the same working set, or its FLOPs at the peak of a large matmul. On a CPU both are
+    measured on one thread and multiplied by the threads the candidate has: generous (threads
+    share the memory bus), and free of the stragglers a busy machine gives a parallel region."""
+    src = torch.empty(max(1, in_bytes), dtype=torch.uint8, device=device).fill_(1)
+    dst = torch.empty(max(1, out_bytes), dtype=torch.uint8, device=device)
+    n = min(src.numel(), dst.numel())
+    scale = 1 if device == "cuda" else threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dst[:n].copy_(src[:n])  # the first copy faults the pages in
+        copy_ns = best_time(lambda: dst[:n].copy_(src[:n]), 15, device) / scale
+        # read `in_bytes` and write `out_bytes`: the copy of the smaller, scaled up
+        bytes_ns = copy_ns * (in_bytes + out_bytes) / (2 * n)
+        peak, flops_ns = {}, 0.0
+        if flops:
+            a = torch.randn(512, 512, device=device)
+            mm_ns = best_time(lambda: a @ a, 7, device) / scale
+            peak = {"gflops": round(2 * 512**3 / mm_ns, 1)}
+            flops_ns = flops / (2 * 512**3 / mm_ns)
+    finally:
+        torch.set_num_threads(before)
+    return max(bytes_ns, flops_ns), {"memcpy_gbps": round(2 * n / copy_ns, 1), **peak}
+
+
+def paired_ratios(ref_ns, new_ns):
+    """One speedup per two consecutive trials (one with the reference first, one with the
+    candidate first): the geometric mean of their ratios, so that an advantage of going first
+    or second cancels within each pair instead of splitting the ratios into two clusters."""
+    ratios = [r / max(n, 1) for r, n in zip(ref_ns, new_ns, strict=True)]
+    return [math.sqrt(a * b) for a, b in zip(ratios[::2], ratios[1::2], strict=False)]
+
+
+def median_ci(ratios, level=0.95):
+    """The median and its distribution-free interval (order statistics, binomial ranks)."""
+    from scipy.stats import binom
+
+    xs = sorted(ratios)
+    n = len(xs)
+    k = int(binom.ppf((1 - level) / 2, n, 0.5))  # 1-based rank of the lower end (n=30: 10)
+    return statistics.median(xs), xs[max(0, k - 1)], xs[min(n - 1, n - k)]
+
+
+class Listener:
+    """Reads the runner's JSON lines, stamping each with the harness's own clock."""
+
+    def __init__(self, fd):
+        self.records: list[dict] = []
+        self._thread = threading.Thread(target=self._read, args=(fd,), daemon=True)
+        self._thread.start()
+
+    def _read(self, fd):
+        with os.fdopen(fd, "r") as pipe:
+            for line in pipe:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    record["_at_ns"] = time.perf_counter_ns()
+                    self.records.append(record)
+
+    def join(self):
+        self._thread.join(timeout=10)
+
+    def first(self, kind):
+        return next((r for r in self.records if r.get("type") == kind), None)
+
+
+def run(config, metrics):
+    settings, budget, seed = config["settings"], config["budget"], config["seed"]
+    evaluation = config["evaluation"]
+    threads = config["limits"]["threads"]
+    torch.set_num_threads(threads)
+    device = device_of(settings)
+    shapes = settings.get("shapes", {}).get(device) or [{}]
+    tolerance = {**DEFAULT_TOLERANCE, **{k: tuple(v) for k, v in settings.get("tolerance", {}).items()}}
+    reference = load_reference(Path("reference.py").resolve())
+    scratch = Path(config["scratch"])
+    work = scratch / "kernel"
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy("reference.py", work / "_reference.py")
+    shutil.copy(RUNNER, work / "_runner.py")
+    rng = np.random.default_rng([seed, 0x6B65726E])  # the harness's draws; the runner never sees them
+    init_seed = int(rng.integers(1 << 30))
+
+    # 1. correctness sets, the reference's answers (kept here), the timing inputs
+    cases, expected = [], {}
+    n_sets = int(settings.get("correctness_sets", 3))
+    for j, constants in enumerate(shapes):
+        for k in range(n_sets if j == 0 else max(1, n_sets - 1)):
+            name = f"shape{j}-set{k}"
+            inputs = draw_inputs(reference, constants, int(rng.integers(1 << 30)),
+                                 settings.get("signed", True))
+            outs, _ = reference_outputs(reference, constants, init_seed, inputs, device)
+            torch.save(inputs, work / f"{name}.in.pt")
+            expected[name] = outs
+            cases.append({"name": name, "constants": constants, "init_seed": init_seed,
+                          "inputs": str(work / f"{name}.in.pt"),
+                          "outputs": str(work / f"{name}.out.pt"), "shape_index": j,
+                          "output_shapes": [(list(t.shape), str(t.dtype).removeprefix("torch."))
+                                            for t in outs]})
+    timed_constants = shapes[0]
+    first = draw_inputs(reference, timed_constants, int(rng.integers(1 << 30)),
+                        settings.get("signed", True))
+    outs0, ref_model = reference_outputs(reference, timed_constants, init_seed, first, device)
+    x0 = [x.to(device) if isinstance(x, torch.Tensor) else x for x in first]
+    in_bytes = sum(x.numel() * x.element_size() for x in first if isinstance(x, torch.Tensor))
+    out_bytes = sum(t.numel() * t.element_size() for t in outs0)
+    trials, warmup = int(budget.get("trials", 30)), int(budget.get("warmup", 3))
+    against = evaluation.get("against", "eager")
+    if against == "compiled":
+        warmup = max(warmup, 2)  # the first calls compile
+    n_pool = max(2, min(POOL_SETS, trials + warmup, POOL_BYTES // max(1, in_bytes)))
+    # 2. this machine: the physical bound and the reference's own time
+    flops = evaluate(settings["flops"], timed_constants) if settings.get("flops") else 0.0
+    bound_ns, machine = physical_bound(in_bytes, out_bytes, flops, device, threads)
+    with torch.no_grad():
+        ref_alone_ns = best_time(lambda: ref_model(*x0), 10, device)
+
+    pool = [first] + [draw_inputs(reference, timed_constants, int(rng.integers(1 << 30)),
+                                  settings.get("signed", True)) for _ in range(n_pool - 1)]
+    pool_paths = []
+    for p, inputs in enumerate(pool):
+        torch.save(inputs, work / f"pool{p}.pt")
+        pool_paths.append(str(work / f"pool{p}.pt"))
+    scales = [float(s) for s in rng.uniform(0.5, 2.0, trials + warmup)]
+    sampled = sorted(int(i) for i in rng.choice(np.arange(warmup, warmup + trials),
+                                                size=min(SAMPLED, trials), replace=False))
+    (work / "sampled").mkdir(exist_ok=True)
+
+    job = {"threads": threads, "device": device, "workspace": config["workspace"],
+           "correctness": cases, "tolerance": tolerance,
+           "timing": {"constants": timed_constants, "init_seed": init_seed, "against": against,
+                      "inputs": pool_paths, "scales": scales, "trials": trials, "warmup": warmup,
+                      "sampled": sampled, "sampled_dir": str(work / "sampled"),
+                      "output_shapes": [(list(t.shape), str(t.dtype).removeprefix("torch."))
+                                        for t in outs0]}}
+    (work / "job.json").write_text(json.dumps(job))
+
+    # 3. the candidate, in the sandbox
+    log_path = config.get("program_log") or str(scratch / "program.log")
+    env = child_env(str(scratch), threads)
+    env["OMP_WAIT_POLICY"] = "PASSIVE"  # idle OpenMP threads sleep: their CPU is real work
+    # freed blocks stay in the heap for the next allocation (no trim, no mmap below 32 MiB):
+    # otherwise whether a call's output lands on warm pages or faults fresh ones depends on
+    # what else happens to be alive, and one side of the comparison pays for it
+    env["MALLOC_MMAP_THRESHOLD_"] = str(32 << 20)
+    env["MALLOC_TRIM_THRESHOLD_"] = str(1 << 40)
+    read_fd, write_fd = os.pipe()
+    started = time.perf_counter_ns()
+    with open(log_path, "ab") as log:
+        _, watch = run_child([sys.executable, str(work / "_runner.py"), str(work / "job.json"),
+                              str(write_fd)], str(scratch), env,
+                             float(budget.get("seconds", 240)), "the candidate", log,
+                             config.get("sandbox"), (write_fd,))
+        os.close(write_fd)
+        listener = Listener(read_fd)
+        try:
+            usage = watch.wait()
+        except HarnessError as err:
+            listener.join()
+            error = listener.first("error")
+            raise HarnessError(f"{err}: {error['reason']}" if error else str(err)) from None
+        listener.join()
+    wall = (time.perf_counter_ns() - started) / 1e9
+    # measured again after the candidate: a busy moment before it cannot lower the bound alone
+    bound_after, machine_after = physical_bound(in_bytes, out_bytes, flops, device, threads)
+    if bound_after < bound_ns:
+        bound_ns, machine = bound_after, machine_after
+    records = listener.records
+    error = listener.first("error")
+    if error:
+        raise HarnessError(f"the candidate failed at {error['stage']}: {error['reason']}")
+    compiled = listener.first("compiled")
+
+    found = [finding(r["check"], r["message"] + (f" ({r['case']})" if r.get("case") else ""))
+             for r in records if r.get("type") == "finding"]
+    result = {"compile_seconds": compiled and compiled["seconds"], "wall_seconds": round(wall, 2),
+              "machine": machine, "usage": usage}
+    if usage.get("strays"):
+        found.append(finding("budget.processes", f"the candidate left {usage['strays']} "
+                             "process(es) running; they were killed", f"strays={usage['strays']}"))
+
+    # 4. correctness, from the harness's own answers
+    for case in cases:
+        path = Path(case["outputs"])
+        if not path.exists():
+            if not found:
+                raise HarnessError(f"the runner saved no outputs for {case['name']}")
+            break
+        got = torch.load(path, weights_only=True)
+        problem = compare(got, expected[case["name"]], tolerance)
+        if problem:
+            check = "kernel.correctness" if case["shape_index"] == 0 else "kernel.second-shape"
+            found.append(finding(check, f"wrong result on input set {case['name']} "
+                                 f"{case['constants']}: {problem}"))
+            break
+    timing = listener.first("timing")
+    if found or timing is None:
+        if not found:
+            raise HarnessError("the runner reported no timing")
+        result["metrics"] = {evaluation["name"]: 0.0}
+        result["findings"] = found
+        return result
+
+    # 5. the timed calls
+    ref_ns, new_ns = timing["reference_ns"], timing["candidate_ns"]
+    if timing["n_wrong"]:
+        i, err = timing["wrong_trials"][0]
+        found.append(finding("kernel.timed-outputs", f"{timing['n_wrong']} of {trials} timed "
+                             f"calls gave a wrong result (first: call {i}, max abs error "
+                             f"{err:.3g}): the timed kernel is not the one that passed"))
+    if timing["aliased_trials"]:
+        found.append(finding("kernel.aliasing", f"{timing['aliased_trials']} timed call(s) "
+                             "returned memory of an input, the reference's output or the "
+                             "previous call's output"))
+    if timing["busy_trials"] > max(2, trials // 10):
+        found.append(finding("kernel.work-after-clock", f"in {timing['busy_trials']} of "
+                             f"{trials} timed calls the process kept using CPU after the "
+                             "candidate returned: work the timer did not see"))
+    for i in sampled:
+        path = work / "sampled" / f"{i}.pt"
+        if not path.exists():
+            found.append(finding("kernel.timed-outputs", f"the outputs of timed call {i} "
+                                 "were not saved"))
+            break
+        base = pool[i % len(pool)]
+        x = [v * scales[i] if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+             for v in base]
+        want, _ = reference_outputs(reference, timed_constants, init_seed, x, device)
+        problem = compare(torch.load(path, weights_only=True)["outputs"], want, tolerance)
+        if problem:
+            found.append(finding("kernel.timed-outputs", f"timed call {i}, re-checked by the "
+                                 f"harness: {problem}"))
+            break
+    start, end = listener.first("timing-start"), listener.first("timing-end")
+    span = (end["_at_ns"] - start["_at_ns"]) if start and end else None
+    if span is not None and sum(ref_ns) + sum(new_ns) > span * CLOCK_SLACK + 20e6:
+        found.append(finding("kernel.clock", f"the timed calls add up to "
+                             f"{(sum(ref_ns) + sum(new_ns)) / 1e6:.1f} ms, more than the "
+                             f"{span / 1e6:.1f} ms that passed on the harness's clock"))
+    if against == "eager" and min(ref_ns) > SLOWED * ref_alone_ns + 1e6:
+        found.append(finding("kernel.reference-slowed", f"the reference took at least "
+                             f"{min(ref_ns) / 1e6:.2f} ms beside the candidate but "
+                             f"{ref_alone_ns / 1e6:.2f} ms in the harness's own process"))
+    if statistics.median(new_ns) < IMPOSSIBLE * bound_ns:
+        found.append(finding("kernel.impossible-time", f"a median call of "
+                             f"{statistics.median(new_ns) / 1e6:.4f} ms is faster than this "
+                             f"machine can move the call's {(in_bytes + out_bytes) >> 10} KiB"
+                             f"{' or do its FLOPs' if flops else ''} ({bound_ns / 1e6:.4f} ms)"))
+
+    speedup, lo, hi = median_ci(paired_ratios(ref_ns, new_ns))
+    result["metrics"] = {evaluation["name"]: speedup}
+    result["timing"] = {
+        "against": against, "trials": trials, "speedup_ci95": [lo, hi],
+        "reference_ms": statistics.median(ref_ns) / 1e6,
+        "candidate_ms": statistics.median(new_ns) / 1e6,
+        "reference_alone_ms": ref_alone_ns / 1e6, "bound_ms": bound_ns / 1e6,
+    }
+    result["findings"] = found
+    return result
+
+
+def main():
+    with open(os.environ["RECURSOR_CONFIG"]) as f:
+        config = json.load(f)
+    metrics = Metrics(config["metrics_file"])
+    try:
+        result = run(config, metrics)
+    except HarnessError as err:
+        metrics.write(type="error", reason=str(err))
+        return 0
+    metrics.write(type="result", **result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
