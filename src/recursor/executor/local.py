@@ -35,6 +35,9 @@ def experiment_env(job: Job, config_path: Path) -> dict[str, str]:
         OMP_NUM_THREADS=threads,
         MKL_NUM_THREADS=threads,
         OPENBLAS_NUM_THREADS=threads,
+        # idle OpenMP threads sleep rather than spin: a harness that times something (the
+        # kernel tasks') must not have its own threads burning the cores it measures on
+        OMP_WAIT_POLICY="PASSIVE",
         RECURSOR_CONFIG=str(config_path),
         RECURSOR_SEED=str(job.config.get("seed", "")),
         RECURSOR_WORKSPACE=str(job.config.get("workspace", "")),

@@ -275,8 +275,11 @@ def run(config, metrics):
     # 2. this machine: the physical bound and the reference's own time
     flops = evaluate(settings["flops"], timed_constants) if settings.get("flops") else 0.0
     bound_ns, machine = physical_bound(in_bytes, out_bytes, flops, device, threads)
-    with torch.no_grad():
-        ref_alone_ns = best_time(lambda: ref_model(*x0), 10, device)
+    def reference_alone():
+        with torch.no_grad():
+            return best_time(lambda: ref_model(*x0), 30, device)
+
+    ref_alone_ns = reference_alone()
 
     pool = [first] + [draw_inputs(reference, timed_constants, int(rng.integers(1 << 30)), signed)
                       for _ in range(n_pool - 1)]
@@ -326,6 +329,7 @@ def run(config, metrics):
     wall = (time.perf_counter_ns() - started) / 1e9
     # measured again after the candidate: a busy moment before it cannot lower the bound alone
     bound_after, machine_after = physical_bound(in_bytes, out_bytes, flops, device, threads)
+    ref_alone_ns = min(ref_alone_ns, reference_alone())
     if bound_after < bound_ns:
         bound_ns, machine = bound_after, machine_after
     records = listener.records
@@ -400,7 +404,7 @@ def run(config, metrics):
         found.append(finding("kernel.clock", f"the timed calls add up to "
                              f"{(sum(ref_ns) + sum(new_ns)) / 1e6:.1f} ms, more than the "
                              f"{span / 1e6:.1f} ms that passed on the harness's clock"))
-    if against == "eager" and min(ref_ns) > SLOWED * ref_alone_ns + 1e6:
+    if against == "eager" and min(ref_ns) > SLOWED * ref_alone_ns + 2e5:
         found.append(finding("kernel.reference-slowed", f"the reference took at least "
                              f"{min(ref_ns) / 1e6:.2f} ms beside the candidate but "
                              f"{ref_alone_ns / 1e6:.2f} ms in the harness's own process"))
