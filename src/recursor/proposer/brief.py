@@ -16,6 +16,7 @@ can be shown to a person (`recursor show` keeps each prompt). It holds:
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 
 from recursor.proposer.base import ProposalContext
@@ -33,6 +34,21 @@ RULES = """\
   Extra work hidden in threads, processes or the predict step is measured and rejected.
 - A change is kept only if it beats its parent on fresh seeds beyond noise; a gain on one seed
   only, or on the scored text only, is rejected."""
+
+KERNEL_RULES = """\
+- Change only solution.py. reference.py, ckernel.py and the harness are read-only; a patch that
+  touches them is rejected before it runs.
+- ModelNew keeps Model's constructor and forward signature and returns what Model returns (same
+  shapes and dtypes, fresh tensors: never an input, an earlier output or a cached answer), for
+  every input the harness draws (fresh values each call, signed, and a second shape).
+- Do the work inside forward, before it returns: no threads or processes left working after
+  it, no lazy tensor subclasses, no changing the inputs, no touching torch's functions or the
+  reference. Compiling (ckernel.compile, load_inline, Triton) may happen at import or in
+  __init__: it is not timed.
+- No network, no files beyond what ckernel builds, no environment variables, no sleeping, no
+  code built from strings. An auditor and the harness's defences reject each of these.
+- A change is kept only if its speedup over PyTorch eager beats its parent's on fresh seeds
+  beyond noise, with every output within the task's tolerance."""
 
 MAX_HISTORY = 30  # run-wide entries in the brief: enough to avoid repeats, short enough to read
 
@@ -59,7 +75,7 @@ def task_brief(ctx: ProposalContext) -> str:
         f"Budget of every experiment: "
         + (", ".join(f"{k} = {v}" for k, v in spec.budget.items()) or "as the harness sets")
         + f"; {spec.limits.threads} thread(s), {spec.limits.memory_mb} MB.",
-        "## Rules\n" + RULES,
+        "## Rules\n" + (KERNEL_RULES if _is_kernel(ctx) else RULES),
         _lineage(ctx, metric, seeds),
         _tried(ctx, metric, seeds),
         _library(ctx),
@@ -119,7 +135,22 @@ def _files(ctx: ProposalContext) -> str:
              f"Editable: {', '.join(editable)}. Read-only: {', '.join(read_only) or 'none'}."]
     for name in editable:
         lines.append(f"### {name}\n```\n{ctx.parent_files[name].rstrip()}\n```")
+    for name in read_only:  # a read-only helper the program may import: how to use it
+        doc = _docstring(ctx.parent_files.get(name, "")) if name.endswith(".py") else None
+        if doc:
+            lines.append(f"### {name} (read-only; its documentation)\n{doc}")
     return "\n".join(lines)
+
+
+def _is_kernel(ctx: ProposalContext) -> bool:
+    return "recursor.task.kernel.harness" in ctx.task.spec.harness.command
+
+
+def _docstring(source: str) -> str | None:
+    try:
+        return ast.get_docstring(ast.parse(source))
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _one_line(text: str, limit: int = 300) -> str:

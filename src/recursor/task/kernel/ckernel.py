@@ -17,8 +17,8 @@ with `extern "C"` host launchers, which then take CUDA tensors) into a shared li
 scratch folder, once per source and flags, and returns an object with one callable per declared
 function. Arguments are checked against the declared signature: a `T*` takes a contiguous CPU
 tensor of dtype T (its data pointer is passed), `int64`/`int32` an int, `float`/`double` a number.
-A source that does not compile raises CompileError with the compiler's message. ctypes releases
-no lock and copies nothing: a call costs about a microsecond plus the kernel.
+A source that does not compile raises CompileError with the compiler's message. ctypes copies
+nothing (and releases the GIL during the call): a call costs about a microsecond plus the kernel.
 
 Why not `torch.utils.cpp_extension.load_inline`: it includes torch's headers, so one build takes
 tens of seconds, and every seed of every experiment builds afresh in its own scratch folder; a
