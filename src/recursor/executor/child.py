@@ -146,3 +146,14 @@ def finding(check, message, evidence="", blocking=True):
     return {"check": check, "blocking": blocking, "message": message, "evidence": evidence}
 
 
+def json_lines(fd):
+    """The JSON objects written one per line on a pipe by the program, until it closes (lines
+    that are not a JSON object are skipped: the program's side of the pipe is untrusted)."""
+    with os.fdopen(fd, "r") as pipe:
+        for line in pipe:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record

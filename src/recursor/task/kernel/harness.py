@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recursor.executor.child import HarnessError, Metrics, child_env, finding, run_child
+from recursor.executor.child import HarnessError, Metrics, child_env, finding, json_lines, run_child
 
 RUNNER = Path(__file__).with_name("runner.py")
 POOL_BYTES = 64 << 20  # timing inputs drawn (at most POOL_SETS); calls cycle through them,
@@ -204,15 +204,9 @@ class Listener:
         self._thread.start()
 
     def _read(self, fd):
-        with os.fdopen(fd, "r") as pipe:
-            for line in pipe:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict):
-                    record["_at_ns"] = time.perf_counter_ns()
-                    self.records.append(record)
+        for record in json_lines(fd):
+            record["_at_ns"] = time.perf_counter_ns()
+            self.records.append(record)
 
     def join(self):
         self._thread.join(timeout=10)

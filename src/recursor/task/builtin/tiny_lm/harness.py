@@ -50,7 +50,14 @@ import time
 
 import numpy as np
 
-from recursor.executor.child import HarnessError, Metrics, child_env, finding, run_child
+from recursor.executor.child import (
+    HarnessError,
+    Metrics,
+    child_env,
+    finding,
+    json_lines,
+    run_child,
+)
 
 PREDICT_SECONDS = 60  # a generous cap: predicting is one forward pass over ~100 KB of text
 PROBES = 8  # causality probe windows per experiment
@@ -88,15 +95,9 @@ def eval_windows(data, n_windows, width):
 
 
 def forward_progress(read_fd, metrics):
-    with os.fdopen(read_fd, "r") as pipe:
-        for line in pipe:
-            try:
-                point = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(point, dict):
-                numbers = {k: v for k, v in point.items() if isinstance(v, (int, float))}
-                metrics.write(type="curve", **numbers)
+    for point in json_lines(read_fd):
+        numbers = {k: v for k, v in point.items() if isinstance(v, (int, float))}
+        metrics.write(type="curve", **numbers)
 
 
 def bits_per_byte(logits, windows):
