@@ -66,7 +66,7 @@ class LLMResearcher:
                 calls.append(self._call(purpose, attempt, None, f"error:{err.kind}", str(err),
                                         system, messages, ""))
                 raise ProposalFailed(f"{self.name}: {err}", tuple(calls)) from None
-            outcome, problem, answer = self._check(ctx, reply)
+            outcome, problem, answer = self._check(ctx, reply, broken)
             calls.append(self._call(purpose, attempt, reply, outcome, problem, system, messages,
                                     reply.text))
             if answer is not None:
@@ -81,8 +81,10 @@ class LLMResearcher:
         raise ProposalFailed(f"{self.name} gave no usable answer in {len(calls)} tries; the "
                              f"last problem: {problem}", tuple(calls))
 
-    def _check(self, ctx: ProposalContext, reply: Reply) -> tuple[str, str, Answer | None]:
-        """(outcome, problem for the model, the answer when it can be used)."""
+    def _check(self, ctx: ProposalContext, reply: Reply,
+               broken: Node | None = None) -> tuple[str, str, Answer | None]:
+        """(outcome, problem for the model, the answer when it can be used). A repair is
+        measured for novelty against everything but the failed attempts it repairs."""
         if reply.truncated:
             return ("truncated", "the answer was cut off at the token limit; make the patch "
                     "smaller (quote fewer lines in SEARCH)", None)
@@ -99,8 +101,9 @@ class LLMResearcher:
             from recursor.proposer.novelty import tried_in_run
 
             idea = self._idea(answer, None)
-            novel, similar = self.novelty.is_novel(idea, answer.patch,
-                                                   tried_in_run(ctx, self.read_patch))
+            mending = _repair_chain(broken, ctx.nodes) if broken is not None else set()
+            tried = [t for t in tried_in_run(ctx, self.read_patch) if t[0] not in mending]
+            novel, similar = self.novelty.is_novel(idea, answer.patch, tried)
             if not novel:
                 return ("duplicate", f"the idea repeats one the run already tried: "
                         f"{similar.reason}. Propose a different idea.", None)
@@ -154,6 +157,18 @@ class LLMResearcher:
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
                 f"{ctx.parent.id}'s code, as shown above.\n\n{FORMAT}")
+
+
+def _repair_chain(node: Node, nodes: Sequence[Node]) -> set[int]:
+    """`node` and the failed attempts it repairs, back to the original idea."""
+    by_id = {n.id: n for n in nodes}
+    chain: set[int] = set()
+    while node is not None and node.id not in chain:
+        chain.add(node.id)
+        source = node.idea.source if node.idea else ""
+        node = (by_id.get(int(source.removeprefix(REPAIR_TAG)))
+                if source.startswith(REPAIR_TAG) else None)
+    return chain
 
 
 def _repair_depth(node: Node, siblings: Sequence[Node]) -> int:

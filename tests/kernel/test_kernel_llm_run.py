@@ -1,0 +1,66 @@
+"""`recursor run kernel-softmax --proposer llm` against the loopback server: the model writes a
+C kernel that does not compile, gets the compiler's message back, repairs it, and the repair
+is judged like any candidate."""
+
+from __future__ import annotations
+
+import pytest
+from llmfake.server import FakeLLM, Recorded
+from typer.testing import CliRunner
+
+import recursor
+from recursor.cli.app import app
+from recursor.store import RunStore
+
+pytestmark = pytest.mark.slow
+
+KERNEL = r'''import ckernel
+
+_LIB = ckernel.compile(r"""
+void scale_rows(const float* x, float* y, long n) {
+    for (long i = 0; i < n; i++) y[i] = x[i] __OP__;
+}
+""", {"scale_rows": "void(float*, float*, int64)"})'''
+
+
+def answer(title: str, op: str) -> str:
+    return (f"TITLE: {title}\nCATEGORY: cpu-kernel\nHYPOTHESIS: a C loop beats the call.\n"
+            "RATIONALE: fewer passes.\nPATCH:\nsolution.py\n<<<<<<< SEARCH\nimport torch.nn as nn\n"
+            "=======\nimport torch.nn as nn\n\n" + KERNEL.replace("__OP__", op)
+            + "\n>>>>>>> REPLACE\n")
+
+
+BROKEN = answer("Scale in C", "* * 1.0f")  # a syntax error gcc reports
+FIXED = answer("Scale in C", "* 1.0f")
+
+
+def test_a_kernel_that_does_not_compile_goes_back_to_the_model_and_is_repaired(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("FAKE_LLM_KEY", "sk-test")
+    seen: list[Recorded] = []
+
+    def after_script(request: Recorded) -> str:
+        seen.append(request)
+        return FIXED
+
+    run_dir = tmp_path / "run"
+    with FakeLLM([BROKEN], default=after_script) as llm:
+        models = tmp_path / "models.toml"
+        models.write_text(f'[[models]]\nmodel = "fake-coder"\nprovider = "openai"\n'
+                          f'base_url = "{llm.url}/v1"\napi_key_env = "FAKE_LLM_KEY"\n'
+                          f'max_retries = 0\n')
+        result = CliRunner().invoke(app, [
+            "run", "kernel-softmax", "--run-dir", str(run_dir), "--experiments", "2",
+            "--proposer", "llm", "--models-file", str(models), "--persona", "systems",
+            "--no-heldout", "--set", "budget.trials=10", "--set", "budget.warmup=2"])
+    assert result.exit_code == 0, result.output
+    nodes = recursor.open_run(run_dir).nodes()[1:]
+    assert nodes[0].status.value == "failed"
+    assert "gcc failed" in nodes[0].reason and "error" in nodes[0].reason
+    assert len(nodes) == 2, result.output
+    assert nodes[1].idea.source == f"repair of node {nodes[0].id}"
+    assert nodes[1].status.value in ("accepted", "rejected")  # it ran and was judged
+    assert any("gcc failed" in r.prompt for r in seen)  # the compiler's words reached the model
+    store = RunStore.open(run_dir, readonly=True)
+    assert len(store.calls()) >= 2
+    store.close()
