@@ -16,8 +16,8 @@ is trusted: it never runs the candidate's code itself. In its own process it
 The metric is the median of (reference time / candidate time) over the timed calls, taken per
 two consecutive trials (see `paired_ratios`), with a distribution-free 95% interval. Each
 defence that fails is a blocking finding named `kernel.*`: correctness, second-shape,
-aliasing, inputs-modified, output-type, timed-outputs, work-after-clock, reference-slowed,
-clock, impossible-time.
+aliasing, inputs-modified, output-type, timed-outputs, work-after-clock, reference-changed,
+clock, impossible-time (and reference-slowed, a warning).
 """
 
 from __future__ import annotations
@@ -155,16 +155,18 @@ def physical_bound(in_bytes, out_bytes, flops, device, threads):
     at the same working set, or its FLOPs at the peak of a large matmul. On a CPU both are
     measured on one thread and multiplied by the threads the candidate has: generous (threads
     share the memory bus), and free of the stragglers a busy machine gives a parallel region."""
-    src = torch.empty(max(1, in_bytes), dtype=torch.uint8, device=device).fill_(1)
-    dst = torch.empty(max(1, out_bytes), dtype=torch.uint8, device=device)
-    n = min(src.numel(), dst.numel())
+    # a copy of the call's larger side (inputs or outputs), at least 1 MiB so that the
+    # copy's own overhead does not count as bandwidth
+    n = min(max(in_bytes, out_bytes, 1 << 20), 256 << 20)
+    src = torch.empty(n, dtype=torch.uint8, device=device).fill_(1)
+    dst = torch.empty(n, dtype=torch.uint8, device=device)
     scale = 1 if device == "cuda" else threads
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        dst[:n].copy_(src[:n])  # the first copy faults the pages in
-        copy_ns = best_time(lambda: dst[:n].copy_(src[:n]), 15, device) / scale
-        # read `in_bytes` and write `out_bytes`: the copy of the smaller, scaled up
+        dst.copy_(src)  # the first copy faults the pages in
+        copy_ns = best_time(lambda: dst.copy_(src), 15, device) / scale
+        # the call reads `in_bytes` and writes `out_bytes`; the copy moved 2 n bytes
         bytes_ns = copy_ns * (in_bytes + out_bytes) / (2 * n)
         peak, flops_ns = {}, 0.0
         if flops:
@@ -373,7 +375,7 @@ def run(config, metrics):
         found.append(finding("kernel.aliasing", f"{timing['aliased_trials']} timed call(s) "
                              "returned memory of an input, the reference's output or the "
                              "previous call's output"))
-    if timing["busy_trials"] > max(2, trials // 10):
+    if timing["busy_trials"] > max(2, trials // 5):
         found.append(finding("kernel.work-after-clock", f"in {timing['busy_trials']} of "
                              f"{trials} timed calls the process kept using CPU after the "
                              "candidate returned: work the timer did not see"))
@@ -399,9 +401,12 @@ def run(config, metrics):
                              f"{(sum(ref_ns) + sum(new_ns)) / 1e6:.1f} ms, more than the "
                              f"{span / 1e6:.1f} ms that passed on the harness's clock"))
     if against == "eager" and min(ref_ns) > SLOWED * ref_alone_ns + 2e5:
+        # a warning only: a busy machine slows the runner's calls as well (the blocking check
+        # of a slowed reference is kernel.reference-changed, by identity, in the runner)
         found.append(finding("kernel.reference-slowed", f"the reference took at least "
                              f"{min(ref_ns) / 1e6:.2f} ms beside the candidate but "
-                             f"{ref_alone_ns / 1e6:.2f} ms in the harness's own process"))
+                             f"{ref_alone_ns / 1e6:.2f} ms in the harness's own process",
+                             blocking=False))
     if statistics.median(new_ns) < IMPOSSIBLE * bound_ns:
         found.append(finding("kernel.impossible-time", f"a median call of "
                              f"{statistics.median(new_ns) / 1e6:.4f} ms is faster than this "

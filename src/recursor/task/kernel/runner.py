@@ -30,6 +30,7 @@ SLEEP = time.sleep
 IDLE_SECONDS = 0.002  # the clock is stopped: the process should use no CPU while we wait
 QUIET_NS = 200_000  # CPU in one idle gap below which the process counts as quiet
 BUSY_NS = 1_000_000  # CPU in the gaps after a call above which the candidate was still working
+HIDDEN_SHARE = 0.5  # ... and above this share of the CPU the timed call itself could have used
 
 import torch  # noqa: E402
 
@@ -52,7 +53,7 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[1])))
     import _reference as reference  # the harness's copy, imported before the candidate
 
-    ref_forward = reference.Model.forward
+    before = fingerprint(reference)
     t0 = time.perf_counter()
     try:
         import solution
@@ -62,11 +63,18 @@ def main():
     if not hasattr(solution, "ModelNew"):
         report.send(type="error", stage="import", reason="solution.py defines no ModelNew")
         return 1
-    if reference.Model.forward is not ref_forward:
-        report.send(type="finding", check="kernel.reference-changed",
-                    message="importing solution.py replaced the reference's forward")
-
     models = {}
+
+    def check_reference(when):
+        changed = changed_names(before, fingerprint(reference))
+        if changed:
+            report.send(type="finding", check="kernel.reference-changed",
+                        message=f"{when}, {', '.join(changed[:5])}"
+                                f"{f' and {len(changed) - 5} more' if len(changed) > 5 else ''} "
+                                "no longer what the reference was imported with: the candidate "
+                                "replaced functions the reference calls")
+
+    check_reference("after importing solution.py")
 
     def build(case):
         key = json.dumps(case["constants"], sort_keys=True)
@@ -88,11 +96,43 @@ def main():
         with torch.no_grad():
             correctness(job, build, report, device)
             timing(job, build, report, device)
+        check_reference("after the timed calls")
     except Exception as err:
         report.send(type="error", stage="run", reason=f"{type(err).__name__}: {err}")
         raise
     report.send(type="done")
     return 0
+
+
+def fingerprint(reference):
+    """What the reference's computation goes through, by identity: its own module and Model,
+    torch's functions, nn.functional, Tensor's and Module's methods. A candidate that replaces
+    one of them (to slow the reference down, or to see its answer) changes an identity."""
+    spaces = {"reference": reference, "Model": reference.Model, "torch": torch,
+              "torch.nn.functional": torch.nn.functional, "Tensor": torch.Tensor,
+              "Module": torch.nn.Module}
+    return {f"{space}.{n}": v for space, obj in spaces.items()
+            for n, v in list(vars(obj).items()) if callable(v)}
+
+
+TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
+def changed_names(before, after):
+    """Names bound before whose object is now another or gone (additions are not changes).
+    torch replaces some of its own (torch.compile's tracer wraps Module.__init__ and
+    manual_seed): a new object that is a Python function written in torch's own files is
+    torch's doing, not the candidate's."""
+    changed = []
+    for k, v in before.items():
+        new = after.get(k)
+        if new is v:
+            continue
+        code = getattr(new, "__code__", None)
+        if code is not None and code.co_filename.startswith(TORCH_DIR):
+            continue
+        changed.append(k)
+    return sorted(changed)
 
 
 def as_list(out):
@@ -218,6 +258,7 @@ def timing(job, build, report, device):
         return CLOCK() - start, out
 
     busy = 0
+    threads = torch.get_num_threads()
 
     def call(fn, x, candidate):
         nonlocal busy
@@ -234,7 +275,9 @@ def timing(job, build, report, device):
                 hidden += used
                 if used <= QUIET_NS:
                     break
-            if hidden > BUSY_NS:
+            # only work on the scale of the call's own counts: a thread going to sleep or a
+            # page returned costs a little CPU after any call on a busy machine
+            if hidden > max(BUSY_NS, HIDDEN_SHARE * ns * threads):
                 busy += 1
         else:
             SLEEP(IDLE_SECONDS)
