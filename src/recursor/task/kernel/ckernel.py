@@ -20,6 +20,12 @@ tensor of dtype T (its data pointer is passed), `int64`/`int32` an int, `float`/
 A source that does not compile raises CompileError with the compiler's message. ctypes copies
 nothing (and releases the GIL during the call): a call costs about a microsecond plus the kernel.
 
+Vectorising: gcc vectorises a loop only if every call in it has a vector form: `fmaxf`,
+`fminf` and `floorf` need `-ffast-math` (or write `a > b ? a : b` and pass
+`-fno-trapping-math`); `expf` in a `#pragma omp simd` loop becomes glibc's vector expf with
+`-ffast-math`; `-march=native` keeps 256-bit vectors unless given `-mprefer-vector-width=512`.
+`-fopt-info-vec-missed` says why a loop was not vectorised.
+
 Why not `torch.utils.cpp_extension.load_inline`: it includes torch's headers, so one build takes
 tens of seconds, and every seed of every experiment builds afresh in its own scratch folder; a
 plain C function builds in a fraction of a second. load_inline still works in a candidate.

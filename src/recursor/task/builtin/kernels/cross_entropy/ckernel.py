@@ -1,0 +1,1 @@
+../../../kernel/ckernel.py
