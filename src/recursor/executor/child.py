@@ -157,3 +157,19 @@ def json_lines(fd):
                 continue
             if isinstance(record, dict):
                 yield record
+
+
+def harness_main(run) -> int:
+    """A harness's entry point: read `RECURSOR_CONFIG`, call `run(config, metrics)`, write its
+    result, or the candidate's failure (a HarnessError) as the experiment's reason. Either way
+    the harness did its job: exit 0 (a crash of the harness itself exits non-zero)."""
+    with open(os.environ["RECURSOR_CONFIG"]) as f:
+        config = json.load(f)
+    metrics = Metrics(config["metrics_file"])
+    try:
+        result = run(config, metrics)
+    except HarnessError as err:
+        metrics.write(type="error", reason=str(err))
+        return 0
+    metrics.write(type="result", **result)
+    return 0

@@ -38,7 +38,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recursor.executor.child import HarnessError, Metrics, child_env, finding, json_lines, run_child
+from recursor.executor.child import (
+    HarnessError,
+    child_env,
+    finding,
+    harness_main,
+    json_lines,
+    run_child,
+)
 
 RUNNER = Path(__file__).with_name("runner.py")
 POOL_BYTES = 64 << 20  # timing inputs drawn (at most POOL_SETS); calls cycle through them,
@@ -425,18 +432,5 @@ def run(config, metrics):
     return result
 
 
-def main():
-    with open(os.environ["RECURSOR_CONFIG"]) as f:
-        config = json.load(f)
-    metrics = Metrics(config["metrics_file"])
-    try:
-        result = run(config, metrics)
-    except HarnessError as err:
-        metrics.write(type="error", reason=str(err))
-        return 0
-    metrics.write(type="result", **result)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness_main(run))

@@ -41,7 +41,6 @@ Metrics file: one JSON object per line, `{"type": "curve", ...}` while training,
 """
 
 import hashlib
-import json
 import math
 import os
 import sys
@@ -52,9 +51,9 @@ import numpy as np
 
 from recursor.executor.child import (
     HarnessError,
-    Metrics,
     child_env,
     finding,
+    harness_main,
     json_lines,
     run_child,
 )
@@ -225,19 +224,6 @@ def audit_causality(original, probed, cuts):
         f"to {worst:.3g} (tolerance {CAUSALITY_TOLERANCE:g})")]
 
 
-def main():
-    with open(os.environ["RECURSOR_CONFIG"]) as f:
-        config = json.load(f)
-    metrics = Metrics(config["metrics_file"])
-    try:
-        result = run(config, metrics)
-    except HarnessError as err:
-        metrics.write(type="error", reason=str(err))
-        return 0  # the experiment failed, the harness did its job
-    metrics.write(type="result", **result)
-    return 0
-
-
 def run(config, metrics):
     log_path = config.get("program_log") or os.path.join(config["scratch"], "program.log")
     with open(log_path, "ab") as log:
@@ -320,4 +306,4 @@ def train_and_score(config, metrics, log):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness_main(run))
