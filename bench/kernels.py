@@ -54,13 +54,17 @@ def summary(node, evaluation: str) -> dict | None:
             and e.metrics.get("timing")]
     if not runs:
         return None
-    timing = [e.metrics["timing"] for e in runs]
-    return {"speedup": gmean([e.value for e in runs]),
+    return combine([e.value for e in runs], [e.metrics["timing"] for e in runs])
+
+
+def combine(values: list[float], timing: list[dict]) -> dict:
+    """Seeds' speedups and timing records -> geometric mean, interval range, median times."""
+    return {"speedup": gmean(values),
             "lo": min(t["speedup_ci95"][0] for t in timing),
             "hi": max(t["speedup_ci95"][1] for t in timing),
             "reference_ms": statistics.median(t["reference_ms"] for t in timing),
             "candidate_ms": statistics.median(t["candidate_ms"] for t in timing),
-            "seeds": len(runs)}
+            "seeds": len(values)}
 
 
 def against_compiled(run, node, where: Path) -> dict | None:
@@ -79,12 +83,7 @@ def against_compiled(run, node, where: Path) -> dict | None:
                                                   result.metrics.get("findings", [])):
             values.append(result.value)
             timing.append(result.metrics["timing"])
-    if not values:
-        return None
-    return {"speedup": gmean(values), "lo": min(t["speedup_ci95"][0] for t in timing),
-            "hi": max(t["speedup_ci95"][1] for t in timing),
-            "reference_ms": statistics.median(t["reference_ms"] for t in timing),
-            "candidate_ms": statistics.median(t["candidate_ms"] for t in timing)}
+    return combine(values, timing) if values else None
 
 
 def main() -> None:
