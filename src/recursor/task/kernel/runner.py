@@ -302,8 +302,9 @@ def timing(job, build, report, device):
             dr, _ = call(ref, x, False)
         dn, new_out = call(new, x, True)
         new_out = as_list(new_out)
-        if plain(new_out):
-            report.send(type="finding", check="kernel.output-type", message=plain(new_out),
+        problem = plain(new_out)
+        if problem:
+            report.send(type="finding", check="kernel.output-type", message=problem,
                         case=f"timed call {i}")
             return
         if i % 2 == 1:
