@@ -290,7 +290,9 @@ def test_cpu_time_counts_the_program_and_its_children(box, dirs):
 def test_the_cpu_cap_stops_a_busy_loop(box, dirs):
     result = run(box, "while True: pass", dirs, cpu_seconds=1, timeout=20)
     assert result.report["exit"] in (-signal.SIGXCPU, -signal.SIGKILL), result.report
-    assert result.report["cpu"] >= 0.9
+    # the kernel stops it at 1 s of its precise run time; the usage it reports is split from
+    # tick samples and read 0.87 s on a loaded VM (2026-12-02)
+    assert result.report["cpu"] >= 0.75, result.report
 
 
 def test_the_program_cannot_write_the_report_itself(box, dirs):
