@@ -42,9 +42,11 @@ def test_a_small_real_run_end_to_end(small_run):
 
 def test_same_task_same_seed_same_tree(tmp_path, small, monkeypatch):
     small = {**small, "seeds.values": [1, 2]}
+    # two workers: both candidates are proposed on the baseline as soon as it is accepted, so
+    # the tree does not depend on which job finishes first
 
     def tree(run_dir):
-        run = recursor.run("tiny-lm", run_dir=run_dir, experiments=2, workers=1,
+        run = recursor.run("tiny-lm", run_dir=run_dir, experiments=2, workers=2,
                            overrides=small, seed=3, heldout=False)
         return [(n.parent_id, n.idea.key if n.idea else None, n.status, n.values("val_bpb"))
                 for n in run.nodes()]

@@ -338,10 +338,11 @@ def hidden_work():
     """CPU time the process uses in idle gaps after a call, until one gap is quiet.
 
     The main thread only sleeps in a gap (a signal handler of the candidate's that runs then is
-    counted too). Reading the main thread's own clock first makes the kernel add the time it has
-    been running to the process's clock now: otherwise what it did before the gap (the call,
-    freeing memory) can reach that clock late, at a tick or switch inside the gap, and an honest
-    call looks busy."""
+    counted too). Under a CPU-time cap (the sandbox's RLIMIT_CPU arms a process CPU timer) the
+    kernel reads the process's clock from that timer, which a running thread's time reaches
+    only at ticks and switches: what the main thread did just before the gap (the call, freeing
+    its output) arrived inside the gap, 2-4 ms of it (2026-12-02), and honest calls looked busy.
+    Reading the thread's own clock first adds its time to the process's clock at once."""
     hidden = 0
     for _ in range(200):
         MAIN_CPU()
