@@ -33,7 +33,11 @@ def test_cpu_idea_matches_the_reference(task, idea, tmp_path):
 
 def test_every_cpu_idea_passes_every_defence_in_the_real_harness(tmp_path):
     """Honest kernels are not mistaken for cheats: each CPU idea, through the sandbox and the
-    harness with few trials (two at a time), gives a speedup and no blocking finding."""
+    harness with 12 trials (two at a time), gives a speedup and no blocking finding. (The false
+    alarms of the hidden-work check on OpenMP kernels, 7-13 of 30 calls before the fix of
+    2026-12-02, have a test of their own in test_kernel_harness.py.) The ideas that only wrap
+    the reference in torch.compile are left out (20-45 s of compiling each, here): the
+    held-out evaluation's test runs compiled code through the same runner."""
     from concurrent.futures import ThreadPoolExecutor
 
     from recursor.executor.local import run_job
@@ -45,7 +49,7 @@ def test_every_cpu_idea_passes_every_defence_in_the_real_harness(tmp_path):
 
     def run(pair):
         task, idea = pair
-        task = load_task(task.root, {"budget.trials": 8, "budget.warmup": 1})
+        task = load_task(task.root, {"budget.trials": 12, "budget.warmup": 1})
         program = tmp_path / task.name / idea.key
         program.mkdir(parents=True)
         for name, text in candidate_files(task, idea).items():
@@ -57,8 +61,10 @@ def test_every_cpu_idea_passes_every_defence_in_the_real_harness(tmp_path):
         blocking = [f for f in result.metrics["findings"] if f["blocking"]]
         return f"findings: {blocking}" if blocking else None
 
+    ideas = [(t, i) for t, i in CPU_IDEAS
+             if "torch.compile(" not in candidate_files(t, i)["solution.py"]]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = dict(zip([f"{t.name}/{i.key}" for t, i in CPU_IDEAS],
-                            pool.map(run, CPU_IDEAS), strict=True))
+        outcomes = dict(zip([f"{t.name}/{i.key}" for t, i in ideas],
+                            pool.map(run, ideas), strict=True))
     failures = {k: why for k, why in outcomes.items() if why}
     assert not failures, "\n".join(f"{k}: {why}" for k, why in failures.items())
