@@ -125,3 +125,14 @@ def test_a_thread_still_working_after_the_call_is_seen_in_the_gap():
         stop.set()
         thread.join()
     assert hidden > runner.BUSY_NS, hidden
+
+
+def test_the_median_interval_uses_the_binomial_ranks():
+    from scipy.stats import binom
+
+    from recursor.task.kernel.harness import half_binomial_quantile, median_ci
+
+    for n in range(1, 200):
+        assert half_binomial_quantile(0.025, n) == int(binom.ppf(0.025, n, 0.5)), n
+    median, low, high = median_ci([float(x) for x in range(1, 31)])
+    assert (median, low, high) == (15.5, 10.0, 21.0)  # n=30: ranks 10 and 21
