@@ -31,13 +31,13 @@ def test_cpu_idea_matches_the_reference(task, idea, tmp_path):
         check(task, source, tmp_path, k, seed=k)
 
 
-def test_every_cpu_idea_passes_every_defence_in_the_real_harness(tmp_path):
-    """Honest kernels are not mistaken for cheats: each CPU idea, through the sandbox and the
-    harness with 12 trials (two at a time), gives a speedup and no blocking finding. (The false
-    alarms of the hidden-work check on OpenMP kernels, 7-13 of 30 calls before the fix of
-    2026-12-02, have a test of their own in test_kernel_harness.py.) The ideas that only wrap
-    the reference in torch.compile are left out (20-45 s of compiling each, here): the
-    held-out evaluation's test runs compiled code through the same runner."""
+def test_every_c_kernel_idea_passes_every_defence_in_the_real_harness(tmp_path):
+    """Honest kernels are not mistaken for cheats: each C kernel idea, through the sandbox and
+    the harness with 12 trials (two at a time), gives a speedup and no blocking finding. Native
+    code with its own OpenMP threads is what the defences could mistake for a cheat (the
+    hidden-work check did, 7-13 of 30 calls, before the fix of 2026-12-02; its cause has a test
+    of its own in test_kernel_harness.py). The PyTorch rewrites run the same paths as the
+    baseline, which test_kernel_cheats.py takes through every defence."""
     from concurrent.futures import ThreadPoolExecutor
 
     from recursor.executor.local import run_job
@@ -61,8 +61,7 @@ def test_every_cpu_idea_passes_every_defence_in_the_real_harness(tmp_path):
         blocking = [f for f in result.metrics["findings"] if f["blocking"]]
         return f"findings: {blocking}" if blocking else None
 
-    ideas = [(t, i) for t, i in CPU_IDEAS
-             if "torch.compile(" not in candidate_files(t, i)["solution.py"]]
+    ideas = [(t, i) for t, i in CPU_IDEAS if i.category == "cpu-kernel"]
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = dict(zip([f"{t.name}/{i.key}" for t, i in ideas],
                             pool.map(run, ideas), strict=True))
