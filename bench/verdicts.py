@@ -80,8 +80,8 @@ def null_candidates(count: int) -> list[Candidate]:
             f"            torch.nn.init.normal_(module.weight, mean=0.0, std={value})")))
     for value in ("9e-9", "1.1e-8"):
         numeric.append((f"AdamW eps {value}", block(
-            "    return torch.optim.AdamW(groups, lr=learning_rate, betas=(beta1, beta2))",
-            "    return torch.optim.AdamW(groups, lr=learning_rate, betas=(beta1, beta2), "
+            "    return AdamW(groups, lr=learning_rate, betas=(beta1, beta2))",
+            "    return AdamW(groups, lr=learning_rate, betas=(beta1, beta2), "
             f"eps={value})")))
     pure = [
         ("a comment", block("grad_clip = 1.0", "grad_clip = 1.0  # clip the global grad norm")),
@@ -91,10 +91,10 @@ def null_candidates(count: int) -> list[Candidate]:
         ("rename the optimizer's groups", block(
             "    groups = [\n        {\"params\": decay, \"weight_decay\": weight_decay},\n"
             "        {\"params\": no_decay, \"weight_decay\": 0.0},\n    ]\n"
-            "    return torch.optim.AdamW(groups, lr=learning_rate, betas=(beta1, beta2))",
+            "    return AdamW(groups, lr=learning_rate, betas=(beta1, beta2))",
             "    param_groups = [\n        {\"params\": decay, \"weight_decay\": weight_decay},\n"
             "        {\"params\": no_decay, \"weight_decay\": 0.0},\n    ]\n"
-            "    return torch.optim.AdamW(param_groups, lr=learning_rate, betas=(beta1, beta2))")),
+            "    return AdamW(param_groups, lr=learning_rate, betas=(beta1, beta2))")),
         ("reorder two hyperparameters", block("beta1 = 0.9\nbeta2 = 0.95",
                                               "beta2 = 0.95\nbeta1 = 0.9")),
     ]
