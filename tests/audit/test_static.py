@@ -203,8 +203,9 @@ def test_only_added_code_is_reviewed():
     assert review_patch({"train.py": VANILLA}, {"train.py": moved}, EDITABLE) == []
     twice = VANILLA.replace(ANCHOR, ANCHOR + line)
     found = review_patch({"train.py": VANILLA}, {"train.py": twice}, EDITABLE)
+    second = twice[:twice.index(ANCHOR) + len(ANCHOR)].count("\n") + 1  # its line number
     assert [(f.check, f.evidence.split(":")[1]) for f in found if f.blocking] == [
-        ("static.environment", "165")]
+        ("static.environment", str(second))]
 
 
 def test_syntax_error_and_new_files():

