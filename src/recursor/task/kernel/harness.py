@@ -208,7 +208,7 @@ def half_binomial_quantile(q, n):
     total, cdf = 2**n, 0
     for k in range(n + 1):
         cdf += math.comb(n, k)
-        if cdf >= q * total:
+        if cdf / total >= q:  # int / int: no float of 2**n, which overflows past n = 1023
             return k
     return n
 
