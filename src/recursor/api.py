@@ -104,6 +104,11 @@ def run(
     embeddings: dict[str, Any] | None = None,
     agent_command: Sequence[str] = (),
     agent_timeout: float = 900,
+    executor: str = "local",
+    ray_address: str | None = None,
+    early_stop: bool = True,
+    stop_risk: float = 0.02,
+    stop_audit: float = 0.2,
 ) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
 
@@ -118,7 +123,15 @@ def run(
     on model calls; `embeddings` ({"model", "base_url", "api_key_env"}) gives the novelty filter
     an embedding endpoint.
     `sandbox` chooses the experiments' confinement (auto, bwrap, unshare, none);
-    `heldout=False` skips the held-out evaluations of accepted nodes. Returns the finished run.
+    `heldout=False` skips the held-out evaluations of accepted nodes.
+    `executor` chooses where experiments run: "local" (a process pool on this machine) or
+    "ray" (Ray tasks: a local Ray instance, or the cluster at `ray_address`, e.g.
+    "head-node:6379" or "auto"; needs `pip install 'recursor[ray]'` and the run folder on a file
+    system every Ray node shares).
+    `early_stop` lets the value function stop a candidate whose forecast gives it less than
+    `stop_risk` chance of beating its parent (tasks that stream a `metric.curve`); `stop_audit`
+    of those would-be stops run to the end to measure the false-stop rate. Returns the finished
+    run.
     Ctrl-C stops it cleanly; `resume` continues it.
     """
     from recursor.loop.setup import create_run, drive
@@ -131,7 +144,9 @@ def run(
                        models=tuple(e.to_json() for e in endpoints), personas=tuple(personas),
                        library_share=library_share, max_repairs=max_repairs, max_cost=max_cost,
                        novelty=novelty, embeddings=embeddings,
-                       agent_command=tuple(agent_command), agent_timeout=agent_timeout)
+                       agent_command=tuple(agent_command), agent_timeout=agent_timeout,
+                       executor=executor, ray_address=ray_address, early_stop=early_stop,
+                       stop_risk=stop_risk, stop_audit=stop_audit)
     store = create_run(task, config, run_dir, ideas)
     try:
         drive(store, observer, None if isinstance(proposer, str) else proposer)
@@ -158,17 +173,19 @@ def resume(
     workers: int | None = None,
     observer: Observer | None = None,
     proposer: Proposer | None = None,
+    ray_address: str | None = None,
 ) -> Run:
     """Continue a run after Ctrl-C or a crash; nothing finished is run again.
 
     `experiments` or `minutes` may raise the run's budget; a finished run with a raised budget
-    continues from where it ended.
+    continues from where it ended. `ray_address` runs the rest on the Ray cluster there (a
+    new address of the run's cluster, or a local run moved to Ray).
     """
     from recursor.loop.setup import drive, extend_budget
 
     store = RunStore.open(run_dir)
     try:
-        extend_budget(store, experiments, minutes, workers)
+        extend_budget(store, experiments, minutes, workers, ray_address)
         if not store.meta().get("finished_at"):
             drive(store, observer, proposer)
     finally:

@@ -120,8 +120,9 @@ def test_a_version_1_run_database_is_upgraded_in_place(tmp_path):
     store = RunStore.open(run)
     assert store.nodes()[0].findings == ()
     assert store.calls() == [] and store.total_cost() == 0
+    assert store.predictions() == []  # v4: the value function's looks
     (version,) = store._conn.execute("PRAGMA user_version").fetchone()
-    assert version == SCHEMA_VERSION == 3
+    assert version == SCHEMA_VERSION == 4
     store.close()
 
 

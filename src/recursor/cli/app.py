@@ -113,8 +113,22 @@ def run(
         help="A folder of extra idea files to add to the task's library.")] = None,
     sandbox: Annotated[str, typer.Option(
         help="Confinement of experiments: auto, bwrap, unshare or none.")] = "auto",
+    executor: Annotated[str, typer.Option(
+        help="Where experiments run: local (a process pool here) or ray (Ray tasks; "
+             "pip install 'recursor\\[ray]').")] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --executor ray: the cluster to join (HOST:6379 or auto; default: start a "
+             "local Ray instance). The run folder must be on a file system all nodes "
+             "share.")] = None,
     heldout: Annotated[bool, typer.Option(
         help="Run the task's held-out evaluations on accepted nodes.")] = True,
+    early_stop: Annotated[bool, typer.Option(
+        help="Let the value function stop candidates whose partial curve says they will lose "
+             "to their parent.")] = True,
+    stop_risk: Annotated[float, typer.Option(
+        help="Stop a candidate below this forecast chance of beating its parent.")] = 0.02,
+    stop_audit: Annotated[float, typer.Option(
+        help="Share of would-be stops run to the end anyway, to measure false stops.")] = 0.2,
     proposer: Annotated[str, typer.Option(
         help="Who proposes: library, llm, mixed (llm and library) or agent.")] = "library",
     model: Annotated[list[str] | None, typer.Option(
@@ -161,7 +175,9 @@ def run(
                             embeddings=({"model": embeddings_model, "base_url": embeddings_url}
                                         if embeddings_model else None),
                             agent_command=shlex.split(agent_command) if agent_command else (),
-                            agent_timeout=agent_timeout)
+                            agent_timeout=agent_timeout, executor=executor,
+                            ray_address=ray_address, early_stop=early_stop,
+                            stop_risk=stop_risk, stop_audit=stop_audit)
 
     _drive(start, verbose)
 
@@ -213,13 +229,16 @@ def resume(
     experiments: Annotated[int | None, typer.Option(help="Raise the experiment budget.")] = None,
     minutes: Annotated[float | None, typer.Option(help="Set the time budget.")] = None,
     workers: Annotated[int | None, typer.Option(help="Experiments in parallel.")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Run the rest on the Ray cluster at this address (HOST:6379 or auto).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Continue a run after Ctrl-C or a crash; nothing that finished runs again."""
     import recursor
 
     _drive(lambda observer: recursor.resume(run_dir, experiments=experiments, minutes=minutes,
-                                            workers=workers, observer=observer), verbose)
+                                            workers=workers, observer=observer,
+                                            ray_address=ray_address), verbose)
 
 
 def _drive(call, verbose: bool) -> None:

@@ -7,7 +7,9 @@ The harness contract, for a harness written in any language:
   paths, budget, limits, settings, and the evaluation to run), plus the most used fields as
   `RECURSOR_SEED`, `RECURSOR_WORKSPACE`, `RECURSOR_SCRATCH` and `RECURSOR_METRICS`;
 - it writes the metrics file itself, one JSON object per line: `{"type": "curve", ...}` points
-  while the program runs, then `{"type": "result", "metrics": {NAME: value}}` or
+  while the program runs (with `progress`, the share of the experiment done from 0 to 1, and
+  the task's `metric.curve` quantity, the value function can stop a doomed experiment early),
+  then `{"type": "result", "metrics": {NAME: value}}` or
   `{"type": "error", "reason": "..."}`. Nothing is read off its stdout.
 """
 

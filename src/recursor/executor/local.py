@@ -112,6 +112,7 @@ class LocalExecutor:
         self._running: dict[str, GroupProcess] = {}
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        self._stopped: set[str] = set()  # keys cancelled before they started
 
     def submit(self, job: Job) -> Future[JobResult]:
         return self._pool.submit(self._run, job)
@@ -121,13 +122,26 @@ class LocalExecutor:
             with self._lock:
                 self._running[job.key] = proc
 
-        if self._cancelled.is_set():
+        with self._lock:
+            stopped = job.key in self._stopped
+            self._stopped.discard(job.key)
+        if self._cancelled.is_set() or stopped:
             return JobResult(job.key, False, None, {}, "cancelled: the run was interrupted", 0.0)
         try:
             return run_job(job, on_start=started, cancelled=self._cancelled)
         finally:
             with self._lock:
                 self._running.pop(job.key, None)
+
+    def cancel(self, key: str) -> None:
+        """Kill one experiment and everything it started (the value function stopped it); its
+        future ends with a cancelled result. A job still queued does not start."""
+        with self._lock:
+            proc = self._running.get(key)
+            if proc is None:
+                self._stopped.add(key)
+        if proc is not None:
+            proc.cancel()
 
     def cancel_all(self) -> None:
         """Kill every running experiment and everything it started; queued ones do not start."""

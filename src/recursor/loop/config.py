@@ -30,6 +30,8 @@ class RunConfig:
     seed: int = 0  # drives the proposer's and the policy's choices
     alpha: float = 0.02  # level of each confirmation test (see recursor.judge)
     sandbox: str = "auto"  # auto | bwrap | unshare | none (see recursor.executor.sandbox)
+    executor: str = "local"  # local (a process pool here) | ray (recursor.executor.ray_pool)
+    ray_address: str | None = None  # executor "ray": a cluster to join; None: a local instance
     heldout: bool = True  # run the task's held-out evaluations on accepted nodes
     # who proposes: "library", "llm" (the models below, with the personas), "mixed" (both,
     # the library taking library_share of the turns), or "agent" (agent_command)
@@ -46,6 +48,11 @@ class RunConfig:
     agent_command: tuple[str, ...] = ()  # "agent" only: the agent's command line
     agent_timeout: float = 900  # "agent" only: seconds one agent call may take
     overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
+    # the value function (recursor.value): stop a candidate whose forecast gives it less than
+    # stop_risk chance of beating its parent; stop_audit of those run on to count false stops
+    early_stop: bool = True
+    stop_risk: float = 0.02
+    stop_audit: float = 0.2
 
     def __post_init__(self) -> None:
         problems = []
@@ -64,6 +71,10 @@ class RunConfig:
         if self.sandbox not in ("auto", "bwrap", "unshare", "none"):
             problems.append(f"unknown sandbox {self.sandbox!r}; choose auto, bwrap, unshare "
                             "or none")
+        if self.executor not in ("local", "ray"):
+            problems.append(f"unknown executor {self.executor!r}; choose local or ray")
+        if self.ray_address and self.executor != "ray":
+            problems.append("ray_address needs the ray executor (--executor ray)")
         if self.proposer not in ("library", "llm", "mixed", "agent"):
             problems.append(f"unknown proposer {self.proposer!r}; choose library, llm, mixed "
                             "or agent")
@@ -83,6 +94,10 @@ class RunConfig:
         if unknown:
             problems.append(f"unknown persona(s) {', '.join(unknown)}; choose from "
                             f"{', '.join(PERSONAS)}")
+        if not 0 < self.stop_risk < 0.5:
+            problems.append(f"stop_risk must be between 0 and 0.5 (got {self.stop_risk})")
+        if not 0 <= self.stop_audit <= 1:
+            problems.append(f"stop_audit must be between 0 and 1 (got {self.stop_audit})")
         if self.max_repairs < 0:
             problems.append(f"max_repairs must be 0 or more (got {self.max_repairs})")
         if problems:

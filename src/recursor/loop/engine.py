@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from recursor.audit import evidence
 from recursor.errors import IntegrityError, RecursorError
-from recursor.executor.job import Job, JobResult, read_metrics
+from recursor.executor.job import Job, JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
@@ -27,11 +27,14 @@ from recursor.loop.candidates import add_candidate, blocked_reason
 from recursor.loop.config import RunConfig
 from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import make_job
-from recursor.loop.progress import Observer, Progress, Running, SilentObserver
+from recursor.loop.overhead import OverheadMeter
+from recursor.loop.progress import Observer, Progress, SilentObserver, snapshot
+from recursor.loop.stopping import EarlyStopping, Flying, Stop
 from recursor.policy import SearchView
 from recursor.proposer import ProposalContext, ProposalFailed, Proposer
 from recursor.store import EvalStatus, Evaluation, Finding, Node, NodeStatus, RunStore
 from recursor.task import Task
+from recursor.value import StopSettings
 
 HEARTBEAT_SECONDS = 5.0
 TICK_SECONDS = 1.0
@@ -81,6 +84,16 @@ class ResearchLoop:
         self._stop_proposing: str | None = None  # why proposing stopped early (cost, failures)
         self._failed_proposals = 0  # in a row
         self.integrity = Integrity(task, store.meta()["harness_hashes"], data_paths)
+        self._abandoned: set[int] = set()  # runs in flight whose node was stopped early
+        # one proposal at a time (proposers need not be thread-safe), on its own thread
+        self._proposer_thread = ThreadPoolExecutor(1, thread_name_prefix="proposer")
+        self._proposal: tuple[Future, ProposalContext] | None = None
+        self.stopping: EarlyStopping | None = None
+        if config.early_stop and spec.metric.curve:
+            self.stopping = EarlyStopping.for_run(
+                store, task.name, config.overrides, self.metric, spec.metric.curve,
+                spec.minimize, StopSettings(risk=config.stop_risk, audit=config.stop_audit))
+        self.meter = OverheadMeter(workers, store.meta().get("engine"))
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -94,16 +107,23 @@ class ResearchLoop:
             self._recover()
             self._refresh()
             self._event("sandbox", f"sandbox: {self.sandbox.describe()}")
+            self._event("value", self._describe_stopping())
             if not self._nodes:
                 self._add_baseline()
             last_beat = time.monotonic()
             while True:
+                self.meter.woke()
                 self._fill()
+                # free workers while a proposal is out are the engine's time, not starvation
+                self.meter.filled(self.workers if self._proposal else len(self._flights))
                 if not self._flights and self._done():
                     break
                 self._collect(TICK_SECONDS)
+                self.meter.woke()
+                self._look()
                 if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                     self.store.heartbeat(session)
+                    self.store.set_meta("engine", self.meter.totals())
                     last_beat = time.monotonic()
                 self.observer.on_progress(self.progress())
             end = self._end_reason()
@@ -123,12 +143,15 @@ class ResearchLoop:
             self._event("finished", str(err))
             raise RecursorError(str(err)) from None
         finally:
+            self.store.set_meta("engine", self.meter.totals())
             if self._flights:
                 self.executor.cancel_all()
                 lost = self.store.lose_running()
                 self._event("interrupted", f"{len(lost)} experiment(s) in flight were stopped; "
                             "`recursor resume` runs them again")
             self.executor.shutdown()
+            # a proposal still out (a model call) is left to finish on its own: not waited for
+            self._proposer_thread.shutdown(wait=False, cancel_futures=True)
             self.store.end_session(session, end)
 
     # -- recovery and bookkeeping ----------------------------------------------------------
@@ -171,7 +194,7 @@ class ResearchLoop:
 
     def _done(self) -> bool:
         undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
-        if undecided or self._pending_heldout() is not None:
+        if undecided or self._pending_heldout() is not None or self._proposal is not None:
             return False
         return self._exhausted or self._stop_proposing is not None or not self._budget_left()
 
@@ -188,6 +211,7 @@ class ResearchLoop:
     # -- filling the workers ---------------------------------------------------------------
 
     def _fill(self) -> None:
+        self._take_proposal()
         while len(self._flights) < self.workers:
             pending = self._pending_evaluation()
             if pending is not None:
@@ -195,9 +219,12 @@ class ResearchLoop:
                 continue
             baseline = self._baseline()
             if (baseline is None or baseline.status is not NodeStatus.ACCEPTED
-                    or self._exhausted or self._stop_proposing or not self._budget_left()):
+                    or self._exhausted or self._stop_proposing or not self._budget_left()
+                    or self._proposal is not None):
                 return
-            self._new_candidate()
+            self._start_proposal()
+            if not self._take_proposal():
+                return  # the proposer is thinking: the loop goes on collecting meanwhile
 
     def _pending_evaluation(self) -> tuple[int, int, str, str] | None:
         """(node id, seed, evaluation, stage) of the next run the decisions under way need;
@@ -252,7 +279,10 @@ class ResearchLoop:
             seed=self.config.seed * 1_000_003 + len(self._nodes),
         )
 
-    def _new_candidate(self) -> None:
+    def _start_proposal(self) -> None:
+        """Ask the proposer for a candidate, off the loop's thread: a model taking a minute to
+        answer must not keep finished experiments from being recorded and judged, or free
+        workers from the seeds that undecided nodes need."""
         frontier = self._frontier()
         if not frontier:
             self._exhausted = True
@@ -274,8 +304,19 @@ class ResearchLoop:
                                     f"(${self.store.total_cost():.4f} spent on model calls)")
             self._event("cost", self._stop_proposing)
             return
+        self._proposal = (self._proposer_thread.submit(self.proposer.propose, ctx), ctx)
+
+    def _take_proposal(self) -> bool:
+        """Add the candidate of a proposal that has come back; False while one is pending."""
+        if self._proposal is None:
+            return True
+        future, ctx = self._proposal
+        if not future.done():
+            return False
+        self._proposal = None
+        parent = ctx.parent
         try:
-            proposal = self.proposer.propose(ctx)
+            proposal = future.result()
         except ProposalFailed as err:
             self.store.add_calls(None, err.calls)
             self._failed_proposals += 1
@@ -283,10 +324,10 @@ class ResearchLoop:
             if self._failed_proposals >= MAX_FAILED_PROPOSALS:
                 self._stop_proposing = (f"proposing failed {self._failed_proposals} times in a "
                                         f"row; the last: {err.reason}")
-            return
+            return True
         if proposal is None:
             self._exhausted = True
-            return
+            return True
         self._failed_proposals = 0
         idea = proposal.idea
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
@@ -297,11 +338,12 @@ class ResearchLoop:
         if node.status is not NodeStatus.RUNNING:
             self._event(node.status.value, f"node {node.id} '{idea.title}': {node.reason}",
                         node.id)
-            return
+            return True
         for f in node.findings:
             self._event("finding", f"node {node.id}: {f.check} (warning): {f.message}", node.id)
         self._event("proposed", f"node {node.id} from node {parent.id}: {idea.title} "
                     f"({idea.proposer}: {idea.reason})", node.id)
+        return True
 
     def _add_baseline(self) -> None:
         node = self.store.add_node(None, None, self.task.program_files())
@@ -318,15 +360,19 @@ class ResearchLoop:
         job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
                        seed, evaluation, self.data_paths, key=str(ev.id), sandbox=self.sandbox)
         future = self.executor.submit(job)
+        self.meter.submitted(future)
         self._flights[ev.id] = _Flight(ev, stage, future, job, time.monotonic())
 
     def _collect(self, timeout: float) -> None:
-        if not self._flights:
-            return
         by_future = {f.future: f for f in self._flights.values()}
-        done, _ = wait(by_future, timeout=timeout, return_when=FIRST_COMPLETED)
+        waiting = list(by_future) + ([self._proposal[0]] if self._proposal else [])
+        if not waiting:
+            return
+        done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
-            flight = by_future[future]
+            flight = by_future.get(future)
+            if flight is None:
+                continue  # the proposal: taken by the next fill
             del self._flights[flight.evaluation.id]
             try:
                 result = future.result()
@@ -340,6 +386,16 @@ class ResearchLoop:
 
     def _record(self, flight: _Flight, result: JobResult) -> None:
         ev = flight.evaluation
+        if ev.id in self._abandoned:
+            self._abandoned.discard(ev.id)
+            # a run that ended before the stop reached it keeps its result, as evidence
+            why = None if result.ok else f"stopped: node {ev.node_id}'s decision came first"
+            self.store.finish_evaluation(ev.id, ok=result.ok, value=result.value,
+                                         metrics=result.metrics, reason=why,
+                                         seconds=result.seconds, curve=result.curve,
+                                         stopped=not result.ok)
+            self._nodes[ev.node_id] = self.store.node(ev.node_id)
+            return
         self.store.finish_evaluation(ev.id, ok=result.ok, value=result.value,
                                      metrics=result.metrics, reason=result.reason,
                                      seconds=result.seconds, curve=result.curve)
@@ -366,6 +422,48 @@ class ResearchLoop:
             self._decide(node, Step("reject", reason=blocked_reason(blocking)))
             return
         self._decide(node, self._step(node))
+
+    # -- the value function ----------------------------------------------------------------
+
+    def _describe_stopping(self) -> str:
+        if self.stopping is None:
+            why = ("turned off for this run" if not self.config.early_stop else
+                   "the task names no curve quantity (metric.curve), so every experiment runs "
+                   "to its end")
+            return f"early stopping: {why}"
+        s = self.stopping
+        return (f"early stopping: on (stop below {s.risk:g} chance of beating the parent; "
+                f"{self.config.stop_audit:.0%} of would-be stops audited; "
+                f"{len(s.history)} finished pairs from earlier runs of the task)")
+
+    def _look(self) -> None:
+        if self.stopping is None or not self._flights:
+            return
+        flying = [Flying(f.evaluation.id, f.evaluation.node_id, f.evaluation.seed,
+                         f.evaluation.evaluation, f.stage, f.job.metrics_file)
+                  for f in self._flights.values() if f.evaluation.id not in self._abandoned]
+        for stop in self.stopping.look(flying, self._nodes):
+            self._stop_node(stop)
+
+    def _stop_node(self, stop: Stop) -> None:
+        node = self._nodes[stop.node_id]
+        lo, hi = stop.forecast.interval
+        sign = 1 if self.task.spec.minimize else -1
+        reason = (f"stopped early at {stop.forecast.progress:.0%} of seed run "
+                  f"{stop.evaluation_id}: forecast {self.metric} {sign * stop.forecast.mean:+.4g} "
+                  f"worse than node {node.parent_id} (90% interval [{sign * lo:+.4g}, "
+                  f"{sign * hi:+.4g}]), P(better) = {stop.p_better:.3g} < {stop.risk:g}")
+        node = self.store.decide(node.id, NodeStatus.STOPPED_EARLY, reason,
+                                 stop.verdict(node.parent_id))
+        self._nodes[node.id] = node
+        self._event("stopped-early", f"node {node.id} '{node.title}' {reason}", node.id)
+        # its runs in flight, and the parent's runs on its confirmation seeds, serve nothing now
+        fresh = set(self.judge.confirmation_seeds(node))
+        for f in self._flights.values():
+            ev = f.evaluation
+            if ev.node_id == node.id or (ev.node_id == node.parent_id and ev.seed in fresh):
+                self._abandoned.add(ev.id)
+                self.executor.cancel(f.job.key)
 
     def _check_heldout(self, node: Node) -> None:
         """Once every held-out run of a node is in, flag a public win that lost held-out."""
@@ -431,42 +529,7 @@ class ResearchLoop:
     # -- progress --------------------------------------------------------------------------
 
     def progress(self) -> Progress:
-        nodes = list(self._nodes.values())
-        counts: dict[str, int] = {}
-        for n in nodes:
-            if not n.is_baseline:
-                counts[n.status.value] = counts.get(n.status.value, 0) + 1
-        running = []
-        for f in self._flights.values():
-            curve, _, _ = read_metrics(f.job.metrics_file)
-            node = self._nodes[f.evaluation.node_id]
-            losses = [p["train_loss"] for p in curve if isinstance(p.get("train_loss"), float)]
-            stride = max(1, len(losses) // 24)
-            running.append(Running(node.id, node.title, f.evaluation.seed, f.stage,
-                                   time.monotonic() - f.started, curve[-1] if curve else None,
-                                   tuple(losses[::stride])))
-        accepted = [n for n in nodes if n.status is NodeStatus.ACCEPTED]
-        seeds = self.task.spec.seeds.values
-        baseline = self._baseline()
-        best = None
-        if accepted:
-            sign = 1 if self.task.spec.minimize else -1
-            best = min(accepted, key=lambda n: sign * (n.mean(self.metric, seeds) or 0.0))
-        return Progress(
-            task=self.task.name,
-            metric=self.metric,
-            minimize=self.task.spec.minimize,
-            experiments=self._candidates(),
-            experiments_budget=self.config.experiments,
-            elapsed=self.elapsed(),
-            minutes_budget=self.config.minutes,
-            workers=self.workers,
-            running=tuple(sorted(running, key=lambda r: (r.node_id, r.seed))),
-            baseline=baseline.mean(self.metric, seeds) if baseline else None,
-            best_node=best.id if best else None,
-            best=best.mean(self.metric, seeds) if best else None,
-            counts=counts,
-        )
+        return snapshot(self)
 
 
 class _BaselineFailed(Exception):

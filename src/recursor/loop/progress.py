@@ -5,8 +5,12 @@ The CLI draws these with rich; a notebook user can pass their own observer, or n
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from recursor.executor.job import read_metrics
+from recursor.store import NodeStatus
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,43 @@ class SilentObserver:
 
     def on_progress(self, progress: Progress) -> None:
         pass
+
+
+def snapshot(loop: Any) -> Progress:
+    """The loop's state as a watcher sees it (the loop calls this at every tick)."""
+    nodes = list(loop._nodes.values())
+    counts: dict[str, int] = {}
+    for n in nodes:
+        if not n.is_baseline:
+            counts[n.status.value] = counts.get(n.status.value, 0) + 1
+    running = []
+    for f in loop._flights.values():
+        curve, _, _ = read_metrics(f.job.metrics_file)
+        node = loop._nodes[f.evaluation.node_id]
+        losses = [p["train_loss"] for p in curve if isinstance(p.get("train_loss"), float)]
+        stride = max(1, len(losses) // 24)
+        running.append(Running(node.id, node.title, f.evaluation.seed, f.stage,
+                               time.monotonic() - f.started, curve[-1] if curve else None,
+                               tuple(losses[::stride])))
+    accepted = [n for n in nodes if n.status is NodeStatus.ACCEPTED]
+    seeds = loop.task.spec.seeds.values
+    baseline = loop._baseline()
+    best = None
+    if accepted:
+        sign = 1 if loop.task.spec.minimize else -1
+        best = min(accepted, key=lambda n: sign * (n.mean(loop.metric, seeds) or 0.0))
+    return Progress(
+        task=loop.task.name,
+        metric=loop.metric,
+        minimize=loop.task.spec.minimize,
+        experiments=loop._candidates(),
+        experiments_budget=loop.config.experiments,
+        elapsed=loop.elapsed(),
+        minutes_budget=loop.config.minutes,
+        workers=loop.workers,
+        running=tuple(sorted(running, key=lambda r: (r.node_id, r.seed))),
+        baseline=baseline.mean(loop.metric, seeds) if baseline else None,
+        best_node=best.id if best else None,
+        best=best.mean(loop.metric, seeds) if best else None,
+        counts=counts,
+    )

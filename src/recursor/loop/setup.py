@@ -11,6 +11,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import recursor
 from recursor.errors import BudgetError, TaskError
@@ -75,6 +76,16 @@ def run_task_snapshot(store: RunStore) -> Task:
     return load_task(store.run_dir / SNAPSHOT, config.overrides)
 
 
+def make_executor(config: RunConfig, workers: int, threads: int = 1) -> Any:
+    """The executor the run asks for: the local process pool, or Ray (imported only then).
+    `threads` is one experiment's CPUs, to size a local Ray instance."""
+    if config.executor == "ray":
+        from recursor.executor.ray_pool import RayExecutor
+
+        return RayExecutor(workers, config.ray_address, threads=threads)
+    return LocalExecutor(workers)
+
+
 def drive(store: RunStore, observer: Observer | None = None,
           proposer: Proposer | None = None) -> str:
     """Run (or continue) the loop of an existing run folder until its budget is spent.
@@ -94,20 +105,22 @@ def drive(store: RunStore, observer: Observer | None = None,
             store,
             task,
             config,
-            executor=LocalExecutor(workers),
             proposer=proposer or build_proposer(config, store),
             policy=make_policy(config.policy, task.spec.search),
             workers=workers,
             data_paths=data_paths,
             sandbox=sandbox,
             observer=observer,
+            # last: a Ray instance is only started once everything else is in place
+            executor=make_executor(config, workers, limits.threads),
         )
         return loop.run()
 
 
 def extend_budget(store: RunStore, experiments: int | None, minutes: float | None,
-                  workers: int | None) -> RunConfig:
-    """Raise a run's budget (never lower it) and make a finished run resumable again."""
+                  workers: int | None, ray_address: str | None = None) -> RunConfig:
+    """Raise a run's budget (never lower it) and make a finished run resumable again.
+    A `ray_address` moves the rest of the run to that Ray cluster."""
     config = RunConfig.from_json(store.meta()["config"])
     data = config.to_json()
     if experiments is not None:
@@ -119,6 +132,8 @@ def extend_budget(store: RunStore, experiments: int | None, minutes: float | Non
         data["minutes"] = minutes
     if workers is not None:
         data["workers"] = workers
+    if ray_address is not None:
+        data.update(executor="ray", ray_address=ray_address)
     new = RunConfig.from_json(data)
     if new != config:
         store.set_meta("config", new.to_json())

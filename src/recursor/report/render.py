@@ -56,10 +56,37 @@ def headline(report: dict[str, Any]) -> list[str]:
                     if p.get("cost_per_accepted") is not None and p["calls"] else "")
             parts.append(f"{name}: {p['accepted']}/{p['tried']} accepted{cost}{each}")
         lines.append("proposers: " + "; ".join(parts))
+    lines += _value_lines(report)
     d = report.get("diversity")
     if d and c["experiments"]:
         lines.append(f"diversity: {len(d['categories_tried'])} idea categories tried, "
                      f"{len(d['categories_accepted'])} accepted, on {d['branches']} branch(es)")
+    return lines
+
+
+def _value_lines(report: dict[str, Any]) -> list[str]:
+    lines = []
+    v = report.get("value") or {}
+    if v.get("enabled"):
+        text = (f"value function: {v['stopped']} run(s) stopped early, {v['audited']} would-be "
+                f"stop(s) audited to the end")
+        if v["audited"]:
+            text += (f" ({v['audited_better']} ended better than the parent, "
+                     f"{v['audited_accepted']} accepted: false-stop rate "
+                     f"{v['false_stop_rate']:.0%})")
+        if v.get("coverage90") is not None:
+            text += (f"; forecasts checked {v['checked_forecasts']}: mean error "
+                     f"{v['mean_abs_error']:.4g}, 90% interval held {v['coverage90']:.0%}")
+        if v.get("risk_last") is not None and v["risk_last"] < v["risk"]:
+            text += f"; stop level tightened to {v['risk_last']:g}"
+        lines.append(text)
+    elif v:
+        lines.append(f"value function: {v['why']}")
+    e = report.get("engine") or {}
+    if e.get("overhead_fraction") is not None:
+        lines.append(f"engine: {e['experiments_finished']} experiments in "
+                     f"{e['wall_seconds'] / 60:.1f} min ({e['decided_per_hour']:.1f} nodes "
+                     f"decided per hour); overhead {e['overhead_fraction']:.1%} of worker time")
     return lines
 
 

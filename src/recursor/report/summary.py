@@ -24,8 +24,10 @@ from typing import Any
 from recursor.judge.stats import mean_ci95
 from recursor.loop.config import RunConfig
 from recursor.loop.lock import is_driven
+from recursor.loop.overhead import engine_summary
 from recursor.report.diversity import diversity
-from recursor.store import Node, NodeStatus, RunStore
+from recursor.store import EvalStatus, Node, NodeStatus, RunStore
+from recursor.value import calibration
 
 
 def run_status(store: RunStore) -> str:
@@ -106,7 +108,22 @@ def build_report(store: RunStore) -> dict[str, Any]:
             if (n.verdict or {}).get("stage") == "confirm"), 3),
         "proposers": _proposers(store, list(nodes.values())),
         "diversity": diversity(list(nodes.values())),
+        "value": _value(store, config, spec, list(nodes.values())),
+        "engine": engine_summary(meta.get("engine"), wall_seconds(store),
+                                 counts["experiments"] - counts["running"],
+                                 sum(1 for n in nodes.values() for e in n.evaluations
+                                     if e.status in (EvalStatus.OK, EvalStatus.FAILED))),
     }
+
+
+def _value(store: RunStore, config: RunConfig, spec: Any, nodes: list[Node]) -> dict[str, Any]:
+    """What the value function did in the run: stops, audits, calibration."""
+    if not config.early_stop or not spec.metric.curve:
+        why = "off for this run" if not config.early_stop else "the task streams no curve"
+        return {"enabled": False, "why": why}
+    found = calibration.summary(store.predictions(), nodes, spec.minimize)
+    found.pop("owner", None)
+    return {"enabled": True, "risk": config.stop_risk, "audit": config.stop_audit, **found}
 
 
 def _proposers(store: RunStore, nodes: list[Node]) -> dict[str, dict[str, Any]]:

@@ -33,6 +33,7 @@ class EvalStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"
     LOST = "lost"  # in flight when the run was killed; run again on resume
+    STOPPED = "stopped"  # stopped by the value function, or its node was stopped early
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,23 @@ class Call:
     node_id: int | None = None
     id: int | None = None
     created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One look of the value function at a running candidate's curve (see recursor.value)."""
+
+    evaluation_id: int
+    reference_id: int  # the parent's evaluation on the same seed
+    progress: float
+    step: int | None
+    predicted: float  # final metric difference, candidate minus parent
+    lo: float  # 90% predictive interval of that difference
+    hi: float
+    p_better: float  # probability that the candidate ends better than its parent
+    risk: float  # the stop level in force at this look
+    decision: str  # continue | stop | audit
+    at: float = 0.0
 
 
 @dataclass(frozen=True)

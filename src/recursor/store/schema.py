@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE meta (
@@ -106,8 +106,28 @@ CREATE TABLE calls (
 CREATE INDEX calls_node ON calls(node_id);
 """
 
+# v4: the value function's predictions, one row per look at a running experiment's curve, kept
+# whether it stopped the experiment or not, so that its calibration and false stops are counted
+_V4 = """
+CREATE TABLE predictions (
+    id            INTEGER PRIMARY KEY,
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),
+    reference_id  INTEGER NOT NULL REFERENCES evaluations(id),  -- the parent's run, same seed
+    at            REAL NOT NULL,
+    progress      REAL NOT NULL,
+    step          INTEGER,
+    predicted     REAL NOT NULL,   -- the final metric difference, candidate minus parent
+    lo            REAL NOT NULL,   -- its 90% predictive interval
+    hi            REAL NOT NULL,
+    p_better      REAL NOT NULL,   -- probability that the candidate ends better than the parent
+    risk          REAL NOT NULL,   -- the stop level in force
+    decision      TEXT NOT NULL    -- continue | stop | audit (would stop; runs on to be checked)
+);
+CREATE INDEX predictions_eval ON predictions(evaluation_id);
+"""
+
 # version -> the script that reaches it from version - 1
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -42,6 +42,7 @@ from recursor.store.records import (
     Idea,
     Node,
     NodeStatus,
+    Prediction,
 )
 from recursor.store.schema import migrate
 
@@ -333,8 +334,10 @@ class RunStore:
         reason: str | None,
         seconds: float,
         curve: Iterable[Mapping[str, Any]] = (),
+        stopped: bool = False,
     ) -> Evaluation:
-        status = EvalStatus.OK if ok else EvalStatus.FAILED
+        """Record an experiment's end; `stopped`: the value function stopped it (or its node)."""
+        status = EvalStatus.STOPPED if stopped else EvalStatus.OK if ok else EvalStatus.FAILED
         with self._conn:
             updated = self._conn.execute(
                 "UPDATE evaluations SET status=?, value=?, metrics=?, reason=?, finished_at=?,"
@@ -373,6 +376,25 @@ class RunStore:
         return [json.loads(r["point"]) for r in rows]
 
     # -- events: the run's audit trail -----------------------------------------------------
+
+    # -- the value function's looks --------------------------------------------------------
+
+    def add_prediction(self, p: Prediction) -> None:
+        with self._conn:
+            self._conn.execute(
+                "INSERT INTO predictions (evaluation_id, reference_id, at, progress, step,"
+                " predicted, lo, hi, p_better, risk, decision)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (p.evaluation_id, p.reference_id, p.at or time.time(), p.progress, p.step,
+                 p.predicted, p.lo, p.hi, p.p_better, p.risk, p.decision),
+            )
+
+    def predictions(self) -> list[Prediction]:
+        rows = self._conn.execute("SELECT * FROM predictions ORDER BY id").fetchall()
+        return [Prediction(evaluation_id=r["evaluation_id"], reference_id=r["reference_id"],
+                           progress=r["progress"], step=r["step"], predicted=r["predicted"],
+                           lo=r["lo"], hi=r["hi"], p_better=r["p_better"], risk=r["risk"],
+                           decision=r["decision"], at=r["at"]) for r in rows]
 
     def event(self, kind: str, message: str, node_id: int | None = None) -> None:
         with self._conn:

@@ -33,6 +33,10 @@ class MetricSpec(_Strict):
     direction: Literal["minimize", "maximize"]
     unit: str = ""
     min_effect: float = Field(default=0.0, ge=0, description="smallest improvement worth keeping")
+    # a quantity of the harness's curve points that tracks the metric while the program runs
+    # (e.g. train_loss); with `progress` in the points it lets the value function stop
+    # experiments early. None: experiments always run to the end
+    curve: str | None = Field(default=None, description="curve quantity that tracks the metric")
 
 
 class LimitsSpec(_Strict):

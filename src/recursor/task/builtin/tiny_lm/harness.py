@@ -93,9 +93,13 @@ def eval_windows(data, n_windows, width):
     return data[: n * width].reshape(n, width)
 
 
-def forward_progress(read_fd, metrics):
+def forward_progress(read_fd, metrics, n_tokens):
     for point in json_lines(read_fd):
         numbers = {k: v for k, v in point.items() if isinstance(v, (int, float))}
+        # the share of the training stream consumed: the value function compares curves at
+        # equal progress, whatever batch size or step count an idea chose
+        if isinstance(numbers.get("tokens"), (int, float)):
+            numbers["progress"] = min(1.0, max(0.0, numbers["tokens"] / n_tokens))
         metrics.write(type="curve", **numbers)
 
 
@@ -257,7 +261,7 @@ def train_and_score(config, metrics, log):
     _, watch = run_child(argv, run.scratch, run.env, budget["train_seconds"], "training", log,
                          run.sandbox, (write_fd,))
     os.close(write_fd)
-    reader = threading.Thread(target=forward_progress, args=(read_fd, metrics), daemon=True)
+    reader = threading.Thread(target=forward_progress, args=(read_fd, metrics, n_tokens), daemon=True)
     reader.start()
     train_usage = watch.wait()
     reader.join(timeout=5)

@@ -1,0 +1,195 @@
+"""Early stopping on `tiny-lm`: with and without the value function, same wall-clock budget.
+
+    python bench/value_function.py --minutes 25
+    python bench/value_function.py --minutes 5 --set budget.train_tokens=200000   # a quick look
+
+The two arms run side by side, one worker each, started together: both see the same machine
+load for the same minutes, so their ratio holds on a noisy host. Same task, proposer, policy and
+run seed; the only difference is `early_stop`. Prints per arm: candidates decided and decided
+per hour, seed runs finished, runs stopped, false stops (audited would-be stops whose node was
+then accepted), the forecasts' mean error and 90% interval coverage, and the best val_bpb.
+The value function learns from the finished pairs of the run and of the earlier runs in
+--runs-dir with the same overrides (the first invocation starts cold; the line after the table
+says how many it had).
+
+Then a replay on the curves of the arm without early stopping (every run went to its end, so
+the truth is known for every one): the value function, fitted only on the pairs that had
+finished before each run started, against Optuna's MedianPruner on the same curves: runs it
+would stop, how many of those were better than their parent at the end (wrong) or belonged to an
+accepted node (false stops), and the share of training time saved. Needs `pip install optuna`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import recursor
+from recursor.store import NodeStatus, RunStore
+from recursor.task import parse_override
+from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
+from recursor.value.curves import GRID
+from recursor.value.history import earlier_pairs, run_pairs
+
+
+def arm(run_dir: str, early: bool, minutes: float, overrides: dict, seed: int) -> None:
+    recursor.run("tiny-lm", run_dir=run_dir, minutes=minutes, workers=1, seed=seed,
+                 overrides=overrides, early_stop=early)
+
+
+def arm_row(name: str, run_dir: Path) -> list[str]:
+    run = recursor.open_run(run_dir)
+    rep = run.report()
+    e, v, c = rep["engine"], rep["value"], rep["counts"]
+    false = (f"{v['audited_accepted']}/{v['audited']}" if v.get("enabled") and v["audited"]
+             else "–")
+    mae = (f"{v['mean_abs_error']:.4f} / {v['coverage90']:.0%}"
+           if v.get("mean_abs_error") is not None else "–")
+    best = rep["best"]["mean"] if rep["best"] else None
+    return [name, str(e["decided"]), f"{e['decided_per_hour']:.1f}",
+            str(e["experiments_finished"]), str(c["stopped_early"]), false, mae,
+            f"{best:.4f}" if best is not None else "–", f"{e['overhead_fraction']:.1%}"]
+
+
+def _runs(store: RunStore, metric: str, key: str):
+    """Candidate runs with their parent's run on the same seed, in the order they started."""
+    nodes = store.nodes()
+    by_eval = {e.id: (n, e) for n in nodes for e in n.evaluations}
+    out = []
+    for cand, ref, diff in run_pairs(nodes, metric):
+        node, ev = by_eval[cand]
+        out.append(dict(node=node, ev=ev, ref=by_eval[ref][1], diff=diff,
+                        curve=Curve.from_points(store.curve(cand), key),
+                        ref_curve=Curve.from_points(store.curve(ref), key)))
+    return sorted(out, key=lambda r: r["ev"].started_at)
+
+
+def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
+    store = RunStore.open(run_dir)
+    runs = _runs(store, "val_bpb", "train_loss")
+    config = store.meta()["config"]
+    # what the arm with early stopping saw too: the earlier runs beside it
+    history = earlier_pairs(run_dir, "tiny-lm", config["overrides"], "val_bpb", "train_loss",
+                            exclude)
+    rule = StopRule(StopSettings(risk=risk, audit=0.0), minimize=True)
+    ours = []
+    for r in runs:
+        done = history + [Pair(o["curve"], o["ref_curve"], o["diff"]) for o in runs
+                          if o["ev"].finished_at < r["ev"].started_at]
+        model = PairedCurveModel(done)
+        stop_at = None
+        for f in GRID:
+            cut = r["curve"].progress <= f + 1e-9
+            forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
+                                      r["ref_curve"])
+            if forecast is not None and rule.decide(forecast, r["ev"].id, risk) == "stop":
+                stop_at = forecast.progress
+                break
+        ours.append(stop_at)
+    rows = [_replay_row(f"value function (risk {risk:g})", runs, ours)]
+    try:
+        rows.append(_replay_row("Optuna MedianPruner", runs, _median_pruner(runs)))
+    except ImportError:
+        rows.append(["Optuna MedianPruner", "optuna not installed", "", "", "", ""])
+    store.close()
+    return rows
+
+
+def _median_pruner(runs) -> list[float | None]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # its defaults: 5 startup trials, no warm-up steps; the steps are the same progress points
+    study = optuna.create_study(direction="minimize", pruner=optuna.pruners.MedianPruner())
+    out = []
+    for r in runs:
+        trial, stop_at = study.ask(), None
+        for i, f in enumerate(GRID):
+            value = r["curve"].at(f)
+            if value is None:
+                continue
+            trial.report(value, i)
+            if trial.should_prune():
+                stop_at = f
+                break
+        if stop_at is None:
+            study.tell(trial, r["ev"].value)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        out.append(stop_at)
+    return out
+
+
+def _replay_row(name: str, runs, stops: list[float | None]) -> list[str]:
+    stopped = [(r, f) for r, f in zip(runs, stops, strict=True) if f is not None]
+    wrong = sum(1 for r, _ in stopped if r["diff"] < 0)
+    false = sum(1 for r, _ in stopped if r["node"].status is NodeStatus.ACCEPTED)
+    saved = sum(1 - f for _, f in stopped) / max(1, len(runs))
+    return [name, f"{len(stopped)}/{len(runs)}", str(wrong), str(false),
+            f"{false / len(stopped):.0%}" if stopped else "–", f"{saved:.0%}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--minutes", type=float, default=25, help="wall-clock budget per arm")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--risk", type=float, default=0.02, help="the replay's stop level")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="task.toml override, e.g. --set budget.train_tokens=200000")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-value"))
+    parser.add_argument("--replay", type=Path, default=None,
+                        help="only replay the curves of this finished run (no new runs)")
+    args = parser.parse_args()
+    overrides = dict(parse_override(o) for o in args.overrides)
+    console = Console() if Console().is_terminal else Console(width=160)
+    console.print(f"{time.strftime('%Y-%m-%d %H:%M')} · {platform.node()} · "
+                  f"{mp.cpu_count()} cores · {platform.processor() or platform.machine()}")
+
+    if args.replay is None:
+        # the arms sit beside the earlier runs of this bench: the value function of the arm
+        # with early stopping learns from their finished pairs, as a user's next run would
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        dirs = {"without early stopping": args.runs_dir / f"{stamp}-full",
+                "with early stopping": args.runs_dir / f"{stamp}-early"}
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=arm, args=(str(d), name.startswith("with "), args.minutes,
+                                                overrides, args.seed))
+                 for name, d in dirs.items()]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        table = Table(title=f"tiny-lm, {args.minutes:g} min each, side by side, 1 worker each",
+                      header_style="bold")
+        for col in ("arm", "decided", "decided/hour", "seed runs", "stopped", "false stops",
+                    "forecast error / 90% cover", "best val_bpb", "engine overhead"):
+            table.add_column(col)
+        rows = [arm_row(name, d) for name, d in dirs.items()]
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        ratio = float(rows[1][2]) / float(rows[0][2]) if float(rows[0][2]) else float("nan")
+        console.print(f"decided per hour, with / without early stopping: {ratio:.2f}x")
+        full, exclude = dirs["without early stopping"], list(dirs.values())
+        early = recursor.open_run(dirs["with early stopping"])
+        console.print(next(e["message"] for e in early.events() if e["kind"] == "value"))
+    else:
+        full, exclude = args.replay, [args.replay]
+
+    table = Table(title=f"replay on the curves of {full}", header_style="bold")
+    for col in ("rule", "stopped", "ended better than parent", "of an accepted node",
+                "false-stop rate", "training saved"):
+        table.add_column(col)
+    for row in replay(full, args.risk, exclude):
+        table.add_row(*row)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Partial curves, read at equal progress, and the paired gap the value function learns from.
+
+A harness streams curve points; those with `progress` (0 to 1, the share of the experiment done)
+and the task's curve quantity (`metric.curve`, e.g. train_loss) are what the value function
+reads. Two runs are compared on the same seed (same initialisation, same data order), at equal
+progress, through a window of the last `WINDOW` of progress: minibatch noise averages out and
+what the seed shares cancels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+WINDOW = 0.1  # share of the run averaged into one reading of a curve
+STEP = 0.05  # the value function looks at progress 0.1, 0.15, ..., 1.0
+GRID = tuple(round(STEP * i, 10) for i in range(2, int(round(1 / STEP)) + 1))
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A run's curve quantity against its progress, in the order the harness wrote it."""
+
+    progress: np.ndarray
+    values: np.ndarray
+    step: int | None = None  # the program's step at the last point, when it reports one
+
+    @classmethod
+    def from_points(cls, points: Iterable[Mapping[str, Any]], key: str) -> Curve:
+        prog, vals, step = [], [], None
+        for p in points:
+            x, y = p.get("progress"), p.get(key)
+            if _number(x) and _number(y):
+                prog.append(float(x))
+                vals.append(float(y))
+                if _number(p.get("step")):
+                    step = int(p["step"])
+        return cls(np.asarray(prog), np.asarray(vals), step)
+
+    @property
+    def reached(self) -> float:
+        return float(self.progress[-1]) if len(self.progress) else 0.0
+
+    def at(self, f: float) -> float | None:
+        """Mean of the points in (f - WINDOW, f], or the line between the points around f when
+        none falls there (a program that takes few, large steps); None past the curve's end."""
+        if not len(self.progress) or f > self.reached + 1e-9 or f < self.progress[0] - 1e-9:
+            return None
+        mask = (self.progress <= f + 1e-9) & (self.progress > f - WINDOW + 1e-9)
+        if mask.any():
+            return float(self.values[mask].mean())
+        return float(np.interp(f, self.progress, self.values))
+
+
+def gap(candidate: Curve, reference: Curve, f: float) -> float | None:
+    a, b = candidate.at(f), reference.at(f)
+    return None if a is None or b is None else a - b
+
+
+def features(candidate: Curve, reference: Curve, f: float) -> np.ndarray | None:
+    """[1, gap now, how much the gap moved since half-way to now] at progress f.
+
+    The second feature is the curves' own shape: a gap that is closing (an idea that learns
+    slower early but faster late, a schedule that pays off in its decay) is told from one
+    that holds or widens.
+    """
+    now = gap(candidate, reference, f)
+    half = gap(candidate, reference, _on_grid(f / 2))
+    if now is None or half is None:
+        return None
+    return np.array([1.0, now, now - half])
+
+
+def looked_at(progress: float) -> float | None:
+    """The last grid point a curve that has reached `progress` can be read at."""
+    seen = [f for f in GRID if f <= progress + 1e-9]
+    return seen[-1] if seen else None
+
+
+def _on_grid(f: float) -> float:
+    return max(STEP, round(f / STEP) * STEP)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,75 @@
+"""The stop rule: when a forecast says a candidate is very unlikely to beat its parent.
+
+A look at a running candidate gives P(better): the forecast's probability that the candidate's
+final metric ends better than its parent's on the same seed (the comparison the screen makes).
+Below `risk` the experiment is stopped, except for a deterministic sample of `audit` of such
+experiments, which run to the end with their would-be stop recorded: how often those ended
+better than the parent is the run's measured false-stop rate. When it exceeds `target`, the risk
+level halves for every audit beyond what the target allows, so the rule grows more careful on
+its own; it is recomputed from the store at every look, so a resumed run keeps its caution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from recursor.value.curves import looked_at
+from recursor.value.model import Forecast
+
+MIN_RISK = 1e-4
+
+
+@dataclass(frozen=True)
+class StopSettings:
+    risk: float = 0.02  # stop below this probability of beating the parent
+    audit: float = 0.2  # share of would-be stops that run on to measure false stops
+    target: float = 0.10  # false-stop rate above which the risk level tightens
+    min_progress: float = 0.2  # no look before this share of the experiment
+
+    def __post_init__(self) -> None:
+        if not 0 < self.risk < 0.5:
+            raise ValueError(f"stop risk must be between 0 and 0.5 (got {self.risk})")
+        if not 0 <= self.audit <= 1:
+            raise ValueError(f"stop audit share must be between 0 and 1 (got {self.audit})")
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    """An audited would-be stop whose experiment finished."""
+
+    evaluation_id: int
+    improvement: float  # the candidate's final improvement over its parent on that seed
+    accepted: bool  # its node was accepted in the end
+
+
+class StopRule:
+    def __init__(self, settings: StopSettings, minimize: bool):
+        self.settings = settings
+        self.minimize = minimize
+
+    def p_better(self, forecast: Forecast) -> float:
+        below = forecast.p_below(0.0)
+        return below if self.minimize else 1.0 - below
+
+    def risk_now(self, outcomes: Sequence[AuditOutcome]) -> float:
+        """The base risk, halved once for each wrong audited stop beyond the target rate."""
+        wrong = sum(1 for o in outcomes if o.improvement > 0)
+        excess = wrong - self.settings.target * len(outcomes)
+        if excess <= 0:
+            return self.settings.risk
+        return max(MIN_RISK, self.settings.risk * 0.5 ** int(-(-excess // 1)))
+
+    def decide(self, forecast: Forecast, evaluation_id: int, risk: float) -> str:
+        """continue | stop | audit (would stop, runs on so the stop can be checked)."""
+        if forecast.progress < self.settings.min_progress - 1e-9 or looked_at(
+                forecast.progress) is None:
+            return "continue"
+        if self.p_better(forecast) >= risk:
+            return "continue"
+        return "audit" if audited(evaluation_id, self.settings.audit) else "stop"
+
+
+def audited(evaluation_id: int, share: float) -> bool:
+    """A fixed pseudo-random draw per evaluation: the same on resume, spread over the run."""
+    return ((evaluation_id * 2654435761) % 2**32) / 2**32 < share

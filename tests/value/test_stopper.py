@@ -1,0 +1,37 @@
+"""The stop rule's settings, its audits, and how it grows careful when its stops prove wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from recursor.value import AuditOutcome, StopRule, StopSettings
+from recursor.value.stopper import audited
+
+
+def outcomes(wrong: int, right: int) -> list[AuditOutcome]:
+    return ([AuditOutcome(i, +0.01, False) for i in range(wrong)]
+            + [AuditOutcome(100 + i, -0.2, False) for i in range(right)])
+
+
+def test_the_stop_level_tightens_when_audited_stops_prove_wrong():
+    rule = StopRule(StopSettings(risk=0.04, target=0.10), minimize=True)
+    assert rule.risk_now([]) == 0.04
+    assert rule.risk_now(outcomes(1, 9)) == 0.04  # 10%: at the target
+    assert rule.risk_now(outcomes(2, 8)) == 0.02  # one wrong stop beyond it: halved
+    assert rule.risk_now(outcomes(4, 6)) == 0.005  # three beyond: halved three times
+    assert rule.risk_now(outcomes(0, 30)) == 0.04
+
+
+def test_a_share_of_would_be_stops_is_audited_and_the_draw_is_stable():
+    ids = range(1, 20001)
+    share = sum(audited(i, 0.2) for i in ids) / len(ids)
+    assert share == pytest.approx(0.2, abs=0.01)
+    assert [audited(i, 0.2) for i in range(50)] == [audited(i, 0.2) for i in range(50)]
+    assert not any(audited(i, 0.0) for i in ids)
+
+
+def test_bad_settings_are_refused_with_the_value():
+    with pytest.raises(ValueError, match="0.7"):
+        StopSettings(risk=0.7)
+    with pytest.raises(ValueError, match="audit"):
+        StopSettings(audit=1.5)
