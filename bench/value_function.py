@@ -62,7 +62,7 @@ def _runs(store: RunStore, metric: str, key: str):
     nodes = store.nodes()
     by_eval = {e.id: (n, e) for n in nodes for e in n.evaluations}
     out = []
-    for cand, ref, diff in run_pairs(nodes, metric):
+    for cand, ref, diff, _ in run_pairs(nodes, metric):
         node, ev = by_eval[cand]
         out.append(dict(node=node, ev=ev, ref=by_eval[ref][1], diff=diff,
                         curve=Curve.from_points(store.curve(cand), key),
@@ -80,8 +80,8 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
     rule = StopRule(StopSettings(risk=risk, audit=0.0), minimize=True)
     ours = []
     for r in runs:
-        done = history + [Pair(o["curve"], o["ref_curve"], o["diff"]) for o in runs
-                          if o["ev"].finished_at < r["ev"].started_at]
+        done = history + [Pair(o["curve"], o["ref_curve"], o["diff"], o["node"].id)
+                          for o in runs if o["ev"].finished_at < r["ev"].started_at]
         model = PairedCurveModel(done)
         stop_at = None
         for f in GRID:

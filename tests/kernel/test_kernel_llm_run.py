@@ -61,6 +61,10 @@ def test_a_kernel_that_does_not_compile_goes_back_to_the_model_and_is_repaired(t
     assert nodes[1].idea.source == f"repair of node {nodes[0].id}"
     assert nodes[1].status.value in ("accepted", "rejected")  # it ran and was judged
     assert any("gcc failed" in r.prompt for r in seen)  # the compiler's words reached the model
+    # a kernel harness streams no curve: every experiment ran to its end, and the run says why
+    report = recursor.open_run(run_dir).report()
+    assert report["value"] == {"enabled": False, "why": "the task streams no curve"}
+    assert "early stopping: the task names no curve quantity" in result.output
     store = RunStore.open(run_dir, readonly=True)
     assert len(store.calls()) >= 2
     store.close()

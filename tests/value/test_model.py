@@ -93,3 +93,27 @@ def test_curves_are_read_at_equal_progress_whatever_the_step_count():
               {"progress": 0.2, "train_loss": float("nan")}, {"progress": 0.3, "train_loss": 2.5}]
     read = Curve.from_points(points, "train_loss")
     assert list(read.progress) == [0.1, 0.3] and read.step == 5
+
+
+def test_seeds_of_one_program_count_once():
+    """Five seeds of one idea are not five ideas: the model is no surer for having them."""
+    rng = np.random.default_rng(4)
+    programs = [(g, rng.uniform(0, 0.1)) for g in rng.normal(0, 0.3, 10)]
+
+    def seeds_of(k: int, g: float, late: float, n: int) -> list[Pair]:
+        return [Pair(p.candidate, p.reference, p.difference, k)
+                for p in (make_pair(rng, g, late=late, truth_noise=0.005) for _ in range(n))]
+
+    few = [make_pair(rng, g) for g in (0.1, -0.2, 0.3)]
+    many_seeds = [Pair(p.candidate, p.reference, p.difference, k)
+                  for k, p in enumerate(few) for _ in range(10)]
+    new = make_pair(rng, 0.2)
+    assert PairedCurveModel(many_seeds).forecast(cut(new.candidate, 0.5), new.reference) is None
+
+    one = [q for k, (g, late) in enumerate(programs) for q in seeds_of(k, g, late, 1)]
+    five = [q for k, (g, late) in enumerate(programs) for q in seeds_of(k, g, late, 5)]
+    a = PairedCurveModel(one).forecast(cut(new.candidate, 0.5), new.reference)
+    b = PairedCurveModel(five).forecast(cut(new.candidate, 0.5), new.reference)
+    assert a.dof == b.dof == 10 - 3
+    width = lambda f: f.interval[1] - f.interval[0]  # noqa: E731
+    assert width(b) > 0.6 * width(a)

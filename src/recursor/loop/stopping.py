@@ -19,7 +19,7 @@ from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore
 from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.calibration import audit_outcomes
 from recursor.value.curves import looked_at
-from recursor.value.history import earlier_pairs, run_pairs
+from recursor.value.history import earlier_pairs, program_key, run_pairs
 
 STOPPABLE = ("screen", "confirm")
 
@@ -60,6 +60,7 @@ class EarlyStopping:
         self.rule = StopRule(settings, minimize)
         self.history = tuple(history)
         self._curves: dict[int, Curve] = {}  # finished evaluations' curves
+        self._programs: dict[int, object] = {}  # node -> its program's identity
         self._pairs_seen: tuple = ()
         self._model = PairedCurveModel(self.history)
         self._looked: dict[int, float] = {}  # evaluation -> last progress point looked at
@@ -82,8 +83,12 @@ class EarlyStopping:
             return
         self._pairs_seen = found
         pairs = list(self.history)
-        for cand, ref, diff in found:
-            pairs.append(Pair(self._finished_curve(cand), self._finished_curve(ref), diff))
+        for cand, ref, diff, node in found:
+            if node not in self._programs:
+                self._programs[node] = program_key(self.store.path(nodes[node].workspace)) or (
+                    "this run", node)
+            pairs.append(Pair(self._finished_curve(cand), self._finished_curve(ref), diff,
+                              self._programs[node]))
         self._model = PairedCurveModel(pairs)
         outcomes = audit_outcomes(self.store.predictions(), nodes.values(), self.rule.minimize)
         self._risk = self.rule.risk_now(outcomes)

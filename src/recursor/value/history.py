@@ -7,6 +7,7 @@ their databases, read-only: a run that is going on elsewhere is never locked or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -18,8 +19,9 @@ from recursor.value.curves import Curve
 from recursor.value.model import Pair
 
 
-def run_pairs(nodes: Iterable[Node], metric: str) -> list[tuple[int, int, float]]:
-    """(candidate evaluation, parent evaluation, difference) of every finished pair of a run."""
+def run_pairs(nodes: Iterable[Node], metric: str) -> list[tuple[int, int, float, int]]:
+    """(candidate evaluation, parent evaluation, difference, candidate node) of every finished
+    pair of a run."""
     nodes = list(nodes)
     by_id = {n.id: n for n in nodes}
     out = []
@@ -32,7 +34,7 @@ def run_pairs(nodes: Iterable[Node], metric: str) -> list[tuple[int, int, float]
         for e in node.evaluations:
             ref = theirs.get(e.seed)
             if e.evaluation == metric and e.status is EvalStatus.OK and ref is not None:
-                out.append((e.id, ref.id, e.value - ref.value))
+                out.append((e.id, ref.id, e.value - ref.value, node.id))
     return out
 
 
@@ -60,6 +62,7 @@ def _pairs_of(db: Path, task: str, overrides: dict[str, Any], metric: str,
         if json.loads(meta["task"]) != task or config.get("overrides", {}) != overrides:
             return []
         parent_of = dict(conn.execute("SELECT id, parent_id FROM nodes"))
+        workspace = dict(conn.execute("SELECT id, workspace FROM nodes"))
         rows = conn.execute("SELECT id, node_id, seed, value FROM evaluations WHERE status=? "
                             "AND evaluation=?", (EvalStatus.OK.value, metric)).fetchall()
         by_node_seed = {(n, s): (i, v) for i, n, s, v in rows}
@@ -70,10 +73,23 @@ def _pairs_of(db: Path, task: str, overrides: dict[str, Any], metric: str,
                 continue
             cand, base = _curve(conn, eid, key), _curve(conn, ref[0], key)
             if len(cand.progress) and len(base.progress):
-                pairs.append(Pair(cand, base, value - ref[1]))
+                program = program_key(db.parent / workspace[node]) or (str(db), node)
+                pairs.append(Pair(cand, base, value - ref[1], program))
         return pairs
     finally:
         conn.close()
+
+
+def program_key(workspace: Path) -> str | None:
+    """The identity of a program: its files' hash. The same idea on the same parent in two
+    runs is one program, and its pairs must count once (see model.Pair.group)."""
+    if not workspace.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for p in sorted(workspace.rglob("*")):
+        if p.is_file():
+            digest.update(str(p.relative_to(workspace)).encode() + b"\0" + p.read_bytes())
+    return digest.hexdigest()
 
 
 def _curve(conn: sqlite3.Connection, eval_id: int, key: str) -> Curve:

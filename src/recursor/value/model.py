@@ -32,7 +32,7 @@ from scipy import stats
 
 from recursor.value.curves import Curve, features, looked_at
 
-MIN_PAIRS = 8  # finished candidate/parent pairs before the first forecast
+MIN_PAIRS = 6  # candidates with a finished pair before the first forecast
 LEVEL = 0.90  # the predictive interval reported and calibrated
 
 
@@ -43,6 +43,8 @@ class Pair:
     candidate: Curve
     reference: Curve
     difference: float  # final metric, candidate minus parent
+    # the candidate program it belongs to: a program's seeds agree closely, so they count once
+    group: object = None
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,17 @@ class PairedCurveModel:
         return self._fits[f]
 
     def _fit_at(self, f: float) -> _Fit | None:
-        rows, ys = [], []
-        for pair in self.pairs:
+        # one row per candidate program, its seeds averaged: the seeds of one program differ
+        # far less than programs do, and counting them apart would make the model as sure as
+        # if it had seen that many different ideas
+        groups: dict[object, list[tuple[np.ndarray, float]]] = {}
+        for i, pair in enumerate(self.pairs):
             x = features(pair.candidate, pair.reference, f)
             if x is not None:
-                rows.append(x)
-                ys.append(pair.difference)
+                key = pair.group if pair.group is not None else ("pair", i)
+                groups.setdefault(key, []).append((x, pair.difference))
+        rows = [np.mean([x for x, _ in g], axis=0) for g in groups.values()]
+        ys = [float(np.mean([y for _, y in g])) for g in groups.values()]
         n, p = len(rows), 3
         if n < max(self.min_pairs, p + 3):
             return None
