@@ -2,12 +2,18 @@
 
     python bench/value_function.py --minutes 25
     python bench/value_function.py --minutes 5 --set budget.train_tokens=200000   # a quick look
+    python bench/value_function.py --minutes 40 --sweep    # a hyperparameter sweep's ideas
 
 The two arms run side by side, one worker each, started together: both see the same machine
 load for the same minutes, so their ratio holds on a noisy host. Same task, proposer, policy and
 run seed; the only difference is `early_stop`. Prints per arm: candidates decided and decided
 per hour, seed runs finished, runs stopped, false stops (audited would-be stops whose node was
 then accepted), the forecasts' mean error and 90% interval coverage, and the best val_bpb.
+With --sweep the task is a copy of tiny-lm whose idea library is a hyperparameter sweep (each
+of learning rate, batch, width, depth, betas, weight decay, clipping moved to values around
+and far from the baseline's, as a person sweeping a grid would) instead of the literature
+ideas: most such points are clearly worse than the parent, the regime early stopping is for.
+
 The value function learns from the finished pairs of the run and of the earlier runs in
 --runs-dir with the same overrides (the first invocation starts cold; the line after the table
 says how many it had).
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -37,9 +44,49 @@ from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.curves import GRID
 from recursor.value.history import earlier_pairs, run_pairs
 
+SWEEP = {  # name in train.py -> values a sweep would try (the baseline's value left out)
+    "learning_rate": ["3e-5", "1e-4", "3e-4", "2e-3", "1e-2", "3e-2"],
+    "batch_size": ["4", "8", "128"],
+    "n_embd": ["16", "32", "128"],
+    "n_layer": ["1", "2", "8"],
+    "beta1": ["0.5", "0.99"],
+    "beta2": ["0.9", "0.999"],
+    "weight_decay": ["0.0", "1.0"],
+    "grad_clip": ["0.01", "0.1"],
+}
 
-def arm(run_dir: str, early: bool, minutes: float, overrides: dict, seed: int) -> None:
-    recursor.run("tiny-lm", run_dir=run_dir, minutes=minutes, workers=1, seed=seed,
+
+def sweep_task(folder: Path) -> Path:
+    """tiny-lm with a hyperparameter sweep for its idea library."""
+    from recursor.task.folder import builtin_tasks
+
+    src = builtin_tasks()["tiny-lm"]
+    task = folder / "tiny-lm-sweep"
+    if task.exists():
+        shutil.rmtree(task)
+    shutil.copytree(src, task, ignore=shutil.ignore_patterns("ideas", "__pycache__"))
+    ideas = task / "ideas"
+    ideas.mkdir()
+    train = (src / "train.py").read_text()
+    for name, values in SWEEP.items():
+        line = next(x for x in train.splitlines() if x.startswith(f"{name} = "))
+        old = line.split("#")[0].split("=")[1].strip()
+        for value in values:
+            new = line.replace(f"= {old}", f"= {value}", 1)
+            (ideas / f"{name}-{value}.toml").write_text(
+                f'title = "{name} = {value} (from {old})"\n'
+                f'category = "hyperparameter"\n'
+                f'hypothesis = "val_bpb changes when {name} moves from {old} to {value}."\n'
+                f'rationale = "One point of a grid sweep over {name}."\n'
+                f'source = "grid sweep"\n'
+                f"patch = '''\ntrain.py\n<<<<<<< SEARCH\n{line}\n=======\n{new}\n"
+                f">>>>>>> REPLACE\n'''\n")
+    return task
+
+
+def arm(task: str, run_dir: str, early: bool, minutes: float, overrides: dict,
+        seed: int) -> None:
+    recursor.run(task, run_dir=run_dir, minutes=minutes, workers=1, seed=seed,
                  overrides=overrides, early_stop=early)
 
 
@@ -143,6 +190,8 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="task.toml override, e.g. --set budget.train_tokens=200000")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-value"))
+    parser.add_argument("--sweep", action="store_true",
+                        help="ideas from a hyperparameter sweep instead of the literature")
     parser.add_argument("--replay", type=Path, default=None,
                         help="only replay the curves of this finished run (no new runs)")
     args = parser.parse_args()
@@ -155,17 +204,20 @@ def main() -> None:
         # the arms sit beside the earlier runs of this bench: the value function of the arm
         # with early stopping learns from their finished pairs, as a user's next run would
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        task = str(sweep_task(args.runs_dir)) if args.sweep else "tiny-lm"
+        if args.sweep:
+            args.runs_dir = args.runs_dir / "sweep"
         dirs = {"without early stopping": args.runs_dir / f"{stamp}-full",
                 "with early stopping": args.runs_dir / f"{stamp}-early"}
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=arm, args=(str(d), name.startswith("with "), args.minutes,
-                                                overrides, args.seed))
+        procs = [ctx.Process(target=arm, args=(task, str(d), name.startswith("with "),
+                                                args.minutes, overrides, args.seed))
                  for name, d in dirs.items()]
         for p in procs:
             p.start()
         for p in procs:
             p.join()
-        table = Table(title=f"tiny-lm, {args.minutes:g} min each, side by side, 1 worker each",
+        table = Table(title=f"{Path(task).name}, {args.minutes:g} min each, side by side, 1 worker each",
                       header_style="bold")
         for col in ("arm", "decided", "decided/hour", "seed runs", "stopped", "false stops",
                     "forecast error / 90% cover", "best val_bpb", "engine overhead"):

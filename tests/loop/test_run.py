@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,33 @@ def test_bad_ideas_fail_with_clear_reasons_and_the_run_goes_on(tmp_path, small):
     statuses = {n.idea.title: n.status for n in run.nodes()[1:]}
     assert statuses.pop("edits the harness") is NodeStatus.REJECTED
     assert set(statuses.values()) == {NodeStatus.FAILED}
+
+
+class SlowProposer(ScriptedProposer):
+    """A researcher that takes its time over every idea after the first (a model thinking)."""
+
+    def __init__(self, patches, seconds: float):
+        super().__init__(patches)
+        self.seconds, self.calls = seconds, 0
+
+    def propose(self, ctx):
+        self.calls += 1
+        if self.calls > 1:
+            time.sleep(self.seconds)
+        return super().propose(ctx)
+
+
+def test_results_are_recorded_and_judged_while_the_proposer_thinks(tmp_path, small):
+    small = {**small, "seeds.values": [1, 2]}
+    ideas = [("higher learning rate", sr("learning_rate = 1e-3", "learning_rate = 3e-3")),
+             ("lower learning rate", sr("learning_rate = 1e-3", "learning_rate = 5e-4"))]
+    run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=2, workers=2,
+                       overrides=small, heldout=False, proposer=SlowProposer(ideas, 20))
+    first, second = run.nodes()[1:]
+    screen = next(e for e in first.evaluations if e.seed == 1)
+    # the first candidate's screen ended, was recorded and judged while the second idea was
+    # still being written: the loop did not stop to wait for the proposer
+    assert screen.finished_at < second.created_at - 5
+    after = [e for e in first.evaluations if e.started_at > screen.finished_at]
+    assert first.decided_at < second.created_at or any(
+        e.started_at < second.created_at for e in after)
