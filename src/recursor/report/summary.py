@@ -122,7 +122,6 @@ def _value(store: RunStore, config: RunConfig, spec: Any, nodes: list[Node]) -> 
         why = "off for this run" if not config.early_stop else "the task streams no curve"
         return {"enabled": False, "why": why}
     found = calibration.summary(store.predictions(), nodes, spec.minimize)
-    found.pop("owner", None)
     return {"enabled": True, "risk": config.stop_risk, "audit": config.stop_audit, **found}
 
 

@@ -44,7 +44,7 @@ def audit_outcomes(predictions: Iterable[Prediction], nodes: Iterable[Node],
 
 def summary(predictions: list[Prediction], nodes: list[Node], minimize: bool) -> dict[str, Any]:
     """The value function's record in a run, for the report."""
-    values, owner = _finals(nodes)
+    values, _ = _finals(nodes)
     errors, inside = [], 0
     for p in predictions:
         if p.evaluation_id in values and p.reference_id in values:
@@ -72,5 +72,4 @@ def summary(predictions: list[Prediction], nodes: list[Node], minimize: bool) ->
         "mean_abs_error": sum(errors) / len(errors) if errors else None,
         "coverage90": inside / len(errors) if errors else None,
         "risk_last": predictions[-1].risk if predictions else None,
-        "owner": {e: owner[e].id for e in stopped if e in owner},
     }

@@ -11,10 +11,10 @@ its own; it is recomputed from the store at every look, so a resumed run keeps i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from recursor.value.curves import looked_at
 from recursor.value.model import Forecast
 
 MIN_RISK = 1e-4
@@ -58,12 +58,11 @@ class StopRule:
         excess = wrong - self.settings.target * len(outcomes)
         if excess <= 0:
             return self.settings.risk
-        return max(MIN_RISK, self.settings.risk * 0.5 ** int(-(-excess // 1)))
+        return max(MIN_RISK, self.settings.risk * 0.5 ** math.ceil(excess))
 
     def decide(self, forecast: Forecast, evaluation_id: int, risk: float) -> str:
         """continue | stop | audit (would stop, runs on so the stop can be checked)."""
-        if forecast.progress < self.settings.min_progress - 1e-9 or looked_at(
-                forecast.progress) is None:
+        if forecast.progress < self.settings.min_progress - 1e-9:
             return "continue"
         if self.p_better(forecast) >= risk:
             return "continue"
