@@ -56,22 +56,14 @@ SWEEP = {  # name in train.py -> values a sweep would try (the baseline's value 
 }
 
 
-def sweep_task(folder: Path) -> Path:
-    """tiny-lm with a hyperparameter sweep for its idea library."""
-    from recursor.task.folder import builtin_tasks
-
-    src = builtin_tasks()["tiny-lm"]
-    task = folder / "tiny-lm-sweep"
-    if task.exists():
-        shutil.rmtree(task)
-    shutil.copytree(src, task, ignore=shutil.ignore_patterns("ideas", "__pycache__"))
-    ideas = task / "ideas"
-    ideas.mkdir()
-    train = (src / "train.py").read_text()
+def _write_sweep(ideas: Path, train: str) -> None:
+    """One idea per grid point of SWEEP, each a one-line patch of `train`."""
     for name, values in SWEEP.items():
         line = next(x for x in train.splitlines() if x.startswith(f"{name} = "))
         old = line.split("#")[0].split("=")[1].strip()
         for value in values:
+            if float(value) == float(old):
+                continue
             new = line.replace(f"= {old}", f"= {value}", 1)
             (ideas / f"{name}-{value}.toml").write_text(
                 f'title = "{name} = {value} (from {old})"\n'
@@ -81,7 +73,54 @@ def sweep_task(folder: Path) -> Path:
                 f'source = "grid sweep"\n'
                 f"patch = '''\ntrain.py\n<<<<<<< SEARCH\n{line}\n=======\n{new}\n"
                 f">>>>>>> REPLACE\n'''\n")
+
+
+def _task_copy(folder: Path, name: str) -> tuple[Path, Path]:
+    """A copy of tiny-lm without its ideas: (its folder, the builtin's folder)."""
+    from recursor.task.folder import builtin_tasks
+
+    src = builtin_tasks()["tiny-lm"]
+    task = folder / name
+    if task.exists():
+        shutil.rmtree(task)
+    shutil.copytree(src, task, ignore=shutil.ignore_patterns("ideas", "__pycache__"))
+    (task / "ideas").mkdir()
+    return task, src
+
+
+def sweep_task(folder: Path) -> Path:
+    """tiny-lm with a hyperparameter sweep for its idea library."""
+    task, src = _task_copy(folder, "tiny-lm-sweep")
+    _write_sweep(task / "ideas", (src / "train.py").read_text())
     return task
+
+
+def mature_task(folder: Path, run_dir: Path) -> tuple[Path, str]:
+    """tiny-lm as research left it in `run_dir`: the program of its best node for the baseline,
+    and for ideas the literature ideas its lineage has not used that still apply, plus a sweep
+    around the tuned values. Most candidates of a mature program lose or change nothing, the
+    regime a long research run spends most of its time in."""
+    from recursor import patch as patches
+    from recursor.task.folder import load_task
+
+    run = recursor.open_run(run_dir)
+    best = run.report()["best"]
+    nodes = {n.id: n for n in run.nodes()}
+    files = run.files(best["node"])
+    used = {nodes[i].title for i in best["lineage"] if not nodes[i].is_baseline}
+    task, src = _task_copy(folder, "tiny-lm-mature")
+    for rel, text in files.items():
+        (task / rel).write_text(text)
+    for idea in load_task(src).ideas:
+        if idea.title in used:
+            continue
+        try:
+            patches.apply(idea.patch, files)
+        except Exception:  # written against the baseline; the tuned program moved on
+            continue
+        shutil.copy(src / "ideas" / f"{idea.key}.toml", task / "ideas")
+    _write_sweep(task / "ideas", files["train.py"])
+    return task, f"best node {best['node']} of {run_dir} ({best['mean']:.4f}), {len(used)} ideas in"
 
 
 def arm(task: str, run_dir: str, early: bool, minutes: float, overrides: dict,
@@ -192,6 +231,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-value"))
     parser.add_argument("--sweep", action="store_true",
                         help="ideas from a hyperparameter sweep instead of the literature")
+    parser.add_argument("--mature", type=Path, default=None, metavar="RUN",
+                        help="start from the best node of RUN (ideas: the literature's unused "
+                             "ones and a sweep around its values)")
     parser.add_argument("--replay", type=Path, default=None,
                         help="only replay the curves of this finished run (no new runs)")
     args = parser.parse_args()
@@ -204,9 +246,16 @@ def main() -> None:
         # the arms sit beside the earlier runs of this bench: the value function of the arm
         # with early stopping learns from their finished pairs, as a user's next run would
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        task = str(sweep_task(args.runs_dir)) if args.sweep else "tiny-lm"
+        task = "tiny-lm"
         if args.sweep:
+            task = str(sweep_task(args.runs_dir))
             args.runs_dir = args.runs_dir / "sweep"
+        elif args.mature:
+            # beside the runs it grew from: the value function learns from their pairs
+            folder, what = mature_task(args.runs_dir / "tasks", args.mature)
+            task = str(folder)
+            console.print(f"mature start: {what}; {len(list((folder / 'ideas').glob('*.toml')))}"
+                          " ideas")
         dirs = {"without early stopping": args.runs_dir / f"{stamp}-full",
                 "with early stopping": args.runs_dir / f"{stamp}-early"}
         ctx = mp.get_context("spawn")

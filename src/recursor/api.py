@@ -39,6 +39,10 @@ class Run:
     def node(self, node_id: int) -> Node:
         return self._store.node(node_id)
 
+    def files(self, node_id: int) -> dict[str, str]:
+        """The program files of a node (path -> text), as its experiments ran them."""
+        return self._store.files(self._store.node(node_id))
+
     def curve(self, evaluation_id: int) -> list[dict[str, Any]]:
         return self._store.curve(evaluation_id)
 

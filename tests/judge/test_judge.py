@@ -37,7 +37,8 @@ def test_screen_then_confirm_on_fresh_seeds_run_by_candidate_and_parent():
     assert worse.action == "reject" and worse.reason.startswith("screen")
     step = judge.next_step(node(2, {1: 2.90}, 1), BASE, NOISE)
     assert step.reason == "confirm"
-    assert step.runs == ((2, F0), (2, F1), (1, F0), (1, F1))
+    # seed by seed, the parent's run first (the value function looks against its curve)
+    assert step.runs == ((1, F0), (2, F0), (1, F1), (2, F1))
     assert not {F0, F1} & set(SEEDS)
     # no two candidates share a confirmation seed
     assert confirmation_seed(3, 0) not in (F0, F1)
@@ -157,3 +158,18 @@ def test_pooled_noise_sharpens_with_more_candidates():
     # an unstable candidate widens the pool it is judged with
     wild = pool([3.0, 3.02, 2.98, 3.01], [[0.01, 0.0, 0.005]] * 10 + [[0.5, -0.3, 0.4]])
     assert wild.variance > many.variance
+
+
+def test_the_confirmation_bar_is_where_the_paired_test_starts_to_pass():
+    cand, base = confirmed((2.90, 2.91), (3.00, 3.01))
+    noise = judge.noise({1: base, 2: cand})
+    bar = judge.confirmation_bar(noise)
+    assert paired_test([bar * 1.01] * 2, noise).p_value < judge.config.alpha
+    assert paired_test([bar * 0.99] * 2, noise).p_value > judge.config.alpha
+    # the verdicts say whether the test passed: what a futility stop is checked against
+    cand, base = confirmed((2.90, 2.91), (3.00, 3.01), {2: 2.92, 3: 2.88, 4: 2.91})
+    passed = judge.next_step(cand, base, judge.noise({1: base, 2: cand}))
+    assert passed.action == "accept" and passed.verdict["passed"] is True
+    cand, base = confirmed((3.00, 3.01), (3.00, 3.00))
+    failed = judge.next_step(cand, base, judge.noise({1: base, 2: cand}))
+    assert failed.action == "reject" and failed.verdict["passed"] is False

@@ -122,7 +122,30 @@ def test_a_version_1_run_database_is_upgraded_in_place(tmp_path):
     assert store.calls() == [] and store.total_cost() == 0
     assert store.predictions() == []  # v4: the value function's looks
     (version,) = store._conn.execute("PRAGMA user_version").fetchone()
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
+    store.close()
+
+
+def test_the_value_functions_looks_of_a_version_4_run_read_as_per_seed_looks(tmp_path):
+    from recursor.store.schema import MIGRATIONS
+
+    run = tmp_path / "old"
+    run.mkdir()
+    conn = sqlite3.connect(run / "run.db")
+    conn.executescript("\n".join(MIGRATIONS[v] for v in range(1, 5)) + "\nPRAGMA user_version = 4;")
+    conn.execute("INSERT INTO meta VALUES ('task', '\"t\"')")
+    conn.execute("INSERT INTO nodes (parent_id, status, workspace, created_at) "
+                 "VALUES (NULL, 'accepted', '', 0)")
+    conn.execute("INSERT INTO evaluations (node_id, seed, evaluation, status, started_at, job_dir)"
+                 " VALUES (1, 1, 'm', 'ok', 0, '')")
+    conn.execute("INSERT INTO predictions (evaluation_id, reference_id, at, progress, predicted,"
+                 " lo, hi, p_better, risk, decision) VALUES (1, 1, 0, 0.5, 0.1, 0, 0.2, 0.01,"
+                 " 0.02, 'stop')")
+    conn.commit()
+    conn.close()
+    store = RunStore.open(run)
+    (look,) = store.predictions()
+    assert look.scope == "seed" and look.decision == "stop" and look.predicted == 0.1
     store.close()
 
 

@@ -35,3 +35,14 @@ def test_bad_settings_are_refused_with_the_value():
         StopSettings(risk=0.7)
     with pytest.raises(ValueError, match="audit"):
         StopSettings(audit=1.5)
+
+
+def test_a_futility_stop_is_wrong_when_the_test_passed_whatever_the_seed_said():
+    # its mean improvement was positive, yet below the test's bar: a right futility stop
+    assert not AuditOutcome(1, +0.01, False, scope="confirm", passed=False).wrong
+    assert AuditOutcome(2, +0.05, True, scope="confirm", passed=True).wrong
+    rule = StopRule(StopSettings(risk=0.04, target=0.10), minimize=True)
+    assert rule.risk_now([AuditOutcome(i, +0.01, False, "confirm", False)
+                          for i in range(5)]) == 0.04
+    assert rule.risk_now([AuditOutcome(i, +0.05, True, "confirm", True)
+                          for i in range(2)]) < 0.04

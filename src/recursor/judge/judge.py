@@ -30,7 +30,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from recursor.judge.stats import PairedTest, Pooled, paired_test, pool
+from scipy import stats
+
+from recursor.judge.stats import TINY, PairedTest, Pooled, paired_test, pool
 from recursor.store.records import EvalStatus, Node, NodeStatus
 
 Action = Literal["run", "accept", "reject", "fail"]
@@ -74,6 +76,12 @@ class Judge:
 
     def confirmation_seeds(self, node: Node) -> tuple[int, ...]:
         return tuple(confirmation_seed(node.id, j) for j in range(self.config.confirm))
+
+    def confirmation_bar(self, noise: Pooled) -> float:
+        """The least mean improvement over a node's fresh pairs that passes its test: p < alpha
+        with the run's pooled noise, and at least the task's min_effect."""
+        se = max(noise.sigma, TINY) / self.config.confirm ** 0.5
+        return max(float(stats.t.isf(self.config.alpha, noise.df)) * se, self.config.min_effect)
 
     # -- noise -----------------------------------------------------------------------------
 
@@ -131,8 +139,10 @@ class Judge:
                 f"confirm: the parent, node {parent.id}, failed on confirmation seed "
                 f"{parent_failed.seed} ({parent_failed.reason}); nothing to compare against"),
                 verdict={"parent": parent.id, "stage": "confirm", "screen_gain": screen_gain})
-        needed = tuple((node.id, s) for s in fresh if s not in values)
-        needed += tuple((parent.id, s) for s in fresh if s not in theirs)
+        # seed by seed, the parent first: with one worker, each of the candidate's runs then
+        # has its parent's finished curve beside it, which the value function needs to look
+        needed = tuple(run for s in fresh for run in ((parent.id, s), (node.id, s))
+                       if s not in (theirs if run[0] == parent.id else values))
         if needed:
             return Step("run", needed, "confirm")
         if noise is None:
@@ -147,7 +157,8 @@ class Judge:
             why = (f"p >= {alpha:g}" if test.p_value >= alpha
                    else f"effect below the task's min_effect {floor:g}")
             return Step("reject", reason=f"not proven better ({why}): {summary}",
-                        verdict=verdict)
+                        verdict={**verdict, "passed": False})
+        verdict["passed"] = True  # what the value function's futility stops are checked against
         missing = tuple((node.id, s) for s in self.seeds if s not in values)
         if missing:
             return Step("run", missing, "complete")

@@ -29,7 +29,7 @@ from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import make_job
 from recursor.loop.overhead import OverheadMeter
 from recursor.loop.progress import Observer, Progress, SilentObserver, snapshot
-from recursor.loop.stopping import EarlyStopping, Flying, Stop
+from recursor.loop.stopping import Confirmation, EarlyStopping, Flying, Stop
 from recursor.policy import SearchView
 from recursor.proposer import ProposalContext, ProposalFailed, Proposer
 from recursor.store import EvalStatus, Evaluation, Finding, Node, NodeStatus, RunStore
@@ -442,17 +442,29 @@ class ResearchLoop:
         flying = [Flying(f.evaluation.id, f.evaluation.node_id, f.evaluation.seed,
                          f.evaluation.evaluation, f.stage, f.job.metrics_file)
                   for f in self._flights.values() if f.evaluation.id not in self._abandoned]
-        for stop in self.stopping.look(flying, self._nodes):
+        confirmation = None if self._noise is None else Confirmation(
+            self.judge.confirmation_bar(self._noise), self._noise.sigma,
+            self.task.spec.seeds.values[0], self.judge.confirmation_seeds)
+        for stop in self.stopping.look(flying, self._nodes, confirmation):
             self._stop_node(stop)
 
     def _stop_node(self, stop: Stop) -> None:
         node = self._nodes[stop.node_id]
-        lo, hi = stop.forecast.interval
+        # as a loss: positive = worse than the parent, whichever way the metric points
         sign = 1 if self.task.spec.minimize else -1
-        reason = (f"stopped early at {stop.forecast.progress:.0%} of seed run "
-                  f"{stop.evaluation_id}: forecast {self.metric} {sign * stop.forecast.mean:+.4g} "
-                  f"worse than node {node.parent_id} (90% interval [{sign * lo:+.4g}, "
-                  f"{sign * hi:+.4g}]), P(better) = {stop.p_better:.3g} < {stop.risk:g}")
+        lo, hi = sorted(sign * x for x in stop.interval)
+        loss = sign * stop.predicted
+        forecast = (f"forecast {self.metric} {abs(loss):.4g} {'worse' if loss > 0 else 'better'}"
+                    f" than node {node.parent_id}")
+        if stop.scope == "confirm":
+            reason = (f"stopped early at {stop.progress:.0%} of confirmation run "
+                      f"{stop.evaluation_id}: {forecast} on average over its fresh seeds (90% "
+                      f"interval [{lo:+.4g}, {hi:+.4g}], + = worse); the test needs {stop.bar:.4g} better, "
+                      f"P(pass) = {stop.p:.3g} < {stop.risk:g}")
+        else:
+            reason = (f"stopped early at {stop.progress:.0%} of seed run {stop.evaluation_id}: "
+                      f"{forecast} (90% interval [{lo:+.4g}, {hi:+.4g}], + = worse), "
+                      f"P(better) = {stop.p:.3g} < {stop.risk:g}")
         node = self.store.decide(node.id, NodeStatus.STOPPED_EARLY, reason,
                                  stop.verdict(node.parent_id))
         self._nodes[node.id] = node

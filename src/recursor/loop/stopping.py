@@ -2,7 +2,10 @@
 
 At every tick the loop hands over its experiments in flight. A candidate's run (its screen or
 one of its confirmation seeds) is looked at each time its curve reaches a new progress point:
-the forecast is stored, and when the stop rule says so the loop stops the node. Runs of the
+the forecast is stored, and when the stop rule says so the loop stops the node. In the
+confirmation stage the node is also looked at as a whole, the forecasts of its fresh seeds
+combined into a forecast of its paired test (recursor.value.futility): a near-null candidate,
+which beats its parent on half the seeds, is stopped once its test is forecast to fail. Runs of the
 baseline, of parents, held-out runs and the `complete` seeds of a node that already passed its
 test are never stopped.
 """
@@ -10,7 +13,7 @@ test are never stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore
 from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.calibration import audit_outcomes
 from recursor.value.curves import looked_at
+from recursor.value.futility import confirm_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 
 STOPPABLE = ("screen", "confirm")
@@ -37,20 +41,37 @@ class Flying:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """What the futility look needs of the judge, as the run stands now."""
+
+    bar: float  # the mean fresh improvement the paired test needs (Judge.confirmation_bar)
+    sigma: float  # the run's pooled spread of paired differences
+    screen_seed: int
+    seeds: Callable[[Node], tuple[int, ...]]  # a node's fresh confirmation seeds
+
+
+@dataclass(frozen=True)
 class Stop:
     node_id: int
-    evaluation_id: int
-    forecast: Forecast
-    p_better: float
+    evaluation_id: int  # the run whose look stopped the node
+    progress: float
+    predicted: float  # final difference, candidate minus parent (the fresh seeds' mean: confirm)
+    interval: tuple[float, float]  # its 90% interval
+    p: float  # P(better than the parent on the seed), or P(the paired test passes): confirm
     risk: float
     step: int | None
+    pairs: int
+    scope: str = "seed"
+    bar: float | None = None  # scope confirm: the mean improvement the test needs
 
     def verdict(self, parent_id: int) -> dict:
-        lo, hi = self.forecast.interval
-        return {"stage": "stopped-early", "parent": parent_id, "evaluation": self.evaluation_id,
-                "progress": self.forecast.progress, "step": self.step,
-                "predicted_difference": self.forecast.mean, "interval90": [lo, hi],
-                "p_better": self.p_better, "risk": self.risk, "pairs": self.forecast.pairs}
+        v = {"stage": "stopped-early", "scope": self.scope, "parent": parent_id,
+             "evaluation": self.evaluation_id, "progress": self.progress, "step": self.step,
+             "predicted_difference": self.predicted, "interval90": list(self.interval),
+             "risk": self.risk, "pairs": self.pairs}
+        if self.scope == "confirm":
+            return {**v, "p_pass": self.p, "bar": self.bar}
+        return {**v, "p_better": self.p}
 
 
 class EarlyStopping:
@@ -64,8 +85,14 @@ class EarlyStopping:
         self._pairs_seen: tuple = ()
         self._model = PairedCurveModel(self.history)
         self._looked: dict[int, float] = {}  # evaluation -> last progress point looked at
-        self._audited: set[int] = {p.evaluation_id for p in store.predictions()
-                                   if p.decision == "audit"}
+        looks = store.predictions()
+        self._audited: set[int] = {p.evaluation_id for p in looks
+                                   if p.decision == "audit" and p.scope == "seed"}
+        # a node whose futility stop is audited runs its confirmation to the end, unlooked at
+        owners = {e.id: n.id for n in store.nodes() for e in n.evaluations}
+        self._audited_nodes: set[int] = {owners[p.evaluation_id] for p in looks
+                                         if p.decision == "audit" and p.scope == "confirm"}
+        self._latest: dict[int, tuple[Forecast, int, int | None]] = {}  # eval -> last forecast
         self._risk = settings.risk
         self._risk_seen: int = -1
 
@@ -108,16 +135,21 @@ class EarlyStopping:
 
     # -- looking ---------------------------------------------------------------------------
 
-    def look(self, running: Iterable[Flying], nodes: dict[int, Node]) -> list[Stop]:
-        """Forecast every stoppable run that reached a new progress point; the stops due."""
+    def look(self, running: Iterable[Flying], nodes: dict[int, Node],
+             confirmation: Confirmation | None = None) -> list[Stop]:
+        """Forecast every stoppable run that reached a new progress point; the stops due. With
+        `confirmation`, a node in its confirmation stage is also stopped when its paired test
+        is forecast to fail (recursor.value.futility)."""
         running = list(running)
         self._refresh(nodes)
         live = {(r.node_id, r.seed): r for r in running if r.evaluation == self.metric}
-        stops: list[Stop] = []
+        stops: dict[int, Stop] = {}
+        fresh_looks: dict[int, Flying] = {}  # node -> a confirmation run with a new forecast
         for r in running:
             node = nodes.get(r.node_id)
-            if (r.stage not in STOPPABLE or r.evaluation != self.metric or node is None or node.is_baseline
-                    or node.status is not NodeStatus.RUNNING or r.evaluation_id in self._audited):
+            if (r.stage not in STOPPABLE or r.evaluation != self.metric or node is None
+                    or node.is_baseline or node.status is not NodeStatus.RUNNING
+                    or r.evaluation_id in self._audited or node.id in self._audited_nodes):
                 continue
             parent = nodes.get(node.parent_id)
             ref_id, ref_curve = self._reference(parent, r.seed, live)
@@ -131,6 +163,7 @@ class EarlyStopping:
             forecast = self._model.forecast(curve, ref_curve)
             if forecast is None:
                 continue
+            self._latest[r.evaluation_id] = (forecast, ref_id, curve.step)
             decision = self.rule.decide(forecast, r.evaluation_id, self._risk)
             p = self.rule.p_better(forecast)
             lo, hi = forecast.interval
@@ -139,10 +172,55 @@ class EarlyStopping:
                 p, self._risk, decision, time.time()))
             if decision == "audit":
                 self._audited.add(r.evaluation_id)
-            elif decision == "stop":
-                stops.append(Stop(node.id, r.evaluation_id, forecast, p, self._risk,
-                                  curve.step))
-        return stops
+            elif decision == "stop" and node.id not in stops:
+                stops[node.id] = Stop(node.id, r.evaluation_id, forecast.progress,
+                                      forecast.mean, (lo, hi), p, self._risk, curve.step,
+                                      forecast.pairs)
+            if r.stage == "confirm" and node.id not in stops:
+                fresh_looks[node.id] = r
+        if confirmation is not None:
+            for node_id, r in fresh_looks.items():
+                stop = self._futility(nodes[node_id], nodes, r, live, confirmation)
+                if stop is not None:
+                    stops[node_id] = stop
+        return list(stops.values())
+
+    def _futility(self, node: Node, nodes: dict[int, Node], r: Flying, live: dict,
+                  c: Confirmation) -> Stop | None:
+        """Look at a node's confirmation as a whole: can its paired test still pass?"""
+        parent = nodes.get(node.parent_id)
+        if parent is None:
+            return None
+        sign = -1.0 if self.rule.minimize else 1.0
+        mine, theirs = node.values(self.metric), parent.values(self.metric)
+        if c.screen_seed not in mine or c.screen_seed not in theirs:
+            return None
+        screen_gain = sign * (mine[c.screen_seed] - theirs[c.screen_seed])
+        finished, forecasts, unseen = [], [], 0
+        for seed in c.seeds(node):
+            flying = live.get((node.id, seed))
+            if seed in mine and seed in theirs:
+                finished.append(sign * (mine[seed] - theirs[seed]))
+            elif flying is not None and flying.evaluation_id in self._latest:
+                forecasts.append(self._latest[flying.evaluation_id][0])
+            else:
+                unseen += 1  # not started, or its pair has no forecast yet
+        cf = confirm_forecast(screen_gain, finished, forecasts, unseen, c.sigma, c.bar,
+                              self.rule.minimize)
+        if cf is None:
+            return None
+        decision = self.rule.decide_on(cf.p_pass, cf.progress, r.evaluation_id, self._risk)
+        _, ref_id, step = self._latest[r.evaluation_id]
+        lo, hi = sorted(sign * x for x in cf.interval)
+        self.store.add_prediction(Prediction(
+            r.evaluation_id, ref_id, cf.progress, step, sign * cf.mean, lo, hi, cf.p_pass,
+            self._risk, decision, time.time(), scope="confirm"))
+        if decision == "audit":
+            self._audited_nodes.add(node.id)
+        if decision != "stop":
+            return None
+        return Stop(node.id, r.evaluation_id, cf.progress, sign * cf.mean, (lo, hi), cf.p_pass,
+                    self._risk, step, cf.pairs, scope="confirm", bar=cf.bar)
 
     def _reference(self, parent: Node | None, seed: int,
                    live: dict) -> tuple[int | None, Curve | None]:

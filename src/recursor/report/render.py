@@ -68,15 +68,20 @@ def _value_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     v = report.get("value") or {}
     if v.get("enabled"):
-        text = (f"value function: {v['stopped']} run(s) stopped early, {v['audited']} would-be "
-                f"stop(s) audited to the end")
+        text = (f"value function: {v['stopped']} node(s) stopped early "
+                f"({v.get('stopped_futile', 0)} in confirmation, their test forecast to fail), "
+                f"{v['audited']} would-be stop(s) audited to the end")
         if v["audited"]:
-            text += (f" ({v['audited_better']} ended better than the parent, "
+            text += (f" ({v['audited_better']} would have been wrong, "
                      f"{v['audited_accepted']} accepted: false-stop rate "
                      f"{v['false_stop_rate']:.0%})")
         if v.get("coverage90") is not None:
             text += (f"; forecasts checked {v['checked_forecasts']}: mean error "
                      f"{v['mean_abs_error']:.4g}, 90% interval held {v['coverage90']:.0%}")
+        if v.get("confirm_coverage90") is not None:
+            text += (f"; confirmation forecasts {v['checked_confirm_forecasts']}: mean error "
+                     f"{v['confirm_mean_abs_error']:.4g}, 90% interval held "
+                     f"{v['confirm_coverage90']:.0%}")
         if v.get("risk_last") is not None and v["risk_last"] < v["risk"]:
             text += f"; stop level tightened to {v['risk_last']:g}"
         lines.append(text)

@@ -88,6 +88,10 @@ class Prediction:
     risk: float  # the stop level in force at this look
     decision: str  # continue | stop | audit
     at: float = 0.0
+    # 'seed': the pair on this evaluation's seed, as above; 'confirm': the node's confirmation,
+    # where predicted/lo/hi are the mean difference over its fresh seeds and p_better the
+    # probability that its paired test passes (recursor.value.futility)
+    scope: str = "seed"
 
 
 @dataclass(frozen=True)

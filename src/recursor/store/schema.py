@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE meta (
@@ -126,8 +126,14 @@ CREATE TABLE predictions (
 CREATE INDEX predictions_eval ON predictions(evaluation_id);
 """
 
+# v5: a look is at one seed's pair ('seed': will the candidate beat its parent on it?) or at a
+# node's confirmation ('confirm': will its paired test pass? see recursor.value.futility)
+_V5 = """
+ALTER TABLE predictions ADD COLUMN scope TEXT NOT NULL DEFAULT 'seed';
+"""
+
 # version -> the script that reaches it from version - 1
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

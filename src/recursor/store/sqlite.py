@@ -383,10 +383,10 @@ class RunStore:
         with self._conn:
             self._conn.execute(
                 "INSERT INTO predictions (evaluation_id, reference_id, at, progress, step,"
-                " predicted, lo, hi, p_better, risk, decision)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " predicted, lo, hi, p_better, risk, decision, scope)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (p.evaluation_id, p.reference_id, p.at or time.time(), p.progress, p.step,
-                 p.predicted, p.lo, p.hi, p.p_better, p.risk, p.decision),
+                 p.predicted, p.lo, p.hi, p.p_better, p.risk, p.decision, p.scope),
             )
 
     def predictions(self) -> list[Prediction]:
@@ -394,7 +394,8 @@ class RunStore:
         return [Prediction(evaluation_id=r["evaluation_id"], reference_id=r["reference_id"],
                            progress=r["progress"], step=r["step"], predicted=r["predicted"],
                            lo=r["lo"], hi=r["hi"], p_better=r["p_better"], risk=r["risk"],
-                           decision=r["decision"], at=r["at"]) for r in rows]
+                           decision=r["decision"], at=r["at"], scope=r["scope"])
+                for r in rows]
 
     def event(self, kind: str, message: str, node_id: int | None = None) -> None:
         with self._conn:

@@ -1,7 +1,8 @@
 """The stop rule: when a forecast says a candidate is very unlikely to beat its parent.
 
 A look at a running candidate gives P(better): the forecast's probability that the candidate's
-final metric ends better than its parent's on the same seed (the comparison the screen makes).
+final metric ends better than its parent's on the same seed (the comparison the screen makes),
+or, in the confirmation stage, that the node's paired test passes (recursor.value.futility).
 Below `risk` the experiment is stopped, except for a deterministic sample of `audit` of such
 experiments, which run to the end with their would-be stop recorded: how often those ended
 better than the parent is the run's measured false-stop rate. When it exceeds `target`, the risk
@@ -39,8 +40,18 @@ class AuditOutcome:
     """An audited would-be stop whose experiment finished."""
 
     evaluation_id: int
-    improvement: float  # the candidate's final improvement over its parent on that seed
+    # the candidate's final improvement over its parent: on that seed (scope 'seed'), or the
+    # mean over its fresh seeds (scope 'confirm')
+    improvement: float
     accepted: bool  # its node was accepted in the end
+    scope: str = "seed"
+    passed: bool = False  # scope 'confirm': the node's paired test passed
+
+    @property
+    def wrong(self) -> bool:
+        """The stop would have been wrong: the candidate did beat its parent on that seed, or
+        its confirmation test did pass."""
+        return self.passed if self.scope == "confirm" else self.improvement > 0
 
 
 class StopRule:
@@ -54,7 +65,7 @@ class StopRule:
 
     def risk_now(self, outcomes: Sequence[AuditOutcome]) -> float:
         """The base risk, halved once for each wrong audited stop beyond the target rate."""
-        wrong = sum(1 for o in outcomes if o.improvement > 0)
+        wrong = sum(1 for o in outcomes if o.wrong)
         excess = wrong - self.settings.target * len(outcomes)
         if excess <= 0:
             return self.settings.risk
@@ -62,9 +73,11 @@ class StopRule:
 
     def decide(self, forecast: Forecast, evaluation_id: int, risk: float) -> str:
         """continue | stop | audit (would stop, runs on so the stop can be checked)."""
-        if forecast.progress < self.settings.min_progress - 1e-9:
-            return "continue"
-        if self.p_better(forecast) >= risk:
+        return self.decide_on(self.p_better(forecast), forecast.progress, evaluation_id, risk)
+
+    def decide_on(self, p: float, progress: float, evaluation_id: int, risk: float) -> str:
+        """The same, for a probability of success `p` forecast at `progress`."""
+        if progress < self.settings.min_progress - 1e-9 or p >= risk:
             return "continue"
         return "audit" if audited(evaluation_id, self.settings.audit) else "stop"
 

@@ -1,0 +1,89 @@
+"""Futility in the confirmation stage: will this node's paired test pass at all?
+
+A candidate that passed its screen runs on `confirm` fresh seeds beside its parent, and the judge
+accepts it only if the mean paired improvement over those seeds clears a bar (the one-sided
+test at level alpha with the run's pooled noise, and the task's min_effect: `Judge.
+confirmation_bar`). Most of a near-null candidate's cost is these runs, and a per-seed forecast
+("will it end better than the parent on this seed?") cannot stop it: on each seed it is a coin
+toss. What can be forecast is whether the *mean* clears the bar.
+
+The forecast of the mean M over the n fresh seeds combines, in improvement units (positive =
+better):
+
+- seeds whose pair has finished: their exact improvement;
+- seeds whose runs are going: the value function's forecast (mean mu_j, predictive sd s_j);
+- seeds not started: the candidate's true effect delta plus the seed's noise (sd sigma, the
+  run's pooled paired sd). delta is estimated from everything seen: the screen's improvement and
+  the fresh seeds above, each weighted by its precision (1 / sigma^2, or 1 / (sigma^2 + s_j^2)
+  for a forecast), with a flat prior. The screen's improvement is a selected one (it passed),
+  which biases delta upwards: the rule errs towards running on.
+
+The forecasts' errors are correlated (one model made them) and so is the error of delta (it is
+estimated from the same forecasts); rather than model the correlations, all these standard
+deviations are added, the largest spread any correlation could give. P(pass) = P(M > bar)
+under a Student-t with that scale and the forecasts' smallest degrees of freedom. The stop rule
+(recursor.value.stopper) stops the node when P(pass) is below its risk level and audits a share
+of such stops; the node's verdict says afterwards whether its test would have passed (a wrong
+futility stop).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scipy import stats
+
+from recursor.value.model import LEVEL, Forecast
+
+
+@dataclass(frozen=True)
+class ConfirmForecast:
+    """The forecast of a node's mean fresh improvement, and of its test passing."""
+
+    progress: float  # the least progress among the seeds being forecast
+    mean: float  # expected mean improvement over the fresh seeds (positive = better)
+    sd: float
+    dof: int
+    bar: float  # the mean improvement the test needs
+    p_pass: float
+    pairs: int  # finished pairs the per-seed forecasts learned from
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        half = float(stats.t.ppf(0.5 + LEVEL / 2, self.dof)) * self.sd
+        return self.mean - half, self.mean + half
+
+
+def confirm_forecast(screen_gain: float, finished: Sequence[float],
+                     forecasts: Sequence[Forecast], unseen: int, sigma: float, bar: float,
+                     minimize: bool) -> ConfirmForecast | None:
+    """Forecast the confirmation test of a node (see the module's notes).
+
+    `finished` are the exact improvements of fresh pairs that have ended, `forecasts` the value
+    function's forecasts of running pairs (as differences, candidate minus parent: the sign is
+    turned by `minimize`), `unseen` the number of fresh seeds not started. None without a
+    forecast: what finished pairs and the screen alone say is the judge's business."""
+    if not forecasts or sigma <= 0:
+        return None
+    sign = -1.0 if minimize else 1.0
+    mus = [sign * f.mean for f in forecasts]
+    sds = [f.sd for f in forecasts]
+    # delta from the screen, the finished pairs and the forecasts, by precision
+    var = sigma * sigma
+    obs = [(screen_gain, var)] + [(g, var) for g in finished] + [
+        (m, var + s * s) for m, s in zip(mus, sds, strict=True)]
+    weight = sum(1 / v for _, v in obs)
+    delta = sum(x / v for x, v in obs) / weight
+    delta_var = 1 / weight
+    n = len(finished) + len(forecasts) + unseen
+    mean = (sum(finished) + sum(mus) + unseen * delta) / n
+    forecast_sd = sum(sds)
+    unseen_sd = math.sqrt(unseen * var + unseen * unseen * delta_var)
+    sd = (forecast_sd + unseen_sd) / n
+    dof = min(f.dof for f in forecasts)
+    p_pass = float(stats.t.sf((bar - mean) / max(sd, 1e-12), dof))
+    return ConfirmForecast(min(f.progress for f in forecasts), mean, sd, dof, bar, p_pass,
+                           min(f.pairs for f in forecasts))
+
