@@ -21,12 +21,21 @@ SMALL = {
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _offline_data():
-    """Tests never touch the network: data comes from RECURSOR_DATA or ../shared/data."""
+def _offline_data(tmp_path_factory):
+    """Tests never touch the network: data comes from RECURSOR_DATA or ../shared/data. Nor the
+    user's discovery library: runs made by shared fixtures keep theirs in a session folder."""
     os.environ["RECURSOR_OFFLINE"] = "1"
     if "RECURSOR_DATA" not in os.environ and SHARED_DATA.is_dir():
         os.environ["RECURSOR_DATA"] = str(SHARED_DATA)
+    os.environ["RECURSOR_LIBRARY"] = str(tmp_path_factory.mktemp("discoveries"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _own_discoveries(tmp_path, monkeypatch):
+    """Each test's runs start from an empty discovery library of their own, so no test sees
+    what another proved."""
+    monkeypatch.setenv("RECURSOR_LIBRARY", str(tmp_path / "discoveries"))
 
 
 @pytest.fixture

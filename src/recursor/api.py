@@ -113,6 +113,8 @@ def run(
     early_stop: bool = True,
     stop_risk: float = 0.02,
     stop_audit: float = 0.2,
+    discoveries: bool = True,
+    discoveries_dir: Path | str | None = None,
 ) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
 
@@ -134,8 +136,11 @@ def run(
     system every Ray node shares).
     `early_stop` lets the value function stop a candidate whose forecast gives it less than
     `stop_risk` chance of beating its parent (tasks that stream a `metric.curve`); `stop_audit`
-    of those would-be stops run to the end to measure the false-stop rate. Returns the finished
-    run.
+    of those would-be stops run to the end to measure the false-stop rate.
+    `discoveries` uses the discovery library at `discoveries_dir` (default: `$RECURSOR_LIBRARY`,
+    else ~/.local/share/recursor/discoveries): this task's past discoveries are tried first,
+    other tasks' are suggestions, and every accepted node is kept there (False: neither).
+    Returns the finished run.
     Ctrl-C stops it cleanly; `resume` continues it.
     """
     from recursor.loop.setup import create_run, drive
@@ -150,7 +155,9 @@ def run(
                        novelty=novelty, embeddings=embeddings,
                        agent_command=tuple(agent_command), agent_timeout=agent_timeout,
                        executor=executor, ray_address=ray_address, early_stop=early_stop,
-                       stop_risk=stop_risk, stop_audit=stop_audit)
+                       stop_risk=stop_risk, stop_audit=stop_audit, discoveries=discoveries,
+                       discoveries_dir=str(Path(discoveries_dir).expanduser().resolve())
+                       if discoveries_dir is not None else None)
     store = create_run(task, config, run_dir, ideas)
     try:
         drive(store, observer, None if isinstance(proposer, str) else proposer)
@@ -207,10 +214,13 @@ def try_patches(
     sandbox: str = "auto",
     heldout: bool = True,
     alpha: float = 0.02,
+    discoveries: bool = False,
 ) -> list[dict[str, Any]]:
     """Judge given changes (unified diffs or SEARCH/REPLACE blocks; text or file paths), each
     against the task's baseline, with the full judge and auditor. Returns one verdict per patch
-    (`status`, `reasons`, `seeds`, `mean`, `baseline_mean`, `improvement_pct`, `audit`, ...)."""
+    (`status`, `reasons`, `seeds`, `mean`, `baseline_mean`, `improvement_pct`, `audit`, ...).
+    A trial judges and does not research: it keeps nothing in the discovery library unless
+    `discoveries` is set."""
     from recursor.errors import RecursorError
     from recursor.loop.trial import GivenPatch, GivenPatches, verdict
 
@@ -224,7 +234,7 @@ def try_patches(
             raise RecursorError(f"no patch file {p}")
     done = run(task, run_dir=run_dir, experiments=len(given), workers=workers, alpha=alpha,
                overrides=overrides, proposer=GivenPatches(given), sandbox=sandbox,
-               heldout=heldout)
+               heldout=heldout, discoveries=discoveries)
     try:
         nodes = done.nodes()
         spec = done.task.spec
@@ -243,3 +253,18 @@ def try_patch(task: str | Path, patch: str | Path, **options: Any) -> dict[str, 
 def open_run(run_dir: Path | str) -> Run:
     """Open a run folder for reading (while it runs, or after)."""
     return Run(run_dir)
+
+
+def reproduce(discovery: str, **options: Any) -> dict[str, Any]:
+    """Run a discovery of the library again on fresh seeds; see `recursor.library.reproduce`."""
+    from recursor.library.reproduce import reproduce as run_again
+
+    return run_again(discovery, **options)
+
+
+def export(run_dir: Path | str, out: Path | str | None = None) -> list[Path]:
+    """Write an invention report per accepted step of a run (default under RUN/export); see
+    `recursor.report.export`. Returns the step folders."""
+    from recursor.report.export import export as write
+
+    return write(run_dir, out)

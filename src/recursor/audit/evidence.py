@@ -92,3 +92,17 @@ def held_out(node: Node, parent: Node, judge: Judge, name: str,
         f"better than node {parent.id} on {judge.metric} but worse on the held-out {name} "
         f"({gain:+.4g}): the gain did not generalise",
         f"held-out paired gain over seeds {common}: {gain:+.5f}", node.id)]
+
+
+def held_out_due(node: Node, parent: Node, judge: Judge,
+                 evaluations: Sequence[tuple[str, Sequence[int]]]) -> list[Finding]:
+    """`held_out` for each (evaluation, seeds) whose runs are all in and that has no finding on
+    the node yet: what the loop checks each time a held-out run of the node finishes."""
+    found: list[Finding] = []
+    for name, seeds in evaluations:
+        if len(node.values(name, seeds)) < len(seeds):
+            continue
+        if any(f.check == f"held-out.{name}" for f in node.findings):
+            continue
+        found += held_out(node, parent, judge, name, seeds)
+    return found

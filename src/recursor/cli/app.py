@@ -4,10 +4,14 @@
     recursor validate TASK
     recursor run TASK [--experiments N] [--minutes M] [--policy NAME] [--proposer KIND] [--workers N]
     recursor status RUN
-    recursor report RUN [--json | --markdown] [--output FILE]
+    recursor report RUN [--json | --markdown | --html] [--output FILE]
+    recursor ui [RUNS] [--host 127.0.0.1] [--port 8765]
     recursor show RUN NODE
     recursor resume RUN
     recursor try TASK --patch FILE [--json]
+    recursor discoveries [show ID | add RUN | remove ID]
+    recursor reproduce DISCOVERY
+    recursor export RUN [--out DIR]
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from recursor.cli.discoveries_cmd import discoveries_app, export_cmd, reproduce_cmd
 from recursor.cli.task_cmd import task_app
+from recursor.cli.ui_cmd import ui_cmd
 from recursor.errors import RecursorError
 
 app = typer.Typer(
@@ -30,6 +36,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(task_app, name="task", help="Make task folders: import-kernelbench.")
+app.add_typer(discoveries_app, name="discoveries")
+app.command("reproduce")(reproduce_cmd)
+app.command("export")(export_cmd)
+app.command("ui")(ui_cmd)
 console = Console()
 if not console.is_terminal:  # a log file or a pipe: wide enough that tables do not fold
     console = Console(width=160)
@@ -155,6 +165,12 @@ def run(
         help="An embedding model for the novelty filter (OpenAI-compatible /v1/embeddings).")] = None,
     embeddings_url: Annotated[str | None, typer.Option(
         help="The endpoint of --embeddings-model (default: OpenAI's).")] = None,
+    discoveries: Annotated[bool, typer.Option(
+        help="Use the discovery library: try this task's past discoveries first, show other "
+             "tasks' as suggestions, keep every accepted node there.")] = True,
+    discoveries_dir: Annotated[Path | None, typer.Option(
+        help="The discovery library's folder (default: $RECURSOR_LIBRARY, else "
+             "~/.local/share/recursor/discoveries).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every seed's result.")] = False,
 ) -> None:
     """Run the research loop on a task until its budget is spent."""
@@ -177,7 +193,8 @@ def run(
                             agent_command=shlex.split(agent_command) if agent_command else (),
                             agent_timeout=agent_timeout, executor=executor,
                             ray_address=ray_address, early_stop=early_stop,
-                            stop_risk=stop_risk, stop_audit=stop_audit)
+                            stop_risk=stop_risk, stop_audit=stop_audit,
+                            discoveries=discoveries, discoveries_dir=discoveries_dir)
 
     _drive(start, verbose)
 
@@ -272,12 +289,27 @@ def report(
     run_dir: RunDir,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown page.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    html: Annotated[bool, typer.Option(
+        "--html", help="One self-contained HTML page with the plots (to RUN/report.html unless "
+                       "--output).")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "--out", "-o",
+                                                help="Write to a file.")] = None,
 ) -> None:
     """The run's results: baseline, best, every node with its verdict."""
     import recursor
     from recursor.report.render import markdown_report
 
+    if as_json + markdown + html > 1:
+        _fail(RecursorError("choose one of --json, --markdown and --html"))
+    if html:
+        from recursor.report.html import write
+
+        try:
+            path = write(recursor.open_run(run_dir), output or run_dir / "report.html")
+        except (RecursorError, OSError) as err:
+            _fail(err)
+        err_console.print(f"wrote {path}", highlight=False)
+        return
     try:
         data = recursor.open_run(run_dir).report()
     except RecursorError as err:

@@ -39,9 +39,9 @@ Action = Literal["run", "accept", "reject", "fail"]
 FRESH_SEED_BASE = 1_000_000
 
 
-def confirmation_seed(node_id: int, j: int) -> int:
+def confirmation_seed(node_id: int, j: int, base: int = FRESH_SEED_BASE) -> int:
     """The j-th confirmation seed of a node: unique to it, never one of the task's seeds."""
-    return FRESH_SEED_BASE + 100 * node_id + j
+    return base + 100 * node_id + j
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class JudgeConfig:
     alpha: float = 0.02  # one-sided level of each confirmation test
     min_effect: float = 0.0  # smallest improvement worth accepting, in metric units
     confirm: int = 2  # fresh seed pairs per confirmation
+    fresh_base: int = FRESH_SEED_BASE  # where confirmation seeds start (see confirmation_seed)
 
 
 class Judge:
@@ -75,7 +76,8 @@ class Judge:
         return parent_value - value if self.minimize else value - parent_value
 
     def confirmation_seeds(self, node: Node) -> tuple[int, ...]:
-        return tuple(confirmation_seed(node.id, j) for j in range(self.config.confirm))
+        return tuple(confirmation_seed(node.id, j, self.config.fresh_base)
+                     for j in range(self.config.confirm))
 
     def confirmation_bar(self, noise: Pooled) -> float:
         """The least mean improvement over a node's fresh pairs that passes its test: p < alpha

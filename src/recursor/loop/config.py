@@ -53,6 +53,11 @@ class RunConfig:
     early_stop: bool = True
     stop_risk: float = 0.02
     stop_audit: float = 0.2
+    # the discovery library (recursor.library): try this task's past discoveries first, read
+    # other tasks' as suggestions, and keep every accepted node there; discoveries_dir is
+    # resolved when the run is created (None: the default location), so a resumed run keeps it
+    discoveries: bool = True
+    discoveries_dir: str | None = None
 
     def __post_init__(self) -> None:
         problems = []

@@ -25,6 +25,7 @@ from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
 from recursor.loop.candidates import add_candidate, blocked_reason
 from recursor.loop.config import RunConfig
+from recursor.loop.discoveries import RunLibrary
 from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import make_job
 from recursor.loop.overhead import OverheadMeter
@@ -75,7 +76,8 @@ class ResearchLoop:
         self.sandbox = sandbox
         self.judge = Judge(self.metric, spec.minimize, spec.seeds.values,
                            JudgeConfig(alpha=config.alpha, min_effect=spec.metric.min_effect,
-                                       confirm=spec.seeds.confirm))
+                                       confirm=spec.seeds.confirm,
+                                       fresh_base=spec.seeds.fresh_base))
         self.heldout = [e for e in spec.evaluations if e.held_out] if config.heldout else []
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
@@ -94,6 +96,8 @@ class ResearchLoop:
                 store, task.name, config.overrides, self.metric, spec.metric.curve,
                 spec.minimize, StopSettings(risk=config.stop_risk, audit=config.stop_audit))
         self.meter = OverheadMeter(workers, store.meta().get("engine"))
+        self.discoveries = (RunLibrary(store, task, config.discoveries_dir, config.overrides)
+                            if config.discoveries and config.discoveries_dir else None)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -108,6 +112,8 @@ class ResearchLoop:
             self._refresh()
             self._event("sandbox", f"sandbox: {self.sandbox.describe()}")
             self._event("value", self._describe_stopping())
+            if self.discoveries is not None:
+                self._event("library", self.discoveries.describe())
             if not self._nodes:
                 self._add_baseline()
             last_beat = time.monotonic()
@@ -277,6 +283,8 @@ class ResearchLoop:
             lineage=tuple(reversed(lineage)),
             nodes=tuple(self._nodes.values()),
             seed=self.config.seed * 1_000_003 + len(self._nodes),
+            past_discoveries=self.discoveries.past if self.discoveries else (),
+            other_discoveries=self.discoveries.other if self.discoveries else (),
         )
 
     def _start_proposal(self) -> None:
@@ -426,15 +434,11 @@ class ResearchLoop:
     # -- the value function ----------------------------------------------------------------
 
     def _describe_stopping(self) -> str:
-        if self.stopping is None:
-            why = ("turned off for this run" if not self.config.early_stop else
-                   "the task names no curve quantity (metric.curve), so every experiment runs "
-                   "to its end")
-            return f"early stopping: {why}"
-        s = self.stopping
-        return (f"early stopping: on (stop below {s.risk:g} chance of beating the parent; "
-                f"{self.config.stop_audit:.0%} of would-be stops audited; "
-                f"{len(s.history)} finished pairs from earlier runs of the task)")
+        if self.stopping is not None:
+            return self.stopping.describe(self.config.stop_audit)
+        return "early stopping: " + ("turned off for this run" if not self.config.early_stop else
+                                     "the task names no curve quantity (metric.curve), so every "
+                                     "experiment runs to its end")
 
     def _look(self) -> None:
         if self.stopping is None or not self._flights:
@@ -450,21 +454,7 @@ class ResearchLoop:
 
     def _stop_node(self, stop: Stop) -> None:
         node = self._nodes[stop.node_id]
-        # as a loss: positive = worse than the parent, whichever way the metric points
-        sign = 1 if self.task.spec.minimize else -1
-        lo, hi = sorted(sign * x for x in stop.interval)
-        loss = sign * stop.predicted
-        forecast = (f"forecast {self.metric} {abs(loss):.4g} {'worse' if loss > 0 else 'better'}"
-                    f" than node {node.parent_id}")
-        if stop.scope == "confirm":
-            reason = (f"stopped early at {stop.progress:.0%} of confirmation run "
-                      f"{stop.evaluation_id}: {forecast} on average over its fresh seeds (90% "
-                      f"interval [{lo:+.4g}, {hi:+.4g}], + = worse); the test needs {stop.bar:.4g} better, "
-                      f"P(pass) = {stop.p:.3g} < {stop.risk:g}")
-        else:
-            reason = (f"stopped early at {stop.progress:.0%} of seed run {stop.evaluation_id}: "
-                      f"{forecast} (90% interval [{lo:+.4g}, {hi:+.4g}], + = worse), "
-                      f"P(better) = {stop.p:.3g} < {stop.risk:g}")
+        reason = stop.reason(self.metric, self.task.spec.minimize, node.parent_id)
         node = self.store.decide(node.id, NodeStatus.STOPPED_EARLY, reason,
                                  stop.verdict(node.parent_id))
         self._nodes[node.id] = node
@@ -482,18 +472,13 @@ class ResearchLoop:
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
         if parent is None:
             return
-        for ev in self.heldout:
-            seeds = self.task.spec.seeds.values[:ev.seeds]
-            if len(node.values(ev.name, seeds)) < len(seeds):
-                continue
-            if any(f.check == f"held-out.{ev.name}" for f in node.findings):
-                continue
-            found = evidence.held_out(node, parent, self.judge, ev.name, seeds)
-            if found:
-                self.store.add_findings(node.id, found)
-                self._nodes[node.id] = self.store.node(node.id)
-                self._event("flagged", f"node {node.id} '{node.title}': {found[0].message}",
-                            node.id)
+        due = [(ev.name, self.task.spec.seeds.values[:ev.seeds]) for ev in self.heldout]
+        found = evidence.held_out_due(node, parent, self.judge, due)
+        if found:
+            self.store.add_findings(node.id, found)
+            self._nodes[node.id] = self.store.node(node.id)
+            for f in found:
+                self._event("flagged", f"node {node.id} '{node.title}': {f.message}", node.id)
 
     def _decide(self, node: Node, step: Step) -> None:
         if step.action == "run":
@@ -512,6 +497,11 @@ class ResearchLoop:
         self._refresh_noise()
         label = "baseline" if node.is_baseline else f"node {node.id} '{node.title}'"
         self._event(status.value, f"{label} {status.value}: {step.reason}", node.id)
+        if self.discoveries is not None and status is NodeStatus.ACCEPTED:
+            self._keep_discovery(node)
+
+    def _keep_discovery(self, node: Node) -> None:
+        self._event("library", self.discoveries.accepted(node, self._nodes), node.id)
 
     def _audit_evidence(self, node: Node, step: Step) -> Step:
         """The auditor's checks across seeds and windows, before a confirmed verdict stands."""

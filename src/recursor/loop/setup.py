@@ -7,6 +7,7 @@ files are hashed when the run is created and checked before every experiment.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Sequence
@@ -50,6 +51,10 @@ def create_run(
     _add_ideas(snapshot / task.spec.ideas.dir, extra_ideas)
     task = load_task(snapshot, config.overrides)  # the snapshot must load as the original did
     store.set_meta("task", task.name)
+    if config.discoveries and config.discoveries_dir is None:
+        from recursor.library import default_location
+
+        config = dataclasses.replace(config, discoveries_dir=str(default_location().resolve()))
     store.set_meta("config", config.to_json())
     store.set_meta("harness_hashes", task.harness_hashes())
     store.set_meta("created_at", time.time())

@@ -64,6 +64,22 @@ class Stop:
     scope: str = "seed"
     bar: float | None = None  # scope confirm: the mean improvement the test needs
 
+    def reason(self, metric: str, minimize: bool, parent_id: int | None) -> str:
+        # as a loss: positive = worse than the parent, whichever way the metric points
+        sign = 1 if minimize else -1
+        lo, hi = sorted(sign * x for x in self.interval)
+        loss = sign * self.predicted
+        forecast = (f"forecast {metric} {abs(loss):.4g} {'worse' if loss > 0 else 'better'} "
+                    f"than node {parent_id}")
+        if self.scope == "confirm":
+            return (f"stopped early at {self.progress:.0%} of confirmation run "
+                    f"{self.evaluation_id}: {forecast} on average over its fresh seeds (90% "
+                    f"interval [{lo:+.4g}, {hi:+.4g}], + = worse); the test needs "
+                    f"{self.bar:.4g} better, P(pass) = {self.p:.3g} < {self.risk:g}")
+        return (f"stopped early at {self.progress:.0%} of seed run {self.evaluation_id}: "
+                f"{forecast} (90% interval [{lo:+.4g}, {hi:+.4g}], + = worse), "
+                f"P(better) = {self.p:.3g} < {self.risk:g}")
+
     def verdict(self, parent_id: int) -> dict:
         v = {"stage": "stopped-early", "scope": self.scope, "parent": parent_id,
              "evaluation": self.evaluation_id, "progress": self.progress, "step": self.step,
@@ -124,6 +140,11 @@ class EarlyStopping:
         if eval_id not in self._curves:
             self._curves[eval_id] = Curve.from_points(self.store.curve(eval_id), self.key)
         return self._curves[eval_id]
+
+    def describe(self, audit: float) -> str:
+        return (f"early stopping: on (stop below {self._risk:g} chance of beating the parent, or "
+                f"in confirmation of passing the test; {audit:.0%} of would-be stops audited; "
+                f"{len(self.history)} finished pairs from earlier runs of the task)")
 
     @property
     def risk(self) -> float:

@@ -11,7 +11,9 @@ can be shown to a person (`recursor show` keeps each prompt). It holds:
 - the lineage from the baseline to the parent: each step's idea, verdict and effect;
 - what else was tried on this parent and across the run, with outcomes and reasons (failures
   quoted), so a researcher neither repeats an idea nor repeats a crash;
-- ideas of the task's library not yet tried here: known directions, to build on or avoid.
+- ideas of the task's library not yet tried here: known directions, to build on or avoid;
+- discoveries of earlier runs (recursor.library): of this task, to adapt to the parent; of other
+  tasks, as suggestions.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def task_brief(ctx: ProposalContext) -> str:
         _lineage(ctx, metric, seeds),
         _tried(ctx, metric, seeds),
         _library(ctx),
+        _discoveries(ctx),
         _files(ctx),
     ]
     return "\n\n".join(p for p in parts if p)
@@ -125,6 +128,34 @@ def _library(ctx: ProposalContext) -> str:
     lines = ["## Known directions from the task's idea library, not yet tried in this run"]
     lines += [f"- {i.title} ({i.category})" for i in fresh]
     return "\n".join(lines)
+
+
+MAX_DISCOVERIES = 12  # per section: the brief stays readable with a large library
+
+
+def _discoveries(ctx: ProposalContext) -> str:
+    """What earlier runs proved, from the discovery library: for this task, steps to reapply or
+    adapt to this parent; for other tasks, suggestions."""
+    tried = {n.idea.key for n in ctx.nodes if n.idea and n.idea.key}
+    past = [d for d in ctx.past_discoveries if f"discovery:{d.id}" not in tried]
+    lines = []
+    if past:
+        lines.append("## Proven in earlier runs of this task (the discovery library), not yet "
+                     "tried here: adapt them to this parent")
+        lines += [f"- {d.title} ({d.category}): {_effect(d)}" for d in past[:MAX_DISCOVERIES]]
+    if ctx.other_discoveries:
+        lines.append("## Proven on other tasks (suggestions: what worked there may work here)")
+        lines += [f"- {d.title} ({d.category}; task {d.task}): {_effect(d)}"
+                  for d in ctx.other_discoveries[-MAX_DISCOVERIES:]]
+    return "\n".join(lines)
+
+
+def _effect(d) -> str:
+    v = d.evidence.get("verdict", {})
+    if v.get("effect") is None:
+        return "accepted"
+    pct = f" ({v['effect_pct']:+.2f}%)" if v.get("effect_pct") is not None else ""
+    return f"{v['effect']:+.4g} {d.metric} better{pct} over its parent, p={v.get('p_value', 0):.2g}"
 
 
 def _files(ctx: ProposalContext) -> str:

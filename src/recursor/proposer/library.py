@@ -1,13 +1,20 @@
 """The built-in library proposer: no network, no model, always available.
 
-For a parent, it considers the task's ideas that are not in the parent's lineage, not already
-tried on this parent, and whose patch applies to the parent's files. It prefers, in order:
+For a parent, it considers the task's ideas, and the past discoveries of the same task from the
+discovery library (recursor.library), that are not in the parent's lineage, not already tried on
+this parent, and whose patch applies to the parent's files. It prefers, in order:
 
-1. ideas accepted on another branch of this run (they have worked once already);
-2. ideas not yet tried anywhere in the run;
-3. ideas rejected or failed elsewhere (an idea rejected on one branch can still win on another).
+1. past discoveries of this task (accepted in an earlier run on the same baseline), in the order
+   they were found: they worked once, and their patch applies to this parent as it is;
+2. ideas accepted on another branch of this run (they have worked once already);
+3. ideas like a discovery of another task (the same idea key, or the same kind of idea): what
+   worked there is the best guess here;
+4. ideas not yet tried anywhere in the run;
+5. ideas rejected or failed elsewhere (an idea rejected on one branch can still win on another).
 
-Within a tier the choice is random, seeded by the run's state, and the reason is recorded.
+Within a tier the choice is random, seeded by the run's state (past discoveries go in their
+order), and the reason is recorded. A discovery proposed again keeps its id in the idea's key
+(`discovery:<id>`), so the report can say which accepted steps came from the library.
 """
 
 from __future__ import annotations
@@ -16,15 +23,28 @@ import random
 
 from recursor import patch as patches
 from recursor.errors import PatchError
+from recursor.library.records import Discovery
 from recursor.proposer.base import Proposal, ProposalContext
 from recursor.store.records import Idea, NodeStatus
 from recursor.task.ideas import LibraryIdea
 
 TIERS = (
+    "a past discovery of this task",
     "accepted on another branch of this run",
+    "like a discovery of another task",
     "not yet tried in this run",
     "tried elsewhere in this run without success; retried on a new parent",
 )
+DISCOVERY = "discovery:"
+
+
+def discovery_idea(d: Discovery) -> LibraryIdea:
+    """A past discovery, as an idea the library can propose."""
+    return LibraryIdea(key=DISCOVERY + d.id, title=d.title, category=d.category,
+                       hypothesis=d.hypothesis, rationale=d.rationale,
+                       source=f"discovery {d.short} ({d.task}, run {d.origin.get('run', '?')}, "
+                              f"node {d.origin.get('node', '?')}); {d.source}".rstrip("; "),
+                       patch_text=d.patch, patch=patches.parse_any(d.patch))
 
 
 class LibraryProposer:
@@ -32,12 +52,36 @@ class LibraryProposer:
 
     def __init__(self) -> None:
         self._applies: dict[tuple[int, str], bool] = {}  # (node, idea) -> applies; nodes are immutable
+        self._ideas: dict[str, LibraryIdea | None] = {}  # discovery id -> as an idea
+        self._original: dict[str, str] = {}  # discovery key -> the library idea it was
 
-    def available(self, ctx: ProposalContext) -> list[LibraryIdea]:
+    def _past(self, ctx: ProposalContext) -> list[LibraryIdea]:
+        """The past discoveries of this task, as ideas, in the order they were found."""
+        out = []
+        for d in sorted(ctx.past_discoveries, key=lambda d: (d.depth, d.created_at)):
+            if d.id not in self._ideas:
+                try:
+                    self._ideas[d.id] = discovery_idea(d)
+                except PatchError:  # a record edited by hand into an unreadable patch
+                    self._ideas[d.id] = None
+                self._original[DISCOVERY + d.id] = d.key
+            if self._ideas[d.id] is not None:
+                out.append(self._ideas[d.id])
+        return out
+
+    def _used(self, ctx: ProposalContext) -> set[str]:
         used = {n.idea.key for n in ctx.lineage if n.idea}
         used |= {n.idea.key for n in ctx.children(ctx.parent.id) if n.idea}
-        return [i for i in ctx.task.ideas
-                if i.key not in used and i.runs_here() and self._fits(ctx, i)]
+        # a discovery in the lineage is its library idea too, and the other way round
+        used |= {self._original[k] for k in used if self._original.get(k)}
+        return used
+
+    def available(self, ctx: ProposalContext) -> list[LibraryIdea]:
+        used = self._used(ctx)
+        past = [i for i in self._past(ctx) if i.key not in used and self._fits(ctx, i)
+                and not (self._original[i.key] and self._original[i.key] in used)]
+        return past + [i for i in ctx.task.ideas
+                       if i.key not in used and i.runs_here() and self._fits(ctx, i)]
 
     def has_ideas_for(self, ctx: ProposalContext) -> bool:
         return bool(self.available(ctx))
@@ -50,18 +94,31 @@ class LibraryProposer:
         for n in ctx.nodes:
             if n.idea and n.idea.key:
                 outcomes.setdefault(n.idea.key, set()).add(n.status)
+        elsewhere = ctx.other_discoveries
+        by_key = {d.key: d.task for d in elsewhere if d.key}
+        by_kind = {d.category: d.task for d in elsewhere if d.category not in ("", "other")}
 
         def tier(idea: LibraryIdea) -> int:
+            if idea.key.startswith(DISCOVERY):
+                return 0
             seen = outcomes.get(idea.key, set())
             if NodeStatus.ACCEPTED in seen:
-                return 0
-            return 1 if not seen else 2
+                return 1
+            if not seen and (idea.key in by_key or idea.category in by_kind):
+                return 2
+            return 3 if not seen else 4
 
         best = min(tier(i) for i in candidates)
         pool = [i for i in candidates if tier(i) == best]
-        choice = random.Random(ctx.seed).choice(pool)
-        reason = (f"{TIERS[best]}; picked at random among {len(pool)} such ideas "
-                  f"({len(candidates)} applicable to node {ctx.parent.id})")
+        if best == 0:
+            choice = pool[0]  # in the order they were found: each built on the one before
+            reason = f"{TIERS[0]}, tried first ({len(pool)} left that apply to node {ctx.parent.id})"
+        else:
+            choice = random.Random(ctx.seed).choice(pool)
+            like = by_key.get(choice.key) or by_kind.get(choice.category)
+            reason = (f"{TIERS[best]}{f' ({like})' if best == 2 else ''}; picked at random "
+                      f"among {len(pool)} such ideas ({len(candidates)} applicable to node "
+                      f"{ctx.parent.id})")
         idea = Idea(
             title=choice.title,
             hypothesis=choice.hypothesis,

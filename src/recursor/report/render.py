@@ -87,6 +87,12 @@ def _value_lines(report: dict[str, Any]) -> list[str]:
         lines.append(text)
     elif v:
         lines.append(f"value function: {v['why']}")
+    d = report.get("discoveries") or {}
+    if d.get("enabled") and d["tried"]:
+        steps = ", ".join(f"node {x['node']} ({x['discovery'][:10]})"
+                          for x in d["accepted_from_library"]) or "none"
+        lines.append(f"discovery library: {d['tried']} past discoveries tried, accepted again: "
+                     f"{steps}")
     e = report.get("engine") or {}
     if e.get("overhead_fraction") is not None:
         lines.append(f"engine: {e['experiments_finished']} experiments in "

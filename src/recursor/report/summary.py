@@ -109,6 +109,7 @@ def build_report(store: RunStore) -> dict[str, Any]:
         "proposers": _proposers(store, list(nodes.values())),
         "diversity": diversity(list(nodes.values())),
         "value": _value(store, config, spec, list(nodes.values())),
+        "discoveries": _discoveries(config, list(nodes.values())),
         "engine": engine_summary(meta.get("engine"), wall_seconds(store),
                                  counts["experiments"] - counts["running"],
                                  sum(1 for n in nodes.values() for e in n.evaluations
@@ -123,6 +124,18 @@ def _value(store: RunStore, config: RunConfig, spec: Any, nodes: list[Node]) -> 
         return {"enabled": False, "why": why}
     found = calibration.summary(store.predictions(), nodes, spec.minimize)
     return {"enabled": True, "risk": config.stop_risk, "audit": config.stop_audit, **found}
+
+
+def _discoveries(config: RunConfig, nodes: list[Node]) -> dict[str, Any]:
+    """The discovery library in this run: where, and which accepted steps came from it."""
+    if not (config.discoveries and config.discoveries_dir):
+        return {"enabled": False}
+    from_library = [{"node": n.id, "title": n.title, "discovery": n.idea.key.split(":", 1)[1]}
+                    for n in nodes if n.status is NodeStatus.ACCEPTED and n.idea
+                    and n.idea.key.startswith("discovery:")]
+    tried = sum(1 for n in nodes if n.idea and n.idea.key.startswith("discovery:"))
+    return {"enabled": True, "location": config.discoveries_dir, "tried": tried,
+            "accepted_from_library": from_library}
 
 
 def _proposers(store: RunStore, nodes: list[Node]) -> dict[str, dict[str, Any]]:

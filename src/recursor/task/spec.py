@@ -49,6 +49,9 @@ class SeedsSpec(_Strict):
     values: tuple[int, ...] = Field(min_length=2)
     # fresh seed pairs (candidate and parent) that confirm a candidate after its screen
     confirm: int = Field(default=2, ge=2)
+    # where the confirmation seeds start (node n's j-th is fresh_base + 100 n + j): `reproduce`
+    # moves it, so that a discovery's new runs share no seed with the run that found it
+    fresh_base: int = Field(default=1_000_000, ge=0)
 
     @field_validator("values")
     @classmethod

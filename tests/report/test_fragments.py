@@ -1,0 +1,40 @@
+"""The HTML pieces the report and the dashboard share: the tree, a diff, a verdict."""
+
+from __future__ import annotations
+
+from recursor.report import fragments as f
+
+
+def entry(node_id, parent, status, title="idea"):
+    return {"id": node_id, "parent": parent, "status": status, "title": title, "mean": 1.0,
+            "gain_pct": None}
+
+
+def test_the_tree_nests_children_under_their_parent_and_links_them():
+    report = {"nodes": [entry(1, None, "accepted", "baseline"), entry(2, 1, "accepted"),
+                        entry(3, 2, "failed"), entry(4, 1, "rejected"), entry(7, 6, "running")]}
+    tree = f.tree(report, lambda i: f"/n/{i}")
+    two = tree.index('data-node="2"')
+    assert two < tree.index('data-node="3"') < tree.index('data-node="4"')
+    # 3 sits inside 2's list, which closes before 4 opens
+    assert tree[two:tree.index('data-node="4"')].count("<ul>") == 1
+    assert 'data-node="3" data-status="failed"' in tree and 'href="/n/3"' in tree
+    assert 'data-node="7"' in tree  # a node whose parent is missing still shows
+
+
+def test_a_diff_marks_added_and_removed_lines_and_escapes_them():
+    out = f.diff_block("--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = '<b>'\n+a = '</pre><script>'\n ctx")
+    assert '<span class="del">-a = &#x27;&lt;b&gt;&#x27;</span>' in out
+    assert '<span class="add">+a = &#x27;&lt;/pre&gt;&lt;script&gt;&#x27;</span>' in out
+    assert '<span class="meta">--- a/x.py</span>' in out and '<span class="hunk">' in out
+    assert "<script>" not in out
+
+
+def test_a_stopped_early_verdict_says_where_and_why():
+    verdict = {"stage": "stopped-early", "scope": "seed", "parent": 6, "evaluation": 50,
+               "progress": 0.75, "step": 191, "predicted_difference": 0.1135,
+               "interval90": [0.038, 0.189], "risk": 0.02, "pairs": 13, "p_better": 0.0107}
+    out = f.verdict_table(verdict, "val_bpb", lambda i: None)
+    assert "75% of evaluation 50, step 191" in out
+    assert "+0.1135 val_bpb, 90% interval [+0.038, +0.189]" in out
+    assert "0.0107 &lt; stop level 0.02" in out and "<th>pairs</th><td>13</td>" in out
