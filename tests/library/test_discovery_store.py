@@ -115,3 +115,17 @@ def test_a_discovery_of_another_task_ranks_this_tasks_ideas_like_it():
     got = LibraryProposer().propose(context(task, base, [base], other=[elsewhere]))
     assert got.idea.key == "muon"
     assert got.idea.reason.startswith("like a discovery of another task (kernel-x)")
+
+
+def test_a_run_told_to_ignore_the_library_neither_reads_nor_writes_it(tmp_path):
+    from recursor.loop.config import RunConfig
+    from recursor.loop.setup import create_run
+
+    store = create_run("tiny-lm", RunConfig(experiments=1, discoveries=False), tmp_path / "off")
+    assert RunConfig.from_json(store.meta()["config"]).discoveries_dir is None
+    store.close()
+    # on, the library's location is fixed when the run is made: a resume keeps it
+    store = create_run("tiny-lm", RunConfig(experiments=1), tmp_path / "on")
+    assert RunConfig.from_json(store.meta()["config"]).discoveries_dir == str(
+        DiscoveryLibrary().root.resolve())
+    store.close()
