@@ -23,12 +23,15 @@ class Harvester:
         self.store, self.library = store, library
         self.metric, self.minimize = metric, minimize
         self.overrides = dict(overrides or {})
-        self._hashes: dict[int, str] = {}
+        self._files: dict[int, dict[str, str]] = {}
+
+    def _program(self, node: Node) -> dict[str, str]:
+        if node.id not in self._files:
+            self._files[node.id] = self.store.files(node)
+        return self._files[node.id]
 
     def _hash(self, node: Node) -> str:
-        if node.id not in self._hashes:
-            self._hashes[node.id] = program_hash(self.store.files(node))
-        return self._hashes[node.id]
+        return program_hash(self._program(node))
 
     def discovery_of(self, node: Node, nodes: Mapping[int, Node]) -> Discovery:
         """The record of an accepted node (see records.Discovery)."""
@@ -87,10 +90,10 @@ class Harvester:
         parent = nodes[node.parent_id]
         baseline = nodes[_root(node, nodes)]
         files = {"patch.txt": d.patch,
-                 "baseline.diff": unified_diff(self.store.files(baseline), self.store.files(node))}
+                 "baseline.diff": unified_diff(self._program(baseline), self._program(node))}
         task_dir = self.store.run_dir / "task"
         added = self.library.add(d, files, task_dir if task_dir.is_dir() else None,
-                                 self.store.files(parent))
+                                 self._program(parent))
         return d if added else None
 
 

@@ -46,10 +46,11 @@ def export(run: Run | Path | str, out: Path | str | None = None) -> list[Path]:
         folder.mkdir(exist_ok=True)
         parent = nodes[node.parent_id]
         files = run.files(node.id)
-        (folder / "step.patch").write_text(unified_diff(run.files(parent.id), files))
+        step = unified_diff(run.files(parent.id), files)
+        (folder / "step.patch").write_text(step)
         (folder / "from-baseline.patch").write_text(unified_diff(base_files, files))
         plots = _plots(run, node, folder)
-        (folder / "README.md").write_text(_page(run, node, parent, nodes, metric, seeds, plots))
+        (folder / "README.md").write_text(_page(run, node, parent, metric, seeds, plots, step))
         written.append(folder)
         v = node.verdict or {}
         index.append(f"| {i} | [{_cell(node.title)}]({folder.name}/README.md) | {node.id} | "
@@ -86,8 +87,8 @@ def _index(run: Run, baseline: Node, metric: str, seeds: list[int], rows: list[s
     return "\n".join(lines) + "\n"
 
 
-def _page(run: Run, node: Node, parent: Node, nodes: dict[int, Node], metric: str,
-          seeds: list[int], plots: list[str]) -> str:
+def _page(run: Run, node: Node, parent: Node, metric: str, seeds: list[int], plots: list[str],
+          diff: str) -> str:
     idea, v = node.idea, node.verdict or {}
     mine, theirs = node.values(metric), parent.values(metric)
     lines = [f"# {node.title}", "",
@@ -123,7 +124,6 @@ def _page(run: Run, node: Node, parent: Node, nodes: dict[int, Node], metric: st
         lines += ["", "The auditor found nothing to flag."]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
-    diff = unified_diff(run.files(parent.id), run.files(node.id))
     lines += ["", "## The change", "", "```diff", diff.rstrip("\n"), "```", "",
               "`step.patch` is this change; `from-baseline.patch` takes the task's baseline to "
               "this step's program."]

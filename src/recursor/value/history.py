@@ -7,7 +7,6 @@ their databases, read-only: a run that is going on elsewhere is never locked or 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -81,15 +80,15 @@ def _pairs_of(db: Path, task: str, overrides: dict[str, Any], metric: str,
 
 
 def program_key(workspace: Path) -> str | None:
-    """The identity of a program: its files' hash. The same idea on the same parent in two
-    runs is one program, and its pairs must count once (see model.Pair.group)."""
+    """The identity of a program: its files' hash (recursor.library.program_hash). The same idea
+    on the same parent in two runs is one program, and its pairs must count once (see
+    model.Pair.group)."""
     if not workspace.is_dir():
         return None
-    digest = hashlib.sha256()
-    for p in sorted(workspace.rglob("*")):
-        if p.is_file():
-            digest.update(str(p.relative_to(workspace)).encode() + b"\0" + p.read_bytes())
-    return digest.hexdigest()
+    from recursor.library.records import program_hash
+
+    return program_hash({str(p.relative_to(workspace)): p.read_text(errors="surrogateescape")
+                         for p in workspace.rglob("*") if p.is_file()})
 
 
 def _curve(conn: sqlite3.Connection, eval_id: int, key: str) -> Curve:
