@@ -9,16 +9,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Run", "__version__", "export", "open_run", "reproduce", "resume", "run", "try_patch",
-           "try_patches"]
+__all__ = ["Run", "__version__", "export", "log_mlflow", "open_run", "reproduce", "resume", "run",
+           "try_patch", "try_patches"]
 
 if TYPE_CHECKING:
-    from recursor.api import Run, export, open_run, reproduce, resume, run, try_patch, try_patches
+    from recursor.api import Run, export, log_mlflow, open_run, reproduce, resume, run, try_patch, try_patches
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Run", "export", "open_run", "reproduce", "resume", "run", "try_patch",
-                "try_patches"):
+    if name in ("Run", "export", "log_mlflow", "open_run", "reproduce", "resume", "run",
+                "try_patch", "try_patches"):
         from recursor import api
 
         return getattr(api, name)

@@ -9,6 +9,7 @@
 
     run = recursor.open_run("runs/demo")      # read a run, live or finished
     recursor.resume("runs/demo")              # continue an interrupted run
+    recursor.log_mlflow("runs/demo", "http://mlflow:5000")   # or run(..., mlflow=URI)
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class Run:
         from recursor.report.summary import run_status
 
         return run_status(self._store)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What the run records about itself: task, config, created_at, finished_at, ..."""
+        return self._store.meta()
 
     @property
     def config(self) -> RunConfig:
@@ -115,6 +121,8 @@ def run(
     stop_audit: float = 0.2,
     discoveries: bool = True,
     discoveries_dir: Path | str | None = None,
+    mlflow: str | None = None,
+    mlflow_experiment: str | None = None,
 ) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
 
@@ -140,6 +148,9 @@ def run(
     `discoveries` uses the discovery library at `discoveries_dir` (default: `$RECURSOR_LIBRARY`,
     else ~/.local/share/recursor/discoveries): this task's past discoveries are tried first,
     other tasks' are suggestions, and every accepted node is kept there (False: neither).
+    `mlflow` logs the run, while it goes, to the MLflow tracking server or store at that URI
+    ("" for MLflow's default), in `mlflow_experiment` (default "recursor/<task>"); see
+    `log_mlflow`.
     Returns the finished run.
     Ctrl-C stops it cleanly; `resume` continues it.
     """
@@ -158,12 +169,32 @@ def run(
                        stop_risk=stop_risk, stop_audit=stop_audit, discoveries=discoveries,
                        discoveries_dir=str(Path(discoveries_dir).expanduser().resolve())
                        if discoveries_dir is not None else None)
+    uri = _check_mlflow(mlflow)
     store = create_run(task, config, run_dir, ideas)
     try:
-        drive(store, observer, None if isinstance(proposer, str) else proposer)
+        with _mlflow_follower(store.run_dir, uri, mlflow_experiment):
+            drive(store, observer, None if isinstance(proposer, str) else proposer)
     finally:
         store.close()
     return Run(store.run_dir)
+
+
+def _check_mlflow(uri: str | None) -> str | None:
+    if uri is None:
+        return None
+    from recursor.report.mlflow_log import check_tracking
+
+    return check_tracking(uri or None)
+
+
+def _mlflow_follower(run_dir: Path, uri: str | None, experiment: str | None) -> Any:
+    import contextlib
+
+    if uri is None:
+        return contextlib.nullcontext()
+    from recursor.report.mlflow_log import Follower
+
+    return Follower(run_dir, uri, experiment)
 
 
 def _endpoints(models: Sequence[str], models_file: Path | str | None,
@@ -185,20 +216,25 @@ def resume(
     observer: Observer | None = None,
     proposer: Proposer | None = None,
     ray_address: str | None = None,
+    mlflow: str | None = None,
+    mlflow_experiment: str | None = None,
 ) -> Run:
     """Continue a run after Ctrl-C or a crash; nothing finished is run again.
 
     `experiments` or `minutes` may raise the run's budget; a finished run with a raised budget
     continues from where it ended. `ray_address` runs the rest on the Ray cluster there (a
-    new address of the run's cluster, or a local run moved to Ray).
+    new address of the run's cluster, or a local run moved to Ray). `mlflow` logs it to MLflow
+    as it goes, as in `run`.
     """
     from recursor.loop.setup import drive, extend_budget
 
+    uri = _check_mlflow(mlflow)
     store = RunStore.open(run_dir)
     try:
         extend_budget(store, experiments, minutes, workers, ray_address)
         if not store.meta().get("finished_at"):
-            drive(store, observer, proposer)
+            with _mlflow_follower(store.run_dir, uri, mlflow_experiment):
+                drive(store, observer, proposer)
     finally:
         store.close()
     return Run(run_dir)
@@ -260,6 +296,17 @@ def reproduce(discovery: str, **options: Any) -> dict[str, Any]:
     from recursor.library.reproduce import reproduce as run_again
 
     return run_again(discovery, **options)
+
+
+def log_mlflow(run_dir: Path | str, tracking_uri: str | None = None,
+               experiment: str | None = None) -> Any:
+    """Log a run (finished or not) to MLflow at `tracking_uri` (default: MLflow's own,
+    `$MLFLOW_TRACKING_URI`): the run with its nodes nested under it, their metrics, curves,
+    patches and verdicts. Safe to call again: only what is new is logged. Needs
+    `pip install 'recursor[mlflow]'`; see `recursor.report.mlflow_log`."""
+    from recursor.report.mlflow_log import log_run
+
+    return log_run(run_dir, tracking_uri, experiment)
 
 
 def export(run_dir: Path | str, out: Path | str | None = None) -> list[Path]:

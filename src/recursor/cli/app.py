@@ -12,6 +12,7 @@
     recursor discoveries [show ID | add RUN | remove ID]
     recursor reproduce DISCOVERY
     recursor export RUN [--out DIR]
+    recursor mlflow RUN [--uri URI] [--follow]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import typer
 from rich.console import Console
 
 from recursor.cli.discoveries_cmd import discoveries_app, export_cmd, reproduce_cmd
+from recursor.cli.mlflow_cmd import Experiment, mlflow_cmd
 from recursor.cli.task_cmd import task_app
 from recursor.cli.ui_cmd import ui_cmd
 from recursor.errors import RecursorError
@@ -40,12 +42,17 @@ app.add_typer(discoveries_app, name="discoveries")
 app.command("reproduce")(reproduce_cmd)
 app.command("export")(export_cmd)
 app.command("ui")(ui_cmd)
+app.command("mlflow")(mlflow_cmd)
 console = Console()
 if not console.is_terminal:  # a log file or a pipe: wide enough that tables do not fold
     console = Console(width=160)
 err_console = Console(stderr=True)
 
 RunDir = Annotated[Path, typer.Argument(help="A run folder (made by `recursor run`).")]
+MlflowUri = Annotated[str | None, typer.Option(
+    "--mlflow", help="Log the run to MLflow while it goes: a tracking URI such as "
+                     "http://mlflow:5000 or sqlite:///mlflow.db ('' for $MLFLOW_TRACKING_URI); "
+                     "pip install 'recursor\\[mlflow]'.")]
 
 
 def _fail(err: Exception) -> None:
@@ -171,6 +178,8 @@ def run(
     discoveries_dir: Annotated[Path | None, typer.Option(
         help="The discovery library's folder (default: $RECURSOR_LIBRARY, else "
              "~/.local/share/recursor/discoveries).")] = None,
+    mlflow: MlflowUri = None,
+    mlflow_experiment: Experiment = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every seed's result.")] = False,
 ) -> None:
     """Run the research loop on a task until its budget is spent."""
@@ -194,7 +203,8 @@ def run(
                             agent_timeout=agent_timeout, executor=executor,
                             ray_address=ray_address, early_stop=early_stop,
                             stop_risk=stop_risk, stop_audit=stop_audit,
-                            discoveries=discoveries, discoveries_dir=discoveries_dir)
+                            discoveries=discoveries, discoveries_dir=discoveries_dir,
+                            mlflow=mlflow, mlflow_experiment=mlflow_experiment)
 
     _drive(start, verbose)
 
@@ -248,6 +258,8 @@ def resume(
     workers: Annotated[int | None, typer.Option(help="Experiments in parallel.")] = None,
     ray_address: Annotated[str | None, typer.Option(
         help="Run the rest on the Ray cluster at this address (HOST:6379 or auto).")] = None,
+    mlflow: MlflowUri = None,
+    mlflow_experiment: Experiment = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Continue a run after Ctrl-C or a crash; nothing that finished runs again."""
@@ -255,7 +267,8 @@ def resume(
 
     _drive(lambda observer: recursor.resume(run_dir, experiments=experiments, minutes=minutes,
                                             workers=workers, observer=observer,
-                                            ray_address=ray_address), verbose)
+                                            ray_address=ray_address, mlflow=mlflow,
+                                            mlflow_experiment=mlflow_experiment), verbose)
 
 
 def _drive(call, verbose: bool) -> None:
