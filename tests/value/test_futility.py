@@ -18,8 +18,16 @@ def diff(gain: float, sd: float = 0.005, progress: float = 0.5) -> Forecast:
     return Forecast(progress, -gain, sd, 20, 30)
 
 
-def test_no_forecast_no_futility_look():
-    assert confirm_forecast(0.01, [0.0], [], 1, SIGMA, BAR, minimize=True) is None
+def test_before_any_fresh_pair_no_futility_look():
+    assert confirm_forecast(0.01, [], [], 2, SIGMA, BAR, minimize=True) is None
+
+
+def test_between_pairs_a_level_first_pair_gives_a_near_null_up():
+    # the first fresh pair ended level, the second has not started: nothing is running
+    cf = confirm_forecast(0.005, [0.0], [], 1, SIGMA, BAR, minimize=True, df=30)
+    assert cf.progress == 1.0 and cf.dof == 30 and cf.p_pass < 0.02
+    # a first pair well beyond the bar keeps it going
+    assert confirm_forecast(0.005, [0.05], [], 1, SIGMA, BAR, minimize=True).p_pass > 0.02
 
 
 def test_a_near_null_is_forecast_to_fail_once_a_fresh_seed_says_so():
@@ -68,4 +76,23 @@ def test_futility_stops_are_rarely_wrong_when_the_forecasts_are_honest():
             stopped += 1
             wrong += passes
     assert stopped > 200  # it does stop a good share of the nodes in confirmation
+    assert wrong / stopped < 0.02
+
+
+def test_stops_between_pairs_are_rarely_wrong():
+    """The same simulation, looked at once the first fresh pair has ended (its exact gain, no
+    forecast), before the second starts."""
+    rng = np.random.default_rng(11)
+    noise = Pooled(SIGMA**2, 30)
+    wrong = stopped = 0
+    for _ in range(4000):
+        effect = rng.choice([0.0, 0.0, 0.01, 0.02, 0.04])
+        d = effect + rng.normal(0, SIGMA, 3)
+        if d[0] <= 0:
+            continue
+        cf = confirm_forecast(d[0], [d[1]], [], 1, SIGMA, BAR, minimize=True, df=30)
+        if cf.p_pass < 0.02:
+            stopped += 1
+            wrong += paired_test([d[1], d[2]], noise).p_value < 0.02
+    assert stopped > 300
     assert wrong / stopped < 0.02

@@ -441,14 +441,16 @@ class ResearchLoop:
                                      "experiment runs to its end")
 
     def _look(self) -> None:
-        if self.stopping is None or not self._flights:
+        # also with nothing in flight: a confirmation pair that just ended is looked at before
+        # the next fill starts the node's next pair
+        if self.stopping is None:
             return
         flying = [Flying(f.evaluation.id, f.evaluation.node_id, f.evaluation.seed,
                          f.evaluation.evaluation, f.stage, f.job.metrics_file)
                   for f in self._flights.values() if f.evaluation.id not in self._abandoned]
         confirmation = None if self._noise is None else Confirmation(
             self.judge.confirmation_bar(self._noise), self._noise.sigma,
-            self.task.spec.seeds.values[0], self.judge.confirmation_seeds)
+            self.task.spec.seeds.values[0], self.judge.confirmation_seeds, self._noise.df)
         for stop in self.stopping.look(flying, self._nodes, confirmation):
             self._stop_node(stop)
 

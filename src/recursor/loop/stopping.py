@@ -4,8 +4,9 @@ At every tick the loop hands over its experiments in flight. A candidate's run (
 one of its confirmation seeds) is looked at each time its curve reaches a new progress point:
 the forecast is stored, and when the stop rule says so the loop stops the node. In the
 confirmation stage the node is also looked at as a whole, the forecasts of its fresh seeds
-combined into a forecast of its paired test (recursor.value.futility): a near-null candidate,
-which beats its parent on half the seeds, is stopped once its test is forecast to fail. Runs of the
+combined into a forecast of its paired test (recursor.value.futility), while a fresh run goes
+and again each time a fresh pair ends (before the next starts): a near-null candidate, which
+beats its parent on half the seeds, is stopped once its test is forecast to fail. Runs of the
 baseline, of parents, held-out runs and the `complete` seeds of a node that already passed its
 test are never stopped.
 """
@@ -48,6 +49,7 @@ class Confirmation:
     sigma: float  # the run's pooled spread of paired differences
     screen_seed: int
     seeds: Callable[[Node], tuple[int, ...]]  # a node's fresh confirmation seeds
+    df: int = 30  # sigma's degrees of freedom
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Stop:
     pairs: int
     scope: str = "seed"
     bar: float | None = None  # scope confirm: the mean improvement the test needs
+    between: tuple[int, int] | None = None  # a look between pairs: (pairs ended, pairs in all)
 
     def reason(self, metric: str, minimize: bool, parent_id: int | None) -> str:
         # as a loss: positive = worse than the parent, whichever way the metric points
@@ -71,6 +74,12 @@ class Stop:
         loss = sign * self.predicted
         forecast = (f"forecast {metric} {abs(loss):.4g} {'worse' if loss > 0 else 'better'} "
                     f"than node {parent_id}")
+        if self.scope == "confirm" and self.between is not None:
+            done, total = self.between
+            return (f"stopped early after {done} of its {total} confirmation pairs (before the "
+                    f"next started): {forecast} on average over its fresh seeds (90% interval "
+                    f"[{lo:+.4g}, {hi:+.4g}], + = worse); the test needs {self.bar:.4g} better, "
+                    f"P(pass) = {self.p:.3g} < {self.risk:g}")
         if self.scope == "confirm":
             return (f"stopped early at {self.progress:.0%} of confirmation run "
                     f"{self.evaluation_id}: {forecast} on average over its fresh seeds (90% "
@@ -86,7 +95,8 @@ class Stop:
              "predicted_difference": self.predicted, "interval90": list(self.interval),
              "risk": self.risk, "pairs": self.pairs}
         if self.scope == "confirm":
-            return {**v, "p_pass": self.p, "bar": self.bar}
+            return {**v, "p_pass": self.p, "bar": self.bar,
+                    **({"pairs_ended": list(self.between)} if self.between else {})}
         return {**v, "p_better": self.p}
 
 
@@ -109,6 +119,7 @@ class EarlyStopping:
         self._audited_nodes: set[int] = {owners[p.evaluation_id] for p in looks
                                          if p.decision == "audit" and p.scope == "confirm"}
         self._latest: dict[int, tuple[Forecast, int, int | None]] = {}  # eval -> last forecast
+        self._pairs_looked: dict[int, int] = {}  # node -> fresh pairs ended at its last look
         self._risk = settings.risk
         self._risk_seen: int = -1
 
@@ -204,11 +215,36 @@ class EarlyStopping:
                 stop = self._futility(nodes[node_id], nodes, r, live, confirmation)
                 if stop is not None:
                     stops[node_id] = stop
+            for node in nodes.values():
+                if node.id not in stops and node.id not in fresh_looks:
+                    stop = self._between_pairs(node, nodes, live, confirmation)
+                    if stop is not None:
+                        stops[node.id] = stop
         return list(stops.values())
 
-    def _futility(self, node: Node, nodes: dict[int, Node], r: Flying, live: dict,
-                  c: Confirmation) -> Stop | None:
-        """Look at a node's confirmation as a whole: can its paired test still pass?"""
+    def _between_pairs(self, node: Node, nodes: dict[int, Node], live: dict,
+                       c: Confirmation) -> Stop | None:
+        """A node in confirmation whose latest fresh pair has just ended: looked at once per
+        ended pair, before its next pair runs (with one worker, or a queue, the next pair has
+        not started; a near-null's first pair is usually enough to give it up)."""
+        if (node.is_baseline or node.status is not NodeStatus.RUNNING
+                or node.id in self._audited_nodes or node.parent_id not in nodes):
+            return None
+        mine, theirs = node.values(self.metric), nodes[node.parent_id].values(self.metric)
+        fresh = c.seeds(node)
+        ended = [s for s in fresh if s in mine and s in theirs]
+        if not ended or len(ended) == len(fresh) or c.screen_seed not in mine:
+            return None  # not in confirmation, or its test is the judge's to decide now
+        if len(ended) <= self._pairs_looked.get(node.id, 0):
+            return None
+        self._pairs_looked[node.id] = len(ended)
+        return self._futility(node, nodes, None, live, c, ended=(len(ended), len(fresh)))
+
+    def _futility(self, node: Node, nodes: dict[int, Node], r: Flying | None, live: dict,
+                  c: Confirmation, ended: tuple[int, int] | None = None) -> Stop | None:
+        """Look at a node's confirmation as a whole: can its paired test still pass? `r` is
+        the confirmation run whose new forecast prompted the look; None for a look between
+        pairs."""
         parent = nodes.get(node.parent_id)
         if parent is None:
             return None
@@ -217,31 +253,41 @@ class EarlyStopping:
         if c.screen_seed not in mine or c.screen_seed not in theirs:
             return None
         screen_gain = sign * (mine[c.screen_seed] - theirs[c.screen_seed])
-        finished, forecasts, unseen = [], [], 0
+        finished, forecasts, unseen, last_pair = [], [], 0, None
         for seed in c.seeds(node):
             flying = live.get((node.id, seed))
             if seed in mine and seed in theirs:
                 finished.append(sign * (mine[seed] - theirs[seed]))
+                last_pair = seed
             elif flying is not None and flying.evaluation_id in self._latest:
                 forecasts.append(self._latest[flying.evaluation_id][0])
             else:
                 unseen += 1  # not started, or its pair has no forecast yet
         cf = confirm_forecast(screen_gain, finished, forecasts, unseen, c.sigma, c.bar,
-                              self.rule.minimize)
+                              self.rule.minimize, c.df)
         if cf is None:
             return None
-        decision = self.rule.decide_on(cf.p_pass, cf.progress, r.evaluation_id, self._risk)
-        _, ref_id, step = self._latest[r.evaluation_id]
+        if r is not None:
+            eval_id = r.evaluation_id
+            _, ref_id, step = self._latest[eval_id]
+        else:  # the look is the ended pair's: its runs name it
+            eval_id, ref_id = self._run_id(node, last_pair), self._run_id(parent, last_pair)
+            step = None
+        decision = self.rule.decide_on(cf.p_pass, cf.progress, eval_id, self._risk)
         lo, hi = sorted(sign * x for x in cf.interval)
         self.store.add_prediction(Prediction(
-            r.evaluation_id, ref_id, cf.progress, step, sign * cf.mean, lo, hi, cf.p_pass,
+            eval_id, ref_id, cf.progress, step, sign * cf.mean, lo, hi, cf.p_pass,
             self._risk, decision, time.time(), scope="confirm"))
         if decision == "audit":
             self._audited_nodes.add(node.id)
         if decision != "stop":
             return None
-        return Stop(node.id, r.evaluation_id, cf.progress, sign * cf.mean, (lo, hi), cf.p_pass,
-                    self._risk, step, cf.pairs, scope="confirm", bar=cf.bar)
+        return Stop(node.id, eval_id, cf.progress, sign * cf.mean, (lo, hi), cf.p_pass,
+                    self._risk, step, cf.pairs, scope="confirm", bar=cf.bar, between=ended)
+
+    def _run_id(self, node: Node, seed: int) -> int:
+        return next(e.id for e in node.evaluations if e.evaluation == self.metric
+                    and e.seed == seed and e.status is EvalStatus.OK)
 
     def _reference(self, parent: Node | None, seed: int,
                    live: dict) -> tuple[int | None, Curve | None]:

@@ -58,14 +58,17 @@ class ConfirmForecast:
 
 def confirm_forecast(screen_gain: float, finished: Sequence[float],
                      forecasts: Sequence[Forecast], unseen: int, sigma: float, bar: float,
-                     minimize: bool) -> ConfirmForecast | None:
+                     minimize: bool, df: int = 30) -> ConfirmForecast | None:
     """Forecast the confirmation test of a node (see the module's notes).
 
     `finished` are the exact improvements of fresh pairs that have ended, `forecasts` the value
     function's forecasts of running pairs (as differences, candidate minus parent: the sign is
-    turned by `minimize`), `unseen` the number of fresh seeds not started. None without a
-    forecast: what finished pairs and the screen alone say is the judge's business."""
-    if not forecasts or sigma <= 0:
+    turned by `minimize`), `unseen` the number of fresh seeds not started, `df` the degrees of
+    freedom of `sigma` (the run's pooled noise), used when no forecast is in. None before any
+    fresh pair has ended or been forecast: what the screen alone says is the judge's business.
+    A look between pairs (finished ones, none running) is what stops a near-null before its
+    next pair starts."""
+    if (not forecasts and not finished) or sigma <= 0:
         return None
     sign = -1.0 if minimize else 1.0
     mus = [sign * f.mean for f in forecasts]
@@ -82,8 +85,9 @@ def confirm_forecast(screen_gain: float, finished: Sequence[float],
     forecast_sd = sum(sds)
     unseen_sd = math.sqrt(unseen * var + unseen * unseen * delta_var)
     sd = (forecast_sd + unseen_sd) / n
-    dof = min(f.dof for f in forecasts)
+    dof = min(f.dof for f in forecasts) if forecasts else df
     p_pass = float(stats.t.sf((bar - mean) / max(sd, 1e-12), dof))
+    if not forecasts:
+        return ConfirmForecast(1.0, mean, sd, dof, bar, p_pass, 0)
     return ConfirmForecast(min(f.progress for f in forecasts), mean, sd, dof, bar, p_pass,
                            min(f.pairs for f in forecasts))
-
