@@ -42,6 +42,15 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _evidence(v: dict) -> str:
+    """effect, interval and p of a verdict, to the digits that mean something."""
+    def num(x) -> str:
+        return "–" if x is None else f"{x:.4g}"
+
+    ci = v.get("ci95") or [None, None]
+    return f"effect {num(v.get('effect'))}, 95% CI [{num(ci[0])}, {num(ci[1])}], p={num(v.get('p_value'))}"
+
+
 def _effect(d) -> str:
     v = d.evidence.get("verdict", {})
     return "–" if v.get("effect") is None else f"{v['effect']:+.4g} (p={v.get('p_value', 0):.2g})"
@@ -161,10 +170,9 @@ def reproduce_cmd(
         console, _ = _consoles()
         console.print(f"{escape(out['title'])} ({out['discovery'][:10]}): {word} on fresh seeds "
                       f"{now['seeds']}")
-        console.print(f"  recorded: effect {rec['effect']}, 95% CI {rec['ci95']}, "
-                      f"p={rec['p_value']}")
-        console.print(f"  now: {now['status']}, effect {now['effect']}, 95% CI {now['ci95']}, "
-                      f"p={now['p_value']}; {escape('; '.join(now['reasons']))}")
+        console.print(f"  recorded: {_evidence(rec)}")
+        console.print(f"  now: {now['status']}, {_evidence(now)}; "
+                      f"{escape('; '.join(now['reasons']))}")
         console.print(f"  run: {out['run_dir']}")
     if not out["holds"]:
         raise typer.Exit(1)
