@@ -143,6 +143,23 @@ def arm_row(name: str, run_dir: Path) -> list[str]:
             f"{best:.4f}" if best is not None else "–", f"{e['overhead_fraction']:.1%}"]
 
 
+def stops_line(run) -> str:
+    """How the arm's nodes were stopped: a seed's curve, a confirmation run's futility, or
+    futility between confirmation pairs; and at what share of the run that stopped them."""
+    kinds: dict[str, list[float]] = {"per-seed": [], "futility in a run": [],
+                                     "futility between pairs": []}
+    for n in run.nodes():
+        v = n.verdict or {}
+        if n.status is not NodeStatus.STOPPED_EARLY or v.get("stage") != "stopped-early":
+            continue
+        kind = ("futility between pairs" if v.get("pairs_ended") else
+                "futility in a run" if v.get("scope") == "confirm" else "per-seed")
+        kinds[kind].append(v["progress"])
+    parts = [f"{len(p)} {k}" + (f" (at {min(p):.0%}-{max(p):.0%})" if p and k != "futility "
+                                 "between pairs" else "") for k, p in kinds.items()]
+    return "stops: " + ", ".join(parts)
+
+
 def _runs(store: RunStore, metric: str, key: str):
     """Candidate runs with their parent's run on the same seed, in the order they started."""
     nodes = store.nodes()
@@ -280,6 +297,7 @@ def main() -> None:
         full, exclude = dirs["without early stopping"], list(dirs.values())
         early = recursor.open_run(dirs["with early stopping"])
         console.print(next(e["message"] for e in early.events() if e["kind"] == "value"))
+        console.print(stops_line(early))
     else:
         full, exclude = args.replay, [args.replay]
 
