@@ -74,8 +74,19 @@ def test_a_near_null_is_given_up_after_its_first_pair(run):
 
 def test_a_first_pair_beyond_the_bar_goes_on(run):
     store, judge, base = run
-    candidate(store, judge, base, screen=0.05, first_pair=0.06)
+    candidate(store, judge, base, screen=0.02, first_pair=0.06)
     es, c = look(store, judge)
     assert es.look([], {n.id: n for n in store.nodes()}, c) == []
     (p,) = store.predictions()
     assert p.scope == "confirm" and p.decision == "continue" and p.p_better > 0.5
+
+
+def test_a_screen_beyond_the_bar_then_a_level_pair_runs_on_for_the_auditor(run):
+    # a large screen win that the fresh seeds do not repeat is what a seed-specific cheat looks
+    # like: the auditor's seed-consistency check needs every fresh pair to name it
+    store, judge, base = run
+    candidate(store, judge, base, screen=0.2, first_pair=-0.05)
+    es, c = look(store, judge)
+    assert c.bar < 0.2
+    assert es.look([], {n.id: n for n in store.nodes()}, c) == []
+    assert store.predictions() == []

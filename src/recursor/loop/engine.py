@@ -244,7 +244,13 @@ class ResearchLoop:
             if step.action != "run":
                 self._decide(node, step)
                 continue
-            for node_id, seed in step.runs:
+            runs = step.runs
+            if step.reason == "confirm" and self.stopping is not None:
+                # one fresh pair at a time: each ended pair is looked at (futility between
+                # pairs) before the next starts, whichever order the workers end in, so the
+                # tree a run grows does not depend on timing
+                runs = tuple(r for r in runs if r[1] == runs[0][1])
+            for node_id, seed in runs:
                 if (node_id, seed, self.metric) not in flying:
                     return node_id, seed, self.metric, step.reason
         return self._pending_heldout(flying)

@@ -253,6 +253,11 @@ class EarlyStopping:
         if c.screen_seed not in mine or c.screen_seed not in theirs:
             return None
         screen_gain = sign * (mine[c.screen_seed] - theirs[c.screen_seed])
+        if screen_gain >= c.bar:
+            # a screen that alone clears the test's bar, then fresh seeds that disagree: the
+            # signature of a seed-specific cheat (or bad luck), which the auditor's
+            # seed-consistency check needs every fresh pair to name; such a node runs on
+            return None
         finished, forecasts, unseen, last_pair = [], [], 0, None
         for seed in c.seeds(node):
             flying = live.get((node.id, seed))
