@@ -37,6 +37,7 @@ from typing import Any
 
 from recursor.api import Run
 from recursor.errors import RecursorError
+from recursor.loop.config import RunConfig
 from recursor.store import EvalStatus, Node, NodeStatus
 
 log = logging.getLogger("recursor.mlflow")
@@ -66,10 +67,10 @@ class Logged:
     status: str  # the recursor run's: finished, running or interrupted
 
 
-def run_key(run: Run) -> str:
-    """A recursor run's identity in MLflow: its task and the moment it was created, so a run
-    folder that moves is still the same run, and two runs of one folder name are not."""
-    meta = run.meta
+def run_key(meta: dict[str, Any]) -> str:
+    """A recursor run's identity in MLflow (from its meta): its task and the moment it was
+    created, so a run folder that moves is still the same run, and two runs of one folder name
+    are not."""
     seed = f"{meta.get('task')}|{meta.get('created_at')!r}"
     return hashlib.sha256(seed.encode()).hexdigest()[:16]
 
@@ -178,11 +179,14 @@ class _Logger:
 
         self.Metric, self.Param, self.RunTag = Metric, Param, RunTag
         self.client, self.run = client, run
+        # read once per log: the meta holds the config, the identity and the end time
+        self.meta = run.meta
+        self.config = RunConfig.from_json(self.meta["config"])
         self.task = run.task
         spec = self.task.spec
         self.metric, self.seeds = spec.metric.name, list(spec.seeds.values)
         self.minimize = spec.minimize
-        self.key = run_key(run)
+        self.key = run_key(self.meta)
         self.experiment = experiment or f"recursor/{self.task.name}"
 
     def log(self) -> Logged:
@@ -234,8 +238,7 @@ class _Logger:
     # -- the run as a whole -----------------------------------------------------------------
 
     def _start_top(self, exp_id: str) -> str:
-        meta = self.run.meta
-        config = self.run.config
+        meta, config = self.meta, self.config
         created = self.client.create_run(
             exp_id, start_time=_ms(meta.get("created_at")), run_name=self.run.run_dir.name[:200],
             tags={RUN_TAG: self.key, "recursor.task": self.task.name})
@@ -253,7 +256,7 @@ class _Logger:
         return run_id
 
     def _top(self, run_id: str, nodes: list[Node], status: str, ended: bool) -> None:
-        config = self.run.config
+        config = self.config
         report = self.run.report()
         best = report.get("best") or {}
         tags = {STATUS_TAG: status, "recursor.dir": str(self.run.run_dir.resolve()),
@@ -274,7 +277,7 @@ class _Logger:
         if mlflow_status == "RUNNING":
             self.client.update_run(run_id, status="RUNNING")
         else:
-            end = self.run.meta.get("finished_at") or _last_decided(nodes)
+            end = self.meta.get("finished_at") or _last_decided(nodes)
             self.client.set_terminated(run_id, mlflow_status, end_time=_ms(end))
 
     def _progress(self, nodes: list[Node]) -> Iterable[Any]:

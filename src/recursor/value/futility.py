@@ -85,9 +85,8 @@ def confirm_forecast(screen_gain: float, finished: Sequence[float],
     forecast_sd = sum(sds)
     unseen_sd = math.sqrt(unseen * var + unseen * unseen * delta_var)
     sd = (forecast_sd + unseen_sd) / n
-    dof = min(f.dof for f in forecasts) if forecasts else df
+    # with no forecast in (a look between pairs), what is known is known at its end
+    dof = min((f.dof for f in forecasts), default=df)
     p_pass = float(stats.t.sf((bar - mean) / max(sd, 1e-12), dof))
-    if not forecasts:
-        return ConfirmForecast(1.0, mean, sd, dof, bar, p_pass, 0)
-    return ConfirmForecast(min(f.progress for f in forecasts), mean, sd, dof, bar, p_pass,
-                           min(f.pairs for f in forecasts))
+    return ConfirmForecast(min((f.progress for f in forecasts), default=1.0), mean, sd, dof, bar,
+                           p_pass, min((f.pairs for f in forecasts), default=0))
