@@ -118,6 +118,7 @@ def run(
     ray_address: str | None = None,
     early_stop: bool = True,
     stop_risk: float = 0.02,
+    stop_test_risk: float = 0.10,
     stop_audit: float = 0.2,
     discoveries: bool = True,
     discoveries_dir: Path | str | None = None,
@@ -143,7 +144,8 @@ def run(
     "head-node:6379" or "auto"; needs `pip install 'recursor[ray]'` and the run folder on a file
     system every Ray node shares).
     `early_stop` lets the value function stop a candidate whose forecast gives it less than
-    `stop_risk` chance of beating its parent (tasks that stream a `metric.curve`); `stop_audit`
+    `stop_risk` chance of beating its parent (tasks that stream a `metric.curve`), or, once its
+    screen passed, less than `stop_test_risk` chance of passing its paired test; `stop_audit`
     of those would-be stops run to the end to measure the false-stop rate.
     `discoveries` uses the discovery library at `discoveries_dir` (default: `$RECURSOR_LIBRARY`,
     else ~/.local/share/recursor/discoveries): this task's past discoveries are tried first,
@@ -166,7 +168,8 @@ def run(
                        novelty=novelty, embeddings=embeddings,
                        agent_command=tuple(agent_command), agent_timeout=agent_timeout,
                        executor=executor, ray_address=ray_address, early_stop=early_stop,
-                       stop_risk=stop_risk, stop_audit=stop_audit, discoveries=discoveries,
+                       stop_risk=stop_risk, stop_test_risk=stop_test_risk,
+                       stop_audit=stop_audit, discoveries=discoveries,
                        discoveries_dir=str(Path(discoveries_dir).expanduser().resolve())
                        if discoveries_dir is not None else None)
     uri = _check_mlflow(mlflow)

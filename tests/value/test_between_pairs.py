@@ -90,3 +90,59 @@ def test_a_screen_beyond_the_bar_then_a_level_pair_runs_on_for_the_auditor(run):
     assert c.bar < 0.2
     assert es.look([], {n.id: n for n in store.nodes()}, c) == []
     assert store.predictions() == []
+
+
+def screened(store, base, screen: float):
+    """A candidate whose screen ended `screen` better than its parent, no fresh pair run."""
+    node = store.add_node(base.id, Idea("a change"), {"train.py": "x = 3\n"})
+    evaluate(store, node, 1, 3.00 - screen)
+    return store.node(node.id)
+
+
+def test_a_screen_that_barely_passed_is_given_up_before_its_first_pair(run):
+    # early in a run the pooled noise has few degrees of freedom and the bar is high: a screen
+    # gain of a twentieth of the noise cannot carry a test that needs nearly two sigmas
+    store, judge, base = run
+    node = screened(store, base, screen=0.001)
+    es, c = look(store, judge, Pooled(SIGMA**2, 6))
+    (stop,) = es.look([], {n.id: n for n in store.nodes()}, c)
+    assert stop.node_id == node.id and stop.between == (0, 2) and stop.p < 0.10
+    assert "after its screen (before its 2 confirmation pairs started)" in stop.reason(
+        "val_bpb", True, base.id)
+    (p,) = store.predictions()
+    screen_run = next(e.id for e in node.evaluations if e.seed == 1)
+    assert p.scope == "confirm" and p.decision == "stop" and p.evaluation_id == screen_run
+    assert p.risk == 0.10  # the test's level, not the per-seed one
+
+
+def test_a_failed_screen_is_the_judges_and_a_good_one_runs_on(run):
+    store, judge, base = run
+    screened(store, base, screen=-0.01)  # the judge rejects it: no look, no stop
+    good = screened(store, base, screen=0.03)
+    es, c = look(store, judge, Pooled(SIGMA**2, 6))
+    assert es.look([], {n.id: n for n in store.nodes()}, c) == []
+    (p,) = store.predictions()
+    assert p.decision == "continue" and p.p_better > 0.10
+    assert p.evaluation_id == next(e.id for e in good.evaluations)
+
+
+def test_a_run_of_near_nulls_teaches_the_screen_look_to_doubt_a_small_gain(run):
+    store, judge, base = run
+    # flat prior (no node has ended a fresh pair yet): a screen a fifth of sigma up runs on
+    first = screened(store, base, screen=0.004)
+    es, c = look(store, judge)
+    assert es.look([], {n.id: n for n in store.nodes()}, c) == []
+    store.decide(first.id, NodeStatus.REJECTED, "judged by hand")
+    # three nodes whose fresh pairs ended level: the run's effects are near-null
+    for i in range(3):
+        node = candidate(store, judge, base, screen=0.01, first_pair=0.002 * (i - 1))
+        second = judge.confirmation_seeds(node)[1]
+        evaluate(store, base, second, 3.0)
+        evaluate(store, node, second, 3.0 + 0.002 * (i - 1))
+    late = screened(store, base, screen=0.004)
+    es, c = look(store, judge)
+    stops = es.look([], {n.id: n for n in store.nodes()}, c)
+    assert [s.node_id for s in stops] == [late.id]
+    (stop,) = stops
+    assert stop.between == (0, 2) and stop.p < 0.10
+    assert stop.verdict(base.id)["effect_spread"] == pytest.approx(SIGMA)  # the floor

@@ -18,8 +18,20 @@ def diff(gain: float, sd: float = 0.005, progress: float = 0.5) -> Forecast:
     return Forecast(progress, -gain, sd, 20, 30)
 
 
-def test_before_any_fresh_pair_no_futility_look():
-    assert confirm_forecast(0.01, [], [], 2, SIGMA, BAR, minimize=True) is None
+def test_at_the_screen_the_forecast_rests_on_the_screen_alone():
+    # flat prior: the mean over n fresh seeds ~ N(screen gain, sigma^2 (1 + 1/n))
+    cf = confirm_forecast(0.01, [], [], 2, SIGMA, BAR, minimize=True, df=30)
+    assert cf.mean == pytest.approx(0.01)
+    assert cf.sd == pytest.approx(SIGMA * (1 + 1 / 2) ** 0.5)
+    assert cf.p_pass == pytest.approx(0.158, abs=0.01) and cf.progress == 1.0
+    # a screen that barely passed, measured against a high bar (few degrees of freedom yet),
+    # is unlikely to pass its test; one near the bar is not
+    assert confirm_forecast(0.0005, [], [], 2, SIGMA, 2.6 * SIGMA / 2**0.5, minimize=True,
+                            df=6).p_pass < 0.10
+    assert confirm_forecast(0.03, [], [], 2, SIGMA, BAR, minimize=True, df=6).p_pass > 0.3
+    # no noise estimate, or no fresh seed left: nothing to forecast
+    assert confirm_forecast(0.01, [], [], 2, 0.0, BAR, minimize=True) is None
+    assert confirm_forecast(0.01, [], [], 0, SIGMA, BAR, minimize=True) is None
 
 
 def test_between_pairs_a_level_first_pair_gives_a_near_null_up():
@@ -96,3 +108,34 @@ def test_stops_between_pairs_are_rarely_wrong():
             wrong += paired_test([d[1], d[2]], noise).p_value < 0.02
     assert stopped > 300
     assert wrong / stopped < 0.02
+
+
+def test_the_runs_spread_of_effects_is_learned_from_its_fresh_pairs():
+    from recursor.value.futility import MIN_PRIOR_SD, effect_spread
+
+    rng = np.random.default_rng(0)
+    # nodes whose true effects spread with sd 2 sigma, each with 1 or 2 fresh pairs ended
+    deltas = rng.normal(0, 2 * SIGMA, 4000)
+    fresh = [list(rng.normal(d, SIGMA, 1 + i % 2)) for i, d in enumerate(deltas)]
+    assert effect_spread(fresh, SIGMA) == pytest.approx(2 * SIGMA, rel=0.05)
+    # all near-null: the floor, not zero; too few nodes, or none with a pair: a flat prior
+    nulls = [list(rng.normal(0, SIGMA, 2)) for _ in range(200)]
+    assert effect_spread(nulls, SIGMA) == pytest.approx(MIN_PRIOR_SD * SIGMA)
+    assert effect_spread(fresh[:2] + [[], []], SIGMA) is None
+
+
+def test_a_learned_prior_lets_a_lucky_screen_go_before_its_fresh_pairs():
+    # a screen just above none: a flat prior takes it at its word, a run of near-nulls does not
+    bar = 2.6 * SIGMA / 2**0.5  # early in a run: few degrees of freedom, a high bar
+    flat = confirm_forecast(0.004, [], [], 2, SIGMA, bar, minimize=True, df=6)
+    learned = confirm_forecast(0.004, [], [], 2, SIGMA, bar, minimize=True, df=6,
+                               prior_sd=SIGMA)
+    assert flat.p_pass > 0.10 > learned.p_pass
+    assert learned.mean < flat.mean and learned.sd < flat.sd
+    # in a run of large effects the same prior hardly matters
+    wide = confirm_forecast(0.004, [], [], 2, SIGMA, bar, minimize=True, df=6,
+                            prior_sd=10 * SIGMA)
+    assert wide.p_pass == pytest.approx(flat.p_pass, abs=0.01)
+    # and a screen near the bar is not given up under the narrow prior either
+    assert confirm_forecast(0.03, [], [], 2, SIGMA, bar, minimize=True, df=6,
+                            prior_sd=SIGMA).p_pass > 0.10

@@ -41,8 +41,19 @@ def test_a_futility_stop_is_wrong_when_the_test_passed_whatever_the_seed_said():
     # its mean improvement was positive, yet below the test's bar: a right futility stop
     assert not AuditOutcome(1, +0.01, False, scope="confirm", passed=False).wrong
     assert AuditOutcome(2, +0.05, True, scope="confirm", passed=True).wrong
-    rule = StopRule(StopSettings(risk=0.04, target=0.10), minimize=True)
-    assert rule.risk_now([AuditOutcome(i, +0.01, False, "confirm", False)
-                          for i in range(5)]) == 0.04
-    assert rule.risk_now([AuditOutcome(i, +0.05, True, "confirm", True)
-                          for i in range(2)]) < 0.04
+    rule = StopRule(StopSettings(risk=0.04, test_risk=0.08, target=0.10), minimize=True)
+    right = [AuditOutcome(i, +0.01, False, "confirm", False) for i in range(5)]
+    wrong = [AuditOutcome(i, +0.05, True, "confirm", True) for i in range(2)]
+    assert rule.risk_now(right, "confirm") == 0.08
+    assert rule.risk_now(wrong, "confirm") < 0.08
+
+
+def test_each_look_tightens_on_its_own_audits():
+    rule = StopRule(StopSettings(risk=0.04, test_risk=0.08, target=0.10), minimize=True)
+    wrong_tests = [AuditOutcome(i, +0.05, True, "confirm", True) for i in range(3)]
+    assert rule.risk_now(wrong_tests, "confirm") == 0.01
+    assert rule.risk_now(wrong_tests, "seed") == 0.04  # the per-seed look was not wrong
+    assert rule.risk_now(outcomes(4, 6), "seed") == 0.005
+    assert rule.risk_now(outcomes(4, 6), "confirm") == 0.08
+    with pytest.raises(ValueError, match="test risk"):
+        StopSettings(test_risk=0.0)

@@ -144,6 +144,9 @@ def run(
              "to their parent.")] = True,
     stop_risk: Annotated[float, typer.Option(
         help="Stop a candidate below this forecast chance of beating its parent.")] = 0.02,
+    stop_test_risk: Annotated[float, typer.Option(
+        help="Once a candidate's screen passed: stop it below this forecast chance of passing "
+             "its paired test.")] = 0.10,
     stop_audit: Annotated[float, typer.Option(
         help="Share of would-be stops run to the end anyway, to measure false stops.")] = 0.2,
     proposer: Annotated[str, typer.Option(
@@ -202,7 +205,8 @@ def run(
                             agent_command=shlex.split(agent_command) if agent_command else (),
                             agent_timeout=agent_timeout, executor=executor,
                             ray_address=ray_address, early_stop=early_stop,
-                            stop_risk=stop_risk, stop_audit=stop_audit,
+                            stop_risk=stop_risk, stop_test_risk=stop_test_risk,
+                            stop_audit=stop_audit,
                             discoveries=discoveries, discoveries_dir=discoveries_dir,
                             mlflow=mlflow, mlflow_experiment=mlflow_experiment)
 

@@ -49,9 +49,12 @@ class RunConfig:
     agent_timeout: float = 900  # "agent" only: seconds one agent call may take
     overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
     # the value function (recursor.value): stop a candidate whose forecast gives it less than
-    # stop_risk chance of beating its parent; stop_audit of those run on to count false stops
+    # stop_risk chance of beating its parent, or (once its screen passed) less than
+    # stop_test_risk chance of passing its paired test; stop_audit of those run on to count
+    # false stops
     early_stop: bool = True
     stop_risk: float = 0.02
+    stop_test_risk: float = 0.10
     stop_audit: float = 0.2
     # the discovery library (recursor.library): try this task's past discoveries first, read
     # other tasks' as suggestions, and keep every accepted node there; discoveries_dir is
@@ -101,6 +104,9 @@ class RunConfig:
                             f"{', '.join(PERSONAS)}")
         if not 0 < self.stop_risk < 0.5:
             problems.append(f"stop_risk must be between 0 and 0.5 (got {self.stop_risk})")
+        if not 0 < self.stop_test_risk < 0.5:
+            problems.append(
+                f"stop_test_risk must be between 0 and 0.5 (got {self.stop_test_risk})")
         if not 0 <= self.stop_audit <= 1:
             problems.append(f"stop_audit must be between 0 and 1 (got {self.stop_audit})")
         if self.max_repairs < 0:

@@ -23,7 +23,7 @@ from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore
 from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.calibration import audit_outcomes
 from recursor.value.curves import looked_at
-from recursor.value.futility import confirm_forecast
+from recursor.value.futility import confirm_forecast, effect_spread
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 
 STOPPABLE = ("screen", "confirm")
@@ -66,6 +66,7 @@ class Stop:
     scope: str = "seed"
     bar: float | None = None  # scope confirm: the mean improvement the test needs
     between: tuple[int, int] | None = None  # a look between pairs: (pairs ended, pairs in all)
+    prior_sd: float | None = None  # scope confirm: the run's spread of true effects (or flat)
 
     def reason(self, metric: str, minimize: bool, parent_id: int | None) -> str:
         # as a loss: positive = worse than the parent, whichever way the metric points
@@ -74,6 +75,11 @@ class Stop:
         loss = sign * self.predicted
         forecast = (f"forecast {metric} {abs(loss):.4g} {'worse' if loss > 0 else 'better'} "
                     f"than node {parent_id}")
+        if self.scope == "confirm" and self.between is not None and self.between[0] == 0:
+            return (f"stopped early after its screen (before its {self.between[1]} confirmation "
+                    f"pairs started): {forecast} on average over its fresh seeds (90% interval "
+                    f"[{lo:+.4g}, {hi:+.4g}], + = worse); the test needs {self.bar:.4g} better, "
+                    f"P(pass) = {self.p:.3g} < {self.risk:g}")
         if self.scope == "confirm" and self.between is not None:
             done, total = self.between
             return (f"stopped early after {done} of its {total} confirmation pairs (before the "
@@ -95,7 +101,7 @@ class Stop:
              "predicted_difference": self.predicted, "interval90": list(self.interval),
              "risk": self.risk, "pairs": self.pairs}
         if self.scope == "confirm":
-            return {**v, "p_pass": self.p, "bar": self.bar,
+            return {**v, "p_pass": self.p, "bar": self.bar, "effect_spread": self.prior_sd,
                     **({"pairs_ended": list(self.between)} if self.between else {})}
         return {**v, "p_better": self.p}
 
@@ -121,7 +127,8 @@ class EarlyStopping:
         self._latest: dict[int, tuple[Forecast, int, int | None]] = {}  # eval -> last forecast
         self._pairs_looked: dict[int, int] = {}  # node -> fresh pairs ended at its last look
         self._risk = settings.risk
-        self._risk_seen: int = -1
+        self._test_risk = settings.test_risk
+        self._prior_sd: float | None = None  # the test forecasts' prior, as of the last look
 
     @classmethod
     def for_run(cls, store: RunStore, task_name: str, overrides: dict, metric: str,
@@ -145,7 +152,8 @@ class EarlyStopping:
                               self._programs[node]))
         self._model = PairedCurveModel(pairs)
         outcomes = audit_outcomes(self.store.predictions(), nodes.values(), self.rule.minimize)
-        self._risk = self.rule.risk_now(outcomes)
+        self._risk = self.rule.risk_now(outcomes, "seed")
+        self._test_risk = self.rule.risk_now(outcomes, "confirm")
 
     def _finished_curve(self, eval_id: int) -> Curve:
         if eval_id not in self._curves:
@@ -154,12 +162,17 @@ class EarlyStopping:
 
     def describe(self, audit: float) -> str:
         return (f"early stopping: on (stop below {self._risk:g} chance of beating the parent, or "
-                f"in confirmation of passing the test; {audit:.0%} of would-be stops audited; "
-                f"{len(self.history)} finished pairs from earlier runs of the task)")
+                f"below {self._test_risk:g} chance of passing the test once the screen has "
+                f"passed; {audit:.0%} of would-be stops audited; {len(self.history)} finished "
+                f"pairs from earlier runs of the task)")
 
     @property
     def risk(self) -> float:
         return self._risk
+
+    @property
+    def test_risk(self) -> float:
+        return self._test_risk
 
     @property
     def pairs(self) -> int:
@@ -211,6 +224,7 @@ class EarlyStopping:
             if r.stage == "confirm" and node.id not in stops:
                 fresh_looks[node.id] = r
         if confirmation is not None:
+            self._prior_sd = self._effect_spread(nodes, confirmation)
             for node_id, r in fresh_looks.items():
                 stop = self._futility(nodes[node_id], nodes, r, live, confirmation)
                 if stop is not None:
@@ -222,20 +236,42 @@ class EarlyStopping:
                         stops[node.id] = stop
         return list(stops.values())
 
+    def _effect_spread(self, nodes: dict[int, Node], c: Confirmation) -> float | None:
+        """The prior of the test's forecasts: the spread of the fresh improvements this run's
+        nodes have shown (recursor.value.futility.effect_spread)."""
+        sign = -1.0 if self.rule.minimize else 1.0
+        fresh = []
+        for node in nodes.values():
+            parent = nodes.get(node.parent_id) if node.parent_id is not None else None
+            if node.is_baseline or parent is None:
+                continue
+            mine, theirs = node.values(self.metric), parent.values(self.metric)
+            fresh.append([sign * (mine[s] - theirs[s]) for s in c.seeds(node)
+                          if s in mine and s in theirs])
+        return effect_spread(fresh, c.sigma)
+
     def _between_pairs(self, node: Node, nodes: dict[int, Node], live: dict,
                        c: Confirmation) -> Stop | None:
-        """A node in confirmation whose latest fresh pair has just ended: looked at once per
-        ended pair, before its next pair runs (with one worker, or a queue, the next pair has
-        not started; a near-null's first pair is usually enough to give it up)."""
+        """A node in confirmation whose screen or latest fresh pair has just ended: looked at
+        once per ended pair, before its next pair runs (the loop looks before it fills the
+        workers again). At the screen the forecast rests on the screen's gain alone; a screen
+        gain well under the test's bar already says that the test is unlikely to pass, and a
+        near-null's first pair is usually enough to give it up."""
         if (node.is_baseline or node.status is not NodeStatus.RUNNING
                 or node.id in self._audited_nodes or node.parent_id not in nodes):
             return None
         mine, theirs = node.values(self.metric), nodes[node.parent_id].values(self.metric)
+        screen = c.screen_seed
+        if screen not in mine or screen not in theirs:
+            return None  # still in its screen
+        sign = -1.0 if self.rule.minimize else 1.0
+        if sign * (mine[screen] - theirs[screen]) <= 0:
+            return None  # the judge rejects it at its screen
         fresh = c.seeds(node)
         ended = [s for s in fresh if s in mine and s in theirs]
-        if not ended or len(ended) == len(fresh) or c.screen_seed not in mine:
-            return None  # not in confirmation, or its test is the judge's to decide now
-        if len(ended) <= self._pairs_looked.get(node.id, 0):
+        if len(ended) == len(fresh):
+            return None  # its test is the judge's to decide now
+        if len(ended) <= self._pairs_looked.get(node.id, -1):
             return None
         self._pairs_looked[node.id] = len(ended)
         return self._futility(node, nodes, None, live, c, ended=(len(ended), len(fresh)))
@@ -269,26 +305,28 @@ class EarlyStopping:
             else:
                 unseen += 1  # not started, or its pair has no forecast yet
         cf = confirm_forecast(screen_gain, finished, forecasts, unseen, c.sigma, c.bar,
-                              self.rule.minimize, c.df)
+                              self.rule.minimize, c.df, self._prior_sd)
         if cf is None:
             return None
         if r is not None:
             eval_id = r.evaluation_id
             _, ref_id, step = self._latest[eval_id]
-        else:  # the look is the ended pair's: its runs name it
+        else:  # the look is the ended pair's (or the screen's): its runs name it
+            last_pair = c.screen_seed if last_pair is None else last_pair
             eval_id, ref_id = self._run_id(node, last_pair), self._run_id(parent, last_pair)
             step = None
-        decision = self.rule.decide_on(cf.p_pass, cf.progress, eval_id, self._risk)
+        decision = self.rule.decide_on(cf.p_pass, cf.progress, eval_id, self._test_risk)
         lo, hi = sorted(sign * x for x in cf.interval)
         self.store.add_prediction(Prediction(
             eval_id, ref_id, cf.progress, step, sign * cf.mean, lo, hi, cf.p_pass,
-            self._risk, decision, time.time(), scope="confirm"))
+            self._test_risk, decision, time.time(), scope="confirm"))
         if decision == "audit":
             self._audited_nodes.add(node.id)
         if decision != "stop":
             return None
         return Stop(node.id, eval_id, cf.progress, sign * cf.mean, (lo, hi), cf.p_pass,
-                    self._risk, step, cf.pairs, scope="confirm", bar=cf.bar, between=ended)
+                    self._test_risk, step, cf.pairs, scope="confirm", bar=cf.bar, between=ended,
+                    prior_sd=self._prior_sd)
 
     def _run_id(self, node: Node, seed: int) -> int:
         return next(e.id for e in node.evaluations if e.evaluation == self.metric

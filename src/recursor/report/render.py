@@ -84,6 +84,8 @@ def _value_lines(report: dict[str, Any]) -> list[str]:
                      f"{v['confirm_coverage90']:.0%}")
         if v.get("risk_last") is not None and v["risk_last"] < v["risk"]:
             text += f"; stop level tightened to {v['risk_last']:g}"
+        if v.get("test_risk_last") is not None and v["test_risk_last"] < v.get("test_risk", 1):
+            text += f"; test stop level tightened to {v['test_risk_last']:g}"
         lines.append(text)
     elif v:
         lines.append(f"value function: {v['why']}")

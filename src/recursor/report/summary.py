@@ -123,7 +123,8 @@ def _value(store: RunStore, config: RunConfig, spec: Any, nodes: list[Node]) -> 
         why = "off for this run" if not config.early_stop else "the task streams no curve"
         return {"enabled": False, "why": why}
     found = calibration.summary(store.predictions(), nodes, spec.minimize)
-    return {"enabled": True, "risk": config.stop_risk, "audit": config.stop_audit, **found}
+    return {"enabled": True, "risk": config.stop_risk, "test_risk": config.stop_test_risk,
+            "audit": config.stop_audit, **found}
 
 
 def _discoveries(config: RunConfig, nodes: list[Node]) -> dict[str, Any]:

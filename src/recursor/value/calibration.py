@@ -109,5 +109,6 @@ def summary(predictions: list[Prediction], nodes: list[Node], minimize: bool) ->
         "checked_confirm_forecasts": c_checked,
         "confirm_mean_abs_error": c_error,
         "confirm_coverage90": c_coverage,
-        "risk_last": predictions[-1].risk if predictions else None,
+        "risk_last": per_seed[-1].risk if per_seed else None,
+        "test_risk_last": confirm[-1].risk if confirm else None,
     }

@@ -15,8 +15,20 @@ better):
 - seeds not started: the candidate's true effect delta plus the seed's noise (sd sigma, the
   run's pooled paired sd). delta is estimated from everything seen: the screen's improvement and
   the fresh seeds above, each weighted by its precision (1 / sigma^2, or 1 / (sigma^2 + s_j^2)
-  for a forecast), with a flat prior. The screen's improvement is a selected one (it passed),
+  for a forecast), and the prior below. The screen's improvement is a selected one (it passed),
   which biases delta upwards: the rule errs towards running on.
+
+The prior on delta is what the run has seen of its candidates' true effects: centred on no
+effect (most changes to a tuned program do little) with the spread tau of the fresh
+improvements its nodes have shown (`effect_spread`: their mean square less the part their
+seeds' noise explains), once MIN_PRIOR_NODES nodes have ended a fresh pair; flat before. With a
+flat prior a screen gain is taken at its word, and a near-null that passed its screen by luck
+(half of them do) looks as promising as a real gain of the same size: at the screen, where
+most of a near-null's cost is still ahead, nothing could be stopped. A run whose candidates are
+mostly near-nulls has a small tau and shrinks a small screen gain towards none; a run with
+large real effects has a large tau and takes screens nearly at their word. The spread counts
+every node that ended a fresh pair, stopped ones too, but not those stopped at their screen
+(near-nulls, mostly): tau errs large, towards running on.
 
 The forecasts' errors are correlated (one model made them) and so is the error of delta (it is
 estimated from the same forecasts); rather than model the correlations, all these standard
@@ -36,6 +48,10 @@ from dataclasses import dataclass
 from scipy import stats
 
 from recursor.value.model import LEVEL, Forecast
+
+MIN_PRIOR_NODES = 3  # nodes with a fresh pair ended before the run's spread of effects is used
+MIN_PRIOR_SD = 1.0  # in sigmas: tau is never narrower than one seed's noise (a few level nodes
+# cannot make it 0; a real gain among near-nulls keeps a fair chance at its screen)
 
 
 @dataclass(frozen=True)
@@ -58,17 +74,20 @@ class ConfirmForecast:
 
 def confirm_forecast(screen_gain: float, finished: Sequence[float],
                      forecasts: Sequence[Forecast], unseen: int, sigma: float, bar: float,
-                     minimize: bool, df: int = 30) -> ConfirmForecast | None:
+                     minimize: bool, df: int = 30,
+                     prior_sd: float | None = None) -> ConfirmForecast | None:
     """Forecast the confirmation test of a node (see the module's notes).
 
     `finished` are the exact improvements of fresh pairs that have ended, `forecasts` the value
     function's forecasts of running pairs (as differences, candidate minus parent: the sign is
     turned by `minimize`), `unseen` the number of fresh seeds not started, `df` the degrees of
-    freedom of `sigma` (the run's pooled noise), used when no forecast is in. None before any
-    fresh pair has ended or been forecast: what the screen alone says is the judge's business.
-    A look between pairs (finished ones, none running) is what stops a near-null before its
-    next pair starts."""
-    if (not forecasts and not finished) or sigma <= 0:
+    freedom of `sigma` (the run's pooled noise), used when no forecast is in. With nothing
+    finished or forecast, the forecast rests on the screen alone (and `prior_sd`, the run's
+    spread of true effects about none: `effect_spread`; None: a flat prior), the look made once
+    a screen passes. A look between pairs
+    (finished ones, none running) is what stops a near-null before its next pair starts. None
+    without a noise estimate, or with no fresh seed to forecast."""
+    if sigma <= 0 or not (finished or forecasts or unseen):
         return None
     sign = -1.0 if minimize else 1.0
     mus = [sign * f.mean for f in forecasts]
@@ -77,6 +96,8 @@ def confirm_forecast(screen_gain: float, finished: Sequence[float],
     var = sigma * sigma
     obs = [(screen_gain, var)] + [(g, var) for g in finished] + [
         (m, var + s * s) for m, s in zip(mus, sds, strict=True)]
+    if prior_sd is not None:
+        obs.append((0.0, prior_sd * prior_sd))  # the run's spread of true effects, about none
     weight = sum(1 / v for _, v in obs)
     delta = sum(x / v for x, v in obs) / weight
     delta_var = 1 / weight
@@ -90,3 +111,14 @@ def confirm_forecast(screen_gain: float, finished: Sequence[float],
     p_pass = float(stats.t.sf((bar - mean) / max(sd, 1e-12), dof))
     return ConfirmForecast(min((f.progress for f in forecasts), default=1.0), mean, sd, dof, bar,
                            p_pass, min((f.pairs for f in forecasts), default=0))
+
+
+def effect_spread(fresh: Sequence[Sequence[float]], sigma: float) -> float | None:
+    """tau, the spread of true effects about none, from nodes' fresh improvements (one list per
+    node, in improvement units): E[m^2] = delta^2 + sigma^2 / j for the mean m of j pairs.
+    None (flat prior) with fewer than MIN_PRIOR_NODES nodes."""
+    fresh = [f for f in fresh if f]
+    if len(fresh) < MIN_PRIOR_NODES or sigma <= 0:
+        return None
+    excess = sum((sum(f) / len(f)) ** 2 - sigma * sigma / len(f) for f in fresh) / len(fresh)
+    return max(math.sqrt(max(excess, 0.0)), MIN_PRIOR_SD * sigma)

@@ -3,11 +3,21 @@
 A look at a running candidate gives P(better): the forecast's probability that the candidate's
 final metric ends better than its parent's on the same seed (the comparison the screen makes),
 or, in the confirmation stage, that the node's paired test passes (recursor.value.futility).
-Below `risk` the experiment is stopped, except for a deterministic sample of `audit` of such
-experiments, which run to the end with their would-be stop recorded: how often those ended
-better than the parent is the run's measured false-stop rate. When it exceeds `target`, the risk
-level halves for every audit beyond what the target allows, so the rule grows more careful on
-its own; it is recomputed from the store at every look, so a resumed run keeps its caution.
+Below its risk level the experiment is stopped, except for a deterministic sample of `audit` of
+such experiments, which run to the end with their would-be stop recorded: how often those ended
+better than the parent (or passed their test) is the run's measured false-stop rate. When it
+exceeds `target`, the risk level halves for every audit beyond what the target allows, so the
+rule grows more careful on its own; it is recomputed from the store at every look, so a resumed
+run keeps its caution.
+
+The two looks have their own levels. `risk` is for P(better on the seed): a coin toss for a
+near-null, so a low level stops only the clearly worse. `test_risk` is for P(the paired test
+passes): a null candidate passes the judge's test with probability alpha (0.02 by default), so a
+level at or under alpha could stop only the candidates forecast *worse* than null, and the
+near-nulls, which are most of what passes a screen and most of a run's cost, would run every
+confirmation pair. Its default equals the false-stop target: a node is given up when its test
+is forecast to pass less than one time in ten, and the audits hold that rate to the target.
+Each level tightens on the audits of its own look.
 """
 
 from __future__ import annotations
@@ -23,7 +33,8 @@ MIN_RISK = 1e-4
 
 @dataclass(frozen=True)
 class StopSettings:
-    risk: float = 0.02  # stop below this probability of beating the parent
+    risk: float = 0.02  # stop below this probability of beating the parent (on the seed)
+    test_risk: float = 0.10  # in confirmation: stop below this probability of passing the test
     audit: float = 0.2  # share of would-be stops that run on to measure false stops
     target: float = 0.10  # false-stop rate above which the risk level tightens
     min_progress: float = 0.2  # no look before this share of the experiment
@@ -31,6 +42,8 @@ class StopSettings:
     def __post_init__(self) -> None:
         if not 0 < self.risk < 0.5:
             raise ValueError(f"stop risk must be between 0 and 0.5 (got {self.risk})")
+        if not 0 < self.test_risk < 0.5:
+            raise ValueError(f"stop test risk must be between 0 and 0.5 (got {self.test_risk})")
         if not 0 <= self.audit <= 1:
             raise ValueError(f"stop audit share must be between 0 and 1 (got {self.audit})")
 
@@ -63,13 +76,16 @@ class StopRule:
         below = forecast.p_below(0.0)
         return below if self.minimize else 1.0 - below
 
-    def risk_now(self, outcomes: Sequence[AuditOutcome]) -> float:
-        """The base risk, halved once for each wrong audited stop beyond the target rate."""
-        wrong = sum(1 for o in outcomes if o.wrong)
-        excess = wrong - self.settings.target * len(outcomes)
+    def risk_now(self, outcomes: Sequence[AuditOutcome], scope: str = "seed") -> float:
+        """The base risk of the look `scope` ('seed', or 'confirm': the test's), halved once
+        for each wrong audited stop of that look beyond the target rate."""
+        base = self.settings.test_risk if scope == "confirm" else self.settings.risk
+        mine = [o for o in outcomes if o.scope == scope]
+        wrong = sum(1 for o in mine if o.wrong)
+        excess = wrong - self.settings.target * len(mine)
         if excess <= 0:
-            return self.settings.risk
-        return max(MIN_RISK, self.settings.risk * 0.5 ** math.ceil(excess))
+            return base
+        return max(MIN_RISK, base * 0.5 ** math.ceil(excess))
 
     def decide(self, forecast: Forecast, evaluation_id: int, risk: float) -> str:
         """continue | stop | audit (would stop, runs on so the stop can be checked)."""
