@@ -36,12 +36,14 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from scipy import stats
 
 import recursor
 from recursor.store import NodeStatus, RunStore
 from recursor.task import parse_override
 from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.curves import GRID
+from recursor.value.futility import confirm_forecast, effect_spread
 from recursor.value.history import earlier_pairs, run_pairs
 
 SWEEP = {  # name in train.py -> values a sweep would try (the baseline's value left out)
@@ -125,8 +127,10 @@ def mature_task(folder: Path, run_dir: Path) -> tuple[Path, str]:
 
 def arm(task: str, run_dir: str, early: bool, minutes: float, overrides: dict,
         seed: int) -> None:
+    # no discovery library: it would put the winners of earlier invocations first (and one arm
+    # could read what the other just wrote), so the stream would not be the idea library's
     recursor.run(task, run_dir=run_dir, minutes=minutes, workers=1, seed=seed,
-                 overrides=overrides, early_stop=early)
+                 overrides=overrides, early_stop=early, discoveries=False)
 
 
 def arm_row(name: str, run_dir: Path) -> list[str]:
@@ -202,6 +206,50 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
         rows.append(["Optuna MedianPruner", "optuna not installed", "", "", "", ""])
     store.close()
     return rows
+
+
+def futility_replay(run_dir: Path, level: float) -> list[str]:
+    """The test looks (at the screen, after the first fresh pair) on the full arm's confirmed
+    nodes, in order, with the prior learned from the fresh pairs ended so far; each node's
+    noise and bar as its verdict recorded them (tiny-lm's min_effect is 0). A stop that gives
+    up a node whose test passed is a false stop."""
+    store = RunStore.open(run_dir)
+    nodes = {n.id: n for n in store.nodes()}
+    seen: list[list[float]] = []
+    looked = at_screen = between = saved = false = runs = 0
+    for node in sorted(nodes.values(), key=lambda n: n.id):
+        v = node.verdict or {}
+        if node.is_baseline or v.get("stage") != "confirm" or "sigma" not in v:
+            continue
+        mine, theirs = node.values("val_bpb"), nodes[v["parent"]].values("val_bpb")
+        fresh = [theirs[s] - mine[s] for s in v["seeds"] if s in mine and s in theirs]
+        n = len(v["seeds"])
+        if len(fresh) < n:
+            continue
+        bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / n ** 0.5
+        looked += 1
+        runs += 2 * n
+        ended = n
+        if v["screen_gain"] < bar:  # as in the loop: a screen beyond the bar runs on
+            tau = effect_spread(seen, v["sigma"])
+            for j in range(n):
+                cf = confirm_forecast(v["screen_gain"], fresh[:j], [], n - j, v["sigma"], bar,
+                                      minimize=True, df=v["df"], prior_sd=tau)
+                if cf is not None and cf.p_pass < level:
+                    ended = j
+                    break
+        seen.append(fresh[:ended])
+        if ended < n:
+            at_screen += ended == 0
+            between += ended > 0
+            saved += 2 * (n - ended)
+            false += bool(v.get("passed"))
+    store.close()
+    stopped = at_screen + between
+    return [f"test looks (level {level:g}, learned prior)", f"{stopped}/{looked} nodes",
+            f"{at_screen} at the screen, {between} between pairs",
+            f"{false}" + (f" ({false / stopped:.0%})" if stopped else ""),
+            f"{saved}/{runs}" + (f" ({saved / runs:.0%})" if runs else "")]
 
 
 def _median_pruner(runs) -> list[float | None]:
@@ -307,6 +355,13 @@ def main() -> None:
         table.add_column(col)
     for row in replay(full, args.risk, exclude):
         table.add_row(*row)
+    console.print(table)
+    table = Table(title=f"test-futility replay on the confirmed nodes of {full}",
+                  header_style="bold")
+    for col in ("rule", "stopped", "where", "whose test passed (false stops)",
+                "fresh runs saved"):
+        table.add_column(col)
+    table.add_row(*futility_replay(full, StopSettings().test_risk))
     console.print(table)
 
 

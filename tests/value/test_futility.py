@@ -139,3 +139,40 @@ def test_a_learned_prior_lets_a_lucky_screen_go_before_its_fresh_pairs():
     # and a screen near the bar is not given up under the narrow prior either
     assert confirm_forecast(0.03, [], [], 2, SIGMA, bar, minimize=True, df=6,
                             prior_sd=SIGMA).p_pass > 0.10
+
+
+def test_the_default_test_level_with_a_learned_prior_keeps_false_stops_under_target():
+    """A run's stream of nodes, looked at at the screen and after the first fresh pair at the
+    default test stop level, the prior learned from the fresh pairs ended so far (stopped nodes'
+    too). A good share of the stops come at the screen, and of the stopped nodes fewer than the
+    10% target would have passed their test (about 5% here)."""
+    from recursor.value import StopSettings
+    from recursor.value.futility import effect_spread
+
+    level = StopSettings().test_risk
+    rng = np.random.default_rng(5)
+    noise = Pooled(SIGMA**2, 30)
+    seen: list[list[float]] = []
+    at_screen = between = wrong = passers = 0
+    for _ in range(3000):
+        effect = rng.choice([0.0, 0.0, 0.0, 0.01, 0.04, -0.04])
+        d = effect + rng.normal(0, SIGMA, 3)
+        if d[0] <= 0:
+            continue
+        passers += 1
+        tau = effect_spread(seen, SIGMA)
+        ended = 2
+        for j in (0, 1):
+            cf = confirm_forecast(d[0], list(d[1:1 + j]), [], 2 - j, SIGMA, BAR,
+                                  minimize=True, df=30, prior_sd=tau)
+            if cf.p_pass < level:
+                ended = j
+                break
+        seen.append(list(d[1:1 + ended]))
+        if ended < 2:
+            at_screen += ended == 0
+            between += ended == 1
+            wrong += paired_test([d[1], d[2]], noise).p_value < 0.02
+    stopped = at_screen + between
+    assert at_screen > 0.15 * passers and stopped > 0.5 * passers
+    assert wrong / stopped < 0.08
