@@ -38,3 +38,18 @@ def test_a_stopped_early_verdict_says_where_and_why():
     assert "75% of evaluation 50, step 191" in out
     assert "+0.1135 val_bpb, 90% interval [+0.038, +0.189]" in out
     assert "0.0107 &lt; stop level 0.02" in out and "<th>pairs</th><td>13</td>" in out
+
+
+def test_a_test_futility_stop_at_the_screen_says_so_and_names_its_prior():
+    verdict = {"stage": "stopped-early", "scope": "confirm", "parent": 2, "evaluation": 14,
+               "progress": 1.0, "step": None, "predicted_difference": -0.002,
+               "interval90": [-0.03, 0.03], "risk": 0.1, "pairs": 0, "p_pass": 0.061,
+               "bar": 0.045, "effect_spread": 0.021, "pairs_ended": [0, 2]}
+    out = f.verdict_table(verdict, "val_bpb", lambda i: None)
+    assert "after its screen, before its confirmation pairs" in out
+    assert "100% of evaluation" not in out and "pairs_ended" not in out
+    assert "0.061 &lt; stop level 0.1" in out and "0.045 better" in out
+    assert "centred on none, spread 0.021" in out
+    between = f.verdict_table({**verdict, "pairs_ended": [1, 2], "effect_spread": None},
+                              "val_bpb", lambda i: None)
+    assert "after 1 of its 2 confirmation pairs" in between and "flat" in between

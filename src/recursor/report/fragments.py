@@ -229,9 +229,17 @@ def verdict_table(verdict: dict[str, Any], metric: str, link: Link) -> str:
         rows.append(("test passed", "yes" if take("passed") else "no"))
     if stage == "stopped-early":
         scope = take("scope", "seed")
-        rows.append(("stopped at", f"{take('progress', 0):.0%} of evaluation {esc(take('evaluation', ''))}"
-                     + (f", step {esc(take('step'))}" if v.get("step") is not None else "")
-                     + (" (confirmation)" if scope == "confirm" else "")))
+        ended = take("pairs_ended", None)
+        if ended:  # a look between runs: the screen, or a fresh pair, had ended
+            rows.append(("stopped", "after its screen, before its confirmation pairs" if ended[0] == 0
+                         else f"after {ended[0]} of its {ended[1]} confirmation pairs"))
+            for key in ("progress", "evaluation", "step"):  # of the run that ended: said above
+                take(key, None)
+        else:
+            where = f"{take('progress', 0):.0%} of evaluation {esc(take('evaluation', ''))}"
+            rows.append(("stopped at", where
+                         + (f", step {esc(take('step'))}" if v.get("step") is not None else "")
+                         + (" (confirmation)" if scope == "confirm" else "")))
         lo, hi = take("interval90", (None, None))
         rows.append(("forecast", f"final difference node − parent {signed(take('predicted_difference'))} "
                      f"{esc(metric)}" + (f", 90% interval [{lo:+.4g}, {hi:+.4g}]" if lo is not None else "")))
@@ -240,6 +248,10 @@ def verdict_table(verdict: dict[str, Any], metric: str, link: Link) -> str:
                 rows.append((label, esc(f"{take(key):.3g} < stop level {take('risk', 0):g}")))
         if "bar" in v:
             rows.append(("the test needs", f"{take('bar'):.4g} better"))
+        if "effect_spread" in v:
+            tau = take("effect_spread")
+            rows.append(("prior on its effect", "flat (fewer than 3 nodes had ended a fresh pair)"
+                         if tau is None else f"centred on none, spread {tau:.4g} (the run's nodes)"))
     if "mean" in v and "n" in v:
         rows.append(("noise floor", f"{take('mean'):.4f} ± {take('std') or 0:.4f} over {take('n')} seeds"))
     if "task_gains" in v:
