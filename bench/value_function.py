@@ -164,6 +164,45 @@ def stops_line(run) -> str:
     return "stops: " + ", ".join(parts)
 
 
+def same_work(full_dir: Path, early_dir: Path) -> str:
+    """The two arms grow the same tree until they decide a node differently: the time each took
+    to decide that common part (from the baseline's verdict to the last common candidate's) is
+    throughput on the same work. Decided per hour at the budget mixes in what each arm did with
+    the time left: the faster arm goes on to candidates the other never reaches, and a winner
+    among them costs 6-8 runs, which no stop may cut."""
+    arms = []
+    for d in (full_dir, early_dir):
+        store = RunStore.open(d, readonly=True)
+        arms.append(sorted(store.nodes(), key=lambda n: n.id))
+        store.close()
+    full, early = arms
+
+    def key(n):
+        return n.idea.title if n.idea else "", n.parent_id, n.status is NodeStatus.ACCEPTED
+
+    common, first_win = 0, None
+    for a, b in zip(full[1:], early[1:], strict=False):
+        if key(a) != key(b) or a.decided_at is None or b.decided_at is None:
+            break
+        common += 1
+        if first_win is None and a.status is NodeStatus.ACCEPTED:
+            first_win = common - 1  # candidates decided before the first accepted step
+    if not common:
+        return "same work: the arms' first candidates differ"
+
+    def span(nodes, n):
+        return (nodes[n].decided_at - nodes[0].decided_at) / 60
+
+    text = (f"same work: the first {common} candidates (same ideas on the same parents, same "
+            f"verdicts of accept) took {span(full, common):.1f} min without and "
+            f"{span(early, common):.1f} min with early stopping: "
+            f"{span(full, common) / span(early, common):.2f}x")
+    if first_win:
+        text += (f" ({first_win} before the first accepted step: "
+                 f"{span(full, first_win) / span(early, first_win):.2f}x)")
+    return text
+
+
 def _runs(store: RunStore, metric: str, key: str):
     """Candidate runs with their parent's run on the same seed, in the order they started."""
     nodes = store.nodes()
@@ -301,6 +340,9 @@ def main() -> None:
                              "ones and a sweep around its values)")
     parser.add_argument("--replay", type=Path, default=None,
                         help="only replay the curves of this finished run (no new runs)")
+    parser.add_argument("--early", type=Path, default=None, metavar="RUN",
+                        help="with --replay: the arm with early stopping beside it, for the "
+                             "same-work line")
     args = parser.parse_args()
     overrides = dict(parse_override(o) for o in args.overrides)
     console = Console() if Console().is_terminal else Console(width=160)
@@ -346,8 +388,11 @@ def main() -> None:
         early = recursor.open_run(dirs["with early stopping"])
         console.print(next(e["message"] for e in early.events() if e["kind"] == "value"))
         console.print(stops_line(early))
+        console.print(same_work(full, dirs["with early stopping"]))
     else:
         full, exclude = args.replay, [args.replay]
+        if args.early is not None:
+            console.print(same_work(full, args.early))
 
     table = Table(title=f"replay on the curves of {full}", header_style="bold")
     for col in ("rule", "stopped", "ended better than parent", "of an accepted node",
