@@ -128,7 +128,6 @@ class EarlyStopping:
         self._pairs_looked: dict[int, int] = {}  # node -> fresh pairs ended at its last look
         self._risk = settings.risk
         self._test_risk = settings.test_risk
-        self._prior_sd: float | None = None  # the test forecasts' prior, as of the last look
 
     @classmethod
     def for_run(cls, store: RunStore, task_name: str, overrides: dict, metric: str,
@@ -224,7 +223,6 @@ class EarlyStopping:
             if r.stage == "confirm" and node.id not in stops:
                 fresh_looks[node.id] = r
         if confirmation is not None:
-            self._prior_sd = self._effect_spread(nodes, confirmation)
             for node_id, r in fresh_looks.items():
                 stop = self._futility(nodes[node_id], nodes, r, live, confirmation)
                 if stop is not None:
@@ -236,14 +234,16 @@ class EarlyStopping:
                         stops[node.id] = stop
         return list(stops.values())
 
-    def _effect_spread(self, nodes: dict[int, Node], c: Confirmation) -> float | None:
-        """The prior of the test's forecasts: the spread of the fresh improvements this run's
-        nodes have shown (recursor.value.futility.effect_spread)."""
+    def _effect_spread(self, nodes: dict[int, Node], c: Confirmation,
+                       without: int) -> float | None:
+        """The prior of a node's test forecast: the spread of the fresh improvements the run's
+        other nodes have shown (recursor.value.futility.effect_spread); the node's own pairs
+        enter its forecast once, as data."""
         sign = -1.0 if self.rule.minimize else 1.0
         fresh = []
         for node in nodes.values():
             parent = nodes.get(node.parent_id) if node.parent_id is not None else None
-            if node.is_baseline or parent is None:
+            if node.is_baseline or parent is None or node.id == without:
                 continue
             mine, theirs = node.values(self.metric), parent.values(self.metric)
             fresh.append([sign * (mine[s] - theirs[s]) for s in c.seeds(node)
@@ -304,8 +304,9 @@ class EarlyStopping:
                 forecasts.append(self._latest[flying.evaluation_id][0])
             else:
                 unseen += 1  # not started, or its pair has no forecast yet
+        prior_sd = self._effect_spread(nodes, c, without=node.id)
         cf = confirm_forecast(screen_gain, finished, forecasts, unseen, c.sigma, c.bar,
-                              self.rule.minimize, c.df, self._prior_sd)
+                              self.rule.minimize, c.df, prior_sd)
         if cf is None:
             return None
         if r is not None:
@@ -326,7 +327,7 @@ class EarlyStopping:
             return None
         return Stop(node.id, eval_id, cf.progress, sign * cf.mean, (lo, hi), cf.p_pass,
                     self._test_risk, step, cf.pairs, scope="confirm", bar=cf.bar, between=ended,
-                    prior_sd=self._prior_sd)
+                    prior_sd=prior_sd)
 
     def _run_id(self, node: Node, seed: int) -> int:
         return next(e.id for e in node.evaluations if e.evaluation == self.metric
