@@ -146,3 +146,24 @@ def test_a_run_of_near_nulls_teaches_the_screen_look_to_doubt_a_small_gain(run):
     (stop,) = stops
     assert stop.between == (0, 2) and stop.p < 0.10
     assert stop.verdict(base.id)["effect_spread"] == pytest.approx(SIGMA)  # the floor
+
+
+def test_a_nodes_prior_is_the_spread_of_the_other_nodes_not_its_own(run):
+    from recursor.value.futility import effect_spread
+
+    store, judge, base = run
+    others = []
+    for i, gain in enumerate((0.0, 0.002, -0.002, 0.08)):  # three near-nulls and a clear win
+        node = candidate(store, judge, base, screen=0.01, first_pair=gain)
+        second = judge.confirmation_seeds(node)[1]
+        evaluate(store, base, second, 3.0)
+        evaluate(store, node, second, 3.0 - gain - 0.001 * i)
+        others.append([gain, gain + 0.001 * i])
+    # a near-null whose first fresh pair ended level: its own pair is data, not prior
+    late = candidate(store, judge, base, screen=0.004, first_pair=-0.01)
+    es, c = look(store, judge)
+    (stop,) = es.look([], {n.id: n for n in store.nodes()}, c)
+    assert stop.node_id == late.id and stop.between == (1, 2)
+    spread = stop.verdict(base.id)["effect_spread"]
+    assert spread == pytest.approx(effect_spread(others, SIGMA))
+    assert spread != pytest.approx(effect_spread(others + [[-0.01]], SIGMA))
