@@ -223,35 +223,34 @@ class EarlyStopping:
             if r.stage == "confirm" and node.id not in stops:
                 fresh_looks[node.id] = r
         if confirmation is not None:
+            gains = self._fresh_gains(nodes, confirmation)
             for node_id, r in fresh_looks.items():
-                stop = self._futility(nodes[node_id], nodes, r, live, confirmation)
+                stop = self._futility(nodes[node_id], nodes, r, live, gains, confirmation)
                 if stop is not None:
                     stops[node_id] = stop
             for node in nodes.values():
                 if node.id not in stops and node.id not in fresh_looks:
-                    stop = self._between_pairs(node, nodes, live, confirmation)
+                    stop = self._between_pairs(node, nodes, live, gains, confirmation)
                     if stop is not None:
                         stops[node.id] = stop
         return list(stops.values())
 
-    def _effect_spread(self, nodes: dict[int, Node], c: Confirmation,
-                       without: int) -> float | None:
-        """The prior of a node's test forecast: the spread of the fresh improvements the run's
-        other nodes have shown (recursor.value.futility.effect_spread); the node's own pairs
-        enter its forecast once, as data."""
+    def _fresh_gains(self, nodes: dict[int, Node], c: Confirmation) -> dict[int, list[float]]:
+        """Node -> the improvements of its ended fresh pairs, once per look: the test
+        forecasts' prior is their spread over the run's other nodes."""
         sign = -1.0 if self.rule.minimize else 1.0
-        fresh = []
+        gains = {}
         for node in nodes.values():
             parent = nodes.get(node.parent_id) if node.parent_id is not None else None
-            if node.is_baseline or parent is None or node.id == without:
+            if node.is_baseline or parent is None:
                 continue
             mine, theirs = node.values(self.metric), parent.values(self.metric)
-            fresh.append([sign * (mine[s] - theirs[s]) for s in c.seeds(node)
-                          if s in mine and s in theirs])
-        return effect_spread(fresh, c.sigma)
+            gains[node.id] = [sign * (mine[s] - theirs[s]) for s in c.seeds(node)
+                              if s in mine and s in theirs]
+        return gains
 
     def _between_pairs(self, node: Node, nodes: dict[int, Node], live: dict,
-                       c: Confirmation) -> Stop | None:
+                       gains: dict[int, list[float]], c: Confirmation) -> Stop | None:
         """A node in confirmation whose screen or latest fresh pair has just ended: looked at
         once per ended pair, before its next pair runs (the loop looks before it fills the
         workers again). At the screen the forecast rests on the screen's gain alone; a screen
@@ -274,10 +273,12 @@ class EarlyStopping:
         if len(ended) <= self._pairs_looked.get(node.id, -1):
             return None
         self._pairs_looked[node.id] = len(ended)
-        return self._futility(node, nodes, None, live, c, ended=(len(ended), len(fresh)))
+        return self._futility(node, nodes, None, live, gains, c,
+                              ended=(len(ended), len(fresh)))
 
     def _futility(self, node: Node, nodes: dict[int, Node], r: Flying | None, live: dict,
-                  c: Confirmation, ended: tuple[int, int] | None = None) -> Stop | None:
+                  gains: dict[int, list[float]], c: Confirmation,
+                  ended: tuple[int, int] | None = None) -> Stop | None:
         """Look at a node's confirmation as a whole: can its paired test still pass? `r` is
         the confirmation run whose new forecast prompted the look; None for a look between
         pairs."""
@@ -304,7 +305,8 @@ class EarlyStopping:
                 forecasts.append(self._latest[flying.evaluation_id][0])
             else:
                 unseen += 1  # not started, or its pair has no forecast yet
-        prior_sd = self._effect_spread(nodes, c, without=node.id)
+        # the prior: the other nodes' spread; the node's own pairs enter once, as data
+        prior_sd = effect_spread([g for n, g in gains.items() if n != node.id], c.sigma)
         cf = confirm_forecast(screen_gain, finished, forecasts, unseen, c.sigma, c.bar,
                               self.rule.minimize, c.df, prior_sd)
         if cf is None:
