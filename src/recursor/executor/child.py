@@ -52,10 +52,15 @@ def child_env(scratch, threads):
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 
 
-def _die_with_harness():
-    # if the harness is killed (recursor itself killed with -9), its children go too
+def die_with(parent):
+    """Run in a forked child before its exec: die when `parent` dies (recursor itself killed
+    with -9 takes the harness, and so the program, with it), also when it already died between
+    the fork and here, which no death signal would report (seen: an orphaned sandbox trained
+    on after its run was killed)."""
     if _LIBC is not None:
         _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(137)
 
 
 def run_child(argv, cwd, env, seconds, what, log, sandbox=None, pass_fds=()):
@@ -65,10 +70,11 @@ def run_child(argv, cwd, env, seconds, what, log, sandbox=None, pass_fds=()):
         report_r, report_w = os.pipe()
         argv = [*sandbox["prefix"], str(report_w), "--", *argv]
         pass_fds = (*pass_fds, report_w)
+    harness = os.getpid()
     # the child stays in the harness's process group, so that recursor's kill reaches it too
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, pass_fds=pass_fds,
-                            preexec_fn=_die_with_harness)
+                            preexec_fn=lambda: die_with(harness))
     if report_r is not None:
         os.close(report_w)
     return proc, _Watch(proc, seconds, what, report_r)
