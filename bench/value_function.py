@@ -150,13 +150,14 @@ def arm_row(name: str, run_dir: Path) -> list[str]:
 def stops_line(run) -> str:
     """How the arm's nodes were stopped: a seed's curve, a confirmation run's futility, or
     futility between confirmation pairs; and at what share of the run that stopped them."""
-    kinds: dict[str, list[float]] = {"per-seed": [], "futility in a run": [],
-                                     "futility between pairs": []}
+    kinds: dict[str, list[float]] = {"per-seed": [], "futility in a screen": [],
+                                     "futility in a run": [], "futility between pairs": []}
     for n in run.nodes():
         v = n.verdict or {}
         if n.status is not NodeStatus.STOPPED_EARLY or v.get("stage") != "stopped-early":
             continue
         kind = ("futility between pairs" if v.get("pairs_ended") else
+                "futility in a screen" if v.get("during") == "screen" else
                 "futility in a run" if v.get("scope") == "confirm" else "per-seed")
         kinds[kind].append(v["progress"])
     parts = [f"{len(p)} {k}" + (f" (at {min(p):.0%}-{max(p):.0%})" if p and k != "futility "

@@ -144,8 +144,8 @@ def run(
     "head-node:6379" or "auto"; needs `pip install 'recursor[ray]'` and the run folder on a file
     system every Ray node shares).
     `early_stop` lets the value function stop a candidate whose forecast gives it less than
-    `stop_risk` chance of beating its parent (tasks that stream a `metric.curve`), or, once its
-    screen passed, less than `stop_test_risk` chance of passing its paired test; `stop_audit`
+    `stop_risk` chance of beating its parent (tasks that stream a `metric.curve`), or, from its
+    screen on, less than `stop_test_risk` chance of passing its paired test; `stop_audit`
     of those would-be stops run to the end to measure the false-stop rate.
     `discoveries` uses the discovery library at `discoveries_dir` (default: `$RECURSOR_LIBRARY`,
     else ~/.local/share/recursor/discoveries): this task's past discoveries are tried first,

@@ -53,3 +53,7 @@ def test_a_test_futility_stop_at_the_screen_says_so_and_names_its_prior():
     between = f.verdict_table({**verdict, "pairs_ended": [1, 2], "effect_spread": None},
                               "val_bpb", lambda i: None)
     assert "after 1 of its 2 confirmation pairs" in between and "flat" in between
+    running = f.verdict_table({**verdict, "pairs_ended": None, "progress": 0.45, "step": 60,
+                               "during": "screen"}, "val_bpb", lambda i: None)
+    assert "45% of evaluation 14, step 60 (its screen; its test forecast to fail)" in running
+    assert "during" not in running

@@ -1,16 +1,20 @@
-"""The futility look between confirmation pairs, on a real run database: a near-null whose first
+"""The futility looks of the confirmation test, on a real run database: a near-null whose first
 fresh pair ended level is given up before its second pair starts; a node whose first pair clears
-the bar is not; each ended pair is looked at once."""
+the bar is not; each ended pair is looked at once; a screen still running is looked at once its
+forecast is as sharp as a seed's noise."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from recursor.judge import Judge, JudgeConfig
 from recursor.judge.stats import Pooled
-from recursor.loop.stopping import Confirmation, EarlyStopping
+from recursor.loop.stopping import Confirmation, EarlyStopping, Flying
 from recursor.store import Idea, NodeStatus, RunStore
-from recursor.value import StopSettings
+from recursor.value import Curve, Pair, StopSettings
 
 SIGMA = 0.02
 CURVE = [{"step": i, "progress": i / 4, "train_loss": 4.0 - 0.3 * i} for i in range(1, 5)]
@@ -48,8 +52,9 @@ def candidate(store, judge, base, screen: float, first_pair: float):
 NOISE = Pooled(SIGMA**2, 30)
 
 
-def look(store, judge, noise=NOISE):
-    es = EarlyStopping(store, "val_bpb", "train_loss", True, StopSettings(risk=0.02, audit=0.0))
+def look(store, judge, noise=NOISE, history=()):
+    es = EarlyStopping(store, "val_bpb", "train_loss", True, StopSettings(risk=0.02, audit=0.0),
+                       history)
     c = Confirmation(judge.confirmation_bar(noise), noise.sigma, 1, judge.confirmation_seeds,
                      noise.df)
     return es, c
@@ -167,3 +172,74 @@ def test_a_nodes_prior_is_the_spread_of_the_other_nodes_not_its_own(run):
     spread = stop.verdict(base.id)["effect_spread"]
     assert spread == pytest.approx(effect_spread(others, SIGMA))
     assert spread != pytest.approx(effect_spread(others + [[-0.01]], SIGMA))
+
+
+def history(noise: float, n: int = 30) -> list[Pair]:
+    """Earlier finished pairs on CURVE's schedule: each candidate's training loss sat a steady
+    gap from its parent's, and it ended that gap apart, give or take `noise`."""
+    rng = np.random.default_rng(0)
+    parent = Curve.from_points(CURVE, "train_loss")
+    pairs = []
+    for gap in rng.normal(0, 0.05, n):
+        cand = Curve(parent.progress, parent.values + gap + rng.normal(0, 0.001, 4))
+        pairs.append(Pair(cand, parent, gap + rng.normal(0, noise)))
+    return pairs
+
+
+def screening(store, base, tmp_path, gap: float, upto: int = 2) -> tuple[object, Flying]:
+    """A candidate whose screen is running: its curve so far sits `gap` above its parent's."""
+    node = store.add_node(base.id, Idea("a change"), {"train.py": "x = 4\n"})
+    ev = store.start_evaluation(node.id, 1, "val_bpb")
+    metrics = tmp_path / f"metrics-{ev.id}.jsonl"
+    metrics.write_text("".join(json.dumps({"type": "curve", **pt, "train_loss":
+                                           pt["train_loss"] + gap}) + "\n"
+                               for pt in CURVE[:upto]))
+    return store.node(node.id), Flying(ev.id, node.id, 1, "val_bpb", "screen", metrics)
+
+
+def test_a_level_screen_is_given_up_while_it_runs_once_its_forecast_is_sharp(run, tmp_path):
+    store, judge, base = run
+    node, flying = screening(store, base, tmp_path, gap=0.0)
+    es, c = look(store, judge, Pooled(SIGMA**2, 6), history(noise=SIGMA / 4))
+    (stop,) = es.look([flying], {n.id: n for n in store.nodes()}, c)
+    assert stop.node_id == node.id and stop.scope == "confirm" and stop.p < 0.10
+    assert stop.progress == 0.5 and stop.evaluation_id == flying.evaluation_id
+    assert "at 50% of its screen" in stop.reason("val_bpb", True, base.id)
+    assert stop.verdict(base.id)["during"] == "screen"
+    seed_look, test_look = store.predictions()
+    assert seed_look.scope == "seed" and seed_look.decision == "continue"  # a coin toss there
+    assert test_look.scope == "confirm" and test_look.decision == "stop"
+
+
+def test_a_screen_whose_forecast_is_vague_or_good_runs_on(run, tmp_path):
+    store, judge, base = run
+    _, level = screening(store, base, tmp_path, gap=0.0)
+    es, c = look(store, judge, Pooled(SIGMA**2, 6), history(noise=2 * SIGMA))
+    # the partial curve says less than a finished run would: no test look, the prior would
+    # decide alone
+    assert es.look([level], {n.id: n for n in store.nodes()}, c) == []
+    assert [p.scope for p in store.predictions()] == ["seed"]
+    _, good = screening(store, base, tmp_path, gap=-0.1)  # well ahead of its parent
+    es, c = look(store, judge, Pooled(SIGMA**2, 6), history(noise=SIGMA / 4))
+    assert es.look([good], {n.id: n for n in store.nodes()}, c) == []
+
+
+def test_an_audited_screen_look_on_a_node_its_screen_rejects_counts_as_a_right_stop(run,
+                                                                                     tmp_path):
+    from recursor.value.calibration import audit_outcomes
+
+    store, judge, base = run
+    node, flying = screening(store, base, tmp_path, gap=0.0)
+    es = EarlyStopping(store, "val_bpb", "train_loss", True,
+                       StopSettings(risk=0.02, audit=1.0), history(noise=SIGMA / 4))
+    c = Confirmation(judge.confirmation_bar(Pooled(SIGMA**2, 6)), SIGMA, 1,
+                     judge.confirmation_seeds, 6)
+    assert es.look([flying], {n.id: n for n in store.nodes()}, c) == []  # audited: runs on
+    assert [p.decision for p in store.predictions()] == ["continue", "audit"]
+    store.finish_evaluation(flying.evaluation_id, ok=True, value=3.004, metrics={}, reason=None,
+                            seconds=1.0, curve=CURVE)
+    store.decide(node.id, NodeStatus.REJECTED, "screen", {"stage": "screen",
+                                                          "screen_gain": -0.004})
+    (outcome,) = audit_outcomes(store.predictions(), store.nodes(), minimize=True)
+    assert outcome.scope == "confirm" and not outcome.wrong and not outcome.accepted
+    assert outcome.improvement == -0.004

@@ -176,3 +176,16 @@ def test_the_default_test_level_with_a_learned_prior_keeps_false_stops_under_tar
     stopped = at_screen + between
     assert at_screen > 0.15 * passers and stopped > 0.5 * passers
     assert wrong / stopped < 0.08
+
+
+def test_a_running_screens_forecast_counts_with_its_own_doubt():
+    # a forecast as sure as a finished run is a finished run; a vaguer one moves the forecast
+    # towards the prior (no effect) and widens it, and the look is no further on than it is
+    done = confirm_forecast(0.01, [], [], 2, SIGMA, BAR, minimize=True, prior_sd=SIGMA)
+    sharp = confirm_forecast(diff(0.01, sd=1e-9), [], [], 2, SIGMA, BAR, minimize=True,
+                             prior_sd=SIGMA)
+    vague = confirm_forecast(diff(0.01, sd=SIGMA, progress=0.4), [], [], 2, SIGMA, BAR,
+                             minimize=True, prior_sd=SIGMA)
+    assert sharp.mean == pytest.approx(done.mean) and sharp.sd == pytest.approx(done.sd)
+    assert 0 < vague.mean < sharp.mean and vague.sd > sharp.sd
+    assert vague.progress == 0.4 and vague.dof == 20

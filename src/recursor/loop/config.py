@@ -49,7 +49,7 @@ class RunConfig:
     agent_timeout: float = 900  # "agent" only: seconds one agent call may take
     overrides: dict[str, Any] = field(default_factory=dict)  # task.toml settings, dotted keys
     # the value function (recursor.value): stop a candidate whose forecast gives it less than
-    # stop_risk chance of beating its parent, or (once its screen passed) less than
+    # stop_risk chance of beating its parent, or (from its screen on) less than
     # stop_test_risk chance of passing its paired test; stop_audit of those run on to count
     # false stops
     early_stop: bool = True

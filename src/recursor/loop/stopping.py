@@ -6,7 +6,9 @@ the forecast is stored, and when the stop rule says so the loop stops the node. 
 confirmation stage the node is also looked at as a whole, the forecasts of its fresh seeds
 combined into a forecast of its paired test (recursor.value.futility), while a fresh run goes
 and again each time a fresh pair ends (before the next starts): a near-null candidate, which
-beats its parent on half the seeds, is stopped once its test is forecast to fail. Runs of the
+beats its parent on half the seeds, is stopped once its test is forecast to fail. The same look
+is made while the screen runs, once its forecast is as sharp as one seed's noise (a vaguer one
+would leave the decision to the prior alone). Runs of the
 baseline, of parents, held-out runs and the `complete` seeds of a node that already passed its
 test are never stopped.
 """
@@ -67,6 +69,7 @@ class Stop:
     bar: float | None = None  # scope confirm: the mean improvement the test needs
     between: tuple[int, int] | None = None  # a look between pairs: (pairs ended, pairs in all)
     prior_sd: float | None = None  # scope confirm: the run's spread of true effects (or flat)
+    in_screen: bool = False  # scope confirm: the look was made while the screen ran
 
     def reason(self, metric: str, minimize: bool, parent_id: int | None) -> str:
         # as a loss: positive = worse than the parent, whichever way the metric points
@@ -86,6 +89,12 @@ class Stop:
                     f"next started): {forecast} on average over its fresh seeds (90% interval "
                     f"[{lo:+.4g}, {hi:+.4g}], + = worse); the test needs {self.bar:.4g} better, "
                     f"P(pass) = {self.p:.3g} < {self.risk:g}")
+        if self.scope == "confirm" and self.in_screen:
+            return (f"stopped early at {self.progress:.0%} of its screen (seed run "
+                    f"{self.evaluation_id}), its test forecast to fail: {forecast} on average "
+                    f"over its fresh seeds (90% interval [{lo:+.4g}, {hi:+.4g}], + = worse); "
+                    f"the test needs {self.bar:.4g} better, P(pass) = {self.p:.3g} < "
+                    f"{self.risk:g}")
         if self.scope == "confirm":
             return (f"stopped early at {self.progress:.0%} of confirmation run "
                     f"{self.evaluation_id}: {forecast} on average over its fresh seeds (90% "
@@ -102,7 +111,8 @@ class Stop:
              "risk": self.risk, "pairs": self.pairs}
         if self.scope == "confirm":
             return {**v, "p_pass": self.p, "bar": self.bar, "effect_spread": self.prior_sd,
-                    **({"pairs_ended": list(self.between)} if self.between else {})}
+                    **({"pairs_ended": list(self.between)} if self.between else {}),
+                    **({"during": "screen"} if self.in_screen else {})}
         return {**v, "p_better": self.p}
 
 
@@ -161,8 +171,8 @@ class EarlyStopping:
 
     def describe(self, audit: float) -> str:
         return (f"early stopping: on (stop below {self._risk:g} chance of beating the parent, or "
-                f"below {self._test_risk:g} chance of passing the test once the screen has "
-                f"passed; {audit:.0%} of would-be stops audited; {len(self.history)} finished "
+                f"below {self._test_risk:g} chance of passing the test, looked at from the "
+                f"screen on; {audit:.0%} of would-be stops audited; {len(self.history)} finished "
                 f"pairs from earlier runs of the task)")
 
     @property
@@ -189,6 +199,7 @@ class EarlyStopping:
         live = {(r.node_id, r.seed): r for r in running if r.evaluation == self.metric}
         stops: dict[int, Stop] = {}
         fresh_looks: dict[int, Flying] = {}  # node -> a confirmation run with a new forecast
+        screen_looks: dict[int, Flying] = {}  # node -> its screen, with a new forecast
         for r in running:
             node = nodes.get(r.node_id)
             if (r.stage not in STOPPABLE or r.evaluation != self.metric or node is None
@@ -222,9 +233,11 @@ class EarlyStopping:
                                       forecast.pairs)
             if r.stage == "confirm" and node.id not in stops:
                 fresh_looks[node.id] = r
+            elif r.stage == "screen" and decision == "continue":  # not an audited run
+                screen_looks[node.id] = r
         if confirmation is not None:
             gains = self._fresh_gains(nodes, confirmation)
-            for node_id, r in fresh_looks.items():
+            for node_id, r in [*fresh_looks.items(), *screen_looks.items()]:
                 stop = self._futility(nodes[node_id], nodes, r, live, gains, confirmation)
                 if stop is not None:
                     stops[node_id] = stop
@@ -287,9 +300,16 @@ class EarlyStopping:
             return None
         sign = -1.0 if self.rule.minimize else 1.0
         mine, theirs = node.values(self.metric), parent.values(self.metric)
-        if c.screen_seed not in mine or c.screen_seed not in theirs:
+        screen: float | Forecast
+        if c.screen_seed in mine and c.screen_seed in theirs:
+            screen = screen_gain = sign * (mine[c.screen_seed] - theirs[c.screen_seed])
+        elif r is not None and r.stage == "screen" and r.evaluation_id in self._latest:
+            screen = self._latest[r.evaluation_id][0]
+            if screen.sd > c.sigma:
+                return None  # the partial screen says less than a finished run would
+            screen_gain = sign * screen.mean
+        else:
             return None
-        screen_gain = sign * (mine[c.screen_seed] - theirs[c.screen_seed])
         if screen_gain >= c.bar:
             # a screen that alone clears the test's bar, then fresh seeds that disagree: the
             # signature of a seed-specific cheat (or bad luck), which the auditor's
@@ -307,7 +327,7 @@ class EarlyStopping:
                 unseen += 1  # not started, or its pair has no forecast yet
         # the prior: the other nodes' spread; the node's own pairs enter once, as data
         prior_sd = effect_spread([g for n, g in gains.items() if n != node.id], c.sigma)
-        cf = confirm_forecast(screen_gain, finished, forecasts, unseen, c.sigma, c.bar,
+        cf = confirm_forecast(screen, finished, forecasts, unseen, c.sigma, c.bar,
                               self.rule.minimize, c.df, prior_sd)
         if cf is None:
             return None
@@ -329,7 +349,7 @@ class EarlyStopping:
             return None
         return Stop(node.id, eval_id, cf.progress, sign * cf.mean, (lo, hi), cf.p_pass,
                     self._test_risk, step, cf.pairs, scope="confirm", bar=cf.bar, between=ended,
-                    prior_sd=prior_sd)
+                    prior_sd=prior_sd, in_screen=isinstance(screen, Forecast))
 
     def _run_id(self, node: Node, seed: int) -> int:
         return next(e.id for e in node.evaluations if e.evaluation == self.metric

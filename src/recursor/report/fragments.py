@@ -239,7 +239,9 @@ def verdict_table(verdict: dict[str, Any], metric: str, link: Link) -> str:
             where = f"{take('progress', 0):.0%} of evaluation {esc(take('evaluation', ''))}"
             rows.append(("stopped at", where
                          + (f", step {esc(take('step'))}" if v.get("step") is not None else "")
-                         + (" (confirmation)" if scope == "confirm" else "")))
+                         + (" (its screen; its test forecast to fail)"
+                            if take("during", None) == "screen"
+                            else " (confirmation)" if scope == "confirm" else "")))
         lo, hi = take("interval90", (None, None))
         rows.append(("forecast", f"final difference node − parent {signed(take('predicted_difference'))} "
                      f"{esc(metric)}" + (f", 90% interval [{lo:+.4g}, {hi:+.4g}]" if lo is not None else "")))

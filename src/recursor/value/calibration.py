@@ -50,14 +50,22 @@ def audit_outcomes(predictions: Iterable[Prediction], nodes: Iterable[Node],
     for p in predictions:
         if p.decision != "audit" or (p.scope, p.evaluation_id) in seen:
             continue
+        node = owner.get(p.evaluation_id)
+        verdict = (node.verdict or {}) if node is not None else {}
         actual = _actual(p, values, owner, sign)
-        if actual is None:
+        if actual is not None:
+            improvement = sign * actual
+        elif p.scope == "confirm" and verdict.get("stage") == "screen":
+            # a test look made while the screen ran, on a node its screen then rejected: the
+            # test never ran and the node was not accepted, so the stop was not a false one;
+            # the screen's improvement is the one measured
+            improvement = verdict["screen_gain"]
+        else:
             continue
         seen.add((p.scope, p.evaluation_id))
-        node = owner[p.evaluation_id]
-        out.append(AuditOutcome(p.evaluation_id, sign * actual,
+        out.append(AuditOutcome(p.evaluation_id, improvement,
                                 node.status is NodeStatus.ACCEPTED, p.scope,
-                                bool((node.verdict or {}).get("passed"))))
+                                bool(verdict.get("passed"))))
     return out
 
 

@@ -30,6 +30,10 @@ large real effects has a large tau and takes screens nearly at their word. The s
 every node that ended a fresh pair, stopped ones too, but not those stopped at their screen
 (near-nulls, mostly): tau errs large, towards running on.
 
+While the screen itself runs, its improvement is not known yet: the value function's forecast
+of it stands in, its variance added to the screen's (the loop looks only once that forecast is
+as sharp as one seed's noise, so that the data, not the prior, decides).
+
 The forecasts' errors are correlated (one model made them) and so is the error of delta (it is
 estimated from the same forecasts); rather than model the correlations, all these standard
 deviations are added, the largest spread any correlation could give. P(pass) = P(M > bar)
@@ -72,30 +76,35 @@ class ConfirmForecast:
         return self.mean - half, self.mean + half
 
 
-def confirm_forecast(screen_gain: float, finished: Sequence[float],
+def confirm_forecast(screen_gain: float | Forecast, finished: Sequence[float],
                      forecasts: Sequence[Forecast], unseen: int, sigma: float, bar: float,
                      minimize: bool, df: int = 30,
                      prior_sd: float | None = None) -> ConfirmForecast | None:
     """Forecast the confirmation test of a node (see the module's notes).
 
-    `finished` are the exact improvements of fresh pairs that have ended, `forecasts` the value
-    function's forecasts of running pairs (as differences, candidate minus parent: the sign is
-    turned by `minimize`), `unseen` the number of fresh seeds not started, `df` the degrees of
-    freedom of `sigma` (the run's pooled noise), used when no forecast is in. With nothing
-    finished or forecast, the forecast rests on the screen alone (and `prior_sd`, the run's
-    spread of true effects about none: `effect_spread`; None: a flat prior), the look made once
-    a screen passes. A look between pairs
-    (finished ones, none running) is what stops a near-null before its next pair starts. None
-    without a noise estimate, or with no fresh seed to forecast."""
+    `screen_gain` is the screen's improvement over the parent, or, while the screen runs, the
+    value function's forecast of it (a difference, as `forecasts`): it enters delta with its
+    forecast's variance added, and the forecast's progress and degrees of freedom bound the
+    look's. P(pass) then ignores that the screen must pass first (an upper bound on the node's
+    chance of being accepted: the rule errs towards running on). `finished` are the exact
+    improvements of fresh pairs that have ended, `forecasts` the value function's forecasts of
+    running pairs (as differences, candidate minus parent: the sign is turned by `minimize`),
+    `unseen` the number of fresh seeds not started, `df` the degrees of freedom of `sigma` (the
+    run's pooled noise), used when no forecast is in. With nothing finished or forecast, the
+    forecast rests on the screen alone (and `prior_sd`, the run's spread of true effects about
+    none: `effect_spread`; None: a flat prior), the look made once a screen passes. A look
+    between pairs (finished ones, none running) is what stops a near-null before its next pair
+    starts. None without a noise estimate, or with no fresh seed to forecast."""
     if sigma <= 0 or not (finished or forecasts or unseen):
         return None
     sign = -1.0 if minimize else 1.0
     mus = [sign * f.mean for f in forecasts]
     sds = [f.sd for f in forecasts]
-    # delta from the screen, the finished pairs and the forecasts, by precision
     var = sigma * sigma
-    obs = [(screen_gain, var)] + [(g, var) for g in finished] + [
-        (m, var + s * s) for m, s in zip(mus, sds, strict=True)]
+    screen = screen_gain if isinstance(screen_gain, Forecast) else None
+    # delta from the screen, the finished pairs and the forecasts, by precision
+    obs = [(sign * screen.mean, var + screen.sd ** 2) if screen else (screen_gain, var)]
+    obs += [(g, var) for g in finished] + [(m, var + s * s) for m, s in zip(mus, sds, strict=True)]
     if prior_sd is not None:
         obs.append((0.0, prior_sd * prior_sd))  # the run's spread of true effects, about none
     weight = sum(1 / v for _, v in obs)
@@ -107,10 +116,11 @@ def confirm_forecast(screen_gain: float, finished: Sequence[float],
     unseen_sd = math.sqrt(unseen * var + unseen * unseen * delta_var)
     sd = (forecast_sd + unseen_sd) / n
     # with no forecast in (a look between pairs), what is known is known at its end
-    dof = min((f.dof for f in forecasts), default=df)
+    looked = [*forecasts, *([screen] if screen else [])]
+    dof = min((f.dof for f in looked), default=df)
     p_pass = float(stats.t.sf((bar - mean) / max(sd, 1e-12), dof))
-    return ConfirmForecast(min((f.progress for f in forecasts), default=1.0), mean, sd, dof, bar,
-                           p_pass, min((f.pairs for f in forecasts), default=0))
+    return ConfirmForecast(min((f.progress for f in looked), default=1.0), mean, sd, dof, bar,
+                           p_pass, min((f.pairs for f in looked), default=0))
 
 
 def effect_spread(fresh: Sequence[Sequence[float]], sigma: float) -> float | None:
