@@ -76,13 +76,13 @@ class ConfirmForecast:
         return self.mean - half, self.mean + half
 
 
-def confirm_forecast(screen_gain: float | Forecast, finished: Sequence[float],
+def confirm_forecast(screen: float | Forecast, finished: Sequence[float],
                      forecasts: Sequence[Forecast], unseen: int, sigma: float, bar: float,
                      minimize: bool, df: int = 30,
                      prior_sd: float | None = None) -> ConfirmForecast | None:
     """Forecast the confirmation test of a node (see the module's notes).
 
-    `screen_gain` is the screen's improvement over the parent, or, while the screen runs, the
+    `screen` is the screen's improvement over the parent, or, while the screen runs, the
     value function's forecast of it (a difference, as `forecasts`): it enters delta with its
     forecast's variance added, and the forecast's progress and degrees of freedom bound the
     look's. P(pass) then ignores that the screen must pass first (an upper bound on the node's
@@ -101,9 +101,9 @@ def confirm_forecast(screen_gain: float | Forecast, finished: Sequence[float],
     mus = [sign * f.mean for f in forecasts]
     sds = [f.sd for f in forecasts]
     var = sigma * sigma
-    screen = screen_gain if isinstance(screen_gain, Forecast) else None
+    running = screen if isinstance(screen, Forecast) else None  # the screen still runs
     # delta from the screen, the finished pairs and the forecasts, by precision
-    obs = [(sign * screen.mean, var + screen.sd ** 2) if screen else (screen_gain, var)]
+    obs = [(sign * running.mean, var + running.sd ** 2) if running else (screen, var)]
     obs += [(g, var) for g in finished] + [(m, var + s * s) for m, s in zip(mus, sds, strict=True)]
     if prior_sd is not None:
         obs.append((0.0, prior_sd * prior_sd))  # the run's spread of true effects, about none
@@ -116,7 +116,7 @@ def confirm_forecast(screen_gain: float | Forecast, finished: Sequence[float],
     unseen_sd = math.sqrt(unseen * var + unseen * unseen * delta_var)
     sd = (forecast_sd + unseen_sd) / n
     # with no forecast in (a look between pairs), what is known is known at its end
-    looked = [*forecasts, *([screen] if screen else [])]
+    looked = [*forecasts, *([running] if running else [])]
     dof = min((f.dof for f in looked), default=df)
     p_pass = float(stats.t.sf((bar - mean) / max(sd, 1e-12), dof))
     return ConfirmForecast(min((f.progress for f in looked), default=1.0), mean, sd, dof, bar,
