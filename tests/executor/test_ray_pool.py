@@ -221,8 +221,7 @@ class Crashes:
 
 @pytest.mark.slow
 def test_a_real_run_on_ray_decides_its_nodes(executor, tmp_path, small):
-    overrides = {**small, "budget.train_tokens": 4096, "settings.eval_windows": 16,
-                 "seeds.values": [1, 2]}
+    overrides = {**small, "budget.train_tokens": 4096, "settings.eval_windows": 16}
     run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=1, workers=2,
                        overrides=overrides, heldout=False, proposer=Crashes(), executor="ray")
     assert run.config.executor == "ray"

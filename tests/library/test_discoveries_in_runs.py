@@ -28,7 +28,6 @@ def first_run(root, lib, small):
 
 
 def test_an_accepted_node_is_kept_and_the_next_run_tries_it_first(tmp_path, small):
-    small = {**small, "seeds.values": [1, 2]}  # each run is mostly seed runs: keep them few
     lib = tmp_path / "discoveries"
     run1 = first_run(tmp_path, lib, small)
     (node,) = [n for n in run1.nodes() if not n.is_baseline]

@@ -35,7 +35,7 @@ def finished_pairs(n: int = 24) -> list[Pair]:
 
 def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, monkeypatch):
     monkeypatch.setattr(stopping, "earlier_pairs", lambda *a, **k: finished_pairs())
-    small = {**small, "budget.train_tokens": 50_000, "seeds.values": [1, 2]}
+    small = {**small, "budget.train_tokens": 50_000}
     doomed = sr("learning_rate = 1e-3", "learning_rate = 0.0")  # the model never learns
     close = sr("learning_rate = 1e-3", "learning_rate = 1.05e-3")
     run = recursor.run("tiny-lm", run_dir=tmp_path / "run", workers=2, overrides=small,

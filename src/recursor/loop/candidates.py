@@ -7,12 +7,13 @@ A patch that does not apply is a failed node: the idea may be fine, its implemen
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from recursor import patch as patches
 from recursor.audit.static import review_patch
 from recursor.errors import PatchError
+from recursor.library.records import program_hash
 from recursor.store import Finding, Idea, Node, NodeStatus, RunStore
 
 
@@ -68,3 +69,25 @@ def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
         store.add_findings(node.id, applied.findings)
         node = store.node(node.id)
     return node
+
+
+class Programs:
+    """The programs a run holds, by program_hash, for proposers to avoid making one again (two
+    ideas applied in either order on two branches are one program). A node's files never
+    change, so each is read and hashed once."""
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        self._hashes: dict[int, str | None] = {}  # node -> program_hash; None: no program
+
+    def of(self, nodes: Iterable[Node]) -> dict[str, int]:
+        """program_hash -> the first node (of these and those seen before) holding it."""
+        for node in nodes:
+            if node.id not in self._hashes:
+                self._hashes[node.id] = (program_hash(self.store.files(node))
+                                         if node.workspace else None)
+        out: dict[str, int] = {}
+        for node_id, digest in sorted(self._hashes.items()):
+            if digest is not None:
+                out.setdefault(digest, node_id)
+        return out

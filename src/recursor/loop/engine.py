@@ -23,7 +23,7 @@ from recursor.executor.job import Job, JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
-from recursor.loop.candidates import add_candidate, blocked_reason
+from recursor.loop.candidates import Programs, add_candidate, blocked_reason
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.loop.integrity import Integrity
@@ -81,6 +81,7 @@ class ResearchLoop:
         self.heldout = [e for e in spec.evaluations if e.held_out] if config.heldout else []
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
+        self._programs = Programs(self.store)
         self._noise: Pooled | None = None
         self._exhausted = False  # no proposer has anything left for any parent
         self._stop_proposing: str | None = None  # why proposing stopped early (cost, failures)
@@ -293,6 +294,7 @@ class ResearchLoop:
             seed=self.config.seed * 1_000_003 + len(self._nodes),
             past_discoveries=self.discoveries.past if self.discoveries else (),
             other_discoveries=self.discoveries.other if self.discoveries else (),
+            programs=self._programs.of(self._nodes.values()),
         )
 
     def _start_proposal(self) -> None:

@@ -7,7 +7,8 @@ parent's files. The loop applies the patch; a proposer never touches a workspace
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from recursor.errors import RecursorError
@@ -30,6 +31,9 @@ class ProposalContext:
     # the same baseline, and of other tasks
     past_discoveries: tuple[Discovery, ...] = ()
     other_discoveries: tuple[Discovery, ...] = ()
+    # program_hash of every program the run holds -> the first node with it: two ideas in
+    # either order on two branches make one program, which need not run twice
+    programs: Mapping[str, int] = field(default_factory=dict)
 
     def children(self, node_id: int) -> list[Node]:
         return [n for n in self.nodes if n.parent_id == node_id]

@@ -2,7 +2,8 @@
 
 For a parent, it considers the task's ideas, and the past discoveries of the same task from the
 discovery library (recursor.library), that are not in the parent's lineage, not already tried on
-this parent, and whose patch applies to the parent's files. It prefers, in order:
+this parent, and whose patch applies to the parent's files and makes a program the run does not
+hold yet (two ideas in either order on two branches are one program). It prefers, in order:
 
 1. past discoveries of this task (accepted in an earlier run on the same baseline), in the order
    they were found: they worked once, and their patch applies to this parent as it is;
@@ -23,7 +24,7 @@ import random
 
 from recursor import patch as patches
 from recursor.errors import PatchError
-from recursor.library.records import Discovery
+from recursor.library.records import Discovery, program_hash
 from recursor.proposer.base import Proposal, ProposalContext
 from recursor.store.records import Idea, NodeStatus
 from recursor.task.ideas import LibraryIdea
@@ -51,7 +52,8 @@ class LibraryProposer:
     name = "library"
 
     def __init__(self) -> None:
-        self._applies: dict[tuple[int, str], bool] = {}  # (node, idea) -> applies; nodes are immutable
+        # (node, idea) -> program_hash of the result, None: does not apply; nodes are immutable
+        self._results: dict[tuple[int, str], str | None] = {}
         self._ideas: dict[str, LibraryIdea | None] = {}  # discovery id -> as an idea
         self._original: dict[str, str] = {}  # discovery key -> the library idea it was
 
@@ -82,6 +84,19 @@ class LibraryProposer:
                 and not (self._original[i.key] and self._original[i.key] in used)]
         return past + [i for i in ctx.task.ideas
                        if i.key not in used and i.runs_here() and self._fits(ctx, i)]
+
+    def _fits(self, ctx: ProposalContext, idea: LibraryIdea) -> bool:
+        """The idea's patch applies to the parent and makes a program the run does not hold
+        yet (A then B on one branch is B then A on another: its verdict is known)."""
+        key = (ctx.parent.id, idea.key)
+        if key not in self._results:
+            try:
+                files = {**ctx.parent_files, **patches.apply(idea.patch, ctx.parent_files)}
+                self._results[key] = program_hash(files)
+            except PatchError:
+                self._results[key] = None
+        result = self._results[key]
+        return result is not None and result not in ctx.programs
 
     def has_ideas_for(self, ctx: ProposalContext) -> bool:
         return bool(self.available(ctx))
@@ -131,12 +146,3 @@ class LibraryProposer:
         )
         return Proposal(idea=idea, patch_text=choice.patch_text)
 
-    def _fits(self, ctx: ProposalContext, idea: LibraryIdea) -> bool:
-        key = (ctx.parent.id, idea.key)
-        if key not in self._applies:
-            try:
-                patches.apply(idea.patch, ctx.parent_files)
-                self._applies[key] = True
-            except PatchError:
-                self._applies[key] = False
-        return self._applies[key]
