@@ -44,7 +44,7 @@ from recursor.task import parse_override
 from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.curves import GRID
 from recursor.value.futility import confirm_forecast, effect_spread
-from recursor.value.history import earlier_pairs, run_pairs
+from recursor.value.history import earlier_pairs, program_key, run_pairs
 
 SWEEP = {  # name in train.py -> values a sweep would try (the baseline's value left out)
     "learning_rate": ["3e-5", "1e-4", "3e-4", "2e-3", "1e-2", "3e-2"],
@@ -225,16 +225,18 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
     history = earlier_pairs(run_dir, "tiny-lm", config["overrides"], "val_bpb", "train_loss",
                             exclude)
     rule = StopRule(StopSettings(risk=risk, audit=0.0), minimize=True)
+    # as in the loop: pairs grouped by program, a forecast never fitted on its own program's
+    programs = {n.id: program_key(store.path(n.workspace)) or n.id for n in store.nodes()}
     ours = []
     for r in runs:
-        done = history + [Pair(o["curve"], o["ref_curve"], o["diff"], o["node"].id)
+        done = history + [Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
                           for o in runs if o["ev"].finished_at < r["ev"].started_at]
         model = PairedCurveModel(done)
         stop_at = None
         for f in GRID:
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
-                                      r["ref_curve"])
+                                      r["ref_curve"], programs[r["node"].id])
             if forecast is not None and rule.decide(forecast, r["ev"].id, risk) == "stop":
                 stop_at = forecast.progress
                 break

@@ -117,3 +117,22 @@ def test_seeds_of_one_program_count_once():
     assert a.dof == b.dof == 10 - 3
     width = lambda f: f.interval[1] - f.interval[0]  # noqa: E731
     assert width(b) > 0.6 * width(a)
+
+
+def test_a_forecast_never_learns_from_its_own_programs_finished_runs():
+    # the same program finished in an earlier run, ending far off what its curve said: a model
+    # that learned from it would know the answer (and its calibration would measure memory)
+    rng = np.random.default_rng(7)
+    others = [make_pair(rng, g, late=rng.uniform(0, 0.1)) for g in rng.normal(0, 0.3, 12)]
+    running = make_pair(rng, 0.2)
+    own = [Pair(running.candidate, running.reference, running.difference - 0.5, group="mine")
+           for _ in range(3)]
+    model = PairedCurveModel(others + own)
+    seen = model.forecast(cut(running.candidate, 0.5), running.reference)
+    blind = model.forecast(cut(running.candidate, 0.5), running.reference, program="mine")
+    alone = PairedCurveModel(others).forecast(cut(running.candidate, 0.5), running.reference)
+    assert (blind.mean, blind.sd, blind.pairs) == (alone.mean, alone.sd, alone.pairs)
+    assert abs(seen.mean - blind.mean) > 0.05  # its own runs would have moved the forecast
+    # a program the model has not seen gets the shared fit
+    other = model.forecast(cut(running.candidate, 0.5), running.reference, program="new")
+    assert (other.mean, other.pairs) == (seen.mean, seen.pairs)

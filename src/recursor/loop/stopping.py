@@ -154,15 +154,18 @@ class EarlyStopping:
         self._pairs_seen = found
         pairs = list(self.history)
         for cand, ref, diff, node in found:
-            if node not in self._programs:
-                self._programs[node] = program_key(self.store.path(nodes[node].workspace)) or (
-                    "this run", node)
             pairs.append(Pair(self._finished_curve(cand), self._finished_curve(ref), diff,
-                              self._programs[node]))
+                              self._program(nodes[node])))
         self._model = PairedCurveModel(pairs)
         outcomes = audit_outcomes(self.store.predictions(), nodes.values(), self.rule.minimize)
         self._risk = self.rule.risk_now(outcomes, "seed")
         self._test_risk = self.rule.risk_now(outcomes, "confirm")
+
+    def _program(self, node: Node) -> object:
+        if node.id not in self._programs:
+            self._programs[node.id] = program_key(self.store.path(node.workspace)) or (
+                "this run", node.id)
+        return self._programs[node.id]
 
     def _finished_curve(self, eval_id: int) -> Curve:
         if eval_id not in self._curves:
@@ -215,7 +218,7 @@ class EarlyStopping:
             if f is None or f <= self._looked.get(r.evaluation_id, 0.0):
                 continue
             self._looked[r.evaluation_id] = f
-            forecast = self._model.forecast(curve, ref_curve)
+            forecast = self._model.forecast(curve, ref_curve, self._program(node))
             if forecast is None:
                 continue
             self._latest[r.evaluation_id] = (forecast, ref_id, curve.step)

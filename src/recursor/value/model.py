@@ -15,6 +15,10 @@ on one seed, from the two partial curves on that seed, at equal progress. Why th
   progress point f, a linear regression D ~ 1 + gap(f) + [gap(f) - gap(f/2)] is fitted on the
   pairs that already finished: the curves' shape enters through the gap's trend, the task's link
   through the learned coefficients.
+- Out of sample: a forecast never learns from the finished pairs of the program it forecasts
+  (its own screen, or the same program in an earlier run of the task). Those would tell it the
+  answer, and the calibration measured in every run must be that of a forecast; what a node's
+  own finished pairs say enters the futility test directly, as data (recursor.value.futility).
 - Uncertainty: the regression's Student-t predictive interval, whose width grows with the
   residual spread of the pairs seen and with how far the running pair lies from them. With too
   few finished pairs there is no forecast at all, and nothing is stopped. Whether the intervals
@@ -80,31 +84,39 @@ class PairedCurveModel:
     def __init__(self, pairs: Sequence[Pair], *, min_pairs: int = MIN_PAIRS):
         self.pairs = tuple(pairs)
         self.min_pairs = min_pairs
-        self._fits: dict[float, _Fit | None] = {}
+        self._groups = {p.group for p in self.pairs if p.group is not None}
+        self._fits: dict[tuple[float, object], _Fit | None] = {}
 
-    def forecast(self, candidate: Curve, reference: Curve) -> Forecast | None:
+    def forecast(self, candidate: Curve, reference: Curve,
+                 program: object = None) -> Forecast | None:
+        """The final difference of a running pair; `program` (its Pair.group) leaves that
+        program's finished pairs out of the fit."""
         f = looked_at(min(candidate.reached, reference.reached))
         if f is None:
             return None
         x0 = features(candidate, reference, f)
-        fit = self._fit(f)
+        if program not in self._groups:
+            program = None  # the shared fit
+        fit = self._fit(f, program)
         if x0 is None or fit is None:
             return None
         mean = float(x0 @ fit.beta)
         sd = fit.s * float(np.sqrt(1.0 + x0 @ fit.xtx_inv @ x0))
         return Forecast(f, mean, max(sd, 1e-12), fit.dof, fit.n)
 
-    def _fit(self, f: float) -> _Fit | None:
-        if f not in self._fits:
-            self._fits[f] = self._fit_at(f)
-        return self._fits[f]
+    def _fit(self, f: float, left_out: object = None) -> _Fit | None:
+        if (f, left_out) not in self._fits:
+            self._fits[f, left_out] = self._fit_at(f, left_out)
+        return self._fits[f, left_out]
 
-    def _fit_at(self, f: float) -> _Fit | None:
+    def _fit_at(self, f: float, left_out: object) -> _Fit | None:
         # one row per candidate program, its seeds averaged: the seeds of one program differ
         # far less than programs do, and counting them apart would make the model as sure as
         # if it had seen that many different ideas
         groups: dict[object, list[tuple[np.ndarray, float]]] = {}
         for i, pair in enumerate(self.pairs):
+            if left_out is not None and pair.group == left_out:
+                continue
             x = features(pair.candidate, pair.reference, f)
             if x is not None:
                 key = pair.group if pair.group is not None else ("pair", i)
