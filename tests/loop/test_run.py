@@ -89,17 +89,19 @@ BAD_IDEAS = [
     ("crashes", sr(INIT, "    raise RuntimeError('bad init')\n" + INIT)),
     ("hangs", sr(INIT, "    while True:\n        pass\n" + INIT)),
     ("eats memory", sr(INIT, "    hog = [bytearray(1 << 27) for _ in range(1000)]\n" + INIT)),
+    ("changes nothing", sr("learning_rate = 1e-3", "learning_rate = 1e-3")),
 ]
 
 
 def test_bad_ideas_fail_with_clear_reasons_and_the_run_goes_on(tmp_path, small):
     overrides = {**small, "budget.train_seconds": 15, "limits.memory_mb": 2500}
-    run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=5, workers=2,
+    run = recursor.run("tiny-lm", run_dir=tmp_path / "run", experiments=6, workers=2,
                        overrides=overrides, proposer=ScriptedProposer(BAD_IDEAS))
     report = run.report()
-    # the harness edit never runs: the auditor rejects it before any compute is spent
+    # the harness edit and the patch that changes nothing never run: both are rejected before
+    # any compute is spent
     assert report["status"] == "finished" and report["counts"]["failed"] == 4
-    assert report["counts"]["rejected"] == 1
+    assert report["counts"]["rejected"] == 2
     reasons = {n["title"]: n["reason"] for n in report["nodes"][1:]}
     assert "patch does not apply: block 1: the SEARCH text was not found" in reasons[
         "patch that does not apply"]
@@ -109,8 +111,13 @@ def test_bad_ideas_fail_with_clear_reasons_and_the_run_goes_on(tmp_path, small):
     assert "training failed with exit code 1: RuntimeError: bad init" in reasons["crashes"]
     assert "training exceeded its wall-clock cap of 15 s" in reasons["hangs"]
     assert "MemoryError" in reasons["eats memory"]
+    assert reasons["changes nothing"] == ("duplicate: the same program as node 1, its parent "
+                                          "(the patch changes nothing); not run again")
+    nothing = next(n for n in run.nodes() if n.idea and n.idea.title == "changes nothing")
+    assert not nothing.evaluations  # never run
     statuses = {n.idea.title: n.status for n in run.nodes()[1:]}
     assert statuses.pop("edits the harness") is NodeStatus.REJECTED
+    assert statuses.pop("changes nothing") is NodeStatus.REJECTED
     assert set(statuses.values()) == {NodeStatus.FAILED}
 
 

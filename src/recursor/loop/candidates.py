@@ -1,7 +1,10 @@
 """From a proposal to a recorded node: apply the patch, audit it statically, and record it.
 
-Two kinds of patch never run: one that edits a file the task does not let ideas change
-(rejected, the file named) and one the static auditor blocks (rejected, with the finding).
+Three kinds of patch never run: one that edits a file the task does not let ideas change
+(rejected, the file named), one the static auditor blocks (rejected, with the finding) and one
+whose program the run already holds (rejected, the node named: a patch that changes nothing, or
+two ideas applied in either order on two branches; running it again would measure that program
+again, not a new one).
 A patch that does not apply is a failed node: the idea may be fine, its implementation is not.
 """
 
@@ -59,12 +62,21 @@ def blocked_reason(findings: Sequence[Finding]) -> str:
 
 
 def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
-                  parent_files: Mapping[str, str], editable: Sequence[str]) -> Node:
-    """Record the proposal as a node: running, or already rejected or failed with the reason."""
+                  parent_files: Mapping[str, str], editable: Sequence[str],
+                  programs: Mapping[str, int] | None = None) -> Node:
+    """Record the proposal as a node: running, or already rejected or failed with the reason.
+    `programs` (program_hash -> node, see Programs) names the programs the run holds."""
     applied = apply_proposal(patch_text, parent_files, editable)
+    status, reason = applied.status, applied.reason
+    held = (programs or {}).get(program_hash(applied.files)) if applied.files else None
+    if status is NodeStatus.RUNNING and held is not None:
+        status = NodeStatus.REJECTED
+        reason = (f"duplicate: the same program as node {held}" + (
+            ", its parent (the patch changes nothing)" if held == parent.id else
+            ", which the run holds already") + "; not run again")
     diff = patches.unified_diff(parent_files, applied.files) if applied.files else None
     node = store.add_node(parent.id, idea, applied.files, patch_text, diff,
-                          status=applied.status, reason=applied.reason)
+                          status=status, reason=reason)
     if applied.findings:
         store.add_findings(node.id, applied.findings)
         node = store.node(node.id)

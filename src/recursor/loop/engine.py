@@ -349,7 +349,7 @@ class ResearchLoop:
         self._failed_proposals = 0
         idea = proposal.idea
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
-                             self.task.spec.program.editable)
+                             self.task.spec.program.editable, ctx.programs)
         if proposal.calls:
             self.store.add_calls(node.id, proposal.calls)
         self._nodes[node.id] = node
