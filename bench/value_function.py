@@ -31,6 +31,7 @@ import argparse
 import multiprocessing as mp
 import platform
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -374,6 +375,17 @@ def main() -> None:
                  for name, d in dirs.items()]
         for p in procs:
             p.start()
+
+        def stop_arms(signum, frame):
+            # the arms are processes of their own: a bench stopped with SIGTERM (a timeout, a
+            # job scheduler) stops them too, rather than leaving them to run their budget out
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.join()
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop_arms)
         for p in procs:
             p.join()
         table = Table(title=f"{Path(task).name}, {args.minutes:g} min each, side by side, 1 worker each",
