@@ -228,8 +228,15 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
     rule = StopRule(StopSettings(risk=risk, audit=0.0), minimize=True)
     # as in the loop: pairs grouped by program, a forecast never fitted on its own program's
     programs = {n.id: program_key(store.path(n.workspace)) or n.id for n in store.nodes()}
+    # as in the loop: the per-seed rule looks at screens only (a node's first run); its
+    # confirmation runs answer to its test (futility_replay below)
+    screens = {min((e for e in n.evaluations if e.evaluation == "val_bpb"),
+                   key=lambda e: e.started_at).id for n in store.nodes() if n.evaluations}
     ours = []
     for r in runs:
+        if r["ev"].id not in screens:
+            ours.append(None)
+            continue
         done = history + [Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
                           for o in runs if o["ev"].finished_at < r["ev"].started_at]
         model = PairedCurveModel(done)

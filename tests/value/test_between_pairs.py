@@ -243,3 +243,22 @@ def test_an_audited_screen_look_on_a_node_its_screen_rejects_counts_as_a_right_s
     (outcome,) = audit_outcomes(store.predictions(), store.nodes(), minimize=True)
     assert outcome.scope == "confirm" and not outcome.wrong and not outcome.accepted
     assert outcome.improvement == -0.004
+
+
+def test_a_confirmation_run_is_not_stopped_on_its_own_seeds_forecast(run, tmp_path):
+    # a clear winner at its screen, whose first fresh run looks half-way like a loser (as a
+    # schedule that pays off only at the end does): its node's test decides, not that seed
+    store, judge, base = run
+    node = store.add_node(base.id, Idea("a late bloomer"), {"train.py": "x = 5\n"})
+    evaluate(store, node, 1, 3.00 - 0.1)
+    fresh = judge.confirmation_seeds(store.node(node.id))[0]
+    evaluate(store, base, fresh, 3.0)
+    ev = store.start_evaluation(node.id, fresh, "val_bpb")
+    metrics = tmp_path / "metrics-late.jsonl"
+    metrics.write_text("".join(json.dumps({"type": "curve", **pt, "train_loss":
+                                           pt["train_loss"] + 0.2}) + "\n" for pt in CURVE[:2]))
+    flying = Flying(ev.id, node.id, fresh, "val_bpb", "confirm", metrics)
+    es, c = look(store, judge, history=history(noise=SIGMA / 4))
+    assert es.look([flying], {n.id: n for n in store.nodes()}, c) == []
+    seed_look = next(p for p in store.predictions() if p.scope == "seed")
+    assert seed_look.p_better < 0.02 and seed_look.decision == "continue"  # forecast, recorded

@@ -222,7 +222,12 @@ class EarlyStopping:
             if forecast is None:
                 continue
             self._latest[r.evaluation_id] = (forecast, ref_id, curve.step)
-            decision = self.rule.decide(forecast, r.evaluation_id, self._risk)
+            # a confirmation run is one of its node's paired seeds: a winner may well lose one
+            # of them (and a schedule that pays off only at the end looks like a loser half-way),
+            # so it is stopped only when the node's test is forecast to fail (the futility look
+            # below, which weighs what the node's screen already showed), never on its own seed
+            decision = (self.rule.decide(forecast, r.evaluation_id, self._risk)
+                        if r.stage == "screen" else "continue")
             p = self.rule.p_better(forecast)
             lo, hi = forecast.interval
             self.store.add_prediction(Prediction(
