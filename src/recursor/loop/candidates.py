@@ -68,8 +68,9 @@ def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
     `programs` (program_hash -> node, see Programs) names the programs the run holds."""
     applied = apply_proposal(patch_text, parent_files, editable)
     status, reason = applied.status, applied.reason
-    held = (programs or {}).get(program_hash(applied.files)) if applied.files else None
-    if status is NodeStatus.RUNNING and held is not None:
+    held = (programs.get(program_hash(applied.files))
+            if status is NodeStatus.RUNNING and programs else None)
+    if held is not None:
         status = NodeStatus.REJECTED
         reason = (f"duplicate: the same program as node {held}" + (
             ", its parent (the patch changes nothing)" if held == parent.id else

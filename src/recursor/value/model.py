@@ -104,7 +104,7 @@ class PairedCurveModel:
         sd = fit.s * float(np.sqrt(1.0 + x0 @ fit.xtx_inv @ x0))
         return Forecast(f, mean, max(sd, 1e-12), fit.dof, fit.n)
 
-    def _fit(self, f: float, left_out: object = None) -> _Fit | None:
+    def _fit(self, f: float, left_out: object) -> _Fit | None:
         if (f, left_out) not in self._fits:
             self._fits[f, left_out] = self._fit_at(f, left_out)
         return self._fits[f, left_out]
