@@ -9,7 +9,9 @@ import contextlib
 import ctypes
 import json
 import os
+import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -119,11 +121,124 @@ class _Watch:
                                    "audited")
         self.report.setdefault("wall", time.time() - t0)
         if code != 0:
-            how = f"signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
-            if code in (-signal.SIGXCPU, -signal.SIGKILL) and self.report.get("cpu"):
-                how += f" after {self.report['cpu']:.0f} s of CPU"
-            raise HarnessError(f"{self.what} failed with {how}")
+            raise HarnessError(f"{self.what} failed with {_how(code, self.report)}")
         return self.report
+
+
+def _how(code, report):
+    """How a program ended, for its failure message: an exit code, or the signal that killed it
+    (and the CPU it had used, when that signal is a CPU cap's)."""
+    if code >= 0:
+        return f"exit code {code}"
+    how = f"signal {-code} ({signal.Signals(-code).name})"
+    if code in (-signal.SIGXCPU, -signal.SIGKILL) and report.get("cpu"):
+        how += f" after {report['cpu']:.0f} s of CPU"
+    return how
+
+
+class ProgramHost:
+    """One sandbox that runs the program several times (tiny-lm: train, then predict), each run
+    started by the same init, which imported `preload` once (see `sandbox_init --serve`).
+
+    A fresh interpreter for each run would import torch again, 2.6 s of CPU here, which is two
+    thirds of a short experiment. Each run is still a process of its own, forked from an init
+    that has run none of the program's code, and audited as before: one usage report per run.
+    Without a sandbox (`sandbox` None) each run is a plain child, as `run_child` starts it.
+    """
+
+    CLOSE_SECONDS = 10.0
+
+    def __init__(self, sandbox, cwd, env, log, preload=()):
+        self.cwd, self.env, self.log, self.sandbox = cwd, env, log, sandbox
+        self.proc = None
+        if not sandbox:
+            return
+        self._socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        report_r, report_w = os.pipe()
+        argv = [*sandbox["prefix"], str(report_w), "--serve", str(theirs.fileno())]
+        for module in preload:
+            argv += ["--preload", module]
+        harness = os.getpid()
+        try:
+            self.proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, pass_fds=(report_w, theirs.fileno()),
+                preexec_fn=lambda: die_with(harness))
+        finally:
+            os.close(report_w)
+            theirs.close()
+        self._reports = queue.Queue()
+        threading.Thread(target=self._read_reports, args=(report_r,), daemon=True).start()
+
+    def _read_reports(self, fd):
+        with os.fdopen(fd, "r") as f:
+            for line in f:
+                with contextlib.suppress(json.JSONDecodeError):
+                    self._reports.put(json.loads(line))
+        self._reports.put(None)  # the init is gone
+
+    def start(self, argv, seconds, what, pass_fds=()):
+        """Start one run of the program; `.wait()` on the result gives its usage report."""
+        if self.proc is None:
+            return run_child(argv, self.cwd, self.env, seconds, what, self.log, None, pass_fds)[1]
+        command = json.dumps({"argv": list(argv), "fds": list(pass_fds)}).encode()
+        try:
+            socket.send_fds(self._socket, [command], list(pass_fds))
+        except OSError:  # the init is gone: say how it ended
+            self.close()
+            raise HarnessError(f"{what} could not start: the sandbox's init ended with "
+                               f"{_how(self.proc.returncode, {})}") from None
+        return _HostedRun(self, seconds, what)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        kill_strays()
+
+    def close(self):
+        """End the sandbox: the init leaves when its socket closes; whatever is left is killed."""
+        if self.proc is None or self._socket.fileno() < 0:
+            return
+        self._socket.close()
+        try:
+            self.proc.wait(timeout=self.CLOSE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        kill_strays()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.close()
+
+
+class _HostedRun:
+    """One run in a ProgramHost: waits for its report, past its deadline kills the sandbox."""
+
+    def __init__(self, host, seconds, what):
+        self.host, self.seconds, self.what = host, seconds, what
+
+    def wait(self):
+        try:
+            report = self.host._reports.get(timeout=self.seconds)
+        except queue.Empty:
+            self.host.kill()
+            raise HarnessError(
+                f"{self.what} exceeded its wall-clock cap of {self.seconds:g} s") from None
+        if report is None:  # the init died (killed, out of memory) before it could report
+            self.host.close()
+            code = self.host.proc.returncode
+            if code:
+                raise HarnessError(f"{self.what} failed with {_how(code, {})}")
+            raise HarnessError(f"{self.what} left no usage report from the sandbox's init (it "
+                               "was killed, or the sandbox failed); the run cannot be audited")
+        if "error" in report:  # the init refused the command: a fault of the harness, not the program
+            raise RuntimeError(f"the sandbox's init refused {self.what}: {report['error']}")
+        if report["exit"] != 0:
+            raise HarnessError(f"{self.what} failed with {_how(report['exit'], report)}")
+        return report
 
 
 def kill_strays():

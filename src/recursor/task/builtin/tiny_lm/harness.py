@@ -17,8 +17,10 @@ the budget and the metrics file to write. It never imports the candidate's code.
 Both runs of the program go through the sandbox recursor chose (`config["sandbox"]`: no network,
 only the scratch folder writable, nothing of the task folder or the data visible, where the
 platform allows) and its init process, which reports the CPU time, the wall time and the
-processes the program left behind. From these the harness audits the candidate, and reports
-each finding with the result (`findings`):
+processes the program left behind. One sandbox serves both runs: its init imports torch once
+(`settings.preload`) and forks each run from itself, a process of its own that has seen nothing
+of the other run. From these the harness audits the candidate, and reports each finding with the
+result (`findings`):
 
 - budget.processes: nothing the program started may outlive it;
 - budget.threads: CPU time at most `limits.threads` x wall time, and the CPU of every thread but
@@ -51,11 +53,11 @@ import numpy as np
 
 from recursor.executor.child import (
     HarnessError,
+    ProgramHost,
     child_env,
     finding,
     harness_main,
     json_lines,
-    run_child,
 )
 
 PREDICT_SECONDS = 60  # a generous cap: predicting is one forward pass over ~100 KB of text
@@ -123,9 +125,7 @@ def predict(run, windows, name, seconds):
     argv = [run.python, os.path.join(run.workspace, "train.py"), "predict",
             "--checkpoint", os.path.join(run.scratch, "model.pt"),
             "--inputs", inputs, "--outputs", outputs]
-    _, watch = run_child(argv, run.scratch, run.env, seconds, f"predict on {name}", run.log,
-                         run.sandbox)
-    usage = watch.wait()
+    usage = run.host.start(argv, seconds, f"predict on {name}").wait()
     os.remove(inputs)  # leave nothing of the evaluation data in the scratch folder
     if not os.path.exists(outputs):
         raise HarnessError(f"predict on {name} wrote no logits")
@@ -142,7 +142,8 @@ def predict(run, windows, name, seconds):
 
 
 class Run:
-    """What both runs of the program share: interpreter, folders, environment, sandbox, log."""
+    """What both runs of the program share: interpreter, folders, environment, sandbox, log, and
+    the sandbox's host, which imports torch once for both (set by `train_and_score`)."""
 
     def __init__(self, config, log):
         self.python = sys.executable
@@ -151,6 +152,7 @@ class Run:
         self.sandbox = config.get("sandbox")
         self.log = log
         self.threads = config["limits"]["threads"]
+        self.host = None
 
 
 def audit_usage(stage, usage, threads):
@@ -231,13 +233,17 @@ def audit_causality(original, probed, cuts):
 def run(config, metrics):
     log_path = config.get("program_log") or os.path.join(config["scratch"], "program.log")
     with open(log_path, "ab") as log:
-        return train_and_score(config, metrics, log)
+        run = Run(config, log)
+        # started first, so that the sandbox imports torch while the data is read and shuffled
+        preload = config["settings"].get("preload", ())
+        with ProgramHost(run.sandbox, run.scratch, run.env, log, preload) as host:
+            run.host = host
+            return train_and_score(config, metrics, run)
 
 
-def train_and_score(config, metrics, log):
+def train_and_score(config, metrics, run):
     budget, settings, seed = config["budget"], config["settings"], config["seed"]
     evaluation = config["evaluation"]
-    run = Run(config, log)
     data = {d["name"]: load_bytes(d["path"], d.get("sha256")) for d in config["data"]}
     audited = not evaluation.get("held_out", False)
 
@@ -258,9 +264,10 @@ def train_and_score(config, metrics, log):
             "--data", train_file, "--seed", str(seed),
             "--checkpoint", os.path.join(run.scratch, "model.pt"), "--progress-fd", str(write_fd)]
     t0 = time.time()
-    _, watch = run_child(argv, run.scratch, run.env, budget["train_seconds"], "training", log,
-                         run.sandbox, (write_fd,))
-    os.close(write_fd)
+    try:
+        watch = run.host.start(argv, budget["train_seconds"], "training", (write_fd,))
+    finally:
+        os.close(write_fd)
     reader = threading.Thread(target=forward_progress, args=(read_fd, metrics, n_tokens), daemon=True)
     reader.start()
     train_usage = watch.wait()

@@ -1,0 +1,180 @@
+"""One sandbox, several runs of the program (`ProgramHost`, `sandbox_init --serve`).
+
+tiny-lm's harness trains and then predicts in the same sandbox, whose init imports torch once
+and forks each run from itself. Each run must still be what a fresh process would be: its own
+report, nothing of the run before, no way to reach the init's report or its next command.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_sandbox import alive_with, get
+
+from recursor.executor.child import HarnessError, ProgramHost, child_env
+
+KINDS = ("bwrap", "unshare", "none")
+
+
+@pytest.fixture(params=KINDS)
+def kind(request) -> str:
+    get(request.param)  # skips where this kind does not work
+    return request.param
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    path = tmp_path / "scratch"
+    path.mkdir()
+    return path
+
+
+def host(kind: str, scratch: Path, log, preload=("decimal",), cpu_seconds: int = 30):
+    box = get(kind)
+    config = box.harness_config(writable=[str(scratch)], readonly=[], memory_mb=0,
+                                cpu_seconds=cpu_seconds)
+    return ProgramHost(config, str(scratch), child_env(str(scratch), 1), log, preload)
+
+
+def script(scratch: Path, name: str, code: str) -> list[str]:
+    path = scratch / name
+    path.write_text(textwrap.dedent(code))
+    return [sys.executable, str(path)]
+
+
+def test_each_run_is_a_fresh_process_with_the_preload_already_imported(kind, scratch, tmp_path):
+    with open(tmp_path / "log", "wb") as log, host(kind, scratch, log, ("torch",)) as h:
+        first = h.start([*script(scratch, "a.py", """
+            import os, sys, torch
+            print("A", __name__, sys.argv[1:], sys.path[0] == os.path.dirname(__file__),
+                  os.getpid(), flush=True)
+            torch.zeros = None  # a run that breaks what it was given breaks it for itself only
+            open("state", "w").write("set")
+        """), "--flag", "1"], 60, "first").wait()
+        second = h.start(script(scratch, "b.py", """
+            import os, sys
+            warm = "torch" in sys.modules  # before this script imported anything
+            import torch
+            print("B", warm, torch.zeros(2).tolist(), os.getpid(), flush=True)
+        """), 60, "second").wait()
+    out = (tmp_path / "log").read_text()
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line[:2] in ("A ", "B ")}
+    assert lines["A"][1:5] == ["__main__", "['--flag',", "'1']", "True"], out
+    assert lines["B"][1:4] == ["True", "[0.0,", "0.0]"], out
+    assert lines["A"][-1] != lines["B"][-1]  # two processes
+    assert first["exit"] == second["exit"] == 0
+    assert first["cpu"] > 0 and second["cpu"] > 0 and first["strays"] == second["strays"] == 0
+
+
+def test_a_pipe_given_to_a_run_reaches_it_and_ends_with_it(kind, scratch, tmp_path):
+    """The training curve comes over a pipe; the harness's reader must see its end when training
+    ends, although the sandbox goes on for predict."""
+    read_fd, write_fd = os.pipe()
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(os.fdopen(read_fd).read().splitlines()))
+    reader.start()
+    with open(tmp_path / "log", "wb") as log, host(kind, scratch, log) as h:
+        try:
+            run = h.start([*script(scratch, "w.py", """
+                import os, sys
+                os.write(int(sys.argv[1]), b"step 1\\n")
+            """), str(write_fd)], 60, "training", (write_fd,))
+        finally:
+            os.close(write_fd)
+        assert run.wait()["exit"] == 0
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the pipe stayed open after the run ended"
+        assert lines == ["step 1"]
+        assert h.start(script(scratch, "ok.py", "print('next')"), 60, "next").wait()["exit"] == 0
+
+
+def test_a_run_can_neither_forge_its_report_nor_reach_the_next_command(kind, scratch, tmp_path):
+    code = """
+        import os, socket, sys
+        for fd in range(3, 256):
+            try:
+                os.write(fd, b'{"exit": 0, "cpu": 0, "forged": true}\\n')
+            except OSError:
+                pass
+            try:  # the init's socket: a command of its own, or the harness's next one
+                s = socket.socket(fileno=os.dup(fd))
+                s.send(b'{"argv": ["/bin/true"]}')
+                s.settimeout(0.1)
+                print("stole", s.recv(1000), flush=True)
+            except OSError:
+                pass
+        sys.exit(5)
+    """
+    with open(tmp_path / "log", "wb") as log, host(kind, scratch, log) as h:
+        with pytest.raises(HarnessError, match="forger failed with exit code 5"):
+            h.start(script(scratch, "forge.py", code), 60, "forger").wait()
+        report = h.start(script(scratch, "ok.py", "print('honest')"), 60, "honest").wait()
+    assert report["exit"] == 0 and "forged" not in report
+    assert "stole" not in (tmp_path / "log").read_text()
+
+
+def test_a_crash_a_cap_and_leftovers_are_each_reported_for_their_run(kind, scratch, tmp_path):
+    token = f"leftover-{os.getpid()}-{kind}"
+    with open(tmp_path / "log", "wb") as log, host(kind, scratch, log, cpu_seconds=2) as h:
+        with pytest.raises(HarnessError, match="crash failed with exit code 1"):
+            h.start(script(scratch, "crash.py", "raise RuntimeError('bad init')"), 60,
+                    "crash").wait()
+        with pytest.raises(HarnessError, match=r"busy failed with signal 24 \(SIGXCPU\) after"):
+            h.start(script(scratch, "busy.py", "while True: pass"), 60, "busy").wait()
+        left = h.start(script(scratch, "left.py", f"""
+            import subprocess, sys
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", {token!r}])
+        """), 60, "leaver").wait()
+        assert left["strays"] == 1 and not alive_with(token)
+    assert "RuntimeError: bad init" in (tmp_path / "log").read_text()
+
+
+def test_a_run_past_its_wall_clock_cap_is_killed_with_its_sandbox(kind, scratch, tmp_path):
+    token = f"sleeper-{os.getpid()}-{kind}"
+    with open(tmp_path / "log", "wb") as log, host(kind, scratch, log) as h:
+        t0 = time.monotonic()
+        with pytest.raises(HarnessError, match="exceeded its wall-clock cap of 1 s"):
+            h.start([*script(scratch, "sleep.py", "import time; time.sleep(60)"), token], 1,
+                    "sleeper").wait()
+        assert time.monotonic() - t0 < 10
+    deadline = time.monotonic() + 5
+    while alive_with(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive_with(token)
+
+
+def test_a_run_after_the_init_died_says_so(scratch, tmp_path):
+    with open(tmp_path / "log", "wb") as log, host("none", scratch, log) as h:
+        h.proc.kill()
+        h.proc.wait()
+        with pytest.raises(HarnessError, match="could not start: the sandbox's init ended"):
+            h.start(script(scratch, "ok.py", "print(1)"), 60, "late").wait()
+
+
+def test_sigterm_to_a_serving_init_stops_the_run_and_the_init(scratch, tmp_path):
+    """recursor stops an experiment by signalling the harness's group, the init included."""
+    pidfile = scratch / "pid"
+    with open(tmp_path / "log", "wb") as log, host("none", scratch, log) as h:
+        run = h.start(script(scratch, "sleep.py", f"""
+            import os, time
+            open({str(pidfile)!r}, "w").write(str(os.getpid()))
+            time.sleep(60)
+        """), 60, "sleeper")
+        deadline = time.monotonic() + 10
+        while not (pidfile.exists() and pidfile.read_text()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        h.proc.terminate()
+        with pytest.raises(HarnessError, match=r"sleeper failed with signal 15 \(SIGTERM\)"):
+            run.wait()
+        assert h.proc.wait(timeout=10) == 128 + 15
+    with open(tmp_path / "log2", "wb") as log, host("none", scratch, log) as h:
+        time.sleep(0.5)  # idle, waiting for a command
+        h.proc.terminate()
+        assert h.proc.wait(timeout=10) == 128 + 15
