@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sandbox import alive_with, get
+from test_sandbox import FORGE, alive_with, get
 
 from recursor.executor.child import HarnessError, ProgramHost, child_env
 
@@ -95,13 +95,8 @@ def test_a_pipe_given_to_a_run_reaches_it_and_ends_with_it(kind, scratch, tmp_pa
 
 
 def test_a_run_can_neither_forge_its_report_nor_reach_the_next_command(kind, scratch, tmp_path):
-    code = """
-        import os, socket, sys
+    code = FORGE + textwrap.dedent("""
         for fd in range(3, 256):
-            try:
-                os.write(fd, b'{"exit": 0, "cpu": 0, "forged": true}\\n')
-            except OSError:
-                pass
             try:  # the init's socket: a command of its own, or the harness's next one
                 s = socket.socket(fileno=os.dup(fd))
                 s.send(b'{"argv": ["/bin/true"]}')
@@ -110,7 +105,7 @@ def test_a_run_can_neither_forge_its_report_nor_reach_the_next_command(kind, scr
             except OSError:
                 pass
         sys.exit(5)
-    """
+    """)
     with open(tmp_path / "log", "wb") as log, host(kind, scratch, log) as h:
         with pytest.raises(HarnessError, match="forger failed with exit code 5"):
             h.start(script(scratch, "forge.py", code), 60, "forger").wait()

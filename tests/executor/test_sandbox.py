@@ -295,17 +295,20 @@ def test_the_cpu_cap_stops_a_busy_loop(box, dirs):
     assert result.report["cpu"] >= 0.75, result.report
 
 
+# a program that writes a forged report to every fd it may hold (also used by test_program_host)
+FORGE = """
+import os, socket, sys
+for fd in range(3, 256):
+    try:
+        os.write(fd, b'{"exit": 0, "cpu": 0, "forged": true}\\n')
+    except OSError:
+        pass
+"""
+
+
 def test_the_program_cannot_write_the_report_itself(box, dirs):
     # the fd number is on the command line; the init closes it on the program's exec
-    code = """
-        import os, sys
-        for fd in range(3, 64):
-            try:
-                os.write(fd, b'{"exit": 0, "cpu": 0, "forged": true}\\n')
-            except OSError:
-                pass
-        sys.exit(5)
-    """
+    code = FORGE + "sys.exit(5)\n"
     result = run(box, code, dirs)
     assert result.report["exit"] == 5 and "forged" not in result.report
 
