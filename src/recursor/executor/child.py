@@ -65,6 +65,14 @@ def die_with(parent):
             os._exit(137)
 
 
+def _spawn(argv, cwd, env, log, pass_fds):
+    harness = os.getpid()
+    # the child stays in the harness's process group, so that recursor's kill reaches it too
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, pass_fds=pass_fds,
+                            preexec_fn=lambda: die_with(harness))
+
+
 def run_child(argv, cwd, env, seconds, what, log, sandbox=None, pass_fds=()):
     """Start the program, through the sandbox's prefix and init when recursor gave one."""
     report_r = None
@@ -72,11 +80,7 @@ def run_child(argv, cwd, env, seconds, what, log, sandbox=None, pass_fds=()):
         report_r, report_w = os.pipe()
         argv = [*sandbox["prefix"], str(report_w), "--", *argv]
         pass_fds = (*pass_fds, report_w)
-    harness = os.getpid()
-    # the child stays in the harness's process group, so that recursor's kill reaches it too
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, pass_fds=pass_fds,
-                            preexec_fn=lambda: die_with(harness))
+    proc = _spawn(argv, cwd, env, log, pass_fds)
     if report_r is not None:
         os.close(report_w)
     return proc, _Watch(proc, seconds, what, report_r)
@@ -149,7 +153,7 @@ class ProgramHost:
     CLOSE_SECONDS = 10.0
 
     def __init__(self, sandbox, cwd, env, log, preload=()):
-        self.cwd, self.env, self.log, self.sandbox = cwd, env, log, sandbox
+        self.cwd, self.env, self.log = cwd, env, log
         self.proc = None
         if not sandbox:
             return
@@ -158,12 +162,8 @@ class ProgramHost:
         argv = [*sandbox["prefix"], str(report_w), "--serve", str(theirs.fileno())]
         for module in preload:
             argv += ["--preload", module]
-        harness = os.getpid()
         try:
-            self.proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, pass_fds=(report_w, theirs.fileno()),
-                preexec_fn=lambda: die_with(harness))
+            self.proc = _spawn(argv, cwd, env, log, (report_w, theirs.fileno()))
         finally:
             os.close(report_w)
             theirs.close()
@@ -171,10 +171,8 @@ class ProgramHost:
         threading.Thread(target=self._read_reports, args=(report_r,), daemon=True).start()
 
     def _read_reports(self, fd):
-        with os.fdopen(fd, "r") as f:
-            for line in f:
-                with contextlib.suppress(json.JSONDecodeError):
-                    self._reports.put(json.loads(line))
+        for report in json_lines(fd):
+            self._reports.put(report)
         self._reports.put(None)  # the init is gone
 
     def start(self, argv, seconds, what, pass_fds=()):
@@ -210,8 +208,7 @@ class ProgramHost:
         return self
 
     def __exit__(self, *exc):
-        if self.proc is not None:
-            self.close()
+        self.close()
 
 
 class _HostedRun:

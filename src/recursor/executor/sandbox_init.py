@@ -293,9 +293,7 @@ def start(argv: list[str], memory_mb: int, cpu_seconds: int, own_group: bool,
     child itself, without an exec (see `--preload`).
     """
     parent = os.getpid()
-    for stream in (sys.stdout, sys.stderr):  # or the child would write the init's buffer again
-        with contextlib.suppress(Exception):
-            stream.flush()
+    _flush_std()  # or the child would write the init's buffer again
     with warnings.catch_warnings():  # 3.12+ warns when forking with threads (numpy's idle pool)
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
@@ -309,9 +307,8 @@ def start(argv: list[str], memory_mb: int, cpu_seconds: int, own_group: bool,
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if os.getppid() != parent:  # the init died between the fork and the prctl
                 os._exit(137)
-            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, [])
             _set_limits(memory_mb, cpu_seconds)
             if not here:
@@ -336,6 +333,12 @@ def start(argv: list[str], memory_mb: int, cpu_seconds: int, own_group: bool,
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
     return pid
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def wait_for(pid: int) -> tuple[int, int]:
@@ -364,7 +367,6 @@ class Init:
         self.own_group = args.group == "own"
         self.pid: int | None = None  # the program running now
         self.stopping = 0  # the signal that asked the init to stop, once one has
-        self.warm = False  # preloaded: scripts of this interpreter are forked, not exec'd
         self.idle = False  # serving, and waiting for the next command
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._forward)
@@ -393,7 +395,8 @@ class Init:
         args = self.args
         started = time.monotonic()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        here = self.warm and runs_here(command)
+        # preloaded (only when serving): this interpreter's scripts are forked, not exec'd
+        here = bool(args.preload) and args.serve is not None and runs_here(command)
         self.pid = pid = start(command, args.memory_mb, args.cpu_seconds, self.own_group, fds,
                                release, here)
         # only where /proc numbers processes as we do (else the pid names someone else's thread)
@@ -423,7 +426,6 @@ class Init:
                 importlib.import_module(name)
             except Exception as err:  # noqa: BLE001 - the program will fail on it, or not need it
                 os.write(2, f"sandbox_init: cannot preload {name}: {err!r}\n".encode())
-        self.warm = bool(self.args.preload)
         while not self.stopping:
             self.idle = True
             try:
@@ -539,9 +541,7 @@ def _leave(code: int) -> NoReturn:
             with contextlib.suppress(Exception):
                 if not obj.closed:
                     obj.flush()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
+    _flush_std()
     if code < 0:  # killed by a signal the program did not handle (^C): die of it, as it would
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
@@ -573,7 +573,6 @@ if __name__ == "__main__":
         _argv = become.argv
     else:
         # the init ends without tearing down what it preloaded (0.7 s of CPU for torch)
-        for _stream in (sys.stdout, sys.stderr):
-            _stream.flush()
+        _flush_std()
         os._exit(_code)
     _run_script(_argv)
