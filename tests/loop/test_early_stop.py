@@ -66,7 +66,7 @@ def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, 
     nudge = nodes["a nudge"]
     if nudge.status is NodeStatus.STOPPED_EARLY:
         v = nudge.verdict
-        assert v["scope"] == "confirm" and "P(pass)" in nudge.reason
+        assert v["scope"] == "confirm" and "pass) = " in nudge.reason
         assert v["p_pass"] < v["risk"] == 0.10  # the test's stop level, not the per-seed one
         assert -v["predicted_difference"] < v["bar"]  # its forecast mean misses the test's bar
     else:

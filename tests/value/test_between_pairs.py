@@ -1,7 +1,7 @@
 """The futility looks of the confirmation test, on a real run database: a near-null whose first
 fresh pair ended level is given up before its second pair starts; a node whose first pair clears
-the bar is not; each ended pair is looked at once; a screen still running is looked at once its
-forecast is as sharp as a seed's noise."""
+the bar is not; each ended pair is looked at once; a screen still running is given up when its screen and
+test are unlikely to pass, not while its forecast is vague."""
 
 from __future__ import annotations
 
@@ -215,10 +215,12 @@ def test_a_screen_whose_forecast_is_vague_or_good_runs_on(run, tmp_path):
     store, judge, base = run
     _, level = screening(store, base, tmp_path, gap=0.0)
     es, c = look(store, judge, Pooled(SIGMA**2, 6), history(noise=2 * SIGMA))
-    # the partial curve says less than a finished run would: no test look, the prior would
-    # decide alone
+    # the partial curve says less than a finished run would: its doubt leaves room for a
+    # gain large enough to pass, and the look lets it run on
     assert es.look([level], {n.id: n for n in store.nodes()}, c) == []
-    assert [p.scope for p in store.predictions()] == ["seed"]
+    seed_look, test_look = store.predictions()
+    assert (seed_look.scope, test_look.scope) == ("seed", "confirm")
+    assert test_look.decision == "continue" and test_look.p_better >= 0.10
     _, good = screening(store, base, tmp_path, gap=-0.1)  # well ahead of its parent
     es, c = look(store, judge, Pooled(SIGMA**2, 6), history(noise=SIGMA / 4))
     assert es.look([good], {n.id: n for n in store.nodes()}, c) == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recursor.judge.stats import Pooled, paired_test
-from recursor.value.futility import confirm_forecast
+from recursor.value.futility import confirm_forecast, screen_forecast
 from recursor.value.model import Forecast
 
 SIGMA = 0.02  # the run's paired spread
@@ -178,14 +178,54 @@ def test_the_default_test_level_with_a_learned_prior_keeps_false_stops_under_tar
     assert wrong / stopped < 0.08
 
 
-def test_a_running_screens_forecast_counts_with_its_own_doubt():
-    # a forecast as sure as a finished run is a finished run; a vaguer one moves the forecast
-    # towards the prior (no effect) and widens it, and the look is no further on than it is
+def test_a_running_screen_is_weighed_by_its_chance_to_pass_and_then_its_tests():
+    # as sure as a finished run: the screen's outcome is known, and the look is the one made
+    # once a screen passed (or nothing is left to pass when it fails)
     done = confirm_forecast(0.01, [], [], 2, SIGMA, BAR, minimize=True, prior_sd=SIGMA)
-    sharp = confirm_forecast(diff(0.01, sd=1e-9), [], [], 2, SIGMA, BAR, minimize=True,
-                             prior_sd=SIGMA)
-    vague = confirm_forecast(diff(0.01, sd=SIGMA, progress=0.4), [], [], 2, SIGMA, BAR,
-                             minimize=True, prior_sd=SIGMA)
-    assert sharp.mean == pytest.approx(done.mean) and sharp.sd == pytest.approx(done.sd)
-    assert 0 < vague.mean < sharp.mean and vague.sd > sharp.sd
-    assert vague.progress == 0.4 and vague.dof == 20
+    sure = screen_forecast(diff(0.01, sd=1e-9), 2, SIGMA, BAR, minimize=True, prior_sd=SIGMA)
+    assert sure.p_pass == pytest.approx(done.p_pass, rel=1e-3)
+    assert sure.mean == pytest.approx(done.mean, rel=1e-3)
+    assert sure.progress == 0.5 and sure.dof == 20
+    assert screen_forecast(diff(-0.01, sd=1e-9), 2, SIGMA, BAR, True).p_pass < 1e-6
+    # a level screen forecast as closely as a seed's noise: half a chance to pass, then a
+    # small one to pass its test; no more than either
+    level = screen_forecast(diff(0.0, sd=SIGMA / 2), 2, SIGMA, BAR, True, prior_sd=SIGMA)
+    assert level.p_pass < 0.10
+    assert level.p_pass < 0.5 * confirm_forecast(SIGMA, [], [], 2, SIGMA, BAR, True,
+                                                 prior_sd=SIGMA).p_pass
+    # the same screen forecast vaguely (early, or by a model that has seen little): large gains
+    # are still in reach, and it runs on
+    assert screen_forecast(diff(0.0, sd=4 * SIGMA), 2, SIGMA, BAR, True,
+                           prior_sd=SIGMA).p_pass > 0.10
+    # the metric's direction: a maximised metric's gain is a positive difference
+    up = screen_forecast(Forecast(0.5, 0.01, 1e-9, 20, 30), 2, SIGMA, BAR, minimize=False,
+                         prior_sd=SIGMA)
+    assert up.p_pass == pytest.approx(done.p_pass, rel=1e-3)
+    assert screen_forecast(diff(0.0), 0, SIGMA, BAR, True) is None
+
+
+def test_screen_looks_at_the_default_level_rarely_give_up_a_node_the_judge_accepts():
+    """Nodes whose screens are forecast honestly half-way (the forecast's error as wide as
+    its stated sd) and given up at the default test level: a good share of the near-nulls
+    go before their screens end, and of the stopped nodes fewer than the 10% target would
+    have been accepted (screen passed, then the paired test at 0.02)."""
+    from recursor.value import StopSettings
+
+    level = StopSettings().test_risk
+    rng = np.random.default_rng(7)
+    noise = Pooled(SIGMA**2, 30)
+    stopped = wrong = nulls = nulls_stopped = 0
+    for _ in range(500):
+        effect = rng.choice([0.0, 0.0, 0.0, 0.01, 0.04, -0.04])
+        d = effect + rng.normal(0, SIGMA, 3)
+        sd = rng.uniform(0.25, 2) * SIGMA
+        look = screen_forecast(diff(d[0] + rng.normal(0, sd), sd=sd), 2, SIGMA, BAR, True,
+                               df=30, prior_sd=SIGMA)
+        accepted = d[0] > 0 and paired_test([d[1], d[2]], noise).p_value < 0.02
+        nulls += effect == 0
+        if look.p_pass < level:
+            stopped += 1
+            wrong += accepted
+            nulls_stopped += effect == 0
+    assert nulls_stopped > 0.5 * nulls
+    assert wrong / stopped < 0.08

@@ -7,10 +7,10 @@ confirmation stage the node is also looked at as a whole, the forecasts of its f
 combined into a forecast of its paired test (recursor.value.futility), while a fresh run goes
 and again each time a fresh pair ends (before the next starts): a near-null candidate, which
 beats its parent on half the seeds, is stopped once its test is forecast to fail. The same look
-is made while the screen runs, once its forecast is as sharp as one seed's noise (a vaguer one
-would leave the decision to the prior alone). Runs of the
-baseline, of parents, held-out runs and the `complete` seeds of a node that already passed its
-test are never stopped.
+is made while the screen runs, on the chance that the screen passes and then the test does
+(its forecast's doubt spread over the screen's outcome). Runs of the baseline, of parents,
+held-out runs and the `complete` seeds of a node that already passed its test are never
+stopped.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore
 from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.calibration import audit_outcomes
 from recursor.value.curves import looked_at
-from recursor.value.futility import confirm_forecast, effect_spread
+from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 
 STOPPABLE = ("screen", "confirm")
@@ -91,10 +91,10 @@ class Stop:
                     f"P(pass) = {self.p:.3g} < {self.risk:g}")
         if self.scope == "confirm" and self.in_screen:
             return (f"stopped early at {self.progress:.0%} of its screen (seed run "
-                    f"{self.evaluation_id}), its test forecast to fail: {forecast} on average "
-                    f"over its fresh seeds (90% interval [{lo:+.4g}, {hi:+.4g}], + = worse); "
-                    f"the test needs {self.bar:.4g} better, P(pass) = {self.p:.3g} < "
-                    f"{self.risk:g}")
+                    f"{self.evaluation_id}), its screen and test forecast to fail: {forecast} "
+                    f"on average over its fresh seeds were its screen to pass (90% interval "
+                    f"[{lo:+.4g}, {hi:+.4g}], + = worse); the test needs {self.bar:.4g} "
+                    f"better, P(screen and test pass) = {self.p:.3g} < {self.risk:g}")
         if self.scope == "confirm":
             return (f"stopped early at {self.progress:.0%} of confirmation run "
                     f"{self.evaluation_id}: {forecast} on average over its fresh seeds (90% "
@@ -313,8 +313,6 @@ class EarlyStopping:
             screen = screen_gain = sign * (mine[c.screen_seed] - theirs[c.screen_seed])
         elif r is not None and r.stage == "screen" and r.evaluation_id in self._latest:
             screen = self._latest[r.evaluation_id][0]
-            if screen.sd > c.sigma:
-                return None  # the partial screen says less than a finished run would
             screen_gain = sign * screen.mean
         else:
             return None
@@ -335,8 +333,12 @@ class EarlyStopping:
                 unseen += 1  # not started, or its pair has no forecast yet
         # the prior: the other nodes' spread; the node's own pairs enter once, as data
         prior_sd = effect_spread([g for n, g in gains.items() if n != node.id], c.sigma)
-        cf = confirm_forecast(screen, finished, forecasts, unseen, c.sigma, c.bar,
-                              self.rule.minimize, c.df, prior_sd)
+        if isinstance(screen, Forecast):  # no fresh seed runs before the screen has ended
+            cf = screen_forecast(screen, unseen, c.sigma, c.bar, self.rule.minimize, c.df,
+                                 prior_sd)
+        else:
+            cf = confirm_forecast(screen, finished, forecasts, unseen, c.sigma, c.bar,
+                                  self.rule.minimize, c.df, prior_sd)
         if cf is None:
             return None
         if r is not None:

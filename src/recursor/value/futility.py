@@ -30,9 +30,15 @@ large real effects has a large tau and takes screens nearly at their word. The s
 every node that ended a fresh pair, stopped ones too, but not those stopped at their screen
 (near-nulls, mostly): tau errs large, towards running on.
 
-While the screen itself runs, its improvement is not known yet: the value function's forecast
-of it stands in, its variance added to the screen's (the loop looks only once that forecast is
-as sharp as one seed's noise, so that the data, not the prior, decides).
+While the screen itself runs, its improvement x is not known yet, and the node is accepted only
+if x > 0 (the screen passes) and then its test passes. The look then gives the probability of
+both (`screen_forecast`): P(pass | x) averaged over the value function's forecast of x, x <= 0
+counting as no pass. That is the chance that stopping the node gives up one the judge would
+have accepted, the false stop the level bounds. A vague forecast spreads x over large gains,
+whose tests pass, and keeps the chance high: the look needs no separate sharpness guard. A
+near-null's screen, forecast level with a seed's noise, has half a chance of passing and then a
+small chance of passing its test (its screen gain is shrunk towards none): it is given up
+before its screen ends, and its confirmation pairs, most of its cost, never run.
 
 The forecasts' errors are correlated (one model made them) and so is the error of delta (it is
 estimated from the same forecasts); rather than model the correlations, all these standard
@@ -49,11 +55,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats
 
 from recursor.value.model import LEVEL, Forecast
 
 MIN_PRIOR_NODES = 3  # nodes with a fresh pair ended before the run's spread of effects is used
+QUADRATURE = 64  # points over a running screen's outcome (screen_forecast)
 MIN_PRIOR_SD = 1.0  # in sigmas: tau is never narrower than one seed's noise (a few level nodes
 # cannot make it 0; a real gain among near-nulls keeps a fair chance at its screen)
 
@@ -76,17 +84,12 @@ class ConfirmForecast:
         return self.mean - half, self.mean + half
 
 
-def confirm_forecast(screen: float | Forecast, finished: Sequence[float],
-                     forecasts: Sequence[Forecast], unseen: int, sigma: float, bar: float,
-                     minimize: bool, df: int = 30,
+def confirm_forecast(screen: float, finished: Sequence[float], forecasts: Sequence[Forecast],
+                     unseen: int, sigma: float, bar: float, minimize: bool, df: int = 30,
                      prior_sd: float | None = None) -> ConfirmForecast | None:
-    """Forecast the confirmation test of a node (see the module's notes).
+    """Forecast the confirmation test of a node whose screen passed (see the module's notes).
 
-    `screen` is the screen's improvement over the parent, or, while the screen runs, the
-    value function's forecast of it (a difference, as `forecasts`): it enters delta with its
-    forecast's variance added, and the forecast's progress and degrees of freedom bound the
-    look's. P(pass) then ignores that the screen must pass first (an upper bound on the node's
-    chance of being accepted: the rule errs towards running on). `finished` are the exact
+    `screen` is the screen's improvement over the parent. `finished` are the exact
     improvements of fresh pairs that have ended, `forecasts` the value function's forecasts of
     running pairs (as differences, candidate minus parent: the sign is turned by `minimize`),
     `unseen` the number of fresh seeds not started, `df` the degrees of freedom of `sigma` (the
@@ -101,10 +104,9 @@ def confirm_forecast(screen: float | Forecast, finished: Sequence[float],
     mus = [sign * f.mean for f in forecasts]
     sds = [f.sd for f in forecasts]
     var = sigma * sigma
-    running = screen if isinstance(screen, Forecast) else None  # the screen still runs
     # delta from the screen, the finished pairs and the forecasts, by precision
-    obs = [(sign * running.mean, var + running.sd ** 2) if running else (screen, var)]
-    obs += [(g, var) for g in finished] + [(m, var + s * s) for m, s in zip(mus, sds, strict=True)]
+    obs = [(screen, var)] + [(g, var) for g in finished]
+    obs += [(m, var + s * s) for m, s in zip(mus, sds, strict=True)]
     if prior_sd is not None:
         obs.append((0.0, prior_sd * prior_sd))  # the run's spread of true effects, about none
     weight = sum(1 / v for _, v in obs)
@@ -116,11 +118,35 @@ def confirm_forecast(screen: float | Forecast, finished: Sequence[float],
     unseen_sd = math.sqrt(unseen * var + unseen * unseen * delta_var)
     sd = (forecast_sd + unseen_sd) / n
     # with no forecast in (a look between pairs), what is known is known at its end
-    looked = [*forecasts, *([running] if running else [])]
-    dof = min((f.dof for f in looked), default=df)
+    dof = min((f.dof for f in forecasts), default=df)
     p_pass = float(stats.t.sf((bar - mean) / max(sd, 1e-12), dof))
-    return ConfirmForecast(min((f.progress for f in looked), default=1.0), mean, sd, dof, bar,
-                           p_pass, min((f.pairs for f in looked), default=0))
+    return ConfirmForecast(min((f.progress for f in forecasts), default=1.0), mean, sd, dof, bar,
+                           p_pass, min((f.pairs for f in forecasts), default=0))
+
+
+def screen_forecast(screen: Forecast, unseen: int, sigma: float, bar: float, minimize: bool,
+                    df: int = 30, prior_sd: float | None = None) -> ConfirmForecast | None:
+    """While a node's screen runs: the chance that its screen passes and then its test does,
+    over the value function's forecast of the screen (`screen`, a difference, candidate minus
+    parent), before any of its `unseen` fresh seeds ran. `p_pass` is that joint chance; `mean`
+    and `sd` are those of the mean fresh improvement, given that the screen passes. The average
+    over the screen's outcome x is a midpoint rule on x's quantiles above 0 (QUADRATURE
+    points), each point the test's forecast were x the finished screen's gain
+    (`confirm_forecast`). None without a noise estimate or a fresh seed."""
+    if sigma <= 0 or unseen <= 0:
+        return None
+    sign = -1.0 if minimize else 1.0
+    m, s = sign * screen.mean, screen.sd
+    rejected = float(stats.t.cdf(-m / s, screen.dof))  # P(x <= 0): the screen fails
+    u = rejected + (1 - rejected) * (np.arange(QUADRATURE) + 0.5) / QUADRATURE
+    given = [confirm_forecast(float(x), [], [], unseen, sigma, bar, minimize, df, prior_sd)
+             for x in m + s * stats.t.ppf(u, screen.dof)]
+    means = np.array([g.mean for g in given])
+    second = float(np.mean([g.sd ** 2 for g in given]) + np.mean(means ** 2))
+    mean = float(means.mean())
+    p_pass = (1 - rejected) * float(np.mean([g.p_pass for g in given]))
+    return ConfirmForecast(screen.progress, mean, math.sqrt(max(second - mean * mean, 0.0)),
+                           min(screen.dof, df), bar, p_pass, screen.pairs)
 
 
 def effect_spread(fresh: Sequence[Sequence[float]], sigma: float) -> float | None:
