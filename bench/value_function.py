@@ -44,7 +44,7 @@ from recursor.store import NodeStatus, RunStore
 from recursor.task import parse_override
 from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.curves import GRID
-from recursor.value.futility import confirm_forecast, effect_spread
+from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 
 SWEEP = {  # name in train.py -> values a sweep would try (the baseline's value left out)
@@ -302,6 +302,73 @@ def futility_replay(run_dir: Path, level: float) -> list[str]:
             f"{saved}/{runs}" + (f" ({saved / runs:.0%})" if runs else "")]
 
 
+def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]:
+    """The screen looks on the full arm's nodes, in order: at each progress point of a node's
+    screen, P(its screen passes and then its test does) (screen_forecast), from the value
+    function fitted on the pairs finished before the screen started, the run's noise as the
+    last verdict before the node recorded it, and the prior from the fresh pairs of the nodes
+    before it. A node given up below `level` saves the rest of its screen and every later run
+    of its own or of its parent on its fresh seeds; a false stop is one the judge accepted,
+    and saves nothing (what its loss costs the run is not a number of runs). The runs of the
+    baseline and of accepted nodes count in the arm's total."""
+    store = RunStore.open(run_dir)
+    nodes = {n.id: n for n in store.nodes()}
+    runs = _runs(store, "val_bpb", "train_loss")
+    history = earlier_pairs(run_dir, "tiny-lm", store.meta()["config"]["overrides"], "val_bpb",
+                            "train_loss", exclude)
+    programs = {n.id: program_key(store.path(n.workspace)) or n.id for n in nodes.values()}
+    verdicts = sorted((n.id, n.verdict) for n in nodes.values()
+                      if n.verdict and "sigma" in n.verdict)
+    first = {min((e for e in n.evaluations if e.evaluation == "val_bpb"),
+                 key=lambda e: e.started_at).id: n for n in nodes.values()
+             if n.evaluations and not n.is_baseline}
+    total = sum(1 for n in nodes.values() for e in n.evaluations if e.evaluation == "val_bpb")
+    looked = stopped = false = accepted = 0
+    saved = 0.0
+    for r in runs:
+        node = first.get(r["ev"].id)
+        if node is None or not verdicts:
+            continue
+        looked += 1
+        accepted += node.status is NodeStatus.ACCEPTED
+        v = ([v for i, v in verdicts if i < node.id] or [verdicts[0][1]])[-1]
+        bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / len(v["seeds"]) ** 0.5
+        seen = []
+        for i, w in verdicts:
+            mine, theirs = nodes[i].values("val_bpb"), nodes[w["parent"]].values("val_bpb")
+            if i < node.id:
+                seen.append([theirs[s] - mine[s] for s in w["seeds"] if s in mine and s in theirs])
+        tau = effect_spread(seen, v["sigma"])
+        model = PairedCurveModel(history + [
+            Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
+            for o in runs if o["ev"].finished_at < r["ev"].started_at])
+        for f in GRID:
+            cut = r["curve"].progress <= f + 1e-9
+            forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
+                                      r["ref_curve"], programs[node.id])
+            if forecast is None or f < StopSettings().min_progress - 1e-9 or (
+                    -forecast.mean >= bar):
+                continue
+            look = screen_forecast(forecast, len(v["seeds"]), v["sigma"], bar, True, v["df"],
+                                   tau)
+            if look is not None and look.p_pass < level:
+                stopped += 1
+                if node.status is NodeStatus.ACCEPTED:  # a loss, not a saving
+                    false += 1
+                    break
+                fresh = set((node.verdict or {}).get("seeds", ()))
+                parent = nodes.get(node.parent_id)
+                later = sum(1 for e in node.evaluations if e.evaluation == "val_bpb") - 1
+                later += sum(1 for e in parent.evaluations if e.seed in fresh) if parent else 0
+                saved += (1 - forecast.progress) + later
+                break
+    store.close()
+    return [f"screen looks (level {level:g})", f"{stopped}/{looked} nodes",
+            f"{false} of {accepted}" + (f" ({false / stopped:.0%} of stops)" if stopped else ""),
+            f"{saved:.1f}/{total}" + (f" ({saved / total:.0%})" if total else ""),
+            f"{total / (total - saved):.2f}x" if total > saved else "–"]
+
+
 def _median_pruner(runs) -> list[float | None]:
     import optuna
 
@@ -429,6 +496,12 @@ def main() -> None:
                 "fresh runs saved"):
         table.add_column(col)
     table.add_row(*futility_replay(full, StopSettings().test_risk))
+    console.print(table)
+    table = Table(title=f"screen-look replay on the nodes of {full}", header_style="bold")
+    for col in ("rule", "given up in their screen", "accepted in the end (false stops)",
+                "seed runs saved", "same runs, sooner"):
+        table.add_column(col)
+    table.add_row(*screen_replay(full, StopSettings().test_risk, exclude))
     console.print(table)
 
 

@@ -187,6 +187,11 @@ def test_a_running_screen_is_weighed_by_its_chance_to_pass_and_then_its_tests():
     assert sure.mean == pytest.approx(done.mean, rel=1e-3)
     assert sure.progress == 0.5 and sure.dof == 20
     assert screen_forecast(diff(-0.01, sd=1e-9), 2, SIGMA, BAR, True).p_pass < 1e-6
+    # a screen all but sure to fail still gives a forecast a run can store (no inf, no NaN)
+    for gain, sd in ((-0.3, 1e-9), (-5.0, 0.01), (-1e6, 1e-6)):
+        doomed = screen_forecast(diff(gain, sd=sd), 2, SIGMA, BAR, True, prior_sd=SIGMA)
+        assert np.isfinite([doomed.mean, doomed.sd, *doomed.interval]).all()
+        assert 0 <= doomed.p_pass < 1e-6
     # a level screen forecast as closely as a seed's noise: half a chance to pass, then a
     # small one to pass its test; no more than either
     level = screen_forecast(diff(0.0, sd=SIGMA / 2), 2, SIGMA, BAR, True, prior_sd=SIGMA)

@@ -137,14 +137,16 @@ def screen_forecast(screen: Forecast, unseen: int, sigma: float, bar: float, min
         return None
     sign = -1.0 if minimize else 1.0
     m, s = sign * screen.mean, screen.sd
-    rejected = float(stats.t.cdf(-m / s, screen.dof))  # P(x <= 0): the screen fails
-    u = rejected + (1 - rejected) * (np.arange(QUADRATURE) + 0.5) / QUADRATURE
+    # the upper tail's own quantiles: a screen all but sure to fail has P(x > 0) near 0, where
+    # quantiles taken from below would all round to the same infinite one
+    passes = max(float(stats.t.sf(-m / s, screen.dof)), 1e-300)  # P(x > 0)
+    tail = passes * (np.arange(QUADRATURE) + 0.5) / QUADRATURE
     given = [confirm_forecast(float(x), [], [], unseen, sigma, bar, minimize, df, prior_sd)
-             for x in m + s * stats.t.ppf(u, screen.dof)]
+             for x in m + s * stats.t.isf(tail, screen.dof)]
     means = np.array([g.mean for g in given])
     second = float(np.mean([g.sd ** 2 for g in given]) + np.mean(means ** 2))
     mean = float(means.mean())
-    p_pass = (1 - rejected) * float(np.mean([g.p_pass for g in given]))
+    p_pass = passes * float(np.mean([g.p_pass for g in given]))
     return ConfirmForecast(screen.progress, mean, math.sqrt(max(second - mean * mean, 0.0)),
                            min(screen.dof, df), bar, p_pass, screen.pairs)
 
