@@ -15,6 +15,7 @@ from pathlib import Path
 
 from scipy import stats
 
+from recursor.loop.stopping import MIN_NOISE_DF
 from recursor.store import NodeStatus, RunStore
 from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.curves import GRID
@@ -95,6 +96,10 @@ def futility_replay(run_dir: Path, level: float) -> list[str]:
             continue
         bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / n ** 0.5
         looked += 1
+        if v["df"] < MIN_NOISE_DF:  # as in the loop: no test look on so young a noise
+            seen.append(fresh)
+            runs += 2 * n
+            continue
         runs += 2 * n
         ended = n
         if v["screen_gain"] < bar:  # as in the loop: a screen beyond the bar runs on
@@ -149,6 +154,8 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
         looked += 1
         accepted += node.status is NodeStatus.ACCEPTED
         v = ([v for i, v in verdicts if i < node.id] or [verdicts[0][1]])[-1]
+        if v["df"] < MIN_NOISE_DF:  # as in the loop: no test look on so young a noise
+            continue
         bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / len(v["seeds"]) ** 0.5
         seen = []
         for i, w in verdicts:

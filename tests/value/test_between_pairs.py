@@ -12,7 +12,7 @@ import pytest
 
 from recursor.judge import Judge, JudgeConfig
 from recursor.judge.stats import Pooled
-from recursor.loop.stopping import Confirmation, EarlyStopping, Flying
+from recursor.loop.stopping import MIN_NOISE_DF, Confirmation, EarlyStopping, Flying
 from recursor.store import Idea, NodeStatus, RunStore
 from recursor.value import Curve, Pair, StopSettings
 
@@ -209,6 +209,21 @@ def test_a_level_screen_is_given_up_while_it_runs_once_its_forecast_is_sharp(run
     seed_look, test_look = store.predictions()
     assert seed_look.scope == "seed" and seed_look.decision == "continue"  # a coin toss there
     assert test_look.scope == "confirm" and test_look.decision == "stop"
+
+
+def test_no_test_look_before_the_runs_noise_has_its_degrees_of_freedom(run, tmp_path):
+    # the same level screen as above, early in a run: the judge's noise rests on the baseline's
+    # seeds alone (3 degrees), its bar is inflated, and the pairs a stop would save are what
+    # the judge needs to bring it down; the per-seed look still goes on
+    store, judge, base = run
+    node, flying = screening(store, base, tmp_path, gap=0.0)
+    es, c = look(store, judge, Pooled(SIGMA**2, 3), history(noise=SIGMA / 4))
+    assert es.look([flying], {n.id: n for n in store.nodes()}, c) == []
+    assert [p.scope for p in store.predictions()] == ["seed"]
+    es, c = look(store, judge, Pooled(SIGMA**2, MIN_NOISE_DF), history(noise=SIGMA / 4))
+    flying = screening(store, base, tmp_path, gap=0.0)[1]
+    (stop,) = es.look([flying], {n.id: n for n in store.nodes()}, c)
+    assert stop.scope == "confirm" and stop.verdict(base.id)["during"] == "screen"
 
 
 def test_a_screen_whose_forecast_is_vague_or_good_runs_on(run, tmp_path):

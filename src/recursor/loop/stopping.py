@@ -11,6 +11,13 @@ is made while the screen runs, on the chance that the screen passes and then the
 (its forecast's doubt spread over the screen's outcome). Runs of the baseline, of parents,
 held-out runs and the `complete` seeds of a node that already passed its test are never
 stopped.
+
+No test look is made before the run's noise estimate has MIN_NOISE_DF degrees of freedom. The
+judge pools its noise over the baseline's seeds and one degree per node that ran both fresh
+pairs, so early in a run the test's bar is inflated (t(0.02) is 3.48 at 3 degrees, 2.15 at 30),
+and the fresh pairs of the near-nulls these looks give up are what would bring it down: a run
+whose looks stopped them kept a bar so high that its judge rejected a winner the same run
+without early stopping accepted (the seed-8 value-function bench, README).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from recursor.value.futility import confirm_forecast, effect_spread, screen_fore
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 
 STOPPABLE = ("screen", "confirm")
+MIN_NOISE_DF = 6  # the judge's noise before a test look is made (t(0.02) 2.61, 21% above 30's)
 
 
 @dataclass(frozen=True)
@@ -196,7 +204,8 @@ class EarlyStopping:
              confirmation: Confirmation | None = None) -> list[Stop]:
         """Forecast every stoppable run that reached a new progress point; the stops due. With
         `confirmation`, a node in its confirmation stage is also stopped when its paired test
-        is forecast to fail (recursor.value.futility)."""
+        is forecast to fail (recursor.value.futility), once the run's noise estimate has
+        MIN_NOISE_DF degrees of freedom."""
         running = list(running)
         self._refresh(nodes)
         live = {(r.node_id, r.seed): r for r in running if r.evaluation == self.metric}
@@ -243,7 +252,7 @@ class EarlyStopping:
                 fresh_looks[node.id] = r
             elif r.stage == "screen" and decision == "continue":  # not an audited run
                 screen_looks[node.id] = r
-        if confirmation is not None:
+        if confirmation is not None and confirmation.df >= MIN_NOISE_DF:
             gains = self._fresh_gains(nodes, confirmation)
             for node_id, r in [*fresh_looks.items(), *screen_looks.items()]:
                 stop = self._futility(nodes[node_id], nodes, r, live, gains, confirmation)
