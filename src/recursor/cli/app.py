@@ -145,8 +145,9 @@ def run(
     stop_risk: Annotated[float, typer.Option(
         help="Stop a candidate below this forecast chance of beating its parent.")] = 0.02,
     stop_test_risk: Annotated[float, typer.Option(
-        help="Stop a candidate below this forecast chance of passing its paired test "
-             "(looked at from its screen on).")] = 0.10,
+        help="Stop a candidate below this forecast chance of being accepted: of passing its "
+             "screen and then its paired test (looked at from its screen on, once the run's "
+             "noise has 6 degrees of freedom).")] = 0.10,
     stop_audit: Annotated[float, typer.Option(
         help="Share of would-be stops run to the end anyway, to measure false stops.")] = 0.2,
     proposer: Annotated[str, typer.Option(

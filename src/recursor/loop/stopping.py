@@ -183,8 +183,9 @@ class EarlyStopping:
     def describe(self, audit: float) -> str:
         return (f"early stopping: on (stop below {self._risk:g} chance of beating the parent, or "
                 f"below {self._test_risk:g} chance of passing the test, looked at from the "
-                f"screen on; {audit:.0%} of would-be stops audited; {len(self.history)} finished "
-                f"pairs from earlier runs of the task)")
+                f"screen on once the judge's noise has {MIN_NOISE_DF} degrees of freedom; "
+                f"{audit:.0%} of would-be stops audited; {len(self.history)} finished pairs from "
+                f"earlier runs of the task)")
 
     @property
     def risk(self) -> float:
