@@ -96,13 +96,10 @@ def futility_replay(run_dir: Path, level: float) -> list[str]:
             continue
         bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / n ** 0.5
         looked += 1
-        if v["df"] < MIN_NOISE_DF:  # as in the loop: no test look on so young a noise
-            seen.append(fresh)
-            runs += 2 * n
-            continue
         runs += 2 * n
         ended = n
-        if v["screen_gain"] < bar:  # as in the loop: a screen beyond the bar runs on
+        # as in the loop: no test look on so young a noise; a screen beyond the bar runs on
+        if v["df"] >= MIN_NOISE_DF and v["screen_gain"] < bar:
             tau = effect_spread(seen, v["sigma"])
             for j in range(n):
                 cf = confirm_forecast(v["screen_gain"], fresh[:j], [], n - j, v["sigma"], bar,
@@ -159,9 +156,10 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
         bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / len(v["seeds"]) ** 0.5
         seen = []
         for i, w in verdicts:
+            if i >= node.id:
+                break  # sorted by node
             mine, theirs = nodes[i].values("val_bpb"), nodes[w["parent"]].values("val_bpb")
-            if i < node.id:
-                seen.append([theirs[s] - mine[s] for s in w["seeds"] if s in mine and s in theirs])
+            seen.append([theirs[s] - mine[s] for s in w["seeds"] if s in mine and s in theirs])
         tau = effect_spread(seen, v["sigma"])
         model = PairedCurveModel(history + [
             Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])

@@ -1,7 +1,8 @@
 """The futility looks of the confirmation test, on a real run database: a near-null whose first
 fresh pair ended level is given up before its second pair starts; a node whose first pair clears
-the bar is not; each ended pair is looked at once; a screen still running is given up when its screen and
-test are unlikely to pass, not while its forecast is vague."""
+the bar is not; each ended pair is looked at once; a screen still running is given up when its
+screen and test are unlikely to pass, not while its forecast is vague, nor before the run's
+noise has its degrees of freedom."""
 
 from __future__ import annotations
 
