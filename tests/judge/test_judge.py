@@ -31,6 +31,22 @@ def test_baseline_runs_every_seed_then_is_accepted_with_its_spread():
     assert step.verdict["std"] == pytest.approx(0.01708, abs=1e-4)
 
 
+def test_noise_seeds_give_the_first_tests_degrees_of_freedom_but_not_the_baseline_mean():
+    noisy = Judge("m", minimize=True, seeds=SEEDS, config=JudgeConfig(alpha=0.05, noise=3))
+    extra = noisy.noise_seeds(BASE)
+    assert len(set(extra)) == 3 and not set(extra) & set(SEEDS)
+    # fresh for every comparison: no candidate confirms on them, nor the baseline as a parent
+    assert not set(extra) & {confirmation_seed(n, j) for n in range(2, 500) for j in range(2)}
+    assert noisy.next_step(BASE, None, None).runs == tuple((1, s) for s in extra)
+    base = node(1, {**BASE_VALUES, **dict(zip(extra, (3.03, 2.99, 3.00), strict=True))})
+    step = noisy.next_step(base, None, None)
+    assert step.action == "accept" and step.verdict["noise_n"] == 7
+    # the mean every candidate is compared with stays over the task's seeds
+    assert step.verdict["n"] == 4 and step.verdict["mean"] == pytest.approx(3.0025)
+    assert noisy.noise({1: base}).df == 6 and judge.noise({1: base}).df == 3
+    assert noisy.confirmation_bar(noisy.noise({1: base})) < judge.confirmation_bar(NOISE)
+
+
 def test_screen_then_confirm_on_fresh_seeds_run_by_candidate_and_parent():
     assert judge.next_step(node(2, {}, 1), BASE, NOISE).runs == ((2, 1),)
     worse = judge.next_step(node(2, {1: 3.05}, 1), BASE, NOISE)
@@ -97,8 +113,9 @@ def test_maximize_direction_and_min_effect():
     assert step.action == "accept"
 
 
-def simulate_run(rng, judge, n_candidates, fresh_pairs):
-    """Accepted count of one run of `n_candidates` null candidates against one parent.
+def simulate_run(rng, judge, n_candidates, fresh_pairs, effect=0.0, seed_sd=0.02):
+    """Accepted count of one run of `n_candidates` candidates (true gain `effect`, null by
+    default) against one parent.
 
     A value is 3 + the seed's own effect (initialisation and data order, shared by every
     program run on that seed) + run noise. `fresh_pairs=False` replays the older design that
@@ -108,15 +125,15 @@ def simulate_run(rng, judge, n_candidates, fresh_pairs):
 
     def value(seed):
         if seed not in seed_effect:
-            seed_effect[seed] = rng.gauss(0, 0.02)
+            seed_effect[seed] = rng.gauss(0, seed_sd)
         return 3 + seed_effect[seed] + rng.gauss(0, 0.01)
 
-    base = {s: value(s) for s in SEEDS}
+    base = {s: value(s) for s in SEEDS + judge.noise_seeds(node(1, {}))}
     nodes = {1: node(1, base, status=NodeStatus.ACCEPTED)}
     accepted, groups = 0, []
     for cid in range(2, n_candidates + 2):
         parent = nodes[1]
-        cand = {1: value(1)}
+        cand = {1: value(1) - effect}
         if cand[1] >= base[1]:
             continue  # rejected at the screen
         if fresh_pairs:
@@ -125,7 +142,7 @@ def simulate_run(rng, judge, n_candidates, fresh_pairs):
             parent = nodes[1] = node(1, parent_vals, status=NodeStatus.ACCEPTED)
         else:
             seeds = list(SEEDS[1:])
-        cand.update({s: value(s) for s in seeds})
+        cand.update({s: value(s) - effect for s in seeds})
         candidate = node(cid, cand, 1)
         nodes[cid] = candidate
         if fresh_pairs:
@@ -149,6 +166,29 @@ def test_a_run_of_200_null_candidates_does_not_accept_noise_10_times():
     assert sum(fresh) / len(fresh) <= 0.02 * 200
     # confirming on seeds every candidate shares makes false accepts come in bursts
     assert max(shared) >= 10 > max(fresh)
+
+
+def test_noise_seeds_find_real_gains_early_in_a_run_and_keep_false_accepts_bounded():
+    """A run's first candidates are judged with the baseline's degrees of freedom only: with 3
+    noise seeds the inflated bar of 3 degrees comes down and more of a real gain's first tests
+    pass, where the baseline's spread over seeds is that of a paired difference (pairing
+    removes little: tiny-lm, README). Where pairing removes much (a large shared seed effect),
+    the baseline's spread overstates the noise and more of it makes the tests stricter, never
+    looser; nulls pass at about alpha either way."""
+    plain = Judge("m", minimize=True, seeds=SEEDS, config=JudgeConfig(alpha=0.02))
+    noisy = Judge("m", minimize=True, seeds=SEEDS, config=JudgeConfig(alpha=0.02, noise=3))
+
+    def found(judge, seed_sd):  # a run's first candidate, a gain of 2 sd of a paired difference
+        rng = random.Random(1)
+        return sum(simulate_run(rng, judge, 1, True, effect=0.028, seed_sd=seed_sd)
+                   for _ in range(1000))
+
+    assert found(noisy, 0.0) > 1.1 * found(plain, 0.0)  # 624 and 512 of 1000
+    assert found(noisy, 0.02) < 0.9 * found(plain, 0.02)  # 83 and 128
+    rng = random.Random(2)
+    for seed_sd in (0.0, 0.02):
+        nulls = [simulate_run(rng, noisy, 200, True, seed_sd=seed_sd) for _ in range(5)]
+        assert max(nulls) < 10 and sum(nulls) / len(nulls) <= 0.02 * 200
 
 
 def test_pooled_noise_sharpens_with_more_candidates():

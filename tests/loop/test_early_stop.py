@@ -82,7 +82,8 @@ def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, 
     assert "stopped-early" in events
 
 
-def test_earlier_runs_of_the_task_feed_the_value_function(small_run, small):
+def test_earlier_runs_of_the_task_feed_the_value_function(small_run):
+    small = dict(small_run.config.overrides)
     pairs = earlier_pairs(small_run.run_dir.parent / "next", "tiny-lm", small, "val_bpb",
                           "train_loss")
     nodes = small_run.nodes()

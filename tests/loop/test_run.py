@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import recursor
+from recursor.judge.judge import confirmation_seed
 from recursor.proposer import Proposal
 from recursor.store import Idea, NodeStatus
 
@@ -23,6 +24,11 @@ def test_a_small_real_run_end_to_end(small_run):
     assert report["status"] == "finished" and report["metric"]["direction"] == "minimize"
     assert report["baseline"]["n"] == len(run.task.spec.seeds.values)
     assert report["baseline"]["std"] > 0
+    # the baseline's noise seed: run, in its verdict, and not in the mean every node is held to
+    baseline = run.node(report["baseline"]["node"])
+    assert confirmation_seed(baseline.id, 0) in baseline.values("val_bpb")
+    assert baseline.verdict["noise_n"] == len(run.task.spec.seeds.values) + 1
+    assert "noise ±" in baseline.reason
     assert report["counts"]["experiments"] == 4
     assert set(report["best"]) >= {"node", "mean", "std", "n", "improvement_pct", "ci95"}
     for n in report["nodes"][1:]:

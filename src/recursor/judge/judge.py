@@ -11,7 +11,8 @@ Nothing is called an improvement that the judge did not accept. For a candidate 
    that happened to be unlucky on them would make every child look better at once, and the
    false accepts of a run would come in bursts (the simulation in tests/judge shows it).
 3. decide: one-sided moderated t-test of the fresh paired improvements, with the variance
-   pooled over the run (`stats.pool`), at level `alpha`. Passed when p < alpha and the mean
+   pooled over the run (`stats.pool`: the baseline's seeds, with its `noise` seeds, and the
+   fresh pairs of every node that ran them), at level `alpha`. Passed when p < alpha and the mean
    improvement is at least the task's `min_effect`.
 4. complete: a node that passed runs the task's remaining seeds, so that every accepted node
    has a mean on the same seeds and can be screened against as a parent. Then it is accepted,
@@ -62,6 +63,7 @@ class JudgeConfig:
     min_effect: float = 0.0  # smallest improvement worth accepting, in metric units
     confirm: int = 2  # fresh seed pairs per confirmation
     fresh_base: int = FRESH_SEED_BASE  # where confirmation seeds start (see confirmation_seed)
+    noise: int = 0  # seeds the baseline runs beyond the task's, only for the noise estimate
 
 
 class Judge:
@@ -78,6 +80,12 @@ class Judge:
     def confirmation_seeds(self, node: Node) -> tuple[int, ...]:
         return tuple(confirmation_seed(node.id, j, self.config.fresh_base)
                      for j in range(self.config.confirm))
+
+    def noise_seeds(self, baseline: Node) -> tuple[int, ...]:
+        """The baseline's extra seeds: its own fresh seeds, which no candidate ever confirms on
+        (the baseline has no parent), so they are fresh for every comparison too."""
+        return tuple(confirmation_seed(baseline.id, j, self.config.fresh_base)
+                     for j in range(self.config.noise))
 
     def confirmation_bar(self, noise: Pooled) -> float:
         """The least mean improvement over a node's fresh pairs that passes its test: p < alpha
@@ -97,7 +105,8 @@ class Judge:
             gains = self.fresh_improvements(node, nodes[node.parent_id])
             if len(gains) >= 2:
                 groups.append(gains)
-        return pool(list(baseline.values(self.metric, self.seeds).values()), groups)
+        seeds = self.seeds + self.noise_seeds(baseline)
+        return pool(list(baseline.values(self.metric, seeds).values()), groups)
 
     def fresh_improvements(self, node: Node, parent: Node) -> list[float]:
         mine, theirs = node.values(self.metric), parent.values(self.metric)
@@ -169,14 +178,23 @@ class Judge:
         return Step("accept", reason=f"better beyond noise: {summary}", verdict=verdict)
 
     def _baseline_step(self, node: Node, values: dict[int, float]) -> Step:
-        missing = tuple((node.id, s) for s in self.seeds if s not in values)
+        extra = self.noise_seeds(node)
+        missing = tuple((node.id, s) for s in self.seeds + extra if s not in values)
         if missing:
             return Step("run", missing, "baseline")
         vals = [values[s] for s in self.seeds]
         mean = sum(vals) / len(vals)
         std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
-        return Step("accept", reason=f"baseline: {mean:.4f} ± {std:.4f} over {len(vals)} seeds",
-                    verdict={"stage": "baseline", "mean": mean, "std": std, "n": len(vals)})
+        reason = f"baseline: {mean:.4f} ± {std:.4f} over {len(vals)} seeds"
+        verdict = {"stage": "baseline", "mean": mean, "std": std, "n": len(vals)}
+        if extra:
+            # the mean stays over the task's seeds, which every accepted node runs: comparable
+            every = [values[s] for s in self.seeds + extra]
+            m = sum(every) / len(every)
+            noise_std = (sum((v - m) ** 2 for v in every) / (len(every) - 1)) ** 0.5
+            reason += f"; noise ± {noise_std:.4f} over {len(every)} seeds"
+            verdict.update(noise_std=noise_std, noise_n=len(every))
+        return Step("accept", reason=reason, verdict=verdict)
 
     def _verdict(self, node: Node, parent: Node, screen_gain: float,
                  test: PairedTest) -> dict[str, Any]:

@@ -77,7 +77,8 @@ class ResearchLoop:
         self.judge = Judge(self.metric, spec.minimize, spec.seeds.values,
                            JudgeConfig(alpha=config.alpha, min_effect=spec.metric.min_effect,
                                        confirm=spec.seeds.confirm,
-                                       fresh_base=spec.seeds.fresh_base))
+                                       fresh_base=spec.seeds.fresh_base,
+                                       noise=spec.seeds.noise))
         self.heldout = [e for e in spec.evaluations if e.held_out] if config.heldout else []
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
@@ -366,8 +367,9 @@ class ResearchLoop:
     def _add_baseline(self) -> None:
         node = self.store.add_node(None, None, self.task.program_files())
         self._nodes[node.id] = node
-        self._event("baseline", f"baseline: running {len(self.task.spec.seeds.values)} seeds "
-                    "to measure the noise floor", node.id)
+        seeds = len(self.task.spec.seeds.values) + len(self.judge.noise_seeds(node))
+        self._event("baseline", f"baseline: running {seeds} seeds to measure the noise floor",
+                    node.id)
 
     # -- running and collecting ------------------------------------------------------------
 

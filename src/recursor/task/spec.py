@@ -52,6 +52,10 @@ class SeedsSpec(_Strict):
     # where the confirmation seeds start (node n's j-th is fresh_base + 100 n + j): `reproduce`
     # moves it, so that a discovery's new runs share no seed with the run that found it
     fresh_base: int = Field(default=1_000_000, ge=0)
+    # seeds the baseline runs beyond `values`, only to measure the noise: the judge's first
+    # tests pool little else (one degree of freedom per candidate that ran both fresh pairs),
+    # and with few degrees its bar is inflated (t(0.02) is 3.48 at 3, 2.61 at 6)
+    noise: int = Field(default=0, ge=0, le=99)
 
     @field_validator("values")
     @classmethod
