@@ -191,6 +191,25 @@ def test_noise_seeds_find_real_gains_early_in_a_run_and_keep_false_accepts_bound
         assert max(nulls) < 10 and sum(nulls) / len(nulls) <= 0.02 * 200
 
 
+def test_a_test_pools_the_nodes_proposed_before_it_once_they_are_settled():
+    """Two candidates confirm at once: which ends its pairs first must not change a verdict."""
+    g2, g3 = confirmation_seed(2, 0), confirmation_seed(3, 0)
+    h2, h3 = confirmation_seed(2, 1), confirmation_seed(3, 1)
+    base = node(1, {**BASE_VALUES, g2: 3.0, h2: 3.01, g3: 3.02, h3: 2.99},
+                status=NodeStatus.ACCEPTED)
+    second = node(2, {1: 2.9, g2: 2.95}, 1)  # one fresh pair still to run
+    third = node(3, {1: 2.9, g3: 2.93, h3: 2.97}, 1)  # its pairs are in
+    nodes = {1: base, 2: second, 3: third}
+    assert judge.unsettled(third, nodes) is second and judge.unsettled(second, nodes) is None
+    # a later node's pairs never enter an earlier node's test
+    assert judge.noise(nodes, upto=2).df == judge.noise({1: base}).df
+    assert judge.noise(nodes, upto=3).df == judge.noise({1: base}).df + 1
+    done = node(2, {1: 2.9, g2: 2.95, h2: 2.96}, 1)
+    assert judge.unsettled(third, {**nodes, 2: done}) is None
+    stopped = node(2, {1: 2.9, g2: 2.95}, 1, status=NodeStatus.STOPPED_EARLY)
+    assert judge.unsettled(third, {**nodes, 2: stopped}) is None
+
+
 def test_pooled_noise_sharpens_with_more_candidates():
     few = pool([3.0, 3.02, 2.98, 3.01], [])
     many = pool([3.0, 3.02, 2.98, 3.01], [[0.01, 0.0, 0.005]] * 10)

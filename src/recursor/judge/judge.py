@@ -12,7 +12,10 @@ Nothing is called an improvement that the judge did not accept. For a candidate 
    false accepts of a run would come in bursts (the simulation in tests/judge shows it).
 3. decide: one-sided moderated t-test of the fresh paired improvements, with the variance
    pooled over the run (`stats.pool`: the baseline's seeds, with its `noise` seeds, and the
-   fresh pairs of every node that ran them), at level `alpha`. Passed when p < alpha and the mean
+   fresh pairs of every node that ran them), at level `alpha`. A node's test pools only the
+   nodes proposed up to it, and waits until those still running have their pairs in
+   (`unsettled`): with several workers, which node ends its pairs first is timing, and a
+   verdict must not depend on it. Passed when p < alpha and the mean
    improvement is at least the task's `min_effect`.
 4. complete: a node that passed runs the task's remaining seeds, so that every accepted node
    has a mean on the same seeds and can be screened against as a parent. Then it is accepted,
@@ -95,18 +98,39 @@ class Judge:
 
     # -- noise -----------------------------------------------------------------------------
 
-    def noise(self, nodes: Mapping[int, Node]) -> Pooled:
-        """The run's pooled variance of fresh paired differences (see `stats.pool`)."""
+    def noise(self, nodes: Mapping[int, Node], upto: int | None = None) -> Pooled:
+        """The run's pooled variance of fresh paired differences (see `stats.pool`); with
+        `upto`, of the nodes proposed up to that one: the noise node `upto` is tested with."""
         baseline = next(n for n in nodes.values() if n.is_baseline)
         groups = []
         for node in nodes.values():
             if node.is_baseline or node.parent_id not in nodes:
+                continue
+            if upto is not None and node.id > upto:
                 continue
             gains = self.fresh_improvements(node, nodes[node.parent_id])
             if len(gains) >= 2:
                 groups.append(gains)
         seeds = self.seeds + self.noise_seeds(baseline)
         return pool(list(baseline.values(self.metric, seeds).values()), groups)
+
+    def unsettled(self, node: Node, nodes: Mapping[int, Node]) -> Node | None:
+        """The first node proposed before `node` whose share of the noise is not yet known:
+        undecided, with fresh pairs still to run (or a screen that may lead to them). A test
+        made before it is settled would pool a different noise than one made after, and which
+        comes first is a matter of timing; so `node`'s decision waits for it (its runs don't)."""
+        for other in sorted(nodes.values(), key=lambda n: n.id):
+            if other.id >= node.id:
+                return None
+            if other.is_baseline or other.status is not NodeStatus.RUNNING:
+                continue
+            parent = nodes.get(other.parent_id)
+            if parent is None:
+                continue
+            mine, theirs = other.values(self.metric), parent.values(self.metric)
+            if not all(s in mine and s in theirs for s in self.confirmation_seeds(other)):
+                return other
+        return None
 
     def fresh_improvements(self, node: Node, parent: Node) -> list[float]:
         mine, theirs = node.values(self.metric), parent.values(self.metric)

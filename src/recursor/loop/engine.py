@@ -276,7 +276,19 @@ class ResearchLoop:
 
     def _step(self, node: Node) -> Step:
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
-        return self.judge.next_step(node, parent, self._noise)
+        noise = self._noise
+        if parent is not None and noise is not None:
+            # the noise of the nodes proposed up to this one: a verdict the order in which
+            # workers end cannot change (see Judge.unsettled)
+            noise = self.judge.noise(self._nodes, upto=node.id)
+        step = self.judge.next_step(node, parent, noise)
+        tested = step.reason == "complete" or (step.action != "run" and (
+            step.verdict or {}).get("stage") == "confirm")
+        if tested:  # once settled, a node stays settled: no test is made twice differently
+            waiting = self.judge.unsettled(node, self._nodes)
+            if waiting is not None:
+                return Step("run", (), f"confirm: waits for node {waiting.id}'s fresh pairs")
+        return step
 
     def _frontier(self) -> list[Node]:
         return [n for n in self._nodes.values()
