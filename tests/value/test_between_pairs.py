@@ -7,6 +7,7 @@ noise has its degrees of freedom."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -225,6 +226,24 @@ def test_no_test_look_before_the_runs_noise_has_its_degrees_of_freedom(run, tmp_
     flying = screening(store, base, tmp_path, gap=0.0)[1]
     (stop,) = es.look([flying], {n.id: n for n in store.nodes()}, c)
     assert stop.scope == "confirm" and stop.verdict(base.id)["during"] == "screen"
+
+
+def test_a_look_forecasts_the_test_its_node_will_get(run, tmp_path):
+    # the run's noise has its degrees of freedom, but the test of this node pools only the
+    # nodes proposed up to it (Judge.noise's upto): its look waits for that test's
+    store, judge, base = run
+    node, flying = screening(store, base, tmp_path, gap=0.0)
+    es, c = look(store, judge, Pooled(SIGMA**2, MIN_NOISE_DF), history(noise=SIGMA / 4))
+    early = Pooled(SIGMA**2, 3)
+    asked = []
+
+    def tested_with(n):
+        asked.append(n.id)
+        return judge.confirmation_bar(early), early.sigma, early.df
+
+    assert es.look([flying], {n.id: n for n in store.nodes()},
+                   replace(c, tested_with=tested_with)) == []
+    assert set(asked) == {node.id}
 
 
 def test_a_screen_whose_forecast_is_vague_or_good_runs_on(run, tmp_path):

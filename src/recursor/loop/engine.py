@@ -290,6 +290,11 @@ class ResearchLoop:
                 return Step("run", (), f"confirm: waits for node {waiting.id}'s fresh pairs")
         return step
 
+    def _tested_with(self, node: Node) -> tuple[float, float, int]:
+        """(bar, sigma, df) of the test `node` will get: what its futility looks forecast."""
+        noise = self.judge.noise(self._nodes, upto=node.id)
+        return self.judge.confirmation_bar(noise), noise.sigma, noise.df
+
     def _frontier(self) -> list[Node]:
         return [n for n in self._nodes.values()
                 if n.status is NodeStatus.ACCEPTED and self.proposer.has_ideas_for(self._context(n))]
@@ -474,7 +479,8 @@ class ResearchLoop:
                   for f in self._flights.values() if f.evaluation.id not in self._abandoned]
         confirmation = None if self._noise is None else Confirmation(
             self.judge.confirmation_bar(self._noise), self._noise.sigma,
-            self.task.spec.seeds.values[0], self.judge.confirmation_seeds, self._noise.df)
+            self.task.spec.seeds.values[0], self.judge.confirmation_seeds, self._noise.df,
+            tested_with=self._tested_with)
         for stop in self.stopping.look(flying, self._nodes, confirmation):
             self._stop_node(stop)
 

@@ -12,19 +12,21 @@ is made while the screen runs, on the chance that the screen passes and then the
 held-out runs and the `complete` seeds of a node that already passed its test are never
 stopped.
 
-No test look is made before the run's noise estimate has MIN_NOISE_DF degrees of freedom. The
-judge pools its noise over the baseline's seeds and one degree per node that ran both fresh
-pairs, so early in a run the test's bar is inflated (t(0.02) is 3.48 at 3 degrees, 2.15 at 30),
-and the fresh pairs of the near-nulls these looks give up are what would bring it down: a run
-whose looks stopped them kept a bar so high that its judge rejected a winner the same run
-without early stopping accepted (the seed-8 value-function bench, README).
+A test look forecasts the test its node will get: the judge pools the noise of the nodes proposed
+up to it (Confirmation.tested_with). No test look is made before that noise has MIN_NOISE_DF
+degrees of freedom. The judge pools it over the baseline's seeds (its noise seeds included) and
+one degree per node that ran both fresh pairs, so early in a run the test's bar is inflated
+(t(0.02) is 3.48 at 3 degrees, 2.15 at 30), and the fresh pairs of the near-nulls these looks
+give up are what would bring it down: a run whose looks stopped them kept a bar so high that
+its judge rejected a winner the same run without early stopping accepted (the seed-8
+value-function bench, README).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recursor.executor.job import read_metrics
@@ -60,6 +62,15 @@ class Confirmation:
     screen_seed: int
     seeds: Callable[[Node], tuple[int, ...]]  # a node's fresh confirmation seeds
     df: int = 30  # sigma's degrees of freedom
+    # node -> (bar, sigma, df) of the test that node will get (the judge pools the nodes
+    # proposed up to it); None: the ones above for every node
+    tested_with: Callable[[Node], tuple[float, float, int]] | None = None
+
+    def of(self, node: Node) -> Confirmation:
+        if self.tested_with is None:
+            return self
+        bar, sigma, df = self.tested_with(node)
+        return replace(self, bar=bar, sigma=sigma, df=df, tested_with=None)
 
 
 @dataclass(frozen=True)
@@ -253,17 +264,24 @@ class EarlyStopping:
                 fresh_looks[node.id] = r
             elif r.stage == "screen" and decision == "continue":  # not an audited run
                 screen_looks[node.id] = r
-        if confirmation is not None and confirmation.df >= MIN_NOISE_DF:
-            gains = self._fresh_gains(nodes, confirmation)
-            for node_id, r in [*fresh_looks.items(), *screen_looks.items()]:
-                stop = self._futility(nodes[node_id], nodes, r, live, gains, confirmation)
-                if stop is not None:
-                    stops[node_id] = stop
-            for node in nodes.values():
-                if node.id not in stops and node.id not in fresh_looks:
-                    stop = self._between_pairs(node, nodes, live, gains, confirmation)
-                    if stop is not None:
-                        stops[node.id] = stop
+        if confirmation is None:
+            return list(stops.values())
+        gains = self._fresh_gains(nodes, confirmation)
+        for node_id, r in [*fresh_looks.items(), *screen_looks.items()]:
+            c = confirmation.of(nodes[node_id])
+            stop = (self._futility(nodes[node_id], nodes, r, live, gains, c)
+                    if c.df >= MIN_NOISE_DF else None)
+            if stop is not None:
+                stops[node_id] = stop
+        for node in nodes.values():
+            if (node.id in stops or node.id in fresh_looks or node.is_baseline
+                    or node.status is not NodeStatus.RUNNING):
+                continue
+            c = confirmation.of(node)
+            stop = (self._between_pairs(node, nodes, live, gains, c)
+                    if c.df >= MIN_NOISE_DF else None)
+            if stop is not None:
+                stops[node.id] = stop
         return list(stops.values())
 
     def _fresh_gains(self, nodes: dict[int, Node], c: Confirmation) -> dict[int, list[float]]:
