@@ -148,7 +148,15 @@ def migrate(conn: sqlite3.Connection) -> int:
         )
     for version in range(found + 1, SCHEMA_VERSION + 1):
         # one transaction per step: a migration killed half-way leaves the old version intact
-        conn.executescript(
-            f"BEGIN;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;"
-        )
+        try:
+            conn.executescript(
+                f"BEGIN;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+        except sqlite3.OperationalError:
+            conn.rollback()
+            (now,) = conn.execute("PRAGMA user_version").fetchone()
+            if now < version:
+                raise
+            # another opener (the run creating this database, `recursor status` upgrading it)
+            # took this step between our reading the version and our writing: it is done
     return found
