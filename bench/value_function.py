@@ -294,7 +294,7 @@ def main() -> None:
     console.print(table)
     table = Table(title=f"test-futility replay on the confirmed nodes of {full}",
                   header_style="bold")
-    for col in ("rule", "stopped", "where", "whose test passed (false stops)",
+    for col in ("rule", "stopped", "where", "whose test passed / accepted in the end",
                 "fresh runs saved"):
         table.add_column(col)
     table.add_row(*futility_replay(full, StopSettings().test_risk))

@@ -80,11 +80,12 @@ def futility_replay(run_dir: Path, level: float) -> list[str]:
     """The test looks (at the screen, after the first fresh pair) on the full arm's confirmed
     nodes, in order, with the prior learned from the fresh pairs ended so far; each node's
     noise and bar as its verdict recorded them (tiny-lm's min_effect is 0). A stop that gives
-    up a node whose test passed is a false stop."""
+    up a node whose test passed is a false stop, unless the auditor then rejected the node: it
+    would not have been accepted either (both are counted)."""
     store = RunStore.open(run_dir)
     nodes = {n.id: n for n in store.nodes()}
     seen: list[list[float]] = []
-    looked = at_screen = between = saved = false = runs = 0
+    looked = at_screen = between = saved = false = lost = runs = 0
     for node in sorted(nodes.values(), key=lambda n: n.id):
         v = node.verdict or {}
         if node.is_baseline or v.get("stage") != "confirm" or "sigma" not in v:
@@ -113,11 +114,12 @@ def futility_replay(run_dir: Path, level: float) -> list[str]:
             between += ended > 0
             saved += 2 * (n - ended)
             false += bool(v.get("passed"))
+            lost += node.status is NodeStatus.ACCEPTED
     store.close()
     stopped = at_screen + between
     return [f"test looks (level {level:g}, learned prior)", f"{stopped}/{looked} nodes",
             f"{at_screen} at the screen, {between} between pairs",
-            f"{false}" + (f" ({false / stopped:.0%})" if stopped else ""),
+            f"{false}" + (f" ({false / stopped:.0%})" if stopped else "") + f" / {lost}",
             f"{saved}/{runs}" + (f" ({saved / runs:.0%})" if runs else "")]
 
 
