@@ -284,7 +284,9 @@ class ResearchLoop:
         step = self.judge.next_step(node, parent, noise)
         tested = step.reason == "complete" or (step.action != "run" and (
             step.verdict or {}).get("stage") == "confirm")
-        if tested:  # once settled, a node stays settled: no test is made twice differently
+        # ids only grow and a settled node stays settled: a test made here is never made
+        # again with another noise (the one of a node that passed is re-made when it completes)
+        if tested:
             waiting = self.judge.unsettled(node, self._nodes)
             if waiting is not None:
                 return Step("run", (), f"confirm: waits for node {waiting.id}'s fresh pairs")
