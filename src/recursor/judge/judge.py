@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from scipy import stats
 
-from recursor.judge.stats import TINY, PairedTest, Pooled, paired_test, pool
+from recursor.judge.stats import TINY, PairedTest, Pooled, paired_test, pool, sample_variance
 from recursor.store.records import EvalStatus, Node, NodeStatus
 
 Action = Literal["run", "accept", "reject", "fail"]
@@ -214,8 +214,7 @@ class Judge:
         if extra:
             # the mean stays over the task's seeds, which every accepted node runs: comparable
             every = [values[s] for s in self.seeds + extra]
-            m = sum(every) / len(every)
-            noise_std = (sum((v - m) ** 2 for v in every) / (len(every) - 1)) ** 0.5
+            noise_std = sample_variance(every) ** 0.5
             reason += f"; noise ± {noise_std:.4f} over {len(every)} seeds"
             verdict.update(noise_std=noise_std, noise_n=len(every))
         return Step("accept", reason=reason, verdict=verdict)
