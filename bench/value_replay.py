@@ -21,6 +21,7 @@ from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.curves import GRID
 from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
+from recursor.value.stopper import Streaks
 
 
 def _runs(store: RunStore, metric: str, key: str):
@@ -58,12 +59,15 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
         done = history + [Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
                           for o in runs if o["ev"].finished_at < r["ev"].started_at]
         model = PairedCurveModel(done)
-        stop_at = None
+        stop_at, streaks = None, Streaks()
         for f in GRID:
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
                                       r["ref_curve"], programs[r["node"].id])
-            if forecast is not None and rule.decide(forecast, r["ev"].id, risk) == "stop":
+            if forecast is None:
+                continue
+            streak = streaks.add(r["ev"].id, rule.p_better(forecast), risk)
+            if rule.decide(forecast, r["ev"].id, risk, streak) == "stop":
                 stop_at = forecast.progress
                 break
         ours.append(stop_at)
@@ -166,16 +170,17 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
         model = PairedCurveModel(history + [
             Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
             for o in runs if o["ev"].finished_at < r["ev"].started_at])
+        streak = 0  # as in the loop: a second look below the level stops
         for f in GRID:
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
                                       r["ref_curve"], programs[node.id])
-            if forecast is None or f < StopSettings().min_progress - 1e-9 or (
-                    -forecast.mean >= bar):
+            if forecast is None:
                 continue
-            look = screen_forecast(forecast, len(v["seeds"]), v["sigma"], bar, True, v["df"],
-                                   tau)
-            if look is not None and look.p_pass < level:
+            look = (screen_forecast(forecast, len(v["seeds"]), v["sigma"], bar, True, v["df"],
+                                    tau) if -forecast.mean < bar else None)
+            streak = streak + 1 if look is not None and look.p_pass < level else 0
+            if f >= StopSettings().min_progress - 1e-9 and streak >= StopSettings().looks:
                 stopped += 1
                 if node.status is NodeStatus.ACCEPTED:  # a loss, not a saving
                     false += 1

@@ -57,3 +57,22 @@ def test_each_look_tightens_on_its_own_audits():
     assert rule.risk_now(outcomes(4, 6), "confirm") == 0.08
     with pytest.raises(ValueError, match="test risk"):
         StopSettings(test_risk=0.0)
+
+
+def test_a_forecast_is_stopped_on_only_at_its_second_look_below_the_level():
+    from recursor.value.stopper import Streaks
+
+    rule = StopRule(StopSettings(risk=0.05, audit=0.0), minimize=True)
+    streaks = Streaks()
+    # one outlying reading, then the curve back where it was: no stop
+    assert rule.decide_on(0.01, 0.5, 1, 0.05, streaks.add(1, 0.01, 0.05)) == "continue"
+    assert rule.decide_on(0.30, 0.55, 1, 0.05, streaks.add(1, 0.30, 0.05)) == "continue"
+    assert rule.decide_on(0.01, 0.6, 1, 0.05, streaks.add(1, 0.01, 0.05)) == "continue"
+    assert rule.decide_on(0.02, 0.65, 1, 0.05, streaks.add(1, 0.02, 0.05)) == "stop"
+    # each run (or node) has its own streak; a look on finished runs needs none
+    assert rule.decide_on(0.01, 0.5, 2, 0.05, streaks.add(2, 0.01, 0.05)) == "continue"
+    assert rule.decide_on(0.01, 1.0, 3, 0.05) == "stop"
+    assert StopRule(StopSettings(risk=0.05, audit=0.0, looks=1), True).decide_on(
+        0.01, 0.5, 4, 0.05, 1) == "stop"
+    with pytest.raises(ValueError, match="looks"):
+        StopSettings(looks=0)

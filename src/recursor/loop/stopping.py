@@ -36,6 +36,7 @@ from recursor.value.calibration import audit_outcomes
 from recursor.value.curves import looked_at
 from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
+from recursor.value.stopper import Streaks
 
 STOPPABLE = ("screen", "confirm")
 MIN_NOISE_DF = 6  # the judge's noise before a test look is made (t(0.02) 2.61, 21% above 30's)
@@ -153,6 +154,12 @@ class EarlyStopping:
         owners = {e.id: n.id for n in store.nodes() for e in n.evaluations}
         self._audited_nodes: set[int] = {owners[p.evaluation_id] for p in looks
                                          if p.decision == "audit" and p.scope == "confirm"}
+        # successive looks below the level: per seed run, and per node for its test looks
+        self._streaks = Streaks()
+        for p in looks:
+            key = (("seed", p.evaluation_id) if p.scope == "seed"
+                   else ("confirm", owners.get(p.evaluation_id)))
+            self._streaks.add(key, p.p_better, p.risk)
         self._latest: dict[int, tuple[Forecast, int, int | None]] = {}  # eval -> last forecast
         self._pairs_looked: dict[int, int] = {}  # node -> fresh pairs ended at its last look
         self._risk = settings.risk
@@ -247,9 +254,10 @@ class EarlyStopping:
             # of them (and a schedule that pays off only at the end looks like a loser half-way),
             # so it is stopped only when the node's test is forecast to fail (the futility look
             # below, which weighs what the node's screen already showed), never on its own seed
-            decision = (self.rule.decide(forecast, r.evaluation_id, self._risk)
-                        if r.stage == "screen" else "continue")
             p = self.rule.p_better(forecast)
+            streak = self._streaks.add(("seed", r.evaluation_id), p, self._risk)
+            decision = (self.rule.decide(forecast, r.evaluation_id, self._risk, streak)
+                        if r.stage == "screen" else "continue")
             lo, hi = forecast.interval
             self.store.add_prediction(Prediction(
                 r.evaluation_id, ref_id, forecast.progress, curve.step, forecast.mean, lo, hi,
@@ -347,7 +355,9 @@ class EarlyStopping:
         if screen_gain >= c.bar:
             # a screen that alone clears the test's bar, then fresh seeds that disagree: the
             # signature of a seed-specific cheat (or bad luck), which the auditor's
-            # seed-consistency check needs every fresh pair to name; such a node runs on
+            # seed-consistency check needs every fresh pair to name; such a node runs on (and a
+            # look below the level before this one no longer counts)
+            self._streaks.add(("confirm", node.id), 1.0, self._test_risk)
             return None
         finished, forecasts, unseen, last_pair = [], [], 0, None
         for seed in c.seeds(node):
@@ -376,7 +386,11 @@ class EarlyStopping:
             last_pair = c.screen_seed if last_pair is None else last_pair
             eval_id, ref_id = self._run_id(node, last_pair), self._run_id(parent, last_pair)
             step = None
-        decision = self.rule.decide_on(cf.p_pass, cf.progress, eval_id, self._test_risk)
+        # a look on forecasts waits for a second one below the level; a look between pairs
+        # rests on finished runs and decides at once
+        streak = self._streaks.add(("confirm", node.id), cf.p_pass, self._test_risk)
+        decision = self.rule.decide_on(cf.p_pass, cf.progress, eval_id, self._test_risk,
+                                       streak if r is not None else None)
         lo, hi = sorted(sign * x for x in cf.interval)
         self.store.add_prediction(Prediction(
             eval_id, ref_id, cf.progress, step, sign * cf.mean, lo, hi, cf.p_pass,

@@ -18,6 +18,15 @@ near-nulls, which are most of what passes a screen and most of a run's cost, wou
 confirmation pair. Its default equals the false-stop target: a node is given up when its test
 is forecast to pass less than one time in ten, and the audits hold that rate to the target.
 Each level tightens on the audits of its own look.
+
+A forecast from a partial curve is stopped on only when `looks` successive looks of the same
+run (the per-seed look) or node (the test look) are below the level. One reading of a curve can
+be an outlier: a candidate that changes the batch size sees other minibatches than its parent,
+the noise the pairing cancels comes back, and one window's gap can jump a few hundredths and
+back (the seed-11 bench stopped a winner on such a jump, its look before and after far above
+the level). A doomed candidate's looks stay below, so a second look costs it one grid step
+(5% of its run); a look between pairs, on finished runs only, has no reading to doubt and
+decides at once.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ class StopSettings:
     audit: float = 0.2  # share of would-be stops that run on to measure false stops
     target: float = 0.10  # false-stop rate above which the risk level tightens
     min_progress: float = 0.2  # no look before this share of the experiment
+    looks: int = 2  # successive forecast looks below the level before a stop
 
     def __post_init__(self) -> None:
         if not 0 < self.risk < 0.5:
@@ -46,6 +56,8 @@ class StopSettings:
             raise ValueError(f"stop test risk must be between 0 and 0.5 (got {self.test_risk})")
         if not 0 <= self.audit <= 1:
             raise ValueError(f"stop audit share must be between 0 and 1 (got {self.audit})")
+        if self.looks < 1:
+            raise ValueError(f"stop looks must be at least 1 (got {self.looks})")
 
 
 @dataclass(frozen=True)
@@ -87,15 +99,34 @@ class StopRule:
             return base
         return max(MIN_RISK, base * 0.5 ** math.ceil(excess))
 
-    def decide(self, forecast: Forecast, evaluation_id: int, risk: float) -> str:
+    def decide(self, forecast: Forecast, evaluation_id: int, risk: float,
+               streak: int | None = None) -> str:
         """continue | stop | audit (would stop, runs on so the stop can be checked)."""
-        return self.decide_on(self.p_better(forecast), forecast.progress, evaluation_id, risk)
+        return self.decide_on(self.p_better(forecast), forecast.progress, evaluation_id, risk,
+                              streak)
 
-    def decide_on(self, p: float, progress: float, evaluation_id: int, risk: float) -> str:
-        """The same, for a probability of success `p` forecast at `progress`."""
+    def decide_on(self, p: float, progress: float, evaluation_id: int, risk: float,
+                  streak: int | None = None) -> str:
+        """The same, for a probability of success `p` forecast at `progress`. `streak` is the
+        number of successive looks, this one included, below the level (`Streaks`); None for
+        a look on finished runs, which needs no second one."""
         if progress < self.settings.min_progress - 1e-9 or p >= risk:
             return "continue"
+        if streak is not None and streak < self.settings.looks:
+            return "continue"
         return "audit" if audited(evaluation_id, self.settings.audit) else "stop"
+
+
+class Streaks:
+    """Successive looks below the level, per run or node: what `StopRule.decide_on` needs of the
+    looks before this one. Rebuilt from the stored looks on resume."""
+
+    def __init__(self) -> None:
+        self._n: dict[object, int] = {}
+
+    def add(self, key: object, p: float, risk: float) -> int:
+        self._n[key] = self._n.get(key, 0) + 1 if p < risk else 0
+        return self._n[key]
 
 
 def audited(evaluation_id: int, share: float) -> bool:
