@@ -149,6 +149,7 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
              if n.evaluations and not n.is_baseline}
     total = sum(1 for n in nodes.values() for e in n.evaluations if e.evaluation == "val_bpb")
     looked = stopped = false = accepted = 0
+    rule = StopRule(StopSettings(audit=0.0), minimize=True)
     saved = 0.0
     for r in runs:
         node = first.get(r["ev"].id)
@@ -170,7 +171,7 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
         model = PairedCurveModel(history + [
             Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
             for o in runs if o["ev"].finished_at < r["ev"].started_at])
-        streak = 0  # as in the loop: a second look below the level stops
+        streaks = Streaks()  # as in the loop: a second look below the level stops
         for f in GRID:
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
@@ -179,8 +180,9 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
                 continue
             look = (screen_forecast(forecast, len(v["seeds"]), v["sigma"], bar, True, v["df"],
                                     tau) if -forecast.mean < bar else None)
-            streak = streak + 1 if look is not None and look.p_pass < level else 0
-            if f >= StopSettings().min_progress - 1e-9 and streak >= StopSettings().looks:
+            p = look.p_pass if look is not None else 1.0
+            streak = streaks.add(node.id, p, level)
+            if rule.decide_on(p, f, r["ev"].id, level, streak) == "stop":
                 stopped += 1
                 if node.status is NodeStatus.ACCEPTED:  # a loss, not a saving
                     false += 1

@@ -357,7 +357,7 @@ class EarlyStopping:
             # signature of a seed-specific cheat (or bad luck), which the auditor's
             # seed-consistency check needs every fresh pair to name; such a node runs on (and a
             # look below the level before this one no longer counts)
-            self._streaks.add(("confirm", node.id), 1.0, self._test_risk)
+            self._streaks.reset(("confirm", node.id))
             return None
         finished, forecasts, unseen, last_pair = [], [], 0, None
         for seed in c.seeds(node):

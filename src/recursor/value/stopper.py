@@ -128,6 +128,10 @@ class Streaks:
         self._n[key] = self._n.get(key, 0) + 1 if p < risk else 0
         return self._n[key]
 
+    def reset(self, key: object) -> None:
+        """A look that was not made counts as one above the level."""
+        self._n[key] = 0
+
 
 def audited(evaluation_id: int, share: float) -> bool:
     """A fixed pseudo-random draw per evaluation: the same on resume, spread over the run."""
