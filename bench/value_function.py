@@ -59,20 +59,57 @@ SWEEP = {  # name in train.py -> values a sweep would try (the baseline's value 
 }
 
 
-def _write_sweep(ideas: Path, train: str) -> None:
-    """One idea per grid point of SWEEP, each a one-line patch of `train`."""
-    for name, values in SWEEP.items():
-        line = next(x for x in train.splitlines() if x.startswith(f"{name} = "))
-        old = line.split("#")[0].split("=")[1].strip()
+NEAR = (0.5, 0.7, 1.4, 2.0)  # factors a sweep around a tuned point tries, per float setting
+NEAR_INT = (0.75, 1.5)  # and per size: the grid's halving and doubling are already there
+SIZES = {"batch_size", "n_embd", "n_layer", "block_size"}
+MOMENTA = {"beta1", "beta2", "muon_momentum"}  # moved through 1 - value: 0.95 -> 0.975, 0.9
+
+
+def _setting(train: str, name: str) -> tuple[str, str] | None:
+    """(its line, its value) for a `name = value` line of `train`, None when it has none."""
+    line = next((x for x in train.splitlines() if x.startswith(f"{name} = ")), None)
+    return None if line is None else (line, line.split("#")[0].split("=")[1].strip())
+
+
+def near_points(train: str) -> dict[str, list[str]]:
+    """Values around each tuned setting of `train`, as a person refining a sweep would try:
+    sizes by a quarter and a half, learning rates, decay and clipping by 0.5-2x, momenta by
+    0.5-2x on their distance from 1."""
+    points: dict[str, list[str]] = {}
+    for name in [*SWEEP, "block_size", "muon_lr", "muon_momentum"]:
+        found = _setting(train, name)
+        if found is None:
+            continue
+        old = float(found[1])
+        if name in SIZES:
+            values = {int(round(old * f)) for f in NEAR_INT}
+            if name == "n_embd":  # attention splits the width into n_head heads
+                heads = int(float(_setting(train, "n_head")[1]))
+                values = {v // heads * heads for v in values}
+            points[name] = [str(v) for v in sorted(values) if v >= 1]
+        elif name in MOMENTA:
+            points[name] = [f"{max(0.0, 1 - (1 - old) * f):.3g}" for f in NEAR]
+        else:
+            points[name] = [f"{old * f:.3g}" for f in NEAR]
+    return points
+
+
+def _write_sweep(ideas: Path, train: str, points: dict[str, list[str]]) -> None:
+    """One idea per point, each a one-line patch of `train`; a point equal to the setting's
+    value, or to one written before, is left out."""
+    for name, values in points.items():
+        line, old = _setting(train, name)
         for value in values:
-            if float(value) == float(old):
+            file = ideas / f"{name}-{value}.toml"
+            written = {float(f.stem.split("-", 1)[1]) for f in ideas.glob(f"{name}-*.toml")}
+            if float(value) == float(old) or float(value) in written:
                 continue
             new = line.replace(f"= {old}", f"= {value}", 1)
-            (ideas / f"{name}-{value}.toml").write_text(
+            file.write_text(
                 f'title = "{name} = {value} (from {old})"\n'
                 f'category = "hyperparameter"\n'
                 f'hypothesis = "val_bpb changes when {name} moves from {old} to {value}."\n'
-                f'rationale = "One point of a grid sweep over {name}."\n'
+                f'rationale = "One point of a sweep over {name}."\n'
                 f'source = "grid sweep"\n'
                 f"patch = '''\ntrain.py\n<<<<<<< SEARCH\n{line}\n=======\n{new}\n"
                 f">>>>>>> REPLACE\n'''\n")
@@ -94,15 +131,15 @@ def _task_copy(folder: Path, name: str) -> tuple[Path, Path]:
 def sweep_task(folder: Path) -> Path:
     """tiny-lm with a hyperparameter sweep for its idea library."""
     task, src = _task_copy(folder, "tiny-lm-sweep")
-    _write_sweep(task / "ideas", (src / "train.py").read_text())
+    _write_sweep(task / "ideas", (src / "train.py").read_text(), SWEEP)
     return task
 
 
 def mature_task(folder: Path, run_dir: Path) -> tuple[Path, str]:
     """tiny-lm as research left it in `run_dir`: the program of its best node for the baseline,
-    and for ideas the literature ideas its lineage has not used that still apply, plus a sweep
-    around the tuned values. Most candidates of a mature program lose or change nothing, the
-    regime a long research run spends most of its time in."""
+    and for ideas the literature ideas its lineage has not used that still apply, the grid sweep,
+    and a finer sweep around the tuned values (`near_points`). Most candidates of a mature
+    program lose or change nothing, the regime a long research run spends most of its time in."""
     from recursor import patch as patches
     from recursor.task.folder import load_task
 
@@ -122,7 +159,8 @@ def mature_task(folder: Path, run_dir: Path) -> tuple[Path, str]:
         except Exception:  # written against the baseline; the tuned program moved on
             continue
         shutil.copy(src / "ideas" / f"{idea.key}.toml", task / "ideas")
-    _write_sweep(task / "ideas", files["train.py"])
+    _write_sweep(task / "ideas", files["train.py"], SWEEP)
+    _write_sweep(task / "ideas", files["train.py"], near_points(files["train.py"]))
     return task, f"best node {best['node']} of {run_dir} ({best['mean']:.4f}), {len(used)} ideas in"
 
 
@@ -217,7 +255,7 @@ def main() -> None:
                         help="ideas from a hyperparameter sweep instead of the literature")
     parser.add_argument("--mature", type=Path, default=None, metavar="RUN",
                         help="start from the best node of RUN (ideas: the literature's unused "
-                             "ones and a sweep around its values)")
+                             "ones, the grid sweep and a finer sweep around its values)")
     parser.add_argument("--replay", type=Path, default=None,
                         help="only replay the curves of this finished run (no new runs)")
     parser.add_argument("--early", type=Path, default=None, metavar="RUN",
