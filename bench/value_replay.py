@@ -18,7 +18,7 @@ from scipy import stats
 from recursor.loop.stopping import MIN_NOISE_DF
 from recursor.store import NodeStatus, RunStore
 from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
-from recursor.value.curves import GRID
+from recursor.value.curves import GRID, schedule_departs
 from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 from recursor.value.stopper import Streaks
@@ -31,9 +31,12 @@ def _runs(store: RunStore, metric: str, key: str):
     out = []
     for cand, ref, diff, _ in run_pairs(nodes, metric):
         node, ev = by_eval[cand]
+        points, ref_points = store.curve(cand), store.curve(ref)
         out.append(dict(node=node, ev=ev, ref=by_eval[ref][1], diff=diff,
-                        curve=Curve.from_points(store.curve(cand), key),
-                        ref_curve=Curve.from_points(store.curve(ref), key)))
+                        curve=Curve.from_points(points, key),
+                        ref_curve=Curve.from_points(ref_points, key),
+                        lr=Curve.from_points(points, "lr"),
+                        ref_lr=Curve.from_points(ref_points, "lr")))
     return sorted(out, key=lambda r: r["ev"].started_at)
 
 
@@ -61,6 +64,8 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
         model = PairedCurveModel(done)
         stop_at, streaks = None, Streaks()
         for f in GRID:
+            if schedule_departs(r["lr"], r["ref_lr"], f):
+                break  # as in the loop: another schedule is never stopped on its curve
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
                                       r["ref_curve"], programs[r["node"].id])
@@ -173,6 +178,8 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
             for o in runs if o["ev"].finished_at < r["ev"].started_at])
         streaks = Streaks()  # as in the loop: a second look below the level stops
         for f in GRID:
+            if schedule_departs(r["lr"], r["ref_lr"], f):
+                break  # as in the loop: another schedule is never stopped on its curve
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
                                       r["ref_curve"], programs[node.id])

@@ -38,11 +38,15 @@ def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, 
     small = {**small, "budget.train_tokens": 50_000}
     doomed = sr("learning_rate = 1e-3", "learning_rate = 0.0")  # the model never learns
     close = sr("learning_rate = 1e-3", "learning_rate = 1.05e-3")
+    # learns nothing in its first half, like the doomed one, but on another schedule
+    late = sr("    return learning_rate  # a constant schedule: no warmup, no decay",
+              "    return learning_rate if step >= total_steps // 2 else 0.0")
     run = recursor.run("tiny-lm", run_dir=tmp_path / "run", workers=2, overrides=small,
                        heldout=False, stop_audit=0.0,
                        proposer=GivenPatches([GivenPatch("no learning", doomed),
-                                              GivenPatch("a nudge", close)]),
-                       experiments=2)
+                                              GivenPatch("a nudge", close),
+                                              GivenPatch("a late start", late)]),
+                       experiments=3)
     nodes = {n.title: n for n in run.nodes() if not n.is_baseline}
     stopped = nodes["no learning"]
     assert stopped.status is NodeStatus.STOPPED_EARLY
@@ -71,6 +75,11 @@ def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, 
         assert -v["predicted_difference"] < v["bar"]  # its forecast mean misses the test's bar
     else:
         assert nudge.status in (NodeStatus.REJECTED, NodeStatus.ACCEPTED)
+    # the schedule changed: the same flat curve says nothing of its end, and it runs to it
+    start = nodes["a late start"]
+    assert start.status is NodeStatus.REJECTED and start.evaluations[0].value is not None
+    notice = next(e for e in run.events() if e["node_id"] == start.id and e["kind"] == "value")
+    assert "lr schedule departs" in notice["message"]
     report = run.report()
     futile = int(nudge.status is NodeStatus.STOPPED_EARLY)
     assert report["counts"]["stopped_early"] == 1 + futile

@@ -19,7 +19,8 @@ from recursor.store import Idea, NodeStatus, RunStore
 from recursor.value import Curve, Pair, StopSettings
 
 SIGMA = 0.02
-CURVE = [{"step": i, "progress": i / 4, "train_loss": 4.0 - 0.3 * i} for i in range(1, 5)]
+CURVE = [{"step": i, "progress": i / 4, "train_loss": 4.0 - 0.3 * i, "lr": 1e-3}
+         for i in range(1, 5)]
 
 
 def evaluate(store, node, seed, value):
@@ -54,9 +55,9 @@ def candidate(store, judge, base, screen: float, first_pair: float):
 NOISE = Pooled(SIGMA**2, 30)
 
 
-def look(store, judge, noise=NOISE, history=()):
+def look(store, judge, noise=NOISE, history=(), schedule_key=None):
     es = EarlyStopping(store, "val_bpb", "train_loss", True, StopSettings(risk=0.02, audit=0.0),
-                       history)
+                       history, schedule_key)
     c = Confirmation(judge.confirmation_bar(noise), noise.sigma, 1, judge.confirmation_seeds,
                      noise.df)
     return es, c
@@ -199,12 +200,39 @@ def screening(store, base, tmp_path, gap: float, upto: int = 2) -> tuple[object,
     return store.node(node.id), Flying(ev.id, node.id, 1, "val_bpb", "screen", metrics)
 
 
-def grown(flying: Flying, gap: float, upto: int) -> Flying:
-    """The same running screen, its curve now `upto` points long."""
+def grown(flying: Flying, gap: float, upto: int, lr=lambda progress: 1e-3) -> Flying:
+    """The same running screen, its curve now `upto` points long (its learning rate `lr`)."""
     flying.metrics_file.write_text("".join(
-        json.dumps({"type": "curve", **pt, "train_loss": pt["train_loss"] + gap}) + "\n"
+        json.dumps({"type": "curve", **pt, "train_loss": pt["train_loss"] + gap,
+                    "lr": lr(pt["progress"])}) + "\n"
         for pt in CURVE[:upto]))
     return flying
+
+
+def test_a_screen_on_another_learning_rate_schedule_is_not_stopped_on_its_curve(run, tmp_path):
+    # the level screen above, but its rate warms up where its parent's is flat: a schedule
+    # that may pay off in a part of the run no partial curve has seen (a decay to come), so its
+    # gap cannot give it up. A rate that is only scaled keeps its parent's schedule: stopped
+    store, judge, base = run
+    noise = Pooled(SIGMA**2, 6)
+    warmup = lambda progress: 1e-3 * min(1.0, progress / 0.75)  # noqa: E731
+    node, flying = screening(store, base, tmp_path, gap=0.0)
+    es, c = look(store, judge, noise, history(noise=SIGMA / 4), schedule_key="lr")
+    for upto in (2, 3):
+        assert es.look([grown(flying, 0.0, upto, warmup)], {n.id: n for n in store.nodes()},
+                       c) == []
+    looks = store.predictions()
+    assert [(p.scope, p.decision) for p in looks] == [("seed", "continue")] * 2  # recorded
+    ((about, message),) = es.take_notices()
+    assert about == node.id and "lr schedule departs from node 1's" in message
+    assert es.take_notices() == []
+    _, scaled = screening(store, base, tmp_path, gap=0.0)
+    es, c = look(store, judge, noise, history(noise=SIGMA / 4), schedule_key="lr")
+    assert es.look([grown(scaled, 0.0, 2, lambda progress: 3e-3)],
+                   {n.id: n for n in store.nodes()}, c) == []
+    (stop,) = es.look([grown(scaled, 0.0, 3, lambda progress: 3e-3)],
+                      {n.id: n for n in store.nodes()}, c)
+    assert stop.node_id == scaled.node_id and es.take_notices() == []
 
 
 def test_a_level_screen_is_given_up_while_it_runs_once_its_forecast_is_sharp(run, tmp_path):

@@ -98,7 +98,8 @@ class ResearchLoop:
                 store, task.name, config.overrides, self.metric, spec.metric.curve,
                 spec.minimize, StopSettings(risk=config.stop_risk,
                                             test_risk=config.stop_test_risk,
-                                            audit=config.stop_audit))
+                                            audit=config.stop_audit),
+                spec.metric.schedule)
         self.meter = OverheadMeter(workers, store.meta().get("engine"))
         self.discoveries = (RunLibrary(store, task, config.discoveries_dir, config.overrides)
                             if config.discoveries and config.discoveries_dir else None)
@@ -485,6 +486,8 @@ class ResearchLoop:
             tested_with=self._tested_with)
         for stop in self.stopping.look(flying, self._nodes, confirmation):
             self._stop_node(stop)
+        for node_id, message in self.stopping.take_notices():
+            self._event("value", message, node_id)
 
     def _stop_node(self, stop: Stop) -> None:
         node = self._nodes[stop.node_id]

@@ -33,7 +33,7 @@ from recursor.executor.job import read_metrics
 from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore
 from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.calibration import audit_outcomes
-from recursor.value.curves import looked_at
+from recursor.value.curves import looked_at, schedule_departs
 from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 from recursor.value.stopper import Streaks
@@ -138,8 +138,13 @@ class Stop:
 
 class EarlyStopping:
     def __init__(self, store: RunStore, metric: str, curve_key: str, minimize: bool,
-                 settings: StopSettings, history: Iterable[Pair] = ()):
+                 settings: StopSettings, history: Iterable[Pair] = (),
+                 schedule_key: str | None = None):
         self.store, self.metric, self.key = store, metric, curve_key
+        self.schedule_key = schedule_key  # the curve quantity that is the learning rate
+        self._points: dict[int, list[dict]] = {}  # finished evaluations' curve points
+        self._departed: set[int] = set()  # nodes whose schedule is not their parent's
+        self._notices: list[tuple[int, str]] = []
         self.rule = StopRule(settings, minimize)
         self.history = tuple(history)
         self._curves: dict[int, Curve] = {}  # finished evaluations' curves
@@ -167,9 +172,10 @@ class EarlyStopping:
 
     @classmethod
     def for_run(cls, store: RunStore, task_name: str, overrides: dict, metric: str,
-                curve_key: str, minimize: bool, settings: StopSettings) -> EarlyStopping:
+                curve_key: str, minimize: bool, settings: StopSettings,
+                schedule_key: str | None = None) -> EarlyStopping:
         history = earlier_pairs(store.run_dir, task_name, overrides, metric, curve_key)
-        return cls(store, metric, curve_key, minimize, settings, history)
+        return cls(store, metric, curve_key, minimize, settings, history, schedule_key)
 
     # -- the model, refitted when pairs finish ----------------------------------------------
 
@@ -195,8 +201,18 @@ class EarlyStopping:
 
     def _finished_curve(self, eval_id: int) -> Curve:
         if eval_id not in self._curves:
-            self._curves[eval_id] = Curve.from_points(self.store.curve(eval_id), self.key)
+            self._curves[eval_id] = Curve.from_points(self._finished_points(eval_id), self.key)
         return self._curves[eval_id]
+
+    def _finished_points(self, eval_id: int) -> list[dict]:
+        if eval_id not in self._points:
+            self._points[eval_id] = self.store.curve(eval_id)
+        return self._points[eval_id]
+
+    def take_notices(self) -> list[tuple[int, str]]:
+        """(node, message) for what the looks found that is not a stop, once each."""
+        out, self._notices = self._notices, []
+        return out
 
     def describe(self, audit: float) -> str:
         return (f"early stopping: on (stop below {self._risk:g} chance of beating the parent, or "
@@ -238,16 +254,23 @@ class EarlyStopping:
                     or r.evaluation_id in self._audited or node.id in self._audited_nodes):
                 continue
             parent = nodes.get(node.parent_id)
-            ref_id, ref_curve = self._reference(parent, r.seed, live)
-            if ref_curve is None:
+            ref_id, ref_points = self._reference(parent, r.seed, live)
+            if ref_points is None:
                 continue
-            curve = Curve.from_points(read_metrics(r.metrics_file)[0], self.key)
+            points = read_metrics(r.metrics_file)[0]
+            curve, ref_curve = (Curve.from_points(x, self.key) for x in (points, ref_points))
             f = looked_at(min(curve.reached, ref_curve.reached))
             if f is None or f <= self._looked.get(r.evaluation_id, 0.0):
                 continue
             self._looked[r.evaluation_id] = f
             forecast = self._model.forecast(curve, ref_curve, self._program(node))
             if forecast is None:
+                continue
+            if self._departs(node, parent, points, ref_points):
+                # its forecast is kept (the calibration counts it) but stops nothing, and no
+                # test look may lean on it
+                self._latest.pop(r.evaluation_id, None)
+                self._add_look(r, ref_id, curve, forecast, "continue")
                 continue
             self._latest[r.evaluation_id] = (forecast, ref_id, curve.step)
             # a confirmation run is one of its node's paired seeds: a winner may well lose one
@@ -258,16 +281,13 @@ class EarlyStopping:
             streak = self._streaks.add(("seed", r.evaluation_id), p, self._risk)
             decision = (self.rule.decide(forecast, r.evaluation_id, self._risk, streak)
                         if r.stage == "screen" else "continue")
-            lo, hi = forecast.interval
-            self.store.add_prediction(Prediction(
-                r.evaluation_id, ref_id, forecast.progress, curve.step, forecast.mean, lo, hi,
-                p, self._risk, decision, time.time()))
+            self._add_look(r, ref_id, curve, forecast, decision)
             if decision == "audit":
                 self._audited.add(r.evaluation_id)
             elif decision == "stop" and node.id not in stops:
                 stops[node.id] = Stop(node.id, r.evaluation_id, forecast.progress,
-                                      forecast.mean, (lo, hi), p, self._risk, curve.step,
-                                      forecast.pairs)
+                                      forecast.mean, forecast.interval, p, self._risk,
+                                      curve.step, forecast.pairs)
             if r.stage == "confirm" and node.id not in stops:
                 fresh_looks[node.id] = r
             elif r.stage == "screen" and decision == "continue":  # not an audited run
@@ -291,6 +311,33 @@ class EarlyStopping:
             if stop is not None:
                 stops[node.id] = stop
         return list(stops.values())
+
+    def _add_look(self, r: Flying, ref_id: int, curve: Curve, forecast: Forecast,
+                  decision: str) -> None:
+        lo, hi = forecast.interval
+        self.store.add_prediction(Prediction(
+            r.evaluation_id, ref_id, forecast.progress, curve.step, forecast.mean, lo, hi,
+            self.rule.p_better(forecast), self._risk, decision, time.time()))
+
+    def _departs(self, node: Node, parent: Node, points: list, ref_points: list) -> bool:
+        """Whether the node's learning-rate schedule, as far as both runs have logged it, is
+        not its parent's (recursor.value.curves.schedule_departs): its partial gap then says
+        nothing of what the rest of its schedule will do, and nothing it reads may stop it.
+        Once departed, always: the looks at a node's other seeds see the same program."""
+        if node.id in self._departed:
+            return True
+        if self.schedule_key is None:
+            return False
+        mine, theirs = (Curve.from_points(x, self.schedule_key) for x in (points, ref_points))
+        f = min(mine.reached, theirs.reached)  # every point logged, not only the looked-at ones
+        if not schedule_departs(mine, theirs, f):
+            return False
+        self._departed.add(node.id)
+        self._notices.append((node.id, (
+            f"node {node.id} '{node.title}': its {self.schedule_key} schedule departs from node "
+            f"{parent.id}'s by {f:.0%} of its run, so its partial curves cannot say how it "
+            "ends; it runs to its verdict without early stopping")))
+        return True
 
     def _fresh_gains(self, nodes: dict[int, Node], c: Confirmation) -> dict[int, list[float]]:
         """Node -> the improvements of its ended fresh pairs, once per look: the test
@@ -408,14 +455,15 @@ class EarlyStopping:
                     and e.seed == seed and e.status is EvalStatus.OK)
 
     def _reference(self, parent: Node | None, seed: int,
-                   live: dict) -> tuple[int | None, Curve | None]:
-        """The parent's run on the same seed: finished (from the store) or still running."""
+                   live: dict) -> tuple[int | None, list[dict] | None]:
+        """The parent's run on the same seed, its curve points: finished (from the store) or
+        still running."""
         if parent is None:
             return None, None
         for e in parent.evaluations:
             if e.evaluation == self.metric and e.seed == seed and e.status is EvalStatus.OK:
-                return e.id, self._finished_curve(e.id)
+                return e.id, self._finished_points(e.id)
         r = live.get((parent.id, seed))
         if r is None:
             return None, None
-        return r.evaluation_id, Curve.from_points(read_metrics(r.metrics_file)[0], self.key)
+        return r.evaluation_id, read_metrics(r.metrics_file)[0]

@@ -37,6 +37,10 @@ class MetricSpec(_Strict):
     # (e.g. train_loss); with `progress` in the points it lets the value function stop
     # experiments early. None: experiments always run to the end
     curve: str | None = Field(default=None, description="curve quantity that tracks the metric")
+    # the curve quantity that is the learning rate in force (e.g. lr): a candidate whose
+    # schedule departs from its parent's is never stopped on a partial curve, whose gap cannot
+    # foresee a decay still to come. None: the schedule is not checked
+    schedule: str | None = Field(default=None, description="curve quantity: the learning rate")
 
 
 class LimitsSpec(_Strict):

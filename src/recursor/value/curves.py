@@ -75,6 +75,45 @@ def features(candidate: Curve, reference: Curve, f: float) -> np.ndarray | None:
     return np.array([1.0, now, now - half])
 
 
+SCHEDULE_FLOOR = 0.2  # the parent's rate is compared where it is at least this share of its peak
+SCHEDULE_DEPARTS = 0.25  # ... and departs when off by more than this share of the common factor
+
+
+def schedule_departs(candidate: Curve, reference: Curve, upto: float) -> bool:
+    """Whether the candidate's learning rate (a Curve of it), up to progress `upto`, stopped
+    being its parent's times one constant factor.
+
+    A candidate that only scales the rate keeps its parent's schedule, and its gap tells of its
+    end as the finished pairs did; one with another schedule (a warmup, a decay) does not: a
+    decay pays off in the last part of the run, where no partial gap has looked. The rates are
+    read where the sparser run logged them (the other interpolated), and only where the
+    parent's is at least SCHEDULE_FLOOR of its peak, where a ratio is well defined. Across the
+    value-function bench's 443 finished pairs the schedule ideas departed by 0.92-1.0 and
+    batch-size changes (the same schedule over fewer or more steps) by at most 0.1.
+    """
+    a, b = (c.progress <= upto + 1e-9 for c in (candidate, reference))
+    pa, va = candidate.progress[a], candidate.values[a]
+    pb, vb = reference.progress[b], reference.values[b]
+    if len(pa) < 2 or len(pb) < 2:
+        return False
+    if len(pa) <= len(pb):
+        m = (pa >= pb[0]) & (pa <= pb[-1])
+        mine, theirs = va[m], np.interp(pa[m], pb, vb)
+    else:
+        m = (pb >= pa[0]) & (pb <= pa[-1])
+        mine, theirs = np.interp(pb[m], pa, va), vb[m]
+    keep = (theirs > 0) & (theirs >= SCHEDULE_FLOOR * theirs.max(initial=0.0))
+    if not keep.any():
+        return False
+    ratio = mine[keep] / theirs[keep]
+    if not ratio.any():
+        return False  # a rate of zero throughout: its parent's schedule, scaled by nothing
+    factor = float(np.median(ratio))
+    if factor <= 0:
+        return True
+    return bool(np.max(np.abs(ratio / factor - 1)) > SCHEDULE_DEPARTS)
+
+
 def looked_at(progress: float) -> float | None:
     """The last grid point a curve that has reached `progress` can be read at."""
     seen = [f for f in GRID if f <= progress + 1e-9]
