@@ -3,6 +3,7 @@
     python bench/value_function.py --minutes 25
     python bench/value_function.py --minutes 5 --set budget.train_tokens=200000   # a quick look
     python bench/value_function.py --minutes 40 --sweep    # a hyperparameter sweep's ideas
+    python bench/value_function.py --minutes 40 --mature runs/demo   # from a run's best program
 
 The two arms run side by side, one worker each, started together: both see the same machine
 load for the same minutes, so their ratio holds on a noisy host. Same task, proposer, policy and
@@ -13,6 +14,9 @@ With --sweep the task is a copy of tiny-lm whose idea library is a hyperparamete
 of learning rate, batch, width, depth, betas, weight decay, clipping moved to values around
 and far from the baseline's, as a person sweeping a grid would) instead of the literature
 ideas: most such points are clearly worse than the parent, the regime early stopping is for.
+With --mature RUN the baseline is the best program of RUN, and the ideas are the literature's
+that its lineage has not used and that still apply, the grid sweep, and a finer sweep around its
+tuned values: research as a long run would find it, where most candidates lose.
 
 The value function learns from the finished pairs of the run and of the earlier runs in
 --runs-dir with the same overrides (the first invocation starts cold; the line after the table
