@@ -103,13 +103,14 @@ def _write_sweep(ideas: Path, train: str, points: dict[str, list[str]]) -> None:
     value, or to one written before, is left out."""
     for name, values in points.items():
         line, old = _setting(train, name)
+        written = {float(old)} | {float(f.stem.split("-", 1)[1])
+                                  for f in ideas.glob(f"{name}-*.toml")}
         for value in values:
-            file = ideas / f"{name}-{value}.toml"
-            written = {float(f.stem.split("-", 1)[1]) for f in ideas.glob(f"{name}-*.toml")}
-            if float(value) == float(old) or float(value) in written:
+            if float(value) in written:
                 continue
+            written.add(float(value))
             new = line.replace(f"= {old}", f"= {value}", 1)
-            file.write_text(
+            (ideas / f"{name}-{value}.toml").write_text(
                 f'title = "{name} = {value} (from {old})"\n'
                 f'category = "hyperparameter"\n'
                 f'hypothesis = "val_bpb changes when {name} moves from {old} to {value}."\n'

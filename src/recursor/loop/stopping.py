@@ -254,11 +254,11 @@ class EarlyStopping:
                     or r.evaluation_id in self._audited or node.id in self._audited_nodes):
                 continue
             parent = nodes.get(node.parent_id)
-            ref_id, ref_points = self._reference(parent, r.seed, live)
-            if ref_points is None:
+            ref_id, ref_curve, ref_points = self._reference(parent, r.seed, live)
+            if ref_curve is None:
                 continue
             points = read_metrics(r.metrics_file)[0]
-            curve, ref_curve = (Curve.from_points(x, self.key) for x in (points, ref_points))
+            curve = Curve.from_points(points, self.key)
             f = looked_at(min(curve.reached, ref_curve.reached))
             if f is None or f <= self._looked.get(r.evaluation_id, 0.0):
                 continue
@@ -455,15 +455,16 @@ class EarlyStopping:
                     and e.seed == seed and e.status is EvalStatus.OK)
 
     def _reference(self, parent: Node | None, seed: int,
-                   live: dict) -> tuple[int | None, list[dict] | None]:
-        """The parent's run on the same seed, its curve points: finished (from the store) or
-        still running."""
+                   live: dict) -> tuple[int | None, Curve | None, list[dict]]:
+        """The parent's run on the same seed, its curve and its curve points: finished (from
+        the store, read once) or still running."""
         if parent is None:
-            return None, None
+            return None, None, []
         for e in parent.evaluations:
             if e.evaluation == self.metric and e.seed == seed and e.status is EvalStatus.OK:
-                return e.id, self._finished_points(e.id)
+                return e.id, self._finished_curve(e.id), self._finished_points(e.id)
         r = live.get((parent.id, seed))
         if r is None:
-            return None, None
-        return r.evaluation_id, read_metrics(r.metrics_file)[0]
+            return None, None, []
+        points = read_metrics(r.metrics_file)[0]
+        return r.evaluation_id, Curve.from_points(points, self.key), points
