@@ -62,15 +62,16 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
         done = history + [Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
                           for o in runs if o["ev"].finished_at < r["ev"].started_at]
         model = PairedCurveModel(done)
-        stop_at, streaks = None, Streaks()
+        stop_at, streaks, last = None, Streaks(), 0.0
         for f in GRID:
             if schedule_departs(r["lr"], r["ref_lr"], f):
                 break  # as in the loop: another schedule is never stopped on its curve
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
                                       r["ref_curve"], programs[r["node"].id])
-            if forecast is None:
-                continue
+            if forecast is None or forecast.progress <= last:
+                continue  # a sparse curve: read at this point already, as the loop does
+            last = forecast.progress
             streak = streaks.add(r["ev"].id, rule.p_better(forecast), risk)
             if rule.decide(forecast, r["ev"].id, risk, streak) == "stop":
                 stop_at = forecast.progress
@@ -176,15 +177,16 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
         model = PairedCurveModel(history + [
             Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
             for o in runs if o["ev"].finished_at < r["ev"].started_at])
-        streaks = Streaks()  # as in the loop: a second look below the level stops
+        streaks, last = Streaks(), 0.0  # as in the loop: a second look below the level stops
         for f in GRID:
             if schedule_departs(r["lr"], r["ref_lr"], f):
                 break  # as in the loop: another schedule is never stopped on its curve
             cut = r["curve"].progress <= f + 1e-9
             forecast = model.forecast(Curve(r["curve"].progress[cut], r["curve"].values[cut]),
                                       r["ref_curve"], programs[node.id])
-            if forecast is None:
-                continue
+            if forecast is None or forecast.progress <= last:
+                continue  # a sparse curve: read at this point already, as the loop does
+            last = forecast.progress
             look = (screen_forecast(forecast, len(v["seeds"]), v["sigma"], bar, True, v["df"],
                                     tau) if -forecast.mean < bar else None)
             p = look.p_pass if look is not None else 1.0

@@ -255,6 +255,32 @@ def test_a_level_screen_is_given_up_while_it_runs_once_its_forecast_is_sharp(run
     assert store.predictions()[-1].decision == "stop"
 
 
+def test_a_run_first_seen_far_along_is_looked_at_at_every_point_it_passed(run, tmp_path):
+    # a fast run (or a slow loop) can go from its first point to three quarters between two
+    # looks: it is looked at once per grid point it passed, as if the loop had ticked at each,
+    # so whether it is stopped does not hang on when the loop looked
+    store, judge, base = run
+    node, flying = screening(store, base, tmp_path, gap=0.0, upto=3)
+    es, c = look(store, judge, Pooled(SIGMA**2, 6), history(noise=SIGMA / 4))
+    (stop,) = es.look([flying], {n.id: n for n in store.nodes()}, c)
+    assert stop.node_id == node.id and stop.scope == "confirm" and stop.progress == 0.75
+    assert sorted((p.scope, p.progress, p.decision) for p in store.predictions()) == [
+        ("confirm", 0.5, "continue"), ("confirm", 0.75, "stop"),
+        ("seed", 0.5, "continue"), ("seed", 0.75, "continue")]
+    # a doomed screen seen first at three quarters: two looks on its own seed, stopped at once
+    doomed, flying = screening(store, base, tmp_path, gap=0.3, upto=3)
+    es, _ = look(store, judge, history=history(noise=SIGMA / 4))
+    (stop,) = es.look([flying], {n.id: n for n in store.nodes()})
+    assert stop.node_id == doomed.id and stop.scope == "seed" and stop.progress == 0.75
+    mine = [p for p in store.predictions() if p.evaluation_id == flying.evaluation_id]
+    assert [(p.progress, p.decision) for p in mine] == [(0.5, "continue"), (0.75, "stop")]
+    # nothing new, no new look; a resumed loop does not look at the same points again
+    assert es.look([flying], {n.id: n for n in store.nodes()}) == []
+    es, _ = look(store, judge, history=history(noise=SIGMA / 4))
+    assert es.look([flying], {n.id: n for n in store.nodes()}) == []
+    assert len(store.predictions()) == 6
+
+
 def test_no_test_look_before_the_runs_noise_has_its_degrees_of_freedom(run, tmp_path):
     # the same level screen as above, early in a run: the judge's noise rests on the baseline's
     # seeds alone (3 degrees), its bar is inflated, and the pairs a stop would save are what

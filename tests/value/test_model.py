@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
-from recursor.value.curves import GRID, looked_at
+from recursor.value.curves import GRID, looked_at, readings
 from recursor.value.model import MIN_PAIRS
 
 PROGRESS = np.linspace(0.02, 1.0, 50)
@@ -93,6 +93,21 @@ def test_curves_are_read_at_equal_progress_whatever_the_step_count():
               {"progress": 0.2, "train_loss": float("nan")}, {"progress": 0.3, "train_loss": 2.5}]
     read = Curve.from_points(points, "train_loss")
     assert list(read.progress) == [0.1, 0.3] and read.step == 5
+
+
+def test_a_curve_read_late_is_read_at_every_grid_point_it_passed():
+    points = [{"progress": p, "train_loss": 5.0 - p, "step": i}
+              for i, p in enumerate((0.04, 0.45, 0.47, 0.86, 0.98))]
+    seen = readings(points, "train_loss", reference_reached=1.0)
+    # one reading per grid point passed (none before the first), each the curve as it stood
+    # there (up to its last point read at that grid point), with that point's step
+    assert [(c.reached, c.step) for c in seen] == [(0.47, 2), (0.86, 3), (0.98, 4)]
+    assert [looked_at(c.reached) for c in seen] == [0.45, 0.85, 0.95]
+    # those looked at already are not read again
+    assert [c.reached for c in readings(points, "train_loss", 1.0, after=0.45)] == [0.86, 0.98]
+    assert readings(points, "train_loss", 1.0, after=0.95) == []
+    # the reference that has got less far holds the readings back
+    assert [c.reached for c in readings(points, "train_loss", 0.5, after=0.0)] == [0.47, 0.98]
 
 
 def test_seeds_of_one_program_count_once():

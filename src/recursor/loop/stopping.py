@@ -33,7 +33,7 @@ from recursor.executor.job import read_metrics
 from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore
 from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.calibration import audit_outcomes
-from recursor.value.curves import looked_at, schedule_departs
+from recursor.value.curves import looked_at, readings, schedule_departs
 from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
 from recursor.value.history import earlier_pairs, program_key, run_pairs
 from recursor.value.stopper import Streaks
@@ -151,8 +151,12 @@ class EarlyStopping:
         self._programs: dict[int, object] = {}  # node -> its program's identity
         self._pairs_seen: tuple = ()
         self._model = PairedCurveModel(self.history)
-        self._looked: dict[int, float] = {}  # evaluation -> last progress point looked at
         looks = store.predictions()
+        # evaluation -> last progress point looked at; a resumed loop does not look again
+        self._looked: dict[int, float] = {}
+        for p in looks:
+            if p.scope == "seed":
+                self._looked[p.evaluation_id] = max(p.progress, self._looked.get(p.evaluation_id, 0.0))
         self._audited: set[int] = {p.evaluation_id for p in looks
                                    if p.decision == "audit" and p.scope == "seed"}
         # a node whose futility stop is audited runs its confirmation to the end, unlooked at
@@ -246,7 +250,8 @@ class EarlyStopping:
         live = {(r.node_id, r.seed): r for r in running if r.evaluation == self.metric}
         stops: dict[int, Stop] = {}
         fresh_looks: dict[int, Flying] = {}  # node -> a confirmation run with a new forecast
-        screen_looks: dict[int, Flying] = {}  # node -> its screen, with a new forecast
+        # node -> its screen and each new forecast of it (forecast, reference run, step)
+        screen_looks: dict[int, tuple[Flying, list[tuple[Forecast, int, int | None]]]] = {}
         for r in running:
             node = nodes.get(r.node_id)
             if (r.stage not in STOPPABLE or r.evaluation != self.metric or node is None
@@ -258,47 +263,60 @@ class EarlyStopping:
             if ref_curve is None:
                 continue
             points = read_metrics(r.metrics_file)[0]
-            curve = Curve.from_points(points, self.key)
-            f = looked_at(min(curve.reached, ref_curve.reached))
-            if f is None or f <= self._looked.get(r.evaluation_id, 0.0):
+            # one look per grid point passed since the last, each on the curve as it stood
+            # there: whether a fast run is stopped must not hang on when the loop ticked
+            seen = readings(points, self.key, ref_curve.reached,
+                            self._looked.get(r.evaluation_id, 0.0))
+            if not seen:
                 continue
-            self._looked[r.evaluation_id] = f
-            forecast = self._model.forecast(curve, ref_curve, self._program(node))
-            if forecast is None:
+            self._looked[r.evaluation_id] = looked_at(min(seen[-1].reached, ref_curve.reached))
+            looks = [(curve, fc) for curve in seen
+                     if (fc := self._model.forecast(curve, ref_curve, self._program(node)))]
+            if not looks:
                 continue
             if self._departs(node, parent, points, ref_points):
-                # its forecast is kept (the calibration counts it) but stops nothing, and no
-                # test look may lean on it
+                # its forecasts are kept (the calibration counts them) but stop nothing, and no
+                # test look may lean on them
                 self._latest.pop(r.evaluation_id, None)
-                self._add_look(r, ref_id, curve, forecast, "continue")
+                for curve, forecast in looks:
+                    self._add_look(r, ref_id, curve, forecast, "continue")
                 continue
-            self._latest[r.evaluation_id] = (forecast, ref_id, curve.step)
-            # a confirmation run is one of its node's paired seeds: a winner may well lose one
-            # of them (and a schedule that pays off only at the end looks like a loser half-way),
-            # so it is stopped only when the node's test is forecast to fail (the futility look
-            # below, which weighs what the node's screen already showed), never on its own seed
-            p = self.rule.p_better(forecast)
-            streak = self._streaks.add(("seed", r.evaluation_id), p, self._risk)
-            decision = (self.rule.decide(forecast, r.evaluation_id, self._risk, streak)
-                        if r.stage == "screen" else "continue")
-            self._add_look(r, ref_id, curve, forecast, decision)
-            if decision == "audit":
-                self._audited.add(r.evaluation_id)
-            elif decision == "stop" and node.id not in stops:
-                stops[node.id] = Stop(node.id, r.evaluation_id, forecast.progress,
-                                      forecast.mean, forecast.interval, p, self._risk,
-                                      curve.step, forecast.pairs)
+            for curve, forecast in looks:
+                self._latest[r.evaluation_id] = (forecast, ref_id, curve.step)
+                # a confirmation run is one of its node's paired seeds: a winner may well lose
+                # one of them (and a schedule that pays off only at the end looks like a loser
+                # half-way), so it is stopped only when the node's test is forecast to fail (the
+                # futility look below, which weighs what the node's screen already showed),
+                # never on its own seed
+                p = self.rule.p_better(forecast)
+                streak = self._streaks.add(("seed", r.evaluation_id), p, self._risk)
+                decision = (self.rule.decide(forecast, r.evaluation_id, self._risk, streak)
+                            if r.stage == "screen" else "continue")
+                self._add_look(r, ref_id, curve, forecast, decision)
+                if decision == "audit":
+                    self._audited.add(r.evaluation_id)
+                    break  # it runs to its end, unlooked at
+                if decision == "stop":
+                    stops[node.id] = Stop(node.id, r.evaluation_id, forecast.progress,
+                                          forecast.mean, forecast.interval, p, self._risk,
+                                          curve.step, forecast.pairs)
+                    break
+                if r.stage == "screen":
+                    screen_looks.setdefault(node.id, (r, []))[1].append(
+                        self._latest[r.evaluation_id])
             if r.stage == "confirm" and node.id not in stops:
                 fresh_looks[node.id] = r
-            elif r.stage == "screen" and decision == "continue":  # not an audited run
-                screen_looks[node.id] = r
         if confirmation is None:
             return list(stops.values())
         gains = self._fresh_gains(nodes, confirmation)
-        for node_id, r in [*fresh_looks.items(), *screen_looks.items()]:
+        futile = [(node_id, r, self._latest[r.evaluation_id])
+                  for node_id, r in fresh_looks.items() if r.evaluation_id in self._latest]
+        futile += [(node_id, r, latest) for node_id, (r, screens) in screen_looks.items()
+                   if node_id not in stops for latest in screens]
+        for node_id, r, latest in futile:
             c = confirmation.of(nodes[node_id])
-            stop = (self._futility(nodes[node_id], nodes, r, live, gains, c)
-                    if c.df >= MIN_NOISE_DF else None)
+            stop = (self._futility(nodes[node_id], nodes, r, live, gains, c, latest)
+                    if c.df >= MIN_NOISE_DF and node_id not in stops else None)
             if stop is not None:
                 stops[node_id] = stop
         for node in nodes.values():
@@ -377,15 +395,15 @@ class EarlyStopping:
         if len(ended) <= self._pairs_looked.get(node.id, -1):
             return None
         self._pairs_looked[node.id] = len(ended)
-        return self._futility(node, nodes, None, live, gains, c,
-                              ended=(len(ended), len(fresh)))
+        return self._futility(node, nodes, None, live, gains, c, ended=(len(ended), len(fresh)))
 
     def _futility(self, node: Node, nodes: dict[int, Node], r: Flying | None, live: dict,
                   gains: dict[int, list[float]], c: Confirmation,
+                  latest: tuple[Forecast, int, int | None] | None = None,
                   ended: tuple[int, int] | None = None) -> Stop | None:
         """Look at a node's confirmation as a whole: can its paired test still pass? `r` is
-        the confirmation run whose new forecast prompted the look; None for a look between
-        pairs."""
+        the run (its screen, or a confirmation run) whose new forecast `latest` (forecast,
+        reference run, step) prompted the look; None for a look between pairs."""
         parent = nodes.get(node.parent_id)
         if parent is None:
             return None
@@ -394,8 +412,8 @@ class EarlyStopping:
         screen: float | Forecast
         if c.screen_seed in mine and c.screen_seed in theirs:
             screen = screen_gain = sign * (mine[c.screen_seed] - theirs[c.screen_seed])
-        elif r is not None and r.stage == "screen" and r.evaluation_id in self._latest:
-            screen = self._latest[r.evaluation_id][0]
+        elif r is not None and r.stage == "screen" and latest is not None:
+            screen = latest[0]
             screen_gain = sign * screen.mean
         else:
             return None
@@ -426,9 +444,9 @@ class EarlyStopping:
                                   self.rule.minimize, c.df, prior_sd)
         if cf is None:
             return None
-        if r is not None:
+        if r is not None and latest is not None:
             eval_id = r.evaluation_id
-            _, ref_id, step = self._latest[eval_id]
+            _, ref_id, step = latest
         else:  # the look is the ended pair's (or the screen's): its runs name it
             last_pair = c.screen_seed if last_pair is None else last_pair
             eval_id, ref_id = self._run_id(node, last_pair), self._run_id(parent, last_pair)

@@ -10,7 +10,7 @@ what the seed shares cancels.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +118,23 @@ def looked_at(progress: float) -> float | None:
     """The last grid point a curve that has reached `progress` can be read at."""
     seen = [f for f in GRID if f <= progress + 1e-9]
     return seen[-1] if seen else None
+
+
+def readings(points: Sequence[Mapping[str, Any]], key: str, reference_reached: float,
+             after: float = 0.0) -> list[Curve]:
+    """The curve as it stood each time it reached a grid point past `after` (as far as its
+    reference has reached too): per new grid point, the longest stretch of the points read at
+    it, in order. A loop that looks at a run now and then sees what it would have seen had it
+    looked at every point: a run that logs in strides of a third of its length, or a look that
+    comes late, still gets one look per grid point it passed, not one for all of them."""
+    kept = [i for i, p in enumerate(points) if _number(p.get("progress")) and _number(p.get(key))]
+    marks = [looked_at(min(float(points[i]["progress"]), reference_reached)) for i in kept]
+    out = []
+    for j, (i, mark) in enumerate(zip(kept, marks, strict=True)):
+        if mark is None or mark <= after + 1e-9 or (j + 1 < len(marks) and marks[j + 1] == mark):
+            continue  # not past `after`, or a later point is read at the same grid point
+        out.append(Curve.from_points(points[:i + 1], key))
+    return out
 
 
 def _on_grid(f: float) -> float:
