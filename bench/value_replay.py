@@ -87,6 +87,16 @@ def replay(run_dir: Path, risk: float, exclude: list[Path]) -> list[list[str]]:
 
 
 def futility_replay(run_dir: Path, level: float) -> list[str]:
+    c = futility_counts(run_dir, level)
+    stopped = c["at_screen"] + c["between"]
+    return [f"test looks (level {level:g}, learned prior)", f"{stopped}/{c['looked']} nodes",
+            f"{c['at_screen']} at the screen, {c['between']} between pairs",
+            f"{c['false']}" + (f" ({c['false'] / stopped:.0%})" if stopped else "")
+            + f" / {c['lost']}",
+            f"{c['saved']}/{c['runs']}" + (f" ({c['saved'] / c['runs']:.0%})" if c["runs"] else "")]
+
+
+def futility_counts(run_dir: Path, level: float) -> dict[str, int]:
     """The test looks (at the screen, after the first fresh pair) on the full arm's confirmed
     nodes, in order, with the prior learned from the fresh pairs ended so far; each node's
     noise and bar as its verdict recorded them (tiny-lm's min_effect is 0). A stop that gives
@@ -126,14 +136,21 @@ def futility_replay(run_dir: Path, level: float) -> list[str]:
             false += bool(v.get("passed"))
             lost += node.status is NodeStatus.ACCEPTED
     store.close()
-    stopped = at_screen + between
-    return [f"test looks (level {level:g}, learned prior)", f"{stopped}/{looked} nodes",
-            f"{at_screen} at the screen, {between} between pairs",
-            f"{false}" + (f" ({false / stopped:.0%})" if stopped else "") + f" / {lost}",
-            f"{saved}/{runs}" + (f" ({saved / runs:.0%})" if runs else "")]
+    return {"looked": looked, "at_screen": at_screen, "between": between, "saved": saved,
+            "false": false, "lost": lost, "runs": runs}
 
 
 def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]:
+    c = screen_counts(run_dir, level, exclude)
+    stopped, saved, total = c["stopped"], c["saved"], c["total"]
+    return [f"screen looks (level {level:g})", f"{stopped}/{c['looked']} nodes",
+            f"{c['false']} of {c['accepted']}"
+            + (f" ({c['false'] / stopped:.0%} of stops)" if stopped else ""),
+            f"{saved:.1f}/{total}" + (f" ({saved / total:.0%})" if total else ""),
+            f"{total / (total - saved):.2f}x" if total > saved else "–"]
+
+
+def screen_counts(run_dir: Path, level: float, exclude: list[Path]) -> dict[str, float]:
     """The screen looks on the full arm's nodes, in order: at each progress point of a node's
     screen, P(its screen passes and then its test does) (screen_forecast), from the value
     function fitted on the pairs finished before the screen started, the run's noise as the
@@ -203,10 +220,8 @@ def screen_replay(run_dir: Path, level: float, exclude: list[Path]) -> list[str]
                 saved += (1 - forecast.progress) + later
                 break
     store.close()
-    return [f"screen looks (level {level:g})", f"{stopped}/{looked} nodes",
-            f"{false} of {accepted}" + (f" ({false / stopped:.0%} of stops)" if stopped else ""),
-            f"{saved:.1f}/{total}" + (f" ({saved / total:.0%})" if total else ""),
-            f"{total / (total - saved):.2f}x" if total > saved else "–"]
+    return {"looked": looked, "stopped": stopped, "false": false, "accepted": accepted,
+            "saved": saved, "total": total}
 
 
 def _median_pruner(runs) -> list[float | None]:

@@ -118,7 +118,7 @@ def run(
     ray_address: str | None = None,
     early_stop: bool = True,
     stop_risk: float = 0.02,
-    stop_test_risk: float = 0.10,
+    stop_test_risk: float = 0.15,
     stop_audit: float = 0.2,
     discoveries: bool = True,
     discoveries_dir: Path | str | None = None,

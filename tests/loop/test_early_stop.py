@@ -9,7 +9,7 @@ import recursor
 from recursor.loop import stopping
 from recursor.loop.trial import GivenPatch, GivenPatches
 from recursor.store import EvalStatus, NodeStatus
-from recursor.value import Curve, Pair
+from recursor.value import Curve, Pair, StopSettings
 from recursor.value.history import earlier_pairs
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, 
     if nudge.status is NodeStatus.STOPPED_EARLY:
         v = nudge.verdict
         assert v["scope"] == "confirm" and "pass) = " in nudge.reason
-        assert v["p_pass"] < v["risk"] == 0.10  # the test's stop level, not the per-seed one
+        assert v["p_pass"] < v["risk"] == StopSettings().test_risk  # not the per-seed level
         assert -v["predicted_difference"] < v["bar"]  # its forecast mean misses the test's bar
     else:
         assert nudge.status in (NodeStatus.REJECTED, NodeStatus.ACCEPTED)

@@ -120,7 +120,7 @@ def test_a_screen_that_barely_passed_is_given_up_before_its_first_pair(run):
     (p,) = store.predictions()
     screen_run = next(e.id for e in node.evaluations if e.seed == 1)
     assert p.scope == "confirm" and p.decision == "stop" and p.evaluation_id == screen_run
-    assert p.risk == 0.10  # the test's level, not the per-seed one
+    assert p.risk == StopSettings().test_risk  # the test's level, not the per-seed one
 
 
 def test_a_failed_screen_is_the_judges_and_a_good_one_runs_on(run):
@@ -136,8 +136,8 @@ def test_a_failed_screen_is_the_judges_and_a_good_one_runs_on(run):
 
 def test_a_run_of_near_nulls_teaches_the_screen_look_to_doubt_a_small_gain(run):
     store, judge, base = run
-    # flat prior (no node has ended a fresh pair yet): a screen a fifth of sigma up runs on
-    first = screened(store, base, screen=0.004)
+    # flat prior (no node has ended a fresh pair yet): a screen two fifths of sigma up runs on
+    first = screened(store, base, screen=0.008)
     es, c = look(store, judge)
     assert es.look([], {n.id: n for n in store.nodes()}, c) == []
     store.decide(first.id, NodeStatus.REJECTED, "judged by hand")
@@ -147,7 +147,7 @@ def test_a_run_of_near_nulls_teaches_the_screen_look_to_doubt_a_small_gain(run):
         second = judge.confirmation_seeds(node)[1]
         evaluate(store, base, second, 3.0)
         evaluate(store, node, second, 3.0 + 0.002 * (i - 1))
-    late = screened(store, base, screen=0.004)
+    late = screened(store, base, screen=0.008)
     es, c = look(store, judge)
     stops = es.look([], {n.id: n for n in store.nodes()}, c)
     assert [s.node_id for s in stops] == [late.id]

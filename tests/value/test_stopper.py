@@ -76,3 +76,20 @@ def test_a_forecast_is_stopped_on_only_at_its_second_look_below_the_level():
         0.01, 0.5, 4, 0.05, 1) == "stop"
     with pytest.raises(ValueError, match="looks"):
         StopSettings(looks=0)
+
+
+def test_the_cli_the_api_and_the_run_config_default_to_the_rules_levels():
+    # `recursor run --help`, `recursor.run` and a RunConfig built by hand stop at the same levels
+    import inspect
+
+    from recursor import api
+    from recursor.cli import app
+    from recursor.loop.config import RunConfig
+
+    rule = StopSettings()
+    config = RunConfig.__dataclass_fields__
+    for function in (api.run, app.run):
+        given = inspect.signature(function).parameters
+        assert given["stop_risk"].default == config["stop_risk"].default == rule.risk
+        assert given["stop_test_risk"].default == config["stop_test_risk"].default == rule.test_risk
+        assert given["stop_audit"].default == config["stop_audit"].default == rule.audit

@@ -147,7 +147,7 @@ def run(
     stop_test_risk: Annotated[float, typer.Option(
         help="Stop a candidate below this forecast chance of being accepted: of passing its "
              "screen and then its paired test (looked at from its screen on, once the run's "
-             "noise has 6 degrees of freedom).")] = 0.10,
+             "noise has 6 degrees of freedom).")] = 0.15,
     stop_audit: Annotated[float, typer.Option(
         help="Share of would-be stops run to the end anyway, to measure false stops.")] = 0.2,
     proposer: Annotated[str, typer.Option(

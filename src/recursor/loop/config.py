@@ -54,7 +54,7 @@ class RunConfig:
     # false stops
     early_stop: bool = True
     stop_risk: float = 0.02
-    stop_test_risk: float = 0.10
+    stop_test_risk: float = 0.15
     stop_audit: float = 0.2
     # the discovery library (recursor.library): try this task's past discoveries first, read
     # other tasks' as suggestions, and keep every accepted node there; discoveries_dir is
