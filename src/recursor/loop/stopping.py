@@ -1,8 +1,10 @@
 """The loop's side of the value function: look at running candidates, stop the doomed ones.
 
 At every tick the loop hands over its experiments in flight. A candidate's run (its screen or
-one of its confirmation seeds) is looked at each time its curve reaches a new progress point:
-the forecast is stored, and when the stop rule says so the loop stops the node. In the
+one of its confirmation seeds) is looked at each time its curve reaches a new progress point
+(once for each point it passed since the last tick, on its curve as it stood there, so that
+a fast run gets the looks a slow one would): the forecast is stored, and when the stop rule
+says so the loop stops the node. In the
 confirmation stage the node is also looked at as a whole, the forecasts of its fresh seeds
 combined into a forecast of its paired test (recursor.value.futility), while a fresh run goes
 and again each time a fresh pair ends (before the next starts): a near-null candidate, which
@@ -156,7 +158,8 @@ class EarlyStopping:
         self._looked: dict[int, float] = {}
         for p in looks:
             if p.scope == "seed":
-                self._looked[p.evaluation_id] = max(p.progress, self._looked.get(p.evaluation_id, 0.0))
+                self._looked[p.evaluation_id] = max(p.progress,
+                                                    self._looked.get(p.evaluation_id, 0.0))
         self._audited: set[int] = {p.evaluation_id for p in looks
                                    if p.decision == "audit" and p.scope == "seed"}
         # a node whose futility stop is audited runs its confirmation to the end, unlooked at
