@@ -20,12 +20,12 @@ from recursor.cli.app import app
 from recursor.errors import RecursorError
 from recursor.task.folder import load_task
 from recursor.task.kernel.importer import (
-    CKERNEL,
     import_kernelbench,
     rename_model,
     size_constants,
     task_name,
 )
+from recursor.task.kernel.task_folder import CKERNEL
 
 PROBLEMS = Path(__file__).parent / "problems"
 GOOD = {

@@ -49,20 +49,20 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recursor.errors import RecursorError, TaskError
+from recursor.errors import RecursorError
 from recursor.task.kernel.shrink import FLOOR, STRUCTURAL, _Skip
+from recursor.task.kernel.source import defines, model_doc, rename_model, size_constants
+from recursor.task.kernel.task_folder import task_toml, write_folder
 
 __all__ = [
     "ImportResult",
@@ -74,7 +74,6 @@ __all__ = [
     "task_name",
 ]
 
-CKERNEL = Path(__file__).with_name("ckernel.py")
 SHRINK = Path(__file__).with_name("shrink.py")  # run by path in the checking process
 DEFAULT_OUT = Path("kernel-tasks")
 TIMEOUT_SECONDS = 300.0  # one problem's check (and shrink search) in its subprocess
@@ -82,7 +81,6 @@ TIMEOUT_SECONDS = 300.0  # one problem's check (and shrink search) in its subpro
 THREADS = 2
 
 _NAME_OK = re.compile(r"[^a-z0-9._-]+")
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 @dataclass(frozen=True)
@@ -177,165 +175,6 @@ def task_name(file: str | Path) -> str:
     return f"kb-{stem or 'problem'}"
 
 
-# ---------------------------------------------------------------- reading the source
-
-
-def size_constants(tree: ast.Module) -> dict[str, int]:
-    """Module-level names bound to an int constant expression, in the order of the file."""
-    env: dict[str, int] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            pairs = [p for t in node.targets for p in _pairs(t, node.value)]
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            pairs = _pairs(node.target, node.value)
-        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
-            pairs = [(n, None) for n in _target_names(node.target)]
-        else:
-            for n in _bound_names(node):
-                env.pop(n, None)
-            continue
-        values = [(n, _const_int(v, env) if v is not None else None) for n, v in pairs]
-        for n, v in values:
-            env.pop(n, None)
-            if v is not None:
-                env[n] = v
-    return env
-
-
-def _pairs(target: ast.expr, value: ast.expr) -> list[tuple[str, ast.expr | None]]:
-    if isinstance(target, ast.Name):
-        return [(target.id, value)]
-    if isinstance(target, ast.Tuple | ast.List):
-        if isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts):
-            return [p for t, v in zip(target.elts, value.elts, strict=True) for p in _pairs(t, v)]
-        return [(n, None) for n in _target_names(target)]
-    return []
-
-
-def _target_names(target: ast.expr) -> list[str]:
-    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
-
-
-def _bound_names(node: ast.stmt) -> list[str]:
-    """Names a module-level statement may bind (looking inside if/for/with/try blocks)."""
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return [node.name]
-    if isinstance(node, ast.Import | ast.ImportFrom):
-        return [(a.asname or a.name).split(".")[0] for a in node.names]
-    names = []
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-            names.append(n.id)
-        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.append(n.name)
-        elif isinstance(n, ast.Import | ast.ImportFrom):
-            names += [(a.asname or a.name).split(".")[0] for a in n.names]
-    return names
-
-
-_OPS = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.FloorDiv: lambda a, b: a // b,
-    ast.Pow: lambda a, b: a**b,
-}
-_BIG = 1 << 62
-
-
-def _const_int(node: ast.expr, env: dict[str, int]) -> int | None:
-    """The int value of numbers, known constants and + - * // **; None for anything else."""
-
-    def ev(n: ast.expr) -> int | float:
-        if isinstance(n, ast.Constant) and type(n.value) in (int, float):
-            return n.value
-        if isinstance(n, ast.Name) and n.id in env:
-            return env[n.id]
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub | ast.UAdd):
-            v = ev(n.operand)
-            return -v if isinstance(n.op, ast.USub) else v
-        if isinstance(n, ast.BinOp) and type(n.op) in _OPS:
-            a, b = ev(n.left), ev(n.right)
-            if isinstance(n.op, ast.Pow) and (not 0 <= b <= 64 or abs(a) > _BIG):
-                raise ValueError("power too large")
-            if isinstance(n.op, ast.FloorDiv) and b == 0:
-                raise ValueError("division by zero")
-            v = _OPS[type(n.op)](a, b)
-            if abs(v) > _BIG:
-                raise ValueError("too large")
-            return v
-        raise ValueError("not a constant expression")
-
-    try:
-        v = ev(node)
-    except (ValueError, OverflowError, TypeError):
-        return None
-    return v if type(v) is int else None
-
-
-def rename_model(source: str, old: str = "Model", new: str = "ModelNew") -> str:
-    """`source` with the class `old` and every reference to that name renamed `new`.
-
-    Works on the AST and the tokens: a Name or class statement called exactly `old` changes,
-    while attributes (`x.Model`), strings, comments and other names (`MyModel`) do not.
-    Raises ValueError if the source does not bind `old` or already uses `new`.
-    """
-    tree = ast.parse(source)
-    lines = source.split("\n")
-
-    def char_col(row: int, byte_col: int) -> int:
-        return len(lines[row - 1].encode()[:byte_col].decode(errors="replace"))
-
-    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in (old, new)]
-    classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name in (old, new)]
-    if any(n.id == new for n in names) or any(c.name == new for c in classes):
-        raise ValueError(f"it already uses the name {new}")
-    wanted = {(n.lineno, char_col(n.lineno, n.col_offset)) for n in names}
-    class_lines = {(c.lineno, char_col(c.lineno, c.col_offset)) for c in classes}
-    bound = bool(classes) or any(isinstance(n.ctx, ast.Store) for n in names)
-    if not bound:
-        raise ValueError(f"it defines no class {old}")
-
-    spots: list[tuple[int, int]] = []
-    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.NAME]
-    for i, tok in enumerate(tokens):
-        if tok.string == old and tok.start in wanted:
-            spots.append(tok.start)
-            wanted.discard(tok.start)
-        elif (
-            tok.string == "class"
-            and tok.start in class_lines
-            and i + 1 < len(tokens)
-            and tokens[i + 1].string == old
-        ):
-            spots.append(tokens[i + 1].start)
-    if wanted:
-        row = min(wanted)[0]
-        raise ValueError(f"cannot rename {old} at line {row} (inside an f-string?)")
-    for row, col in sorted(spots, reverse=True):
-        line = lines[row - 1]
-        lines[row - 1] = line[:col] + new + line[col + len(old) :]
-    return "\n".join(lines)
-
-
-def _defines(tree: ast.Module, name: str) -> bool:
-    """Whether module-level code may bind `name` (a def, an assignment, an import)."""
-    for node in tree.body:
-        if name in _bound_names(node):
-            return True
-        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
-            return True
-    return False
-
-
-def _model_doc(tree: ast.Module) -> str:
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "Model":
-            doc = ast.get_docstring(node) or ""
-            return " ".join(doc.split("\n\n")[0].split())
-    return ""
-
-
 # ---------------------------------------------------------------- one problem
 
 
@@ -353,7 +192,7 @@ def _import_one(file: Path, name: str, out: Path, shrink: bool, force: bool, tim
         tree = ast.parse(source, filename=str(file))
     except SyntaxError as err:
         raise _Skip(f"syntax error at line {err.lineno}: {err.msg}") from None
-    missing = [n for n in ("Model", "get_inputs", "get_init_inputs") if not _defines(tree, n)]
+    missing = [n for n in ("Model", "get_inputs", "get_init_inputs") if not defines(tree, n)]
     if missing:
         raise _Skip(
             f"it defines no {' and no '.join(missing)} (a KernelBench problem defines "
@@ -375,8 +214,8 @@ def _import_one(file: Path, name: str, out: Path, shrink: bool, force: bool, tim
         cpu_ms=float(answer["ms"]),
         notes=tuple(answer["notes"]),
     )
-    toml = _task_toml(task, _model_doc(tree), shrink)
-    _write_folder(task, data, solution.encode(encoding), toml)
+    toml = task_toml(task, model_doc(tree), shrink)
+    write_folder(task, data, solution.encode(encoding), toml)
     return task
 
 
@@ -445,163 +284,3 @@ def _kill(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
-
-
-# ---------------------------------------------------------------- the task folder
-
-_TOML = '''\
-# A kernel task (see recursor.task.kernel): make reference.py's operation faster in solution.py.
-# Imported from the KernelBench problem {file} by `recursor task import-kernelbench`.
-name = {name}
-title = {title}
-goal = """
-{goal}
-"""
-
-[program]
-files = ["solution.py", "ckernel.py"]
-editable = ["solution.py"]
-
-[harness]
-command = ["{{python}}", "-m", "recursor.task.kernel.harness"]
-files = ["reference.py"]
-
-[metric]
-name = "speedup"
-direction = "maximize"
-unit = "x over PyTorch eager"
-
-[budget]
-trials = 30        # timed (reference, candidate) pairs, in alternating order
-warmup = 3
-seconds = 240      # the runner's wall-clock cap: compile, correctness and timing
-
-[limits]
-timeout_seconds = 300
-memory_mb = 8192
-threads = 2
-
-[seeds]
-values = [1, 2, 3, 4]
-confirm = 2
-
-[[evaluations]]
-name = "speedup"
-held_out = false
-against = "eager"
-
-[[evaluations]]
-name = "speedup_compiled"
-held_out = true
-against = "compiled"
-seeds = 2
-
-[settings]
-correctness_sets = 3
-signed = true
-
-[settings.shapes]
-{shapes_comment}
-cpu = [{cpu}]
-gpu = [{gpu}]
-
-[settings.tolerance]
-float32 = [1e-4, 1e-4]
-float16 = [1e-2, 1e-2]
-bfloat16 = [2e-2, 2e-2]
-
-[search]
-descriptors = ["category", "depth"]
-
-[ideas]
-dir = "ideas"
-'''
-
-
-def _toml_str(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)  # a JSON string is a TOML basic string
-
-
-def _toml_shape(shape: dict[str, int]) -> str:
-    keys = [k if _BARE_KEY.match(k) else _toml_str(k) for k in shape]
-    return "{" + ", ".join(f"{k} = {v}" for k, v in zip(keys, shape.values(), strict=True)) + "}"
-
-
-def _describe(file: Path, doc: str) -> tuple[str, str]:
-    """(title, what the operation is) from the file name and Model's docstring."""
-    match = re.match(r"(\d+)[_\s-]*(.*)$", file.stem)
-    number, words = (match.group(1), match.group(2)) if match else ("", file.stem)
-    words = " ".join(words.replace("_", " ").split()) or file.stem
-    title = (
-        f"{words} (KernelBench {number}), faster than PyTorch"
-        if number
-        else f"{words} (KernelBench), faster than PyTorch"
-    )
-    return title, (doc.rstrip(".") or words)
-
-
-def _task_toml(task: ImportedTask, doc: str, shrink: bool) -> str:
-    import tomllib
-
-    title, what = _describe(task.source, doc)
-    second = " and a second shape" if len(task.cpu_shapes) > 1 else ""
-    goal = (
-        f"Make ModelNew in solution.py compute the same result as Model in reference.py "
-        f"({what}), faster. The harness checks the result on fresh inputs{second}, and "
-        f"times ModelNew against Model interleaved in one process; the metric is the median "
-        f"speedup over PyTorch eager. Rewrite it in PyTorch, or write a C/C++ kernel compiled "
-        f"at run time with ckernel.compile (see ckernel.py), or a Triton or CUDA kernel for GPUs."
-    )
-    goal = "\n".join(textwrap.wrap(goal.replace("\\", "\\\\").replace('"', '\\"'), 95))
-    if shrink:
-        comment = (
-            f"# cpu: shrunk for a small CPU, one eager call of the reference takes "
-            f"{task.cpu_ms:.1f} ms (2 threads)\n# gpu: the problem's own sizes"
-        )
-    else:
-        comment = (
-            f"# the problem's own sizes; one eager CPU call of the reference takes "
-            f"{task.cpu_ms:.1f} ms (2 threads)"
-        )
-    text = _TOML.format(
-        file=task.source.name,
-        name=_toml_str(task.name),
-        title=_toml_str(title),
-        goal=goal,
-        shapes_comment=comment,
-        cpu=", ".join(_toml_shape(s) for s in task.cpu_shapes),
-        gpu=", ".join(_toml_shape(s) for s in task.gpu_shapes),
-    )
-    tomllib.loads(text)  # a bug here must not write a folder
-    return text
-
-
-def _write_folder(task: ImportedTask, reference: bytes, solution: bytes, toml: str) -> None:
-    """Write the folder whole under a temporary name, check it, then rename it into place."""
-    from recursor.task.folder import load_task
-
-    out = task.folder.parent
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{task.name}.", dir=out))
-    old: Path | None = None
-    try:
-        (tmp / "reference.py").write_bytes(reference)
-        (tmp / "solution.py").write_bytes(solution)
-        shutil.copyfile(CKERNEL, tmp / "ckernel.py")
-        (tmp / "task.toml").write_text(toml)
-        (tmp / "ideas").mkdir()
-        os.chmod(tmp, 0o755)
-        try:
-            load_task(tmp)
-        except TaskError as err:
-            raise _Skip(f"the task folder made from it is invalid: {'; '.join(err.problems)}") from None
-        if task.folder.exists():  # only with force: checked before the work began
-            old = Path(tempfile.mkdtemp(prefix=f".{task.name}.old.", dir=out))
-            os.rename(task.folder, old / task.name)
-        os.rename(tmp, task.folder)
-    except OSError as err:
-        raise _Skip(f"cannot write {task.folder}: {err}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
