@@ -3,7 +3,8 @@
 One thread drives everything and is the only writer of the store; experiments run in the
 executor's process groups. The loop never blocks on one experiment: it fills every free worker
 (first the seeds that undecided nodes need, then new candidates), waits for whichever experiment
-ends first, records it, and asks the judge whether that node is decided.
+ends first, records it, and asks the judge whether that node is decided. Nor does it block on a
+proposal: the proposer is called on a thread of its own (`recursor.loop.proposing`).
 
 A run can be killed at any moment. Everything finished is in the store; on resume, evaluations
 that were in flight are marked lost and run again, and undecided nodes continue where they were.
@@ -11,9 +12,8 @@ that were in flight are marked lost and run again, and undecided nodes continue 
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,23 +23,22 @@ from recursor.executor.job import Job, JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
-from recursor.loop.candidates import Programs, add_candidate, blocked_reason
+from recursor.loop.candidates import blocked_reason
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import make_job
 from recursor.loop.overhead import OverheadMeter
 from recursor.loop.progress import Observer, Progress, SilentObserver, snapshot
+from recursor.loop.proposing import Proposals
 from recursor.loop.stopping import Confirmation, EarlyStopping, Flying, Stop
-from recursor.policy import SearchView
-from recursor.proposer import ProposalContext, ProposalFailed, Proposer
+from recursor.proposer import Proposer
 from recursor.store import EvalStatus, Evaluation, Finding, Node, NodeStatus, RunStore
 from recursor.task import Task
 from recursor.value import StopSettings
 
 HEARTBEAT_SECONDS = 5.0
 TICK_SECONDS = 1.0
-MAX_FAILED_PROPOSALS = 5  # in a row: an endpoint that is down ends the run, resumable later
 
 
 @dataclass
@@ -82,16 +81,9 @@ class ResearchLoop:
         self.heldout = [e for e in spec.evaluations if e.held_out] if config.heldout else []
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
-        self._programs = Programs(self.store)
         self._noise: Pooled | None = None
-        self._exhausted = False  # no proposer has anything left for any parent
-        self._stop_proposing: str | None = None  # why proposing stopped early (cost, failures)
-        self._failed_proposals = 0  # in a row
         self.integrity = Integrity(task, store.meta()["harness_hashes"], data_paths)
         self._abandoned: set[int] = set()  # runs in flight whose node was stopped early
-        # one proposal at a time (proposers need not be thread-safe), on its own thread
-        self._proposer_thread = ThreadPoolExecutor(1, thread_name_prefix="proposer")
-        self._proposal: tuple[Future, ProposalContext] | None = None
         self.stopping: EarlyStopping | None = None
         if config.early_stop and spec.metric.curve:
             self.stopping = EarlyStopping.for_run(
@@ -103,6 +95,8 @@ class ResearchLoop:
         self.meter = OverheadMeter(workers, store.meta().get("engine"))
         self.discoveries = (RunLibrary(store, task, config.discoveries_dir, config.overrides)
                             if config.discoveries and config.discoveries_dir else None)
+        self.proposals = Proposals(store, task, config, proposer, policy, self.discoveries,
+                                   self._event)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -126,7 +120,7 @@ class ResearchLoop:
                 self.meter.woke()
                 self._fill()
                 # free workers while a proposal is out are the engine's time, not starvation
-                self.meter.filled(self.workers if self._proposal else len(self._flights))
+                self.meter.filled(self.workers if self.proposals.pending else len(self._flights))
                 if not self._flights and self._done():
                     break
                 self._collect(TICK_SECONDS)
@@ -161,8 +155,7 @@ class ResearchLoop:
                 self._event("interrupted", f"{len(lost)} experiment(s) in flight were stopped; "
                             "`recursor resume` runs them again")
             self.executor.shutdown()
-            # a proposal still out (a model call) is left to finish on its own: not waited for
-            self._proposer_thread.shutdown(wait=False, cancel_futures=True)
+            self.proposals.close()
             self.store.end_session(session, end)
 
     # -- recovery and bookkeeping ----------------------------------------------------------
@@ -205,9 +198,10 @@ class ResearchLoop:
 
     def _done(self) -> bool:
         undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
-        if undecided or self._pending_heldout() is not None or self._proposal is not None:
+        if undecided or self._pending_heldout() is not None or self.proposals.pending:
             return False
-        return self._exhausted or self._stop_proposing is not None or not self._budget_left()
+        return (self.proposals.exhausted or self.proposals.stopped is not None
+                or not self._budget_left())
 
     def _end_reason(self) -> str:
         c = self.config
@@ -215,14 +209,14 @@ class ResearchLoop:
             return f"experiment budget of {c.experiments} spent"
         if c.minutes is not None and self.elapsed() >= c.minutes * 60:
             return f"time budget of {c.minutes:g} minutes spent"
-        if self._stop_proposing is not None:
-            return self._stop_proposing
+        if self.proposals.stopped is not None:
+            return self.proposals.stopped
         return "no idea left to try on any accepted node"
 
     # -- filling the workers ---------------------------------------------------------------
 
     def _fill(self) -> None:
-        self._take_proposal()
+        self.proposals.take(self._nodes)
         while len(self._flights) < self.workers:
             pending = self._pending_evaluation()
             if pending is not None:
@@ -230,11 +224,11 @@ class ResearchLoop:
                 continue
             baseline = self._baseline()
             if (baseline is None or baseline.status is not NodeStatus.ACCEPTED
-                    or self._exhausted or self._stop_proposing or not self._budget_left()
-                    or self._proposal is not None):
+                    or self.proposals.exhausted or self.proposals.stopped
+                    or not self._budget_left() or self.proposals.pending):
                 return
-            self._start_proposal()
-            if not self._take_proposal():
+            self.proposals.start(self._nodes)
+            if not self.proposals.take(self._nodes):
                 return  # the proposer is thinking: the loop goes on collecting meanwhile
 
     def _pending_evaluation(self) -> tuple[int, int, str, str] | None:
@@ -298,92 +292,6 @@ class ResearchLoop:
         noise = self.judge.noise(self._nodes, upto=node.id)
         return self.judge.confirmation_bar(noise), noise.sigma, noise.df
 
-    def _frontier(self) -> list[Node]:
-        return [n for n in self._nodes.values()
-                if n.status is NodeStatus.ACCEPTED and self.proposer.has_ideas_for(self._context(n))]
-
-    def _context(self, parent: Node) -> ProposalContext:
-        lineage = [parent]
-        while lineage[-1].parent_id is not None:
-            lineage.append(self._nodes[lineage[-1].parent_id])
-        return ProposalContext(
-            task=self.task,
-            parent=parent,
-            parent_files=self.store.files(parent),
-            lineage=tuple(reversed(lineage)),
-            nodes=tuple(self._nodes.values()),
-            seed=self.config.seed * 1_000_003 + len(self._nodes),
-            past_discoveries=self.discoveries.past if self.discoveries else (),
-            other_discoveries=self.discoveries.other if self.discoveries else (),
-            programs=self._programs.of(self._nodes.values()),
-        )
-
-    def _start_proposal(self) -> None:
-        """Ask the proposer for a candidate, off the loop's thread: a model taking a minute to
-        answer must not keep finished experiments from being recorded and judged, or free
-        workers from the seeds that undecided nodes need."""
-        frontier = self._frontier()
-        if not frontier:
-            self._exhausted = True
-            self._event("exhausted", "no proposer has an idea left for any accepted node")
-            return
-        view = SearchView(tuple(self._nodes.values()), tuple(frontier), self.metric,
-                          self.task.spec.minimize, self.task.spec.seeds.values)
-        # under the islands policy the child joins the island whose turn it is: tell the
-        # proposers, so that each island keeps its own mix of researchers
-        island = (self.policy.next_island(view), self.policy.islands) if hasattr(
-            self.policy, "next_island") else None
-        parent = self.policy.select_parent(view)
-        # the cost left is read once per proposal, not for every parent the frontier looks at
-        cost_left = (None if self.config.max_cost is None
-                     else self.config.max_cost - self.store.total_cost())
-        ctx = dataclasses.replace(self._context(parent), island=island, cost_left=cost_left)
-        if ctx.cost_left is not None and ctx.cost_left <= 0:
-            self._stop_proposing = (f"cost cap of ${self.config.max_cost:g} reached "
-                                    f"(${self.store.total_cost():.4f} spent on model calls)")
-            self._event("cost", self._stop_proposing)
-            return
-        self._proposal = (self._proposer_thread.submit(self.proposer.propose, ctx), ctx)
-
-    def _take_proposal(self) -> bool:
-        """Add the candidate of a proposal that has come back; False while one is pending."""
-        if self._proposal is None:
-            return True
-        future, ctx = self._proposal
-        if not future.done():
-            return False
-        self._proposal = None
-        parent = ctx.parent
-        try:
-            proposal = future.result()
-        except ProposalFailed as err:
-            self.store.add_calls(None, err.calls)
-            self._failed_proposals += 1
-            self._event("proposal-failed", f"no proposal for node {parent.id}: {err.reason}")
-            if self._failed_proposals >= MAX_FAILED_PROPOSALS:
-                self._stop_proposing = (f"proposing failed {self._failed_proposals} times in a "
-                                        f"row; the last: {err.reason}")
-            return True
-        if proposal is None:
-            self._exhausted = True
-            return True
-        self._failed_proposals = 0
-        idea = proposal.idea
-        node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
-                             self.task.spec.program.editable, ctx.programs)
-        if proposal.calls:
-            self.store.add_calls(node.id, proposal.calls)
-        self._nodes[node.id] = node
-        if node.status is not NodeStatus.RUNNING:
-            self._event(node.status.value, f"node {node.id} '{idea.title}': {node.reason}",
-                        node.id)
-            return True
-        for f in node.findings:
-            self._event("finding", f"node {node.id}: {f.check} (warning): {f.message}", node.id)
-        self._event("proposed", f"node {node.id} from node {parent.id}: {idea.title} "
-                    f"({idea.proposer}: {idea.reason})", node.id)
-        return True
-
     def _add_baseline(self) -> None:
         node = self.store.add_node(None, None, self.task.program_files())
         self._nodes[node.id] = node
@@ -405,7 +313,8 @@ class ResearchLoop:
 
     def _collect(self, timeout: float) -> None:
         by_future = {f.future: f for f in self._flights.values()}
-        waiting = list(by_future) + ([self._proposal[0]] if self._proposal else [])
+        pending = self.proposals.pending
+        waiting = list(by_future) + ([pending] if pending else [])
         if not waiting:
             return
         done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)

@@ -1,0 +1,141 @@
+"""The proposer's side of the research loop: one proposal at a time, on its own thread.
+
+A model can take a minute to answer. The loop must not wait for it: finished experiments are
+recorded and judged meanwhile, and free workers take the seeds that undecided nodes need. So a
+proposal is started (`start`), the loop goes on, and the candidate is added once it is back
+(`take`). Proposers need not be thread-safe: there is never more than one call out.
+
+Proposing ends for good when no proposer has an idea for any accepted node (`exhausted`), or
+early (`stopped` says why) when the cost cap is reached or proposing failed
+`MAX_FAILED_PROPOSALS` times in a row (an endpoint that is down ends the run, resumable later).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from recursor.loop.candidates import Programs, add_candidate
+from recursor.loop.config import RunConfig
+from recursor.loop.discoveries import RunLibrary
+from recursor.policy import SearchView
+from recursor.proposer import ProposalContext, ProposalFailed, Proposer
+from recursor.store import Node, NodeStatus, RunStore
+from recursor.task import Task
+
+MAX_FAILED_PROPOSALS = 5  # in a row
+
+Event = Callable[[str, str, int | None], None]
+
+
+class Proposals:
+    """Asks the policy for a parent and the proposer for a candidate of it, off the loop's
+    thread; adds the candidate to the store when it is back."""
+
+    def __init__(self, store: RunStore, task: Task, config: RunConfig, proposer: Proposer,
+                 policy: Any, discoveries: RunLibrary | None, event: Event):
+        self.store, self.task, self.config = store, task, config
+        self.proposer, self.policy, self.discoveries = proposer, policy, discoveries
+        self._event = event
+        self.exhausted = False  # no proposer has anything left for any parent
+        self.stopped: str | None = None  # why proposing stopped early (cost, failures)
+        self._failed = 0  # in a row
+        self._programs = Programs(store)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="proposer")
+        self._out: tuple[Future, ProposalContext] | None = None
+
+    @property
+    def pending(self) -> Future | None:
+        """The proposal still out, if any: the loop waits on it beside its experiments."""
+        return self._out[0] if self._out else None
+
+    def start(self, nodes: dict[int, Node]) -> None:
+        """Choose a parent among `nodes` and ask for a candidate of it, on the proposer's
+        thread; or mark proposing exhausted or stopped."""
+        frontier = [n for n in nodes.values()
+                    if n.status is NodeStatus.ACCEPTED
+                    and self.proposer.has_ideas_for(self._context(n, nodes))]
+        if not frontier:
+            self.exhausted = True
+            self._event("exhausted", "no proposer has an idea left for any accepted node", None)
+            return
+        spec = self.task.spec
+        view = SearchView(tuple(nodes.values()), tuple(frontier), spec.metric.name,
+                          spec.minimize, spec.seeds.values)
+        # under the islands policy the child joins the island whose turn it is: tell the
+        # proposers, so that each island keeps its own mix of researchers
+        island = (self.policy.next_island(view), self.policy.islands) if hasattr(
+            self.policy, "next_island") else None
+        parent = self.policy.select_parent(view)
+        # the cost left is read once per proposal, not for every parent the frontier looks at
+        cost_left = (None if self.config.max_cost is None
+                     else self.config.max_cost - self.store.total_cost())
+        ctx = dataclasses.replace(self._context(parent, nodes), island=island, cost_left=cost_left)
+        if ctx.cost_left is not None and ctx.cost_left <= 0:
+            self.stopped = (f"cost cap of ${self.config.max_cost:g} reached "
+                            f"(${self.store.total_cost():.4f} spent on model calls)")
+            self._event("cost", self.stopped, None)
+            return
+        self._out = (self._thread.submit(self.proposer.propose, ctx), ctx)
+
+    def take(self, nodes: dict[int, Node]) -> bool:
+        """Add the candidate of a proposal that has come back to the store and to `nodes`;
+        False while one is still out."""
+        if self._out is None:
+            return True
+        future, ctx = self._out
+        if not future.done():
+            return False
+        self._out = None
+        parent = ctx.parent
+        try:
+            proposal = future.result()
+        except ProposalFailed as err:
+            self.store.add_calls(None, err.calls)
+            self._failed += 1
+            self._event("proposal-failed", f"no proposal for node {parent.id}: {err.reason}", None)
+            if self._failed >= MAX_FAILED_PROPOSALS:
+                self.stopped = (f"proposing failed {self._failed} times in a row; "
+                                f"the last: {err.reason}")
+            return True
+        if proposal is None:
+            self.exhausted = True
+            return True
+        self._failed = 0
+        idea = proposal.idea
+        node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
+                             self.task.spec.program.editable, ctx.programs)
+        if proposal.calls:
+            self.store.add_calls(node.id, proposal.calls)
+        nodes[node.id] = node
+        if node.status is not NodeStatus.RUNNING:
+            self._event(node.status.value, f"node {node.id} '{idea.title}': {node.reason}",
+                        node.id)
+            return True
+        for f in node.findings:
+            self._event("finding", f"node {node.id}: {f.check} (warning): {f.message}", node.id)
+        self._event("proposed", f"node {node.id} from node {parent.id}: {idea.title} "
+                    f"({idea.proposer}: {idea.reason})", node.id)
+        return True
+
+    def close(self) -> None:
+        # a proposal still out (a model call) is left to finish on its own: not waited for
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    def _context(self, parent: Node, nodes: dict[int, Node]) -> ProposalContext:
+        lineage = [parent]
+        while lineage[-1].parent_id is not None:
+            lineage.append(nodes[lineage[-1].parent_id])
+        return ProposalContext(
+            task=self.task,
+            parent=parent,
+            parent_files=self.store.files(parent),
+            lineage=tuple(reversed(lineage)),
+            nodes=tuple(nodes.values()),
+            seed=self.config.seed * 1_000_003 + len(nodes),
+            past_discoveries=self.discoveries.past if self.discoveries else (),
+            other_discoveries=self.discoveries.other if self.discoveries else (),
+            programs=self._programs.of(nodes.values()),
+        )
