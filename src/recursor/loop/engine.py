@@ -66,7 +66,7 @@ class ResearchLoop:
         observer: Observer | None = None,
     ):
         self.store, self.task, self.config = store, task, config
-        self.executor, self.proposer, self.policy = executor, proposer, policy
+        self.executor = executor
         self.workers = workers
         self.data_paths = data_paths
         self.observer = observer or SilentObserver()
@@ -200,8 +200,7 @@ class ResearchLoop:
         undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
         if undecided or self._pending_heldout() is not None or self.proposals.pending:
             return False
-        return (self.proposals.exhausted or self.proposals.stopped is not None
-                or not self._budget_left())
+        return self.proposals.ended or not self._budget_left()
 
     def _end_reason(self) -> str:
         c = self.config
@@ -224,8 +223,8 @@ class ResearchLoop:
                 continue
             baseline = self._baseline()
             if (baseline is None or baseline.status is not NodeStatus.ACCEPTED
-                    or self.proposals.exhausted or self.proposals.stopped
-                    or not self._budget_left() or self.proposals.pending):
+                    or self.proposals.ended or not self._budget_left()
+                    or self.proposals.pending):
                 return
             self.proposals.start(self._nodes)
             if not self.proposals.take(self._nodes):

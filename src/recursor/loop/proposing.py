@@ -51,12 +51,19 @@ class Proposals:
         """The proposal still out, if any: the loop waits on it beside its experiments."""
         return self._out[0] if self._out else None
 
+    @property
+    def ended(self) -> bool:
+        """No candidate will come any more: no idea is left, or proposing was stopped."""
+        return self.exhausted or self.stopped is not None
+
     def start(self, nodes: dict[int, Node]) -> None:
         """Choose a parent among `nodes` and ask for a candidate of it, on the proposer's
         thread; or mark proposing exhausted or stopped."""
+        # which programs the tree holds is the same for every parent looked at: read it once
+        programs = self._programs.of(nodes.values())
         frontier = [n for n in nodes.values()
                     if n.status is NodeStatus.ACCEPTED
-                    and self.proposer.has_ideas_for(self._context(n, nodes))]
+                    and self.proposer.has_ideas_for(self._context(n, nodes, programs))]
         if not frontier:
             self.exhausted = True
             self._event("exhausted", "no proposer has an idea left for any accepted node", None)
@@ -72,7 +79,8 @@ class Proposals:
         # the cost left is read once per proposal, not for every parent the frontier looks at
         cost_left = (None if self.config.max_cost is None
                      else self.config.max_cost - self.store.total_cost())
-        ctx = dataclasses.replace(self._context(parent, nodes), island=island, cost_left=cost_left)
+        ctx = dataclasses.replace(self._context(parent, nodes, programs), island=island,
+                                  cost_left=cost_left)
         if ctx.cost_left is not None and ctx.cost_left <= 0:
             self.stopped = (f"cost cap of ${self.config.max_cost:g} reached "
                             f"(${self.store.total_cost():.4f} spent on model calls)")
@@ -124,7 +132,8 @@ class Proposals:
         # a proposal still out (a model call) is left to finish on its own: not waited for
         self._thread.shutdown(wait=False, cancel_futures=True)
 
-    def _context(self, parent: Node, nodes: dict[int, Node]) -> ProposalContext:
+    def _context(self, parent: Node, nodes: dict[int, Node],
+                 programs: dict[str, int]) -> ProposalContext:
         lineage = [parent]
         while lineage[-1].parent_id is not None:
             lineage.append(nodes[lineage[-1].parent_id])
@@ -137,5 +146,5 @@ class Proposals:
             seed=self.config.seed * 1_000_003 + len(nodes),
             past_discoveries=self.discoveries.past if self.discoveries else (),
             other_discoveries=self.discoveries.other if self.discoveries else (),
-            programs=self._programs.of(nodes.values()),
+            programs=programs,
         )
