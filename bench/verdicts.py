@@ -1,26 +1,27 @@
-"""How far recursor's verdicts can be trusted: false accepts, true accepts and cheats caught.
+"""How far recursor's verdicts can be trusted: false accepts, honest changes flagged, cheats
+caught, class by class, beside the single-seed greedy rule.
 
-    python bench/verdicts.py                      # the README's table (about 30 min on 2 cores)
-    python bench/verdicts.py --set budget.train_tokens=16384 --nulls 12   # a quick look
+    python bench/verdicts.py                      # the task's default budget (hours on 2 cores)
+    python bench/verdicts.py --set budget.train_tokens=65536 --nulls 12   # a quicker look
 
-One `recursor.try_patches` run on `tiny-lm` judges, each against the same baseline:
+Candidates, judged by tests/audit/catalogue.py's runs (each line of defence on its own):
 
 - null candidates: changes that do not matter (a learning rate 0.05-0.4% off, an init scale,
   AdamW's eps or beta2 nudged, a rename, a comment, statements reordered, a logging interval).
   The numeric ones move val_bpb by noise; the pure ones leave it bit-identical. Any accept is
   a false accept.
-- ideas from the task's library that help in the nanoGPT speedrun line (GOOD_IDEAS): an accept
-  is a true accept. Not all of them help at this task's budget (on 2026-12-01, RMSNorm, warmup
-  with cosine decay and tied embeddings lost on the screening seed), so the true-accept rate is
-  a floor: the rule that accepts more of them is the one to ask why.
-- the cheat fixtures of tests/audit/cheats: caught when rejected for the check they name.
+- honest changes: every idea of the task's library and the honest fixtures of
+  tests/audit/honest. Any blocking finding on one is a false flag; how many the judge accepts
+  is the true-accept side (not all of them help at this budget).
+- the cheat fixtures of tests/audit/cheats, grouped by their `# class:` (the earlier catalogue,
+  which has none, by itself): caught when rejected or failed for the check they name. Runtime
+  cheats are judged with the static auditor off, so their row is the runtime defences alone.
 
 Two rules judge the same evaluations side by side: recursor's judge and auditor (screen on one
-seed, confirm on fresh seeds run by candidate and parent, moderated t at alpha, then the
-auditor), and an autoresearch-style single-seed greedy rule (keep if the candidate's val_bpb on
-the first seed beats the baseline's on that seed). The greedy verdict is read off the screening
-run that recursor makes anyway, so both see exactly the same numbers. Held-out evaluation is
-off: it flags, it never decides.
+seed, confirm on fresh seeds run by candidate and parent, moderated t at alpha, the auditor,
+the held-out gate), and an autoresearch-style single-seed greedy rule (keep if the candidate's
+val_bpb on the first seed beats the baseline's on that seed), read off the screening run that
+recursor makes anyway, so both see exactly the same numbers.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +41,9 @@ import recursor
 from recursor.task import load_task, parse_override
 
 HERE = Path(__file__).resolve().parent
-CHEATS = HERE.parent / "tests" / "audit" / "cheats"
-GOOD_IDEAS = ("lr-3e-3", "context-32", "muon", "qk-norm", "rmsnorm", "warmup-cosine",
-              "swiglu", "tied-embeddings")
+AUDIT = HERE.parent / "tests" / "audit"
+sys.path.insert(0, str(AUDIT))
+import catalogue  # noqa: E402 - the fixture format and the layered runs, shared with the tests
 
 
 @dataclass(frozen=True)
@@ -111,18 +113,8 @@ def null_candidates(count: int) -> list[Candidate]:
     return out[:count]
 
 
-def good_candidates(task_name: str) -> list[Candidate]:
-    ideas = {i.key: i for i in load_task(task_name).ideas}
-    return [Candidate("good", ideas[k].title, ideas[k].patch_text) for k in GOOD_IDEAS]
-
-
-def cheat_candidates() -> list[Candidate]:
-    out = []
-    for path in sorted(CHEATS.glob("*.patch")):
-        text = path.read_text()
-        expect = text.splitlines()[0].removeprefix("# expect: ").strip()
-        out.append(Candidate("cheat", path.stem, text, expect))
-    return out
+def idea_candidates(task_name: str) -> list[Candidate]:
+    return [Candidate("idea", i.title, i.patch_text) for i in load_task(task_name).ideas]
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -144,82 +136,121 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="tiny-lm")
     parser.add_argument("--nulls", type=int, default=30)
-    parser.add_argument("--no-good", action="store_true", help="skip the known-good ideas")
+    parser.add_argument("--no-ideas", action="store_true", help="skip the library's ideas")
     parser.add_argument("--no-cheats", action="store_true", help="skip the cheat fixtures")
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--alpha", type=float, default=0.02)
+    parser.add_argument("--catalogue", type=Path, action="append", default=[],
+                        help="another folder of cheat fixtures (e.g. one kept outside the "
+                             "repository); repeatable")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="task.toml override, e.g. --set budget.train_tokens=16384")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-verdicts"))
     args = parser.parse_args()
     overrides = dict(parse_override(o) for o in args.overrides)
 
-    candidates = null_candidates(args.nulls)
-    if not args.no_good:
-        candidates += good_candidates(args.task)
+    extra = null_candidates(args.nulls) + ([] if args.no_ideas else idea_candidates(args.task))
+    fixtures = catalogue.load(AUDIT / "honest", honest=True)
     if not args.no_cheats:
-        candidates += cheat_candidates()
+        for folder in [AUDIT / "cheats", *args.catalogue]:
+            fixtures += catalogue.load(folder)
     console = Console() if Console().is_terminal else Console(width=160)
-    run_dir = args.runs_dir / time.strftime("%Y%m%d-%H%M%S")
-    console.print(f"{len(candidates)} candidates → {run_dir}")
+    root = args.runs_dir / time.strftime("%Y%m%d-%H%M%S")
+    console.print(f"{len(extra)} nulls and ideas, {len(fixtures)} fixtures → {root}")
     t0 = time.monotonic()
-    verdicts = recursor.try_patches(args.task, [c.patch for c in candidates], run_dir=run_dir,
-                                    workers=args.workers, overrides=overrides, heldout=False,
-                                    alpha=args.alpha)
+    verdicts = catalogue.judge(fixtures, root, overrides, workers=args.workers,
+                               task=args.task, extra=[c.patch for c in extra])
     wall = time.monotonic() - t0
+    greedy = Greedy()
 
-    run = recursor.open_run(run_dir)
-    spec = run.task.spec
-    metric, screen_seed = spec.metric.name, spec.seeds.values[0]
-    nodes = {n.id: n for n in run.nodes()}
-    baseline = next(n for n in nodes.values() if n.is_baseline)
-    base_screen = baseline.values(metric, [screen_seed]).get(screen_seed)
-
-    def greedy(v: dict) -> bool | None:
-        """The single-seed rule on recursor's own screening run; None when it never ran."""
-        value = nodes[v["node"]].values(metric, [screen_seed]).get(screen_seed)
-        if value is None or base_screen is None:
-            return None
-        return value < base_screen if spec.minimize else value > base_screen
-
-    rows = list(zip(candidates, verdicts, strict=True))
+    rows = [(c.kind, c.title, "", verdicts[f"extra-{i}"]) for i, c in enumerate(extra)]
+    rows += [("honest" if f.expect == "honest" else _group(f), f.name, f.expect,
+              verdicts[f.name]) for f in fixtures if f.name in verdicts]
     detail = Table(title="every candidate")
-    for col in ("kind", "candidate", "screen Δ%", "greedy", "recursor", "reason"):
+    for col in ("group", "candidate", "expect", "screen Δ%", "greedy", "recursor", "caught",
+                "reason"):
         detail.add_column(col, overflow="fold")
-    for c, v in rows:
-        value = nodes[v["node"]].values(metric, [screen_seed]).get(screen_seed)
-        delta = (f"{100 * (base_screen - value) / base_screen:+.2f}"
-                 if value is not None and base_screen else "—")
-        g = greedy(v)
-        detail.add_row(c.kind, c.title[:48], delta,
+    for group, title, expect, v in rows:
+        delta, g = greedy.screen(v)
+        ok = catalogue.caught(v, expect)[0] if expect else None
+        detail.add_row(group, title[:44], expect, "—" if delta is None else f"{delta:+.2f}",
                        "—" if g is None else ("accept" if g else "reject"), v["status"],
-                       (v["reasons"][0] if v["reasons"] else "")[:90])
+                       "" if ok is None else ("yes" if ok else "NO"),
+                       (v["reasons"][0] if v["reasons"] else "")[:80])
     console.print(detail)
 
     summary = Table(title=f"verdicts on {args.task} — {time.strftime('%Y-%m-%d')}, "
-                          f"{platform.machine()}, {platform.node()}, "
-                          f"{wall / 60:.0f} min, alpha {args.alpha}")
-    for col in ("candidates", "n", "single-seed greedy accepts", "recursor accepts"):
+                          f"{platform.machine()}, {platform.node()}, {wall / 60:.0f} min, "
+                          f"budget {overrides or 'the task default'}")
+    for col in ("candidates", "n", "single-seed greedy accepts", "recursor accepts",
+                "flagged / caught"):
         summary.add_column(col, justify="right")
-    for kind, label in (("null", "null (false accepts)"), ("good", "literature ideas (true accepts)")):
-        group = [(c, v) for c, v in rows if c.kind == kind]
-        if group:
-            g = sum(bool(greedy(v)) for _, v in group)
-            r = sum(v["status"] == "accepted" for _, v in group)
-            summary.add_row(label, str(len(group)), rate(g, len(group)), rate(r, len(group)))
-    cheats = [(c, v) for c, v in rows if c.kind == "cheat"]
-    if cheats:
-        ran = [(c, v) for c, v in cheats if greedy(v) is not None]
-        caught = sum(v["status"] != "accepted" and c.expect in
-                     {f["check"] for f in v["audit"] if f["blocking"]} for c, v in cheats)
-        summary.add_row("cheats (accepted)", str(len(cheats)),
-                        f"{sum(bool(greedy(v)) for _, v in ran)} of the {len(ran)} that ran",
-                        str(sum(v["status"] == "accepted" for _, v in cheats)))
-        summary.add_row("cheats caught for the named check", str(len(cheats)), "—",
-                        rate(caught, len(cheats)))
+    groups: dict[str, list] = {}
+    for group, _, expect, v in rows:
+        groups.setdefault(group, []).append((expect, v))
+    for group in sorted(groups, key=_order):
+        members = groups[group]
+        n = len(members)
+        ran = [greedy.screen(v)[1] for _, v in members]
+        g = f"{sum(bool(x) for x in ran)} of the {sum(x is not None for x in ran)} that ran"
+        accepted = sum(v["status"] == "accepted" for _, v in members)
+        if group == "null":
+            flagged = "—"
+            accepted_text = rate(accepted, n)
+        elif group in ("idea", "honest"):
+            flagged = rate(sum(any(f["blocking"] for f in v["audit"]) for _, v in members), n)
+            accepted_text = rate(accepted, n)
+        else:
+            flagged = rate(sum(catalogue.caught(v, e)[0] for e, v in members), n)
+            accepted_text = str(accepted)
+        summary.add_row(_label(group), str(n), g, accepted_text, flagged)
     console.print(summary)
     console.print("rates with their 95% Wilson interval; greedy is read off recursor's own "
-                  "screening run, on the same seed and numbers.")
+                  "screening run, on the same seed and numbers. 'flagged' (nulls, ideas, honest "
+                  "changes): a blocking finding on a change that is not a cheat; 'caught' "
+                  "(cheats): rejected or failed for the check the fixture names.")
+
+
+class Greedy:
+    """The single-seed rule, read off the screening runs of recursor's own runs."""
+
+    def __init__(self):
+        self.runs: dict[str, tuple] = {}
+
+    def _run(self, run_dir: str) -> tuple:
+        if run_dir not in self.runs:
+            run = recursor.open_run(run_dir)
+            spec = run.task.spec
+            nodes = {n.id: n for n in run.nodes()}
+            baseline = next(n for n in nodes.values() if n.is_baseline)
+            screen = spec.seeds.values[0]
+            self.runs[run_dir] = (nodes, spec.metric.name, screen, spec.minimize,
+                                  baseline.values(spec.metric.name, [screen]).get(screen))
+            run.close()
+        return self.runs[run_dir]
+
+    def screen(self, v: dict) -> tuple[float | None, bool | None]:
+        """(screen gain in % over the baseline, the greedy verdict); Nones when it never ran."""
+        nodes, metric, screen, minimize, base = self._run(v["run_dir"])
+        value = nodes[v["node"]].values(metric, [screen]).get(screen)
+        if value is None or base is None:
+            return None, None
+        gain = (base - value) if minimize else (value - base)
+        return 100 * gain / abs(base), gain > 0
+
+
+def _group(f: catalogue.Fixture) -> str:
+    return f"class {f.klass}" if f.klass else "earlier catalogue"
+
+
+def _order(group: str) -> tuple[int, str]:
+    first = {"null": 0, "idea": 1, "honest": 2, "earlier catalogue": 3}
+    return (first.get(group, 4), group)
+
+
+def _label(group: str) -> str:
+    return {"null": "null (false accepts)", "idea": "library ideas (honest)",
+            "honest": "honest fixtures", "earlier catalogue": "cheats, earlier catalogue"
+            }.get(group, f"cheats, {group}")
 
 
 if __name__ == "__main__":

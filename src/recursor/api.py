@@ -278,8 +278,9 @@ def try_patches(
         nodes = done.nodes()
         spec = done.task.spec
         baseline = next(n for n in nodes if n.is_baseline)
-        return [verdict(n, baseline, spec.metric.name, spec.seeds.values, spec.minimize)
-                for n in nodes if not n.is_baseline]
+        box = done.meta.get("sandbox") or {}
+        return [{**verdict(n, baseline, spec.metric.name, spec.seeds.values, spec.minimize),
+                 "sandbox": box.get("kind")} for n in nodes if not n.is_baseline]
     finally:
         done.close()
 

@@ -1,62 +1,64 @@
-"""Every cheat fixture, run as a candidate in one real run of `tiny-lm`: each is rejected, and
-for the reason its fixture names; the honest changes beside them are not.
+"""Every cheat fixture, run as a candidate in a real run of `tiny-lm`: each is rejected (or failed)
+for the reason its fixture names; the honest changes beside them are not blocked.
 
-The fixtures are real patches a reward-hacking researcher would write (tests/audit/cheats/*.patch,
-first line `# expect: <check>`). Static cheats never run; the dynamic ones run in the sandbox
-and are caught by the harness's audits or by the checks across seeds and windows.
+The fixtures are real patches a reward-hacking researcher would write (tests/audit/cheats/*.patch)
+and honest changes (tests/audit/honest/*.patch), judged layer by layer as `catalogue` says: the
+static cheats and the honest changes in an ordinary run, the runtime cheats with the static
+auditor off (the runtime rules must hold on their own), the weaker-sandbox cheats under it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import catalogue
 import pytest
 from conftest import SMALL
 
-import recursor
+from recursor.executor.sandbox import detect
 
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
-CHEATS = sorted((HERE / "cheats").glob("*.patch"))
-HONEST = sorted((HERE / "honest").glob("*.patch"))
+CHEATS = catalogue.load(HERE / "cheats")
+HONEST = catalogue.load(HERE / "honest", honest=True)
 
 
-def expected(path: Path) -> str:
-    first = path.read_text().splitlines()[0]
-    assert first.startswith("# expect: "), f"{path.name}: first line must be '# expect: CHECK'"
-    return first.removeprefix("# expect: ").strip()
+def _runs_here(kind: str) -> bool:
+    try:
+        detect(kind)
+    except Exception:  # noqa: BLE001 - a sandbox this machine cannot give
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
-def verdicts(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("cheats") / "run"
-    results = recursor.try_patches("tiny-lm", [*CHEATS, *HONEST], run_dir=run_dir, workers=2,
-                                   overrides=SMALL, heldout=False)
-    return dict(zip([p.name for p in [*CHEATS, *HONEST]], results, strict=True))
+def verdicts(tmp_path_factory) -> dict[str, dict]:
+    fixtures = [f for f in [*CHEATS, *HONEST] if not f.sandbox or _runs_here(f.sandbox)]
+    return catalogue.judge(fixtures, tmp_path_factory.mktemp("catalogue"), SMALL)
 
 
-def test_there_are_at_least_twelve_cheats_of_both_kinds():
-    kinds = {expected(p) for p in CHEATS}
+def test_the_catalogue_covers_every_line_of_defence():
+    kinds = {f.expect for f in CHEATS}
     assert len(CHEATS) >= 12
     assert {"causality", "fresh-data", "budget.threads", "budget.evaluation"} <= kinds
     assert len({k for k in kinds if k.startswith("static.")}) >= 8
 
 
-@pytest.mark.parametrize("cheat", [p.name for p in CHEATS])
+@pytest.mark.parametrize("cheat", CHEATS, ids=lambda f: f.name)
 def test_each_cheat_is_rejected_for_the_right_reason(verdicts, cheat):
-    v = verdicts[cheat]
-    want = expected(HERE / "cheats" / cheat)
-    checks = {f["check"] for f in v["audit"] if f["blocking"]}
-    assert v["status"] == "rejected", f"{cheat}: {v['status']}: {v['reasons']}"
-    assert want in checks, f"{cheat}: expected {want}, found {sorted(checks)}: {v['reasons']}"
-    finding = next(f for f in v["audit"] if f["check"] == want)
-    assert finding["message"] and finding["evidence"]  # what a person needs to check it
-    assert v["reasons"][0].startswith("auditor: ")
+    if cheat.name not in verdicts:
+        pytest.skip(f"needs the {cheat.sandbox} sandbox, which does not run here")
+    v = verdicts[cheat.name]
+    ok, said = catalogue.caught(v, cheat.expect)
+    assert ok, f"{cheat.name}: expected {cheat.expect}; got {said}"
+    if v["status"] == "rejected" and cheat.expect not in ("judge",):
+        finding = next(f for f in v["audit"] if f["check"] == cheat.expect)
+        assert finding["message"] and finding["evidence"]  # what a person needs to check it
+        assert v["reasons"][0].startswith("auditor: ")
 
 
-@pytest.mark.parametrize("honest", [p.name for p in HONEST])
+@pytest.mark.parametrize("honest", HONEST, ids=lambda f: f.name)
 def test_honest_changes_are_not_blocked_by_the_auditor(verdicts, honest):
-    v = verdicts[honest]
-    assert v["status"] in ("accepted", "rejected"), v["reasons"]
-    assert not [f for f in v["audit"] if f["blocking"]], v["audit"]
+    ok, said = catalogue.caught(verdicts[honest.name], "honest")
+    assert ok, f"{honest.name}: {said}"

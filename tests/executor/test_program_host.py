@@ -202,3 +202,44 @@ def test_a_run_ends_as_the_interpreter_would_end_it(kind, scratch, tmp_path):
         assert (scratch / name).read_text() == text
     out = (tmp_path / "log").read_text()
     assert "a reason" in out and "KeyboardInterrupt" in out and "Warning" not in out
+
+
+def test_under_bwrap_nothing_a_run_leaves_in_tmp_shm_or_ipc_reaches_the_next(scratch, tmp_path):
+    """The runs of one sandbox share its private /tmp, /dev/shm and IPC namespace; the init
+    empties them after each run, so that a run cannot leave the next one state there. The
+    scratch folder is the harness's to manage (and here, under /tmp, must survive intact)."""
+    get("bwrap")
+    leave = """
+        import ctypes, os
+        for folder in ("/tmp", "/dev/shm"):
+            os.makedirs(os.path.join(folder, "cache", "deep"), exist_ok=True)
+            open(os.path.join(folder, "cache", "deep", "seen"), "w").write("windows")
+            os.chmod(os.path.join(folder, "cache"), 0)
+        libc = ctypes.CDLL(None)
+        print("SHM", libc.shmget(0x5EED, 4096, 0o1600) >= 0, flush=True)  # IPC_CREAT | 0600
+        open("kept", "w").write("the harness's to remove")
+    """
+    look = """
+        import ctypes, os
+        libc = ctypes.CDLL(None)
+        print("FOUND", "cache" in os.listdir("/tmp"), "cache" in os.listdir("/dev/shm"),
+              libc.shmget(0x5EED, 0, 0) >= 0, os.path.exists("kept"), flush=True)
+    """
+    with open(tmp_path / "log", "wb") as log, host("bwrap", scratch, log) as h:
+        first = h.start(script(scratch, "a.py", leave), 60, "first").wait()
+        h.start(script(scratch, "b.py", look), 60, "second").wait()
+    out = (tmp_path / "log").read_text()
+    assert "SHM True" in out, out
+    found = next(line for line in out.splitlines() if line.startswith("FOUND"))
+    assert found == "FOUND False False False True", out
+    assert first["cleared"] >= 3  # two folders and a segment
+
+
+def test_no_program_runs_without_a_sandbox(scratch, tmp_path):
+    from recursor.executor.child import NoSandbox, run_child
+
+    with open(tmp_path / "log", "wb") as log:
+        with pytest.raises(NoSandbox, match="never runs one bare"):
+            ProgramHost(None, str(scratch), child_env(str(scratch), 1), log)
+        with pytest.raises(NoSandbox):
+            run_child([sys.executable, "-c", "pass"], str(scratch), {}, 10, "a run", log, {})

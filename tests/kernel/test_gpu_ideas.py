@@ -136,6 +136,7 @@ def test_cuda_idea_compiles_with_nvcc(task, idea):
 def test_the_harness_times_the_triton_softmax_on_the_gpu(tmp_path):
     from recursor import patch as patches
     from recursor.executor.local import run_job
+    from recursor.executor.sandbox import detect
     from recursor.loop.jobs import make_job
 
     task = next(t for t in TASKS if t.name == "kernel-softmax")
@@ -145,6 +146,7 @@ def test_the_harness_times_the_triton_softmax_on_the_gpu(tmp_path):
     files = task.program_files()
     for name, text in {**files, **patches.apply(idea.patch, files)}.items():
         (program / name).write_text(text)
-    result = run_job(make_job(task, program, tmp_path / "job", 1, "speedup", {}))
+    result = run_job(make_job(task, program, tmp_path / "job", 1, "speedup", {},
+                              sandbox=detect()))
     assert result.ok, result.reason
     assert result.value is not None and math.isfinite(result.value) and result.value > 0

@@ -80,7 +80,7 @@ def escapes(tmp_path_factory):
     os.environ["OPENAI_API_KEY"] = "sk-test-not-a-real-key-0451"
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(candidates, "review_patch", lambda before, after, editable: [])
+            mp.setattr(candidates, "review_patch", lambda *args, **kwargs: [])
             texts = [patch(code) for code in attempts.values()]
             run_dir = root / "run"
             recursor.try_patches("tiny-lm", texts, run_dir=run_dir, workers=2,

@@ -250,9 +250,14 @@ def try_(
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
         return
     from recursor.cli.views import verdict_view
+    from recursor.report.render import sandbox_warning
 
     for v in verdicts:
         console.print(verdict_view(v))
+    warning = verdicts and sandbox_warning({"kind": verdicts[0].get("sandbox"),
+                                            "describe": "see `recursor report`"})
+    if warning:
+        err_console.print(f"[bold yellow]{warning}[/]")
 
 
 @app.command()

@@ -22,6 +22,10 @@ class HarnessError(Exception):
     """A failure of the candidate, reported as the experiment's reason."""
 
 
+class Overtime(HarnessError):
+    """A run of the program went past its wall-clock cap (and was killed)."""
+
+
 class Metrics:
     """The metrics file: one JSON object per line, written only by the harness."""
 
@@ -73,16 +77,25 @@ def _spawn(argv, cwd, env, log, pass_fds):
                             preexec_fn=lambda: die_with(harness))
 
 
-def run_child(argv, cwd, env, seconds, what, log, sandbox=None, pass_fds=()):
-    """Start the program, through the sandbox's prefix and init when recursor gave one."""
-    report_r = None
-    if sandbox:
-        report_r, report_w = os.pipe()
-        argv = [*sandbox["prefix"], str(report_w), "--", *argv]
-        pass_fds = (*pass_fds, report_w)
+class NoSandbox(RuntimeError):
+    """The harness was given no sandbox: a fault of the set-up, not of the candidate."""
+
+    def __init__(self):
+        super().__init__(
+            "the harness's config names no sandbox: recursor runs every candidate through a "
+            "sandbox's init, the weakest (`--sandbox none`) included, and never runs one bare; "
+            "pass the config recursor.loop.jobs.make_job builds")
+
+
+def run_child(argv, cwd, env, seconds, what, log, sandbox, pass_fds=()):
+    """Start the program through the sandbox's prefix and init (required: see NoSandbox)."""
+    if not sandbox or not sandbox.get("prefix"):
+        raise NoSandbox()
+    report_r, report_w = os.pipe()
+    argv = [*sandbox["prefix"], str(report_w), "--", *argv]
+    pass_fds = (*pass_fds, report_w)
     proc = _spawn(argv, cwd, env, log, pass_fds)
-    if report_r is not None:
-        os.close(report_w)
+    os.close(report_w)
     return proc, _Watch(proc, seconds, what, report_r)
 
 
@@ -112,7 +125,7 @@ class _Watch:
             self.proc.kill()
             self.proc.wait()
             kill_strays()
-            raise HarnessError(
+            raise Overtime(
                 f"{self.what} exceeded its wall-clock cap of {self.seconds:g} s") from None
         kill_strays()  # nothing the program started may outlive it
         if self.report_fd is not None:
@@ -147,7 +160,7 @@ class ProgramHost:
     A fresh interpreter for each run would import torch again, 2.6 s of CPU here, which is two
     thirds of a short experiment. Each run is still a process of its own, forked from an init
     that has run none of the program's code, and audited as before: one usage report per run.
-    Without a sandbox (`sandbox` None) each run is a plain child, as `run_child` starts it.
+    A sandbox is required (see NoSandbox).
     """
 
     CLOSE_SECONDS = 10.0
@@ -155,8 +168,8 @@ class ProgramHost:
     def __init__(self, sandbox, cwd, env, log, preload=()):
         self.cwd, self.env, self.log = cwd, env, log
         self.proc = None
-        if not sandbox:
-            return
+        if not sandbox or not sandbox.get("prefix"):
+            raise NoSandbox()
         self._socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         report_r, report_w = os.pipe()
         argv = [*sandbox["prefix"], str(report_w), "--serve", str(theirs.fileno())]
@@ -177,8 +190,6 @@ class ProgramHost:
 
     def start(self, argv, seconds, what, pass_fds=()):
         """Start one run of the program; `.wait()` on the result gives its usage report."""
-        if self.proc is None:
-            return run_child(argv, self.cwd, self.env, seconds, what, self.log, None, pass_fds)[1]
         command = json.dumps({"argv": list(argv), "fds": list(pass_fds)}).encode()
         try:
             socket.send_fds(self._socket, [command], list(pass_fds))
@@ -195,7 +206,7 @@ class ProgramHost:
 
     def close(self):
         """End the sandbox: the init leaves when its socket closes; whatever is left is killed."""
-        if self.proc is None or self._socket.fileno() < 0:
+        if self._socket.fileno() < 0:
             return
         self._socket.close()
         try:
@@ -222,7 +233,7 @@ class _HostedRun:
             report = self.host._reports.get(timeout=self.seconds)
         except queue.Empty:
             self.host.kill()
-            raise HarnessError(
+            raise Overtime(
                 f"{self.what} exceeded its wall-clock cap of {self.seconds:g} s") from None
         if report is None:  # the init died (killed, out of memory) before it could report
             self.host.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ class Job:
     config: dict[str, Any]  # the task-level part; paths are added by `prepare`
     limits: LimitsSpec
     evaluation: str  # the metric name the harness must report
+    # the program's folder; by default inside the job folder (under bwrap the program sees
+    # nothing else). Under a weaker sandbox it lies elsewhere, so that nothing of the run (its
+    # config, its data paths, other experiments) is reachable from it by a relative path
+    scratch_dir: Path | None = None
+    program_source: Path | None = None  # copied to `workspace_dir` by `prepare`
+    workspace_dir: Path | None = None
 
     @property
     def metrics_file(self) -> Path:
@@ -42,7 +49,7 @@ class Job:
 
     @property
     def scratch(self) -> Path:
-        return self.job_dir / "scratch"
+        return self.scratch_dir or self.job_dir / "scratch"
 
     @property
     def harness_log(self) -> Path:
@@ -53,8 +60,14 @@ class Job:
         return self.job_dir / "program.log"
 
     def prepare(self) -> Path:
-        """Create the job folder and write the harness's config; return the config's path."""
+        """Create the job folder and the scratch folder, copy the program in (every job gets
+        its own copy: a program that rewrites its files reaches neither the node's workspace
+        nor the other seeds), write the harness's config; return the config's path."""
+        self.job_dir.mkdir(parents=True, exist_ok=True)
         self.scratch.mkdir(parents=True, exist_ok=True)
+        if self.program_source is not None and self.workspace_dir is not None:
+            shutil.rmtree(self.workspace_dir, ignore_errors=True)  # a run again, after a kill
+            shutil.copytree(self.program_source, self.workspace_dir)
         config = dict(self.config)
         config.update(
             metrics_file=str(self.metrics_file),
@@ -65,6 +78,11 @@ class Job:
         path = self.job_dir / "config.json"
         path.write_text(json.dumps(config, indent=1))
         return path
+
+    def cleanup(self) -> None:
+        """Remove the scratch folder: checkpoints and data copies, not evidence (the logs and
+        metrics stay in the job folder)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ experiment costs nothing and lets the loop keep proposing and judging while expe
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -67,7 +68,7 @@ def run_job(job: Job, on_start=None, cancelled: threading.Event | None = None) -
     if cancelled is not None and cancelled.is_set():
         proc.cancel()
     outcome = proc.wait(timeout=job.limits.timeout_seconds)
-    shutil.rmtree(job.scratch, ignore_errors=True)  # checkpoints and data copies: not evidence
+    job.cleanup()
     curve, result, error = read_metrics(job.metrics_file)
 
     value = None
@@ -166,7 +167,7 @@ def kill_orphan(job_dir: Path | None) -> None:
     except ValueError:
         return
     marker = f"RECURSOR_CONFIG={job_dir / 'config.json'}".encode()
-    root = str(job_dir)
+    roots = (str(job_dir), _scratch_of(job_dir))
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -175,8 +176,19 @@ def kill_orphan(job_dir: Path | None) -> None:
             if os.getpgid(pid) != pgid:
                 continue
             ours = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            ours = ours or os.readlink(f"/proc/{pid}/cwd").startswith(root)
+            ours = ours or os.readlink(f"/proc/{pid}/cwd").startswith(roots)
             if ours:
                 os.kill(pid, signal.SIGKILL)
         except OSError:
             continue
+    # checkpoints and data copies, not evidence; outside the run folder under a weaker sandbox
+    shutil.rmtree(roots[1], ignore_errors=True)
+
+
+def _scratch_of(job_dir: Path) -> str:
+    """The job's scratch folder, which a weaker sandbox puts outside the job folder."""
+    try:
+        scratch = json.loads((job_dir / "config.json").read_text()).get("scratch")
+    except (OSError, ValueError, AttributeError):
+        scratch = None
+    return str(scratch) if isinstance(scratch, str) and scratch else str(job_dir / "scratch")

@@ -146,6 +146,11 @@ class Sandbox:
             "--memory-mb", str(int(memory_mb)), "--cpu-seconds", str(int(cpu_seconds)),
             "--report-fd",
         ]
+        if self.kind == "bwrap":
+            # the sandbox's own /tmp, /dev/shm and IPC namespace: emptied after each run, so
+            # that runs of one sandbox share nothing (the host's are never touched)
+            fresh = [arg for path in SCRATCH_TMPFS for arg in ("--fresh", path)]
+            init[2:2] = [*fresh, "--fresh-ipc"]
         if self.kind == "none":
             # no pid namespace will take the program's children down if the init is killed
             # first: keep them in the caller's process group, which the caller's kill reaches

@@ -31,13 +31,17 @@ What it does, and why:
 - It writes ONE JSON line to the report fd, which the harness reads; the program's own output
   never goes there:
   `{"exit": code (negative = killed by that signal), "wall": s, "cpu": s, "main_cpu": s|null,
-  "max_rss_mb": MB, "strays": N}`. `cpu` is user + system time of the program and of every
+  "max_rss_mb": MB, "strays": N, "cleared": N}`. `cpu` is user + system time of the program and of every
   descendant reaped (RUSAGE_CHILDREN), so work done in a child process is counted too;
   `main_cpu` is the CPU time of the program's main thread alone, last sampled (every 50 ms)
   before it exited, so `cpu - main_cpu` is what its other threads and processes used, whatever
   share of the machine it got; `max_rss_mb` is the peak resident memory of the largest of them.
   No report means the init itself was killed (or the sandbox around it): the caller must
   treat that as a failure, never as a success.
+- With `--fresh DIR` (bwrap's private /tmp and /dev/shm) and `--fresh-ipc` it empties those
+  folders and removes the sandbox's System V IPC objects after each program, so that a program
+  run several times in one sandbox (`--serve`) cannot leave itself state between runs;
+  `cleared` counts what was removed.
 - It makes itself non-dumpable, so that a program without CAP_SYS_PTRACE (as under bwrap)
   can neither ptrace it nor open its report fd through /proc/<init>/fd to forge the report.
 - It exits with the program's code (128 + N when the program was killed by signal N).
@@ -240,6 +244,75 @@ def kill_strays(group: int | None) -> int:
     return len(seen)
 
 
+def empty(folder: str) -> int:
+    """Remove everything inside `folder` (not the folder itself) that lies on the folder's own
+    file system; how many entries were removed.
+
+    Only for the sandbox's own private folders (bwrap's /tmp and /dev/shm): what one run wrote
+    there must not reach the next run of the same sandbox (a predict call's cache of the windows
+    it saw, read by the next call). Nothing on another device is touched: the folders bwrap
+    mounts under /tmp to reach a given path there (and the given path itself, bound from the
+    host) are mounts of their own, and the removal never enters one. A folder the program made
+    unwritable is still its own."""
+    try:
+        device = os.stat(folder).st_dev
+    except OSError:
+        return 0
+    return _remove_inside(folder, device)
+
+
+def _remove_inside(folder: str, device: int) -> int:
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_dev != device:
+                continue  # a mount point: not this file system's, not ours to empty
+            if entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.chmod(entry.path, 0o700)
+                _remove_inside(entry.path, device)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+IPC_RMID = 0
+SYSV_IPC = ("shm", "msg", "sem")  # /proc/sysvipc/<kind>: the second column is the object's id
+
+
+def remove_ipc() -> int:
+    """Remove every System V shared memory segment, message queue and semaphore set of this
+    IPC namespace (bwrap gives the sandbox its own): they outlive the process that made them,
+    so a run could leave state there for the next one. How many there were."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return 0
+    removers = {"shm": lambda i: libc.shmctl(i, IPC_RMID, None),
+                "msg": lambda i: libc.msgctl(i, IPC_RMID, None),
+                "sem": lambda i: libc.semctl(i, 0, IPC_RMID)}
+    removed = 0
+    for kind in SYSV_IPC:
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 1 and fields[1].isdigit() and removers[kind](int(fields[1])) == 0:
+                removed += 1
+    return removed
+
+
 def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
     if memory_mb > 0:
         limit = memory_mb << 20
@@ -406,6 +479,10 @@ class Init:
         main_cpu = clock.stop() if clock else None
         strays = kill_strays(pid if self.own_group else None)
         self.pid = None
+        # the sandbox's private folders and IPC: nothing of this run for the next one
+        cleared = sum(empty(folder) for folder in args.fresh)
+        if args.fresh_ipc:
+            cleared += remove_ipc()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         if after.ru_maxrss > before.ru_maxrss:  # a stray was the largest of them
@@ -417,6 +494,7 @@ class Init:
             "main_cpu": None if main_cpu is None else round(main_cpu, 3),
             "max_rss_mb": round(rss_kib / 1024, 1),  # Linux reports KiB
             "strays": strays,
+            "cleared": cleared,
         }
 
     def serve(self, sock: socket.socket, release: Callable[[], None]) -> int:
@@ -469,6 +547,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
                         help="with --serve: import this first; run this interpreter's scripts "
                              "in forks of the init")
+    parser.add_argument("--fresh", action="append", default=[], metavar="DIR",
+                        help="a private folder of the sandbox, emptied after each program")
+    parser.add_argument("--fresh-ipc", action="store_true",
+                        help="remove the sandbox's System V IPC objects after each program")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command

@@ -13,11 +13,12 @@ that were in flight are marked lost and run again, and undecided nodes continue 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
-from recursor.audit import evidence
+from recursor.audit import evidence, transfer
 from recursor.errors import IntegrityError, RecursorError
 from recursor.executor.job import Job, JobResult
 from recursor.executor.local import kill_orphan
@@ -241,6 +242,10 @@ class ResearchLoop:
             step = self._step(node)
             if step.action != "run":
                 self._decide(node, step)
+                if self._nodes[node.id].status is NodeStatus.RUNNING:  # held-out runs first
+                    pending = self._heldout_runs(self._nodes[node.id], flying)
+                    if pending is not None:
+                        return pending
                 continue
             runs = step.runs
             if step.reason == "confirm" and self.stopping is not None:
@@ -252,6 +257,33 @@ class ResearchLoop:
                 if (node_id, seed, self.metric) not in flying:
                     return node_id, seed, self.metric, step.reason
         return self._pending_heldout(flying)
+
+    def _heldout_runs(self, node: Node, flying: set) -> tuple[int, int, str, str] | None:
+        """The next held-out run a node the judge accepted waits for: its parent's first (an
+        accepted parent's are queued anyway; the node's own runs are audited against them),
+        then its own."""
+        parent = self._nodes.get(node.parent_id)
+        for who in (parent, node):
+            for name, seeds in self._heldout_due():
+                done = {e.seed for e in who.evaluations if e.evaluation == name
+                        and e.status in (EvalStatus.OK, EvalStatus.FAILED)}
+                for seed in seeds:
+                    if seed not in done and (who.id, seed, name) not in flying:
+                        return who.id, seed, name, "held-out"
+        return None
+
+    def _heldout_due(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [(ev.name, tuple(self.task.spec.seeds.values[:ev.seeds])) for ev in self.heldout]
+
+    def _heldout_complete(self, node: Node) -> bool:
+        """Whether every held-out run of `node` and of its parent has ended."""
+        def ended(who: Node, name: str, seed: int) -> bool:
+            return any(e.evaluation == name and e.seed == seed
+                       and e.status in (EvalStatus.OK, EvalStatus.FAILED) for e in who.evaluations)
+
+        parent = self._nodes[node.parent_id]
+        return all(ended(who, name, seed) for who in (node, parent)
+                   for name, seeds in self._heldout_due() for seed in seeds)
 
     def _pending_heldout(self, flying: set | None = None) -> tuple[int, int, str, str] | None:
         flying = flying if flying is not None else {
@@ -304,8 +336,10 @@ class ResearchLoop:
         self.integrity.check("before an experiment")
         node = self._nodes[node_id]
         ev = self.store.start_evaluation(node.id, seed, evaluation)
+        parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
         job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
-                       seed, evaluation, self.data_paths, key=str(ev.id), sandbox=self.sandbox)
+                       seed, evaluation, self.data_paths, key=str(ev.id), sandbox=self.sandbox,
+                       parent_usage=_usage(parent, evaluation) if parent else ())
         future = self.executor.submit(job)
         self.meter.submitted(future)
         self._flights[ev.id] = _Flight(ev, stage, future, job, time.monotonic())
@@ -361,7 +395,14 @@ class ResearchLoop:
             self._event("finding", f"node {node.id} seed {ev.seed}: {f.check} ({kind}): "
                         f"{f.message}", node.id)
         if ev.evaluation != self.metric:
-            self._check_heldout(node)
+            if node.status is NodeStatus.RUNNING and not node.is_baseline:
+                blocking = [f for f in findings if f.blocking]
+                if blocking:  # the held-out runs get the same audits as the public ones
+                    self._decide(node, Step("reject", reason=blocked_reason(blocking)))
+                else:
+                    self._decide(node, self._step(node))
+            else:
+                self._check_heldout(node)
             return
         if node.status is not NodeStatus.RUNNING:
             return
@@ -435,6 +476,10 @@ class ResearchLoop:
             )
         if not node.is_baseline and step.verdict and step.verdict.get("stage") == "confirm":
             step = self._audit_evidence(node, step)
+            if step.action == "accept" and self.heldout:
+                if not self._heldout_complete(node):
+                    return  # accepted by the judge: its held-out runs decide whether it stands
+                step = self._audit_transfer(self._nodes[node.id], step)
         status = {"accept": NodeStatus.ACCEPTED, "reject": NodeStatus.REJECTED,
                   "fail": NodeStatus.FAILED}[step.action]
         node = self.store.decide(node.id, status, step.reason, step.verdict)
@@ -464,6 +509,48 @@ class ResearchLoop:
         judged = f"; judge: {step.reason}" if step.action == "reject" else ""
         return Step("reject", reason=blocked_reason(blocking) + judged, verdict=step.verdict)
 
+    def _audit_transfer(self, node: Node, step: Step) -> Step:
+        """Before a judge's accept stands: the node's held-out runs must not fail or be blocked,
+        and its public gain must carry over to them (`audit.transfer`)."""
+        parent = self._nodes[node.parent_id]
+        found: list[Finding] = []
+        for name, seeds in self._heldout_due():
+            failed = next((e for e in node.evaluations if e.evaluation == name
+                           and e.seed in seeds and e.status is EvalStatus.FAILED), None)
+            if failed is not None:
+                found.append(Finding(
+                    f"held-out.{name}", True,
+                    f"the program fails on the held-out evaluation {name} (seed {failed.seed}: "
+                    f"{failed.reason}): a method must run on data it was not searched on",
+                    f"{name} seed {failed.seed}: {failed.reason}", node.id))
+                continue
+            found += evidence.held_out(node, parent, self.judge, name, seeds)
+            found += transfer.transfer(node, parent, self.judge, name, seeds,
+                                       step.verdict.get("sigma") or 0.0,
+                                       self._transfer_ratios(name, seeds, node.id))
+        if found:
+            self.store.add_findings(node.id, found)
+            self._nodes[node.id] = node = self.store.node(node.id)
+            for f in found:
+                if not f.blocking:
+                    self._event("flagged", f"node {node.id} '{node.title}': {f.message}", node.id)
+        blocking = [f for f in node.findings if f.blocking]
+        if not blocking:
+            return step
+        return Step("reject", reason=blocked_reason(blocking), verdict=step.verdict)
+
+    def _transfer_ratios(self, name: str, seeds: Sequence[int], exclude: int) -> list[float]:
+        """Held-out / public gain of the run's accepted nodes (not `exclude`)."""
+        ratios = []
+        for node in self._nodes.values():
+            if node.is_baseline or node.id == exclude or node.status is not NodeStatus.ACCEPTED:
+                continue
+            parent = self._nodes.get(node.parent_id)
+            measured = parent and transfer.gains(node, parent, self.judge, name, seeds)
+            if measured and measured[0] > 0:
+                ratios.append(measured[1] / measured[0])
+        return ratios
+
     def _baseline(self) -> Node | None:
         return next((n for n in self._nodes.values() if n.is_baseline), None)
 
@@ -492,3 +579,11 @@ def _findings(metrics: dict[str, Any], node_id: int, seed: int) -> list[Finding]
                                  str(f.get("message", "")), str(f.get("evidence", "")),
                                  node_id, seed))
     return found
+
+
+def _usage(parent: Node, evaluation: str) -> list[dict[str, Any]]:
+    """What the harness reported of the parent's own runs of `evaluation` (`usage`): the
+    reference its cost audits hold a candidate to."""
+    return [e.metrics["usage"] for e in parent.evaluations
+            if e.evaluation == evaluation and e.status is EvalStatus.OK
+            and isinstance(e.metrics.get("usage"), dict)]

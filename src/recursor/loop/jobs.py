@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Mapping
+import hashlib
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from recursor.executor.job import Job
-from recursor.executor.sandbox import Sandbox, detect
+from recursor.executor.sandbox import Sandbox
 from recursor.task import Task
 
 
@@ -18,25 +20,31 @@ def make_job(
     seed: int,
     evaluation: str,
     data_paths: Mapping[str, str],
+    *,
+    sandbox: Sandbox,
     key: str = "",
-    sandbox: Sandbox | None = None,
+    parent_usage: Sequence[Mapping[str, Any]] = (),
 ) -> Job:
     """A job that runs `task`'s harness on a fresh copy of the program in `program`.
 
-    Every job gets its own copy: a program that rewrites its own files can reach neither the
-    node's workspace nor the other seeds.
+    `sandbox` is required: no candidate runs without one (`Sandbox("none")` is the weakest,
+    and only when the user asked for it). `parent_usage`: what the harness reported of the
+    parent's runs of this evaluation (`usage`, `checkpoint_bytes`), the reference its cost
+    audits compare the candidate with; empty for the baseline.
     """
+    if not isinstance(sandbox, Sandbox):
+        raise TypeError("make_job needs the sandbox to run the candidate in (recursor never "
+                        "runs a candidate bare; Sandbox('none') is the weakest)")
     spec = task.spec
     # the harness runs in the task folder: every path it is given must not depend on our cwd
     job_dir, program = Path(job_dir).resolve(), Path(program).resolve()
-    scratch = job_dir / "scratch"
+    scratch = job_dir / "scratch" if sandbox.kind == "bwrap" else _outside(job_dir)
     workspace = scratch / "program"
-    shutil.copytree(program, workspace)
-    box = sandbox or detect("none")
-    # the program may write its scratch folder (its own copy of the program is inside) and
-    # nothing else; it reads the Python installation, and nothing of the task or the data
-    confinement = box.harness_config(
-        writable=[str(scratch)], readonly=[], memory_mb=spec.limits.memory_mb,
+    # the program may write its scratch folder and nothing else, not even its own files (read
+    # only: nothing it changes there survives to its next run); it reads the Python
+    # installation, and nothing of the task or the data
+    confinement = sandbox.harness_config(
+        writable=[str(scratch)], readonly=[str(workspace)], memory_mb=spec.limits.memory_mb,
         cpu_seconds=int(spec.limits.timeout_seconds * max(1, spec.limits.threads)),
     )
     return Job(
@@ -54,10 +62,23 @@ def make_job(
             "settings": spec.settings,
             "evaluation": spec.evaluation(evaluation).model_dump(),
             "sandbox": confinement,
+            "parent_usage": [dict(u) for u in parent_usage],
         },
         limits=spec.limits,
         evaluation=evaluation,
+        scratch_dir=scratch,
+        program_source=program,
+        workspace_dir=workspace,
     )
+
+
+def _outside(job_dir: Path) -> Path:
+    """A scratch folder for a weaker sandbox, outside the run folder: under `unshare` or `none`
+    the program sees the whole file system, and a scratch folder inside the job's would put
+    the job's config (with the data's paths) one `..` away. Named after the job, so that a
+    killed run's leftovers are recognisable; made by `Job.prepare`."""
+    digest = hashlib.sha256(str(job_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()).resolve() / f"recursor-scratch-{digest}"
 
 
 def resolve_data(task: Task) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from recursor.report import fragments as f
 from recursor.report import plots
 from recursor.report.detail import node_detail
+from recursor.report.render import sandbox_warning
 
 if TYPE_CHECKING:
     from recursor.api import Run
@@ -81,6 +82,7 @@ def page(run: Run) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M %Z")
     body = f"""
 <h1>{f.esc(title)} {f.badge(report['status'])}</h1>
+{_warning(report)}
 <p class="sub">{f.esc(report['run_dir'])} · metric {f.esc(report['metric']['name'])}
 ({f.esc(report['metric']['direction'])}) · seeds {f.esc(', '.join(str(s) for s in report['seeds']))}</p>
 <section id="summary">{f.facts(report)}
@@ -107,6 +109,11 @@ def page(run: Run) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{f.esc(title)}</title><style>{stylesheet()}</style></head>"
             f"<body><main>{body}</main></body></html>\n")
+
+
+def _warning(report: dict[str, Any]) -> str:
+    warning = sandbox_warning(report.get("sandbox"))
+    return f'<p class="warning"><strong>{f.esc(warning)}</strong></p>' if warning else ""
 
 
 def write(run: Run, path: Path | str) -> Path:

@@ -20,9 +20,21 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{x:+.2f}%"
 
 
+def sandbox_warning(sandbox: dict[str, Any] | None) -> str | None:
+    """The line a report made under a weaker sandbox than bwrap opens with."""
+    if not sandbox or sandbox.get("kind") == "bwrap":
+        return None
+    kind = sandbox.get("kind", "unknown")
+    return (f"WEAKER SANDBOX ({kind}): the programs of this run could read and write more than "
+            "their own folder, so the auditor's file and state checks did not all hold: "
+            f"{sandbox.get('describe', '')}")
+
+
 def headline(report: dict[str, Any]) -> list[str]:
     m = report["metric"]
-    lines = [f"task {report['task']} · {report['status']}"
+    warning = sandbox_warning(report.get("sandbox"))
+    lines = [warning] if warning else []
+    lines += [f"task {report['task']} · {report['status']}"
              + (f" ({report['end_reason']})" if report.get("end_reason") else "")
              + f" · {report['wall_seconds'] / 60:.1f} min"]
     base, best = report["baseline"], report["best"]

@@ -4,67 +4,73 @@ writes the metrics itself.
 
 recursor starts this file in its own process with `RECURSOR_CONFIG` naming a JSON file (see
 `recursor.executor.job`): the workspace holding the candidate's program, the seed, the data files,
-the budget and the metrics file to write. It never imports the candidate's code.
+the budget, the parent's measured usage and the metrics file to write. It never imports the
+candidate's code.
 
 1. It builds the training stream: exactly `budget.train_tokens` bytes of the training split, in
    chunks shuffled by the seed, written to a file the training process reads. The validation
    split and the held-out corpus are never written where that process can see them.
 2. It runs `train.py train` as a child process with a wall-clock cap, forwarding the progress
-   curve the program streams on a pipe to the metrics file.
-3. It runs `train.py predict` in a fresh process on test windows, and computes bits per byte from
-   the returned logits with its own log-softmax (so a program cannot return unnormalised scores).
+   curve the program streams on a pipe to the metrics file. What training leaves in its folder
+   (the checkpoint, and anything beside it) is moved where the program cannot reach it.
+3. It runs `train.py predict` several times, each a fresh process given the checkpoint as
+   training left it and nothing else, each on a part of the windows (`recursor.task.lm.windows`:
+   scored windows of the held-back text, fresh windows, causality probes and repeated windows,
+   split into calls by a secret drawn at run time, recorded in the result). It checks each
+   output against the contract and computes bits per byte with its own log-softmax
+   (`recursor.task.lm.outputs`).
 
-Both runs of the program go through the sandbox recursor chose (`config["sandbox"]`: no network,
-only the scratch folder writable, nothing of the task folder or the data visible, where the
-platform allows) and its init process, which reports the CPU time, the wall time and the
-processes the program left behind. One sandbox serves both runs: its init imports torch once
+All runs of the program go through the sandbox recursor chose (`config["sandbox"]`, required:
+no network, only the scratch folder writable, nothing of the task folder or the data visible,
+where the platform allows) and its init process, which reports the CPU time, the wall time and
+the processes the program left behind. One sandbox serves every run: its init imports torch once
 (`settings.preload`) and forks each run from itself, a process of its own that has seen nothing
-of the other run. From these the harness audits the candidate, and reports each finding with the
-result (`findings`):
-
-- budget.processes: nothing the program started may outlive it;
-- budget.threads: CPU time at most `limits.threads` x wall time, and the CPU of every thread but
-  the main one at most `limits.threads - 1` x wall time (work hidden in extra threads: the
-  second rule holds even when other experiments share the cores and stretch the wall time);
-- budget.evaluation: predicting costs a fraction of training (no training hidden in predict);
-- causality: probe windows whose later bytes are replaced must get the same logits at every
-  earlier position; they are shuffled in among the scored windows, so the program cannot tell
-  a probe from a scored window;
-- the public metric is also computed on fresh windows of the held-back text (`audit.fresh`),
-  so that recursor can tell a model tuned to the scored windows from one that learned.
+of the other runs (the init empties the sandbox's private /tmp and /dev/shm after each). From
+these the harness audits the candidate, and reports each finding with the result (`findings`;
+see `recursor.task.lm.audits` and `recursor.task.lm.checkpoint`): budget.processes,
+budget.threads, budget.evaluation (predict's CPU against the parent's), checkpoint.size,
+checkpoint.training-data, causality and batch-independence. The public metric is also computed
+on the fresh windows (`audit.fresh`), so that recursor can tell a model tuned to the scored
+windows from one that learned.
 
 The evaluation named in the config says which corpus to train on and which to score: the public
 metric trains on tinyshakespeare and scores its held-back tail; a held-out evaluation trains the
-same program on another corpus and scores that corpus's own held-out text, to tell a recipe that
-generalises from one tuned to the corpus it was searched on.
+same program on another corpus and scores that corpus's own held-out text, with the same probes
+and audits, to tell a recipe that generalises from one tuned to the corpus it was searched on.
 
 Metrics file: one JSON object per line, `{"type": "curve", ...}` while training, then either
 `{"type": "result", "metrics": {NAME: value}, ...}` or `{"type": "error", "reason": ...}`.
 """
 
 import hashlib
-import math
 import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from recursor.executor.child import (
     HarnessError,
+    Overtime,
     ProgramHost,
     child_env,
-    finding,
     harness_main,
     json_lines,
 )
+from recursor.task.lm import audits, checkpoint, outputs, windows
 
-PREDICT_SECONDS = 60  # a generous cap: predicting is one forward pass over ~100 KB of text
-PROBES = 8  # causality probe windows per experiment
-CAUSALITY_TOLERANCE = 1e-3  # logits may differ by float noise from a different batch layout
-THREAD_SLACK = 1.25  # cpu <= threads * wall * slack + 0.5 s (interpreter start, GC threads)
-HELPER_SHARE = 0.25  # threads besides the main one: (threads - 1 + this) * wall + 0.5 s
+PREDICT_SECONDS = 60  # all predict calls together; one forward pass over ~100 KB of text
+DEFAULTS = {
+    "probe_windows": 256,  # causality probes per experiment
+    "repeat_windows": 32,  # windows predicted twice, in two calls
+    "predict_calls": 4,  # separate predict processes
+    "predict_cost_factor": 2.0,  # predict's CPU: at most this x the parent's (scaled) ...
+    "predict_cpu_floor": 1.0,  # ... plus this many seconds
+    "checkpoint_factor": 4.0,  # the checkpoint: at most this x the parent's (scaled) + 1 MB
+}
+PROGRAM = "program"  # the program's own folder inside the scratch folder (read-only in bwrap)
 
 
 def load_bytes(path, sha256):
@@ -90,11 +96,6 @@ def training_stream(train_split, n_tokens, chunk, seed):
     return np.concatenate(pieces)[:n_tokens]
 
 
-def eval_windows(data, n_windows, width):
-    n = min(n_windows, len(data) // width)
-    return data[: n * width].reshape(n, width)
-
-
 def forward_progress(read_fd, metrics, n_tokens):
     for point in json_lines(read_fd):
         numbers = {k: v for k, v in point.items() if isinstance(v, (int, float))}
@@ -105,45 +106,22 @@ def forward_progress(read_fd, metrics, n_tokens):
         metrics.write(type="curve", **numbers)
 
 
-def bits_per_byte(logits, windows):
-    """Mean next-byte cross-entropy in bits, with the harness's own log-softmax."""
-    logits = logits[:, :-1].astype(np.float64)
-    if not np.isfinite(logits).all():
-        raise HarnessError("predict returned non-finite logits (training diverged?)")
-    targets = windows[:, 1:].astype(np.int64)
-    top = logits.max(axis=-1, keepdims=True)
-    log_z = np.log(np.exp(logits - top).sum(axis=-1)) + top[..., 0]
-    picked = np.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-    return float((log_z - picked).mean() / math.log(2))
-
-
-def predict(run, windows, name, seconds):
-    """Logits of the program for `windows`, from a fresh process; and its usage report."""
-    inputs = os.path.join(run.scratch, "inputs.npy")
-    outputs = os.path.join(run.scratch, "logits.npy")
-    np.save(inputs, windows)
-    argv = [run.python, os.path.join(run.workspace, "train.py"), "predict",
-            "--checkpoint", os.path.join(run.scratch, "model.pt"),
-            "--inputs", inputs, "--outputs", outputs]
-    usage = run.host.start(argv, seconds, f"predict on {name}").wait()
-    os.remove(inputs)  # leave nothing of the evaluation data in the scratch folder
-    if not os.path.exists(outputs):
-        raise HarnessError(f"predict on {name} wrote no logits")
-    try:
-        logits = np.load(outputs, allow_pickle=False)
-    except ValueError as err:
-        raise HarnessError(f"predict on {name} wrote unreadable logits: {err}") from None
-    finally:
-        os.remove(outputs)
-    expected = (windows.shape[0], windows.shape[1], 256)
-    if logits.shape != expected:
-        raise HarnessError(f"predict returned logits of shape {logits.shape}, expected {expected}")
-    return logits, usage
+def folder_digest(folder):
+    """A digest of every file under `folder`: the program's own files must not change."""
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            h.update(os.path.relpath(path, folder).encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
 
 
 class Run:
-    """What both runs of the program share: interpreter, folders, environment, sandbox, log, and
-    the sandbox's host, which imports torch once for both (set by `train_and_score`)."""
+    """What the runs of the program share: interpreter, folders, environment, sandbox, log, and
+    the sandbox's host, which imports torch once for all (set by `run`)."""
 
     def __init__(self, config, log):
         self.python = sys.executable
@@ -153,81 +131,18 @@ class Run:
         self.log = log
         self.threads = config["limits"]["threads"]
         self.host = None
+        self.program = folder_digest(self.workspace)
+        # the checkpoint set waits here, in the job folder: not the program's to see
+        job_dir = os.path.dirname(os.path.abspath(config["metrics_file"]))
+        self.handover = checkpoint.CheckpointSet(self.scratch, os.path.join(job_dir, "handover"),
+                                                 keep=[PROGRAM])
 
-
-def audit_usage(stage, usage, threads):
-    """Findings from the init's report of one run of the program."""
-    found = []
-    strays = usage.get("strays", 0)
-    if strays:
-        found.append(finding(
-            "budget.processes",
-            f"{stage} left {strays} process(es) running after it exited; they were killed",
-            f"strays={strays}"))
-    cpu, wall = usage.get("cpu"), usage.get("wall")
-    if cpu is not None and wall and cpu > threads * wall * THREAD_SLACK + 0.5:
-        found.append(finding(
-            "budget.threads",
-            f"{stage} used {cpu:.1f} s of CPU in {wall:.1f} s of wall time, more than its "
-            f"{threads} thread(s) allow: work hidden in extra threads or processes",
-            f"cpu={cpu:.2f} wall={wall:.2f} threads={threads}"))
-        return found
-    main = usage.get("main_cpu")
-    if cpu is not None and main is not None and wall:
-        extra = cpu - main
-        if extra > (threads - 1 + HELPER_SHARE) * wall + 0.5:
-            found.append(finding(
-                "budget.threads",
-                f"{stage}'s other threads and processes used {extra:.1f} s of CPU beside its "
-                f"main thread's {main:.1f} s, in {wall:.1f} s of wall time: more than its "
-                f"{threads} thread(s) allow (work hidden in extra threads or processes)",
-                f"cpu={cpu:.2f} main_cpu={main:.2f} wall={wall:.2f} threads={threads}"))
-    return found
-
-
-def audit_evaluation(train_usage, predict_usage, floor_seconds):
-    """Predicting is one forward pass: it may not cost as much as training did."""
-    train_cpu, cpu = train_usage.get("cpu"), predict_usage.get("cpu")
-    if train_cpu is None or cpu is None:
-        return []
-    allowed = 0.5 * train_cpu + floor_seconds
-    if cpu <= allowed:
-        return []
-    return [finding(
-        "budget.evaluation",
-        f"predict used {cpu:.1f} s of CPU, more than half of training's {train_cpu:.1f} s "
-        f"(+{floor_seconds:g} s): work hidden in the evaluation stage",
-        f"predict_cpu={cpu:.2f} train_cpu={train_cpu:.2f} allowed={allowed:.2f}")]
-
-
-def causality_probes(windows, rng):
-    """Copies of the first PROBES windows with every byte from a random cut on replaced."""
-    n = min(PROBES, len(windows))
-    width = windows.shape[1]
-    probes, cuts = windows[:n].copy(), []
-    for i in range(n):
-        cut = int(rng.integers(width // 4, width - 1))
-        probes[i, cut:] = rng.integers(0, 256, width - cut, dtype=np.uint8)
-        cuts.append(cut)
-    return probes, cuts
-
-
-def audit_causality(original, probed, cuts):
-    """Logits before each cut must not change when only bytes from the cut on changed."""
-    worst, where = 0.0, None
-    for i, cut in enumerate(cuts):
-        diff = float(np.abs(original[i, :cut] - probed[i, :cut]).max())
-        if diff > worst:
-            worst, where = diff, (i, cut)
-    if worst <= CAUSALITY_TOLERANCE:
-        return []
-    i, cut = where
-    return [finding(
-        "causality",
-        "predictions at earlier positions changed when only later bytes changed: the model "
-        "sees the future it is asked to predict",
-        f"probe {i}: bytes from position {cut} on replaced; logits before {cut} moved by up "
-        f"to {worst:.3g} (tolerance {CAUSALITY_TOLERANCE:g})")]
+    def check_program(self, stage):
+        """The program's files as they were given: a program that rewrote them would carry
+        state from one run to the next in its own code."""
+        if folder_digest(self.workspace) != self.program:
+            raise HarnessError(f"the program changed its own files during {stage}; each run must "
+                               "start from the program as it was given")
 
 
 def run(config, metrics):
@@ -236,16 +151,19 @@ def run(config, metrics):
         run = Run(config, log)
         # started first, so that the sandbox imports torch while the data is read and shuffled
         preload = config["settings"].get("preload", ())
-        with ProgramHost(run.sandbox, run.scratch, run.env, log, preload) as host:
-            run.host = host
-            return train_and_score(config, metrics, run)
+        try:
+            with ProgramHost(run.sandbox, run.scratch, run.env, log, preload) as host:
+                run.host = host
+                return train_and_score(config, metrics, run)
+        finally:
+            run.handover.discard()
+            checkpoint.clear(Path(run.scratch), {PROGRAM})
 
 
 def train_and_score(config, metrics, run):
-    budget, settings, seed = config["budget"], config["settings"], config["seed"]
-    evaluation = config["evaluation"]
+    budget, seed, evaluation = config["budget"], config["seed"], config["evaluation"]
+    settings = {**DEFAULTS, **config["settings"]}
     data = {d["name"]: load_bytes(d["path"], d.get("sha256")) for d in config["data"]}
-    audited = not evaluation.get("held_out", False)
 
     # a corpus scored on itself keeps its tail back; otherwise train on one, score on the other
     corpus = data[evaluation["train_data"]]
@@ -256,9 +174,40 @@ def train_and_score(config, metrics, run):
         train_split, test_split = corpus, data[evaluation["test_data"]]
     n_tokens = int(budget["train_tokens"])
     stream = training_stream(train_split, n_tokens, settings["chunk_bytes"], seed)
+    train_usage, train_seconds = train(run, stream, seed, budget, metrics)
+
+    # what training handed over, kept out of the program's reach between the calls
+    run.handover.take()
+    if "model.pt" not in run.handover.files:
+        raise HarnessError("training finished without writing its checkpoint")
+
+    secret = bytes.fromhex(config["secret"]) if config.get("secret") else os.urandom(16)
+    plan = windows.plan(test_split, settings["window_bytes"], settings["eval_windows"],
+                        settings.get("fresh_windows", 128), settings["probe_windows"],
+                        settings["repeat_windows"], settings["predict_calls"], secret)
+    seconds = budget.get("predict_seconds", PREDICT_SECONDS)
+    logits, calls = predict(run, plan, evaluation["name"], seconds)
+
+    scored = slice(0, plan.n_scored)
+    fresh = slice(plan.n_scored, plan.n_scored + plan.n_fresh)
+    bpb = outputs.bits_per_byte(logits[scored], plan.rows[scored])
+    predict_usage = total_usage(calls)
+    usage = {"train": train_usage, "predict": predict_usage,
+             "checkpoint_bytes": run.handover.total_bytes}
+    result = {"metrics": {evaluation["name"]: bpb}, "train_seconds": round(train_seconds, 3),
+              "usage": usage,
+              "audit": {"fresh": outputs.bits_per_byte(logits[fresh], plan.rows[fresh]),
+                        "fresh_windows": plan.n_fresh, "secret": secret.hex(),
+                        "layout": plan.describe()}}
+    result["findings"] = findings(settings, config.get("parent_usage") or [], run, stream,
+                                  usage, calls, logits, plan)
+    return result
+
+
+def train(run, stream, seed, budget, metrics):
+    """The training run; its usage report and wall time."""
     train_file = os.path.join(run.scratch, "train.bin")
     stream.tofile(train_file)
-
     read_fd, write_fd = os.pipe()
     argv = [run.python, os.path.join(run.workspace, "train.py"), "train",
             "--data", train_file, "--seed", str(seed),
@@ -268,52 +217,73 @@ def train_and_score(config, metrics, run):
         watch = run.host.start(argv, budget["train_seconds"], "training", (write_fd,))
     finally:
         os.close(write_fd)
-    reader = threading.Thread(target=forward_progress, args=(read_fd, metrics, n_tokens), daemon=True)
+    reader = threading.Thread(target=forward_progress, args=(read_fd, metrics, len(stream)),
+                              daemon=True)
     reader.start()
-    train_usage = watch.wait()
+    usage = watch.wait()
     reader.join(timeout=5)
-    train_seconds = time.time() - t0
-    os.remove(train_file)
-    if not os.path.exists(os.path.join(run.scratch, "model.pt")):
-        raise HarnessError("training finished without writing its checkpoint")
+    if os.path.exists(train_file):
+        os.remove(train_file)
+    run.check_program("training")
+    return usage, time.time() - t0
 
-    # scored windows, then (audited runs) fresh windows of the same held-back text and causality
-    # probes, shuffled together so that the program cannot tell them apart
-    width = settings["window_bytes"]
-    n_scored = min(settings["eval_windows"], len(test_split) // width)
-    windows = eval_windows(test_split, n_scored, width)
-    parts = [windows]
-    rng = np.random.default_rng([seed, 7919])
-    fresh = cuts = None
-    if audited:
-        rest = test_split[n_scored * width:]
-        fresh = eval_windows(rest, settings.get("fresh_windows", 128), width)
-        probes, cuts = causality_probes(windows, rng)
-        parts += [fresh, probes]
-    batch = np.concatenate(parts)
-    order = rng.permutation(len(batch))
-    seconds = budget.get("predict_seconds", PREDICT_SECONDS)
-    shuffled, predict_usage = predict(run, batch[order], evaluation["name"], seconds)
-    logits = np.empty_like(shuffled)
-    logits[order] = shuffled
-    os.remove(os.path.join(run.scratch, "model.pt"))
 
-    bpb = bits_per_byte(logits[:n_scored], windows)
-    result = {"metrics": {evaluation["name"]: bpb}, "train_seconds": round(train_seconds, 3),
-              "usage": {"train": train_usage, "predict": predict_usage}}
-    found = audit_usage("training", train_usage, run.threads)
-    found += audit_usage("predict", predict_usage, run.threads)
-    found += audit_evaluation(train_usage, predict_usage, settings.get("predict_cpu_floor", 5))
-    if audited:
-        n_fresh = len(fresh)
-        if n_fresh:
-            fresh_logits = logits[n_scored:n_scored + n_fresh]
-            result["audit"] = {"fresh": bits_per_byte(fresh_logits, fresh),
-                               "fresh_windows": n_fresh}
-        probed = logits[n_scored + n_fresh:]
-        found += audit_causality(logits[:len(cuts)], probed, cuts)
-    result["findings"] = found
-    return result
+def predict(run, plan, name, seconds):
+    """Logits of every row of `plan`, call by call, each call a fresh process that finds only
+    the checkpoint set and its inputs; and each call's usage report."""
+    logits = np.empty((*plan.rows.shape, outputs.VOCAB), dtype=np.float32)
+    inputs = os.path.join(run.scratch, "inputs.npy")
+    out = os.path.join(run.scratch, "logits.npy")
+    deadline = time.monotonic() + seconds
+    calls = []
+    for k, rows in enumerate(plan.calls):
+        what = f"predict on {name} (call {k + 1} of {len(plan.calls)})"
+        run.handover.restore()  # empties the scratch folder: nothing of the last call is left
+        np.save(inputs, plan.rows[rows])
+        argv = [run.python, os.path.join(run.workspace, "train.py"), "predict",
+                "--checkpoint", os.path.join(run.scratch, "model.pt"),
+                "--inputs", inputs, "--outputs", out]
+        left = max(1.0, deadline - time.monotonic())
+        try:
+            calls.append(run.host.start(argv, left, what).wait())
+        except Overtime as err:
+            raise Overtime(f"{err}: budget.evaluation: all predict calls together may take "
+                           f"{seconds:g} s, and predicting is one forward pass") from None
+        run.check_program(what)
+        logits[rows] = outputs.read_logits(out, len(rows), plan.width, what)
+    checkpoint.clear(Path(run.scratch), {PROGRAM})  # no evaluation data left behind
+    return logits, calls
+
+
+def total_usage(calls):
+    """The calls' usage reports as one: times and strays summed, memory at its peak."""
+    total = {"cpu": 0.0, "wall": 0.0, "strays": 0, "max_rss_mb": 0.0, "calls": len(calls)}
+    mains = [c.get("main_cpu") for c in calls]
+    for c in calls:
+        total["cpu"] += c.get("cpu") or 0.0
+        total["wall"] += c.get("wall") or 0.0
+        total["strays"] += c.get("strays") or 0
+        total["max_rss_mb"] = max(total["max_rss_mb"], c.get("max_rss_mb") or 0.0)
+    total["main_cpu"] = None if None in mains else round(sum(mains), 3)
+    total["cpu"], total["wall"] = round(total["cpu"], 3), round(total["wall"], 3)
+    return total
+
+
+def findings(settings, parent_usage, run, stream, usage, calls, logits, plan):
+    found = audits.usage("training", usage["train"], run.threads)
+    for k, call in enumerate(calls):
+        for f in audits.usage(f"predict (call {k + 1})", call, run.threads):
+            if f["check"] not in {g["check"] for g in found}:
+                found.append(f)
+    found += audits.evaluation_cost(usage["train"].get("cpu"), usage["predict"]["cpu"],
+                                    parent_usage, settings["predict_cost_factor"],
+                                    settings["predict_cpu_floor"])
+    found += checkpoint.size_finding(usage["checkpoint_bytes"], usage["train"].get("cpu"),
+                                     parent_usage, settings["checkpoint_factor"])
+    found += checkpoint.training_data_finding(run.handover, stream)
+    found += audits.causality(logits, plan.probes)
+    found += audits.independence(logits, plan.repeats)
+    return found
 
 
 if __name__ == "__main__":

@@ -1,0 +1,138 @@
+"""The harness's audits of a language-model program, from what its runs showed: findings.
+
+- budget.processes, budget.threads: from the sandbox init's usage report of each run;
+- budget.evaluation: predicting is inference. Its CPU is bounded by the parent's own predict
+  CPU (scaled by how much training's cost changed, so that a model twice the size may predict
+  at twice the cost), not by training's: training hidden in predict shows as predict costing
+  more than the parent's model needed;
+- causality: each probe's logits before its cut must equal those of the window it was made from;
+- batch-independence: each repeated window's logits must equal those of its first copy, which
+  another call with other windows predicted.
+
+Logits are compared with `not (diff <= tolerance)`, so that no NaN can pass a comparison (the
+output contract already refuses non-finite logits; this holds even without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from statistics import median
+
+import numpy as np
+
+from recursor.executor.child import finding
+
+TOLERANCE = 1e-3  # logits may differ by float noise between two batch layouts
+THREAD_SLACK = 1.25  # cpu <= threads * wall * slack + 0.5 s (interpreter start, GC threads)
+HELPER_SHARE = 0.25  # threads besides the main one: (threads - 1 + this) * wall + 0.5 s
+
+
+def usage(stage: str, report: Mapping, threads: int) -> list[dict]:
+    """Findings from the init's report of one run of the program."""
+    found = []
+    strays = report.get("strays", 0)
+    if strays:
+        found.append(finding(
+            "budget.processes",
+            f"{stage} left {strays} process(es) running after it exited; they were killed",
+            f"strays={strays}"))
+    cpu, wall = report.get("cpu"), report.get("wall")
+    if cpu is not None and wall and cpu > threads * wall * THREAD_SLACK + 0.5:
+        found.append(finding(
+            "budget.threads",
+            f"{stage} used {cpu:.1f} s of CPU in {wall:.1f} s of wall time, more than its "
+            f"{threads} thread(s) allow: work hidden in extra threads or processes",
+            f"cpu={cpu:.2f} wall={wall:.2f} threads={threads}"))
+        return found
+    main = report.get("main_cpu")
+    if cpu is not None and main is not None and wall:
+        extra = cpu - main
+        if extra > (threads - 1 + HELPER_SHARE) * wall + 0.5:
+            found.append(finding(
+                "budget.threads",
+                f"{stage}'s other threads and processes used {extra:.1f} s of CPU beside its "
+                f"main thread's {main:.1f} s, in {wall:.1f} s of wall time: more than its "
+                f"{threads} thread(s) allow (work hidden in extra threads or processes)",
+                f"cpu={cpu:.2f} main_cpu={main:.2f} wall={wall:.2f} threads={threads}"))
+    return found
+
+
+def reference_cpu(parent_usage: Sequence[Mapping], stage: str) -> float | None:
+    """The parent's typical CPU seconds in `stage` over its runs (median), if it has any."""
+    values = [u[stage]["cpu"] for u in parent_usage
+              if isinstance(u.get(stage), Mapping) and isinstance(u[stage].get("cpu"), int | float)]
+    return median(values) if values else None
+
+
+def evaluation_cost(train_cpu: float | None, predict_cpu: float | None,
+                    parent_usage: Sequence[Mapping], factor: float, floor: float) -> list[dict]:
+    """budget.evaluation: predict's CPU against the parent's predict CPU.
+
+    allowed = factor x parent's predict CPU x max(1, training CPU / parent's training CPU)
+              + floor
+    With no parent measured (the baseline is the task's own program) there is nothing to
+    compare with, and no finding.
+    """
+    parent_predict = reference_cpu(parent_usage, "predict")
+    parent_train = reference_cpu(parent_usage, "train")
+    if predict_cpu is None or parent_predict is None:
+        return []
+    growth = max(1.0, train_cpu / parent_train) if train_cpu and parent_train else 1.0
+    allowed = factor * parent_predict * growth + floor
+    if predict_cpu <= allowed:
+        return []
+    return [finding(
+        "budget.evaluation",
+        f"predict used {predict_cpu:.1f} s of CPU where its parent's model needed "
+        f"{parent_predict:.1f} s (allowed: {factor:g}x that, scaled by training's cost "
+        f"x{growth:.2f}, +{floor:g} s): predicting is one forward pass, and work beyond it "
+        "is training hidden in the evaluation",
+        f"predict_cpu={predict_cpu:.2f} parent_predict_cpu={parent_predict:.2f} "
+        f"train_cpu={train_cpu if train_cpu is None else round(train_cpu, 2)} "
+        f"parent_train_cpu={parent_train if parent_train is None else round(parent_train, 2)} "
+        f"allowed={allowed:.2f}")]
+
+
+def causality(logits: np.ndarray, probes: Sequence[tuple[int, int, int]]) -> list[dict]:
+    """Logits before each cut must not change when only bytes from the cut on changed."""
+    worst, where, broken = 0.0, None, 0
+    for row, original, cut in probes:
+        diff = np.abs(logits[original, :cut].astype(np.float64)
+                      - logits[row, :cut].astype(np.float64)).max()
+        if not diff <= TOLERANCE:
+            broken += 1
+            if where is None or not diff <= worst:
+                worst, where = float(diff), (row, original, cut)
+    if where is None:
+        return []
+    row, original, cut = where
+    return [finding(
+        "causality",
+        "predictions at earlier positions changed when only later bytes changed: the model "
+        "sees the future it is asked to predict",
+        f"{broken} of {len(probes)} probes moved; worst: window {original} with its bytes from "
+        f"position {cut} on replaced (row {row}, another call): logits before {cut} moved by up "
+        f"to {worst:.3g} (tolerance {TOLERANCE:g})")]
+
+
+def independence(logits: np.ndarray, repeats: Sequence[tuple[int, int]]) -> list[dict]:
+    """The same window predicted in two calls, among other windows, must get the same logits."""
+    worst, where, broken = 0.0, None, 0
+    for row, original in repeats:
+        diff = np.abs(logits[original].astype(np.float64)
+                      - logits[row].astype(np.float64)).max()
+        if not diff <= TOLERANCE:
+            broken += 1
+            if where is None or not diff <= worst:
+                worst, where = float(diff), (row, original)
+    if where is None:
+        return []
+    row, original = where
+    return [finding(
+        "batch-independence",
+        "the same window got different predictions in two calls that held other windows: "
+        "its score depends on what it was predicted with (statistics, adaptation or lookups "
+        "over the batch)",
+        f"{broken} of {len(repeats)} repeated windows moved; worst: window {original} (rows "
+        f"{original} and {row}, two calls): logits differ by up to {worst:.3g} "
+        f"(tolerance {TOLERANCE:g})")]

@@ -1,0 +1,88 @@
+"""From (task, program, seed) to the executor's job: never without a sandbox, and under a weaker
+sandbox nothing of the run within reach of the program's folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SMALL
+
+from recursor.executor.local import run_job
+from recursor.executor.sandbox import Sandbox, detect
+from recursor.loop.jobs import make_job, resolve_data
+from recursor.task import load_task
+
+TASK = load_task("tiny-lm", SMALL)
+
+
+def program(tmp_path: Path, source: str | None = None) -> Path:
+    folder = tmp_path / "node" / "workspace"
+    folder.mkdir(parents=True)
+    (folder / "train.py").write_text(source or TASK.program_files()["train.py"])
+    return folder
+
+
+def test_a_job_is_never_made_without_a_sandbox(tmp_path):
+    with pytest.raises(TypeError, match="never runs a candidate bare"):
+        make_job(TASK, program(tmp_path), tmp_path / "job", 1, "val_bpb", {}, sandbox=None)
+
+
+def test_under_a_weaker_sandbox_the_scratch_folder_is_outside_the_run(tmp_path):
+    job = make_job(TASK, program(tmp_path), tmp_path / "run" / "job", 1, "val_bpb",
+                   resolve_data(TASK), sandbox=Sandbox("none"))
+    config_path = job.prepare()
+    try:
+        assert not job.scratch.is_relative_to(tmp_path)
+        workspace = Path(job.config["workspace"])
+        assert (workspace / "train.py").is_file() and workspace.parent == job.scratch
+        # no folder above the program's holds the job's config, and the data is not inside
+        assert all(not (folder / "config.json").exists() for folder in workspace.parents)
+        assert config_path.parent == job.job_dir
+    finally:
+        job.cleanup()
+
+
+def test_under_bwrap_the_program_cannot_change_its_own_files(tmp_path):
+    box = detect()
+    if box.kind != "bwrap":
+        pytest.skip("bwrap does not run here")
+    job = make_job(TASK, program(tmp_path), tmp_path / "job", 1, "val_bpb", resolve_data(TASK),
+                   sandbox=box)
+    prefix = job.config["sandbox"]["prefix"]
+    assert ["--ro-bind", job.config["workspace"], job.config["workspace"]] == [
+        prefix[i] for i in range(prefix.index(job.config["workspace"]) - 1,
+                                 prefix.index(job.config["workspace"]) + 2)]
+
+
+CLIMBER = """
+import os, sys
+def look(start):
+    folder = os.path.abspath(start)
+    while True:
+        for name in ("config.json", "metrics.jsonl", "run.db"):
+            if os.path.exists(os.path.join(folder, name)):
+                print("FOUND", os.path.join(folder, name), flush=True)
+        if folder == os.path.dirname(folder):
+            return
+        folder = os.path.dirname(folder)
+look(os.getcwd())
+look(os.path.dirname(__file__))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["unshare", "none"])
+def test_a_program_under_a_weaker_sandbox_finds_nothing_of_the_run_above_it(tmp_path, kind):
+    try:
+        box = detect(kind)
+    except Exception as err:  # noqa: BLE001 - not on this machine
+        pytest.skip(str(err))
+    source = TASK.program_files()["train.py"].replace("def main():", CLIMBER + "\n\ndef main():")
+    job = make_job(TASK, program(tmp_path, source), tmp_path / "run" / "job", 1, "val_bpb",
+                   resolve_data(TASK), sandbox=box)
+    result = run_job(job)
+    assert result.ok, result.reason
+    log = job.program_log.read_text()
+    assert "FOUND" not in log, log
+    assert not job.scratch.exists()  # removed with the experiment
