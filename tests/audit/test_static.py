@@ -111,12 +111,18 @@ def test_static_cheat_is_caught_by_its_check(path):
         assert f.message.startswith("The patch")
 
 
+# a cheat that carries the scored text in a literal is now seen before it runs, by what its
+# literal holds; every other dynamic cheat is left to the harness and the evidence checks
+LITERAL_CHECKS = {"static.memorisation", "static.opaque-literal"}
+
+
 @pytest.mark.parametrize("path", DYNAMIC_CHEATS, ids=lambda p: p.stem)
 def test_dynamic_cheat_passes_the_static_review(path):
     header, text = read_fixture(path)
     assert header["expect"] in DYNAMIC
     findings = review(text)
-    assert not [f for f in findings if f.blocking], findings
+    allowed = LITERAL_CHECKS if header["expect"] == "fresh-data" else set()
+    assert {f.check for f in findings if f.blocking} <= allowed, findings
 
 
 @pytest.mark.parametrize("path", HONEST, ids=lambda p: p.stem)

@@ -2,7 +2,8 @@
 breaking the rules of the task.
 
 `recursor.audit.static` reads the patch before anything runs (network, processes, files,
-seeds, monkeypatching, obfuscated code, edits to read-only files); the harness measures what
+seeds, monkeypatching, obfuscated code, edits to read-only files, the task's data or opaque
+payloads in its literals); the harness measures what
 only a run can show (budgets, causality), and `recursor.audit.evidence` compares the results
 (seed consistency, fresh data, held-out corpora).
 """

@@ -6,18 +6,26 @@ as new and its exact shape (`ast.dump`, positions left out) occurs more often af
 than before. So the vanilla program's own `import os`, `np.fromfile(args.data)`,
 `torch.manual_seed(args.seed)` or its read of RECURSOR_THREADS are never flagged and a moved
 line is not a change, while a second environment read, or an old call given a new argument, is.
-Names are resolved through the file's imports (`F` is `torch.nn.functional`, `from os import
-system`), through `getattr(module, "name")`, `__import__("name")` and `sys.modules["name"]`, and
-strings built from literals are folded (`"so"[::-1] + "cket"`, `"".join([...])`, base64, zlib,
-rot13), so the simple obfuscations still show the names they hide. Each check is one small
-function over the added nodes; a finding quotes the offending line with its number.
+
+What an added expression means is worked out over the whole new file, scope by scope
+(`audit.scopes`, `audit.values`): a module is that module wherever it goes (aliases,
+assignments, parameters of the file's own functions, attributes and containers, `getattr`,
+`__dict__`, `vars()`, `importlib`, `__import__`, `sys.modules`, re-exports such as `torch.os`);
+the program's given paths and its seed are followed per scope through assignments and calls;
+strings are folded however they are built (`audit.literals`, `audit.constants`). A dangerous
+name called on an object that cannot be traced is reported as what its name says
+(`catalogue.DISTINCTIVE`), and a member of a module looked up by a name that cannot be folded
+is reported as hidden code. What the patch's literals carry is checked against the task's
+data and for opaque payloads (`audit.payloads`). Each check is one small function over the
+added nodes; a finding quotes the offending line with its number.
 
 Limits. A static check cannot see through every obfuscation (a name computed from the data,
-code smuggled in through a file, a seed made constant by arithmetic), and it cannot tell what a
-legitimate-looking program does when it runs: threads that hide work, attention that sees the
-future, a model that memorised the test text, a recipe that works for one seed only. The
-harness's dynamic checks and the evidence checks exist for those; this module rejects the
-obvious cheats cheaply, before anything runs, with the line to show for it.
+code smuggled in through a file, a seed made constant by arithmetic, text stored in a form no
+decoder here knows), and it cannot tell what a legitimate-looking program does when it runs:
+threads that hide work, attention that sees the future, a model that memorised the test text,
+a recipe that works for one seed only. The harness's dynamic checks and the evidence checks
+exist for those; this module rejects the obvious cheats cheaply, before anything runs, with
+the line to show for it, and prefers letting an obfuscation through to blocking honest code.
 """
 
 from __future__ import annotations
@@ -28,57 +36,48 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
-from recursor.audit.code import DECODERS, Code, added_nodes, changed_lines, fold, matches
+from recursor.audit.catalogue import (
+    CONFIG,
+    DISTINCTIVE,
+    DYNAMIC,
+    ENVIRONMENT,
+    FILES,
+    NETWORK,
+    OPTIONAL_PATH,
+    PATH_ARGS,
+    PATH_KEYWORDS,
+    PATH_METHODS,
+    PROCESSES,
+    REEXPORTED,
+    SEED_METHODS,
+    SEEDING,
+    TENSOR_OPS,
+    THREADS,
+    TIME,
+)
+from recursor.audit.code import DECODERS, Code, added_nodes, changed_lines, matches
+from recursor.audit.memorisation import Corpus
+from recursor.audit.payloads import check_memorisation, check_opaque
+from recursor.audit.reach import Reach, owner
 from recursor.store.records import Finding
 
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-# dotted names, matched with their members ("os.spawn*": a prefix)
-NETWORK = _names("""socket socketserver urllib urllib3 http requests httpx aiohttp ftplib smtplib
-    poplib imaplib telnetlib ssl websocket websockets xmlrpc torch.hub torch.utils.model_zoo
-    huggingface_hub datasets transformers""")
-PROCESSES = _names("""subprocess multiprocessing torch.multiprocessing pty pexpect os.system
-    os.popen os.fork os.forkpty os.spawn* os.exec* os.posix_spawn* os.kill os.killpg
-    asyncio.create_subprocess_*""")
-THREADS = _names("""threading _thread concurrent.futures torch.set_num_threads
-    torch.set_num_interop_threads os.sched_setaffinity""")
-ENVIRONMENT = _names("os.environ os.environb os.getenv os.getenvb os.putenv os.unsetenv")
-TIME = _names("""time.sleep asyncio.sleep signal resource os.nice os.setpriority
-    os.sched_setscheduler time.clock_settime* faulthandler""")
-DYNAMIC = _names("""exec eval compile __import__ importlib pickle.load pickle.loads
-    pickle.Unpickler marshal ctypes cffi dill cloudpickle runpy code types.FunctionType
-    types.CodeType""")
-SEEDING = _names("""torch.manual_seed torch.random.manual_seed torch.cuda.manual_seed*
-    random.seed random.Random numpy.random.seed numpy.random.default_rng numpy.random.RandomState
-    numpy.random.SeedSequence""")
-CONFIG = _names("torch.backends torch._dynamo.config torch._inductor.config")  # settable
-# calls that reach the file system; their path is the first argument unless PATH_ARGS says
-FILES = _names("""open io.open os.open os.fdopen codecs.open numpy.load numpy.fromfile
-    numpy.loadtxt numpy.genfromtxt numpy.memmap numpy.save* torch.load torch.save pathlib
-    os.listdir os.scandir os.walk os.stat os.remove os.unlink os.mkdir os.makedirs os.rmdir
-    os.chdir os.rename os.replace os.link os.symlink os.path.exists os.path.is* os.path.getsize
-    glob shutil linecache fileinput gzip.open bz2.open lzma.open tarfile zipfile sqlite3.connect""")
-PATH_ARGS = {"torch.save": (1,), "os.rename": (0, 1), "os.replace": (0, 1), "os.link": (0, 1),
-             "os.symlink": (0, 1), "shutil": (0, 1)}
-PATH_METHODS = {"read_text": None, "read_bytes": None, "write_text": None, "write_bytes": None,
-                "iterdir": None, "glob": None, "rglob": None, "tofile": 0}  # None: the receiver
-PATH_KEYWORDS = {"file", "f", "fname", "filename", "path", "src", "dst", "fid", "top"}
 SUSPICIOUS = re.compile(r"(^|[/\\])\.\.([/\\]|$)|/proc\b|/etc\b|/root\b|/home\b|/work\b|"
-                        r"shared/data|harness|tinyshakespeare|wikitext", re.IGNORECASE)
+                        r"/tmp\b|/dev/shm\b|shared/data|harness|tinyshakespeare|wikitext",
+                        re.IGNORECASE)
 URL = re.compile(r"^\s*(https?|ftp|wss?)://", re.IGNORECASE)
+DATA_LOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
 
 
 def review_patch(before: Mapping[str, str], after: Mapping[str, str],
-                 editable: Sequence[str]) -> list[Finding]:
+                 editable: Sequence[str], corpus: Corpus | None = None) -> list[Finding]:
     """Findings on what changed from `before` to `after` (file name -> contents). A file absent
-    from `after` is unchanged; only changed files are read, and only their added code."""
+    from `after` is unchanged; only changed files are read, and only their added code.
+    `corpus` (the task's data, see `memorisation.task_corpus`) turns on the memorisation
+    check; without it, literals are still checked for opaque payloads."""
     findings = list(check_non_editable(before, after, editable))
     for name, new in sorted(after.items()):
         if name.endswith(".py") and before.get(name) != new:
-            findings += _review_python(name, before.get(name) or "", new)
+            findings += _review_python(name, before.get(name) or "", new, corpus)
     unique: dict[tuple[str, str], Finding] = {}
     for f in findings:  # one finding per check and line
         unique.setdefault((f.check, f.evidence), f)
@@ -114,15 +113,17 @@ def _parse(source: str, filename: str = "<unknown>") -> ast.Module:
             return ast.parse(source, filename=filename)
 
 
-def _review_python(name: str, old: str, new: str) -> list[Finding]:
+def _review_python(name: str, old: str, new: str, corpus: Corpus | None) -> list[Finding]:
     try:
         tree = _parse(new, filename=name)
         try:
             old_tree = _parse(old)
         except (SyntaxError, ValueError):
             old_tree = ast.Module(body=[], type_ignores=[])
-        code = Code(name, new, tree, added_nodes(old_tree, tree, changed_lines(old, new)))
-        return [f for check in CHECKS for f in check(code)]
+        code = Code(name, new, tree, added_nodes(old_tree, tree, changed_lines(old, new)),
+                    (old, old_tree))
+        findings = [f for check in CHECKS for f in check(code)]
+        return findings + list(check_memorisation(code, corpus))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
         line = getattr(err, "lineno", None) or 0
         text = new.splitlines()[line - 1].strip() if 0 < line <= len(new.splitlines()) else ""
@@ -138,6 +139,30 @@ def _by_name(code: Code, table: Sequence[str], check: str, did: str, why: str,
              blocking: bool = True) -> Iterator[Finding]:
     for node, name in code.uses(table):
         yield Finding(check, blocking, f"The patch {did} ({name}). {why}", code.evidence(node))
+    if blocking:
+        yield from _untraced(code, check, did, why)
+
+
+def _untraced(code: Code, check: str, did: str, why: str) -> Iterator[Finding]:
+    """Calls of a dangerous API's own name on an object the auditor cannot trace to a module
+    (a parameter, a container it cannot follow): taken for that API."""
+    names = set(DISTINCTIVE.get(check, ()))
+    for node in code.added:
+        if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
+                and node.attr in names and node.attr not in code.scopes.own_names
+                and not code.refs(node.value)):
+            if check == "static.files" and _given_call(code, node):
+                continue
+            yield Finding(check, True, f"The patch {did} (.{node.attr} on "
+                          f"{_short(ast.unparse(node.value))}, an object the auditor cannot "
+                          f"trace; {node.attr} is the name of that API). {why}",
+                          code.evidence(node))
+
+
+def _given_call(code: Code, attribute: ast.Attribute) -> bool:
+    call = code.parents.get(attribute)
+    return (isinstance(call, ast.Call) and call.func is attribute and bool(call.args)
+            and code.given_path(call.args[0]))
 
 
 def check_network(code: Code) -> Iterator[Finding]:
@@ -151,9 +176,17 @@ def check_network(code: Code) -> Iterator[Finding]:
 
 
 def check_processes(code: Code) -> Iterator[Finding]:
-    return _by_name(code, PROCESSES, "static.processes", "starts or signals other processes",
-                    "Work done in another process escapes the CPU and time budget the harness "
-                    "measures, and it may outlive the experiment.")
+    why = ("Work done in another process escapes the CPU and time budget the harness "
+           "measures, and it may outlive the experiment.")
+    yield from _by_name(code, PROCESSES, "static.processes", "starts or signals other processes",
+                        why)
+    for node in code.added:  # a DataLoader with workers forks them
+        if isinstance(node, ast.Call) and code.refs(node.func) & set(DATA_LOADERS):
+            workers = [k.value for k in node.keywords if k.arg == "num_workers"]
+            if workers and code.fold(workers[0]) != 0:
+                yield Finding("static.processes", True, "The patch starts data-loader worker "
+                              f"processes (num_workers={ast.unparse(workers[0])}). {why}",
+                              code.evidence(node))
 
 
 def check_threads(code: Code) -> Iterator[Finding]:
@@ -177,27 +210,31 @@ def check_time(code: Code) -> Iterator[Finding]:
 
 def check_seed(code: Code) -> Iterator[Finding]:
     mine = "the seed is the harness's to give, and a lucky seed is not a better method."
+    seeded = None  # the functions with the seed in reach, worked out when first needed
     for node in code.added:
         if isinstance(node, ast.Call):
             method = getattr(node.func, "attr", "")
             given = [*node.args, *(k.value for k in node.keywords)]
-            if ((matches(code.qualname(node.func) or "", SEEDING)
-                 or method in ("manual_seed", "manual_seed_all"))
+            if ((matches(code.qualname(node.func) or "", SEEDING) or method in SEED_METHODS)
                     and given and not any(code.seedlike(a) for a in given)):
-                yield Finding("static.seed", True, "The patch seeds a random generator with "
-                              f"{', '.join(map(ast.unparse, given))}, not with the seed given "
-                              f"on the command line: {mine}", code.evidence(node))
-            if method == "add_argument" and node.args and fold(node.args[0]) == "--seed":
+                if seeded is None:
+                    seeded = _reach(code).seeded(_reach(code.before).readers())
+                if owner(code.scopes.of(node)) in seeded:
+                    yield Finding("static.seed", True, "The patch seeds a random generator "
+                                  f"with {', '.join(map(ast.unparse, given))}, not with the "
+                                  f"seed given on the command line: {mine}",
+                                  code.evidence(node))
+            if method == "add_argument" and node.args and code.fold(node.args[0]) == "--seed":
                 yield Finding("static.seed", True, "The patch changes how the program reads "
                               f"its --seed argument: {mine}", code.evidence(node))
             if (code.qualname(node.func) == "setattr" and len(node.args) == 3
-                    and fold(node.args[1]) == "seed" and not code.seedlike(node.args[2])):
+                    and code.fold(node.args[1]) == "seed" and not code.seedlike(node.args[2])):
                 yield Finding("static.seed", True, "The patch overwrites the seed with "
                               f"{ast.unparse(node.args[2])}: {mine}", code.evidence(node))
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.For | ast.NamedExpr):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = node.iter if isinstance(node, ast.For) else node.value
-            if value and any(map(code.seedlike, targets)) and not code.seedlike(value):
+            if value and any(_holds_seed(code, t) for t in targets) and not code.seedlike(value):
                 yield Finding("static.seed", True, "The patch overwrites the seed with "
                               f"{ast.unparse(value)}: {mine}", code.evidence(node))
         if _depends_on_seed(code, node):
@@ -205,6 +242,36 @@ def check_seed(code: Code) -> Iterator[Finding]:
                           "up on the seed. Special-casing seeds makes a result that holds for one "
                           "seed only; a method must not depend on which seed it is run with.",
                           code.evidence(node))
+    yield from _dropped_seed(code, mine)
+
+
+def _reach(code: Code) -> Reach:
+    if code.reach is None:
+        code.reach = Reach(code.scopes, code.values)
+    return code.reach
+
+
+def _holds_seed(code: Code, target: ast.AST) -> bool:
+    """A target that is the seed: named so (seed, x.seed), or a name that holds it elsewhere."""
+    if isinstance(target, ast.Name):
+        return target.id == "seed" or code.seedlike(target)
+    if isinstance(target, ast.Attribute):
+        return target.attr == "seed" and not code.refs(target.value)
+    return isinstance(target, ast.Tuple | ast.List) and any(
+        _holds_seed(code, t) for t in target.elts)
+
+
+def _dropped_seed(code: Code, mine: str) -> Iterator[Finding]:
+    """The old program read its seed from live code, the new one no longer does."""
+    if not code.added or _reach(code).readers():
+        return
+    before = _reach(code.before).readers()
+    if before:
+        where = next((code.scopes.defs[k] for k, n in _reach(code).names.items()
+                      if n in before), code.added[0])
+        yield Finding("static.seed", True, "The patch leaves the program without a use of the "
+                      f"seed it is given (read before by {', '.join(sorted(before))}): training "
+                      f"that ignores the seed runs one fixed draw, {mine}", code.evidence(where))
 
 
 def _depends_on_seed(code: Code, node: ast.AST) -> bool:
@@ -253,9 +320,13 @@ def check_monkeypatch(code: Code) -> Iterator[Finding]:
 
 
 def check_files(code: Code) -> Iterator[Finding]:
+    why = ("The program may read --data, --inputs and --checkpoint and write --checkpoint, "
+           "--outputs and its progress pipe (or files named after them), nothing else: other "
+           "files can hold the validation text, the harness, or what other runs left behind.")
     for node in code.added:
-        name = code.qualname(node.func) if isinstance(node, ast.Call) else None
-        if name and matches(name, FILES):
+        name = next((r for r in sorted(code.refs(node.func), key=len) if matches(r, FILES)),
+                    None) if isinstance(node, ast.Call) else None
+        if name:
             where = next((v for k, v in PATH_ARGS.items() if matches(name, (k,))), (0,))
             paths = [node.args[i] for i in where if i < len(node.args)]
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) in PATH_METHODS:
@@ -266,13 +337,12 @@ def check_files(code: Code) -> Iterator[Finding]:
         else:
             continue
         paths += [k.value for k in node.keywords if k.arg in PATH_KEYWORDS]
+        if not paths and matches(name, OPTIONAL_PATH):
+            continue
         if not paths or not all(code.given_path(p) for p in paths):
-            yield Finding("static.files", True,
-                          f"The patch reaches a file it was not given ({name}). The program may "
-                          "read --data, --inputs and --checkpoint and write --checkpoint, "
-                          "--outputs and its progress pipe (or files named after them), nothing "
-                          "else: other files can hold the validation text, the harness, or what "
-                          "other runs left behind.", code.evidence(node))
+            yield Finding("static.files", True, f"The patch reaches a file it was not given "
+                          f"({name}). {why}", code.evidence(node))
+    yield from _untraced(code, "static.files", "reaches a file it was not given", why)
     for node, text in code.strings():
         if hit := SUSPICIOUS.search(text):
             yield Finding("static.files", True,
@@ -283,22 +353,40 @@ def check_files(code: Code) -> Iterator[Finding]:
 
 
 def check_dynamic_code(code: Code) -> Iterator[Finding]:
+    why = ("Executing strings, importing by computed name, unpickling and reaching native code "
+           "hide what the program does from review, so they are not allowed.")
     for node, name in code.uses(DYNAMIC):
+        parent = code.parents.get(node)
+        if matches(name, TENSOR_OPS) or (isinstance(parent, ast.Attribute) and any(
+                matches(r, TENSOR_OPS) for r in code.refs(parent))):
+            continue  # torch._C._nn.gelu_: an operator, as torch.nn.functional calls it
         hidden = any(getattr(getattr(n, "func", None), "attr", None) in DECODERS
                      for n in ast.walk(node))
         yield Finding("static.dynamic-code", True,
                       f"The patch runs code that cannot be read in the patch ({name}"
-                      f"{', decoded from an encoded literal' if hidden else ''}). Executing "
-                      "strings, importing by computed name and unpickling hide what the "
-                      "program does from review, so they are not allowed.", code.evidence(node))
+                      f"{', decoded from an encoded literal' if hidden else ''}). {why}",
+                      code.evidence(node))
+    yield from _untraced(code, "static.dynamic-code", "reaches code that cannot be read in the "
+                         "patch", why)
     for node in code.added:
         name = code.qualname(node.func) if isinstance(node, ast.Call) else None
-        if (name == "getattr" and len(node.args) >= 2 and code.qualname(node.args[0])
+        if (name == "getattr" and len(node.args) >= 2 and code.refs(node.args[0])
                 and not isinstance(getattr(node.args[1], "value", None), str)):
             yield Finding("static.dynamic-code", True,
                           "The patch looks up a member of a module by a computed name "
                           f"({ast.unparse(node.args[1])}), which hides what it calls.",
                           code.evidence(node))
+        elif (isinstance(node, ast.Call) or isinstance(node, ast.Subscript)
+              and isinstance(node.ctx, ast.Load)) and _hides(code, node):
+            modules = ", ".join(sorted(code.value(node).hidden))
+            yield Finding("static.dynamic-code", True, "The patch reaches a member of "
+                          f"{modules} by a name it computes, which may be any of them. {why}",
+                          code.evidence(node))
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and _private(
+                code, node):
+            yield Finding("static.dynamic-code", True, f"The patch uses {ast.unparse(node)}, a "
+                          "private member of a module that reaches files, processes or "
+                          "native code, which the auditor cannot vet.", code.evidence(node))
         unpickles = {"weights_only": False, "allow_pickle": True}
         if name in ("torch.load", "numpy.load") and any(
                 getattr(k.value, "value", None) is unpickles.get(k.arg, 0) for k in node.keywords):
@@ -308,9 +396,24 @@ def check_dynamic_code(code: Code) -> Iterator[Finding]:
                           code.evidence(node))
 
 
+def _hides(code: Code, node: ast.AST) -> set[str]:
+    """The modules whose member `node` itself looks up by a computed name."""
+    inner = set().union(*(code.value(c).hidden for c in ast.iter_child_nodes(node)
+                          if isinstance(c, ast.expr)))
+    return set(code.value(node).hidden) - inner
+
+
+def _private(code: Code, node: ast.Attribute) -> bool:
+    """os._exit, subprocess._args_from_interpreter_flags: a private member of a module whose
+    public members the checks know."""
+    if not node.attr.startswith("_") or node.attr.startswith("__"):
+        return False
+    return any(r.split(".")[0] in REEXPORTED for r in code.refs(node.value))
+
+
 def _short(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 CHECKS = (check_network, check_processes, check_threads, check_environment, check_seed,
-          check_monkeypatch, check_files, check_dynamic_code, check_time)
+          check_monkeypatch, check_files, check_dynamic_code, check_time, check_opaque)

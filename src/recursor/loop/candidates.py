@@ -1,7 +1,8 @@
 """From a proposal to a recorded node: apply the patch, audit it statically, and record it.
 
 Three kinds of patch never run: one that edits a file the task does not let ideas change
-(rejected, the file named), one the static auditor blocks (rejected, with the finding) and one
+(rejected, the file named), one the static auditor blocks (rejected, with the finding; given
+the task's data, `corpus`, it also looks for that data in the patch's literals) and one
 whose program the run already holds (rejected, the node named: a patch that changes nothing, or
 two ideas applied in either order on two branches; running it again would measure that program
 again, not a new one).
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from recursor import patch as patches
+from recursor.audit.memorisation import Corpus
 from recursor.audit.static import review_patch
 from recursor.errors import PatchError
 from recursor.library.records import program_hash
@@ -29,8 +31,9 @@ class Applied:
 
 
 def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
-                   editable: Sequence[str]) -> Applied:
-    """The new program of a proposal, with the static auditor's findings, or why there is none."""
+                   editable: Sequence[str], corpus: Corpus | None = None) -> Applied:
+    """The new program of a proposal, with the static auditor's findings, or why there is none.
+    `corpus` is the task's data (`audit.memorisation.task_corpus`), for the memorisation check."""
     try:
         patch = patches.parse_any(patch_text)
     except PatchError as err:
@@ -48,7 +51,7 @@ def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
         files = {**parent_files, **patches.apply(patch, parent_files)}
     except PatchError as err:
         return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
-    findings = tuple(review_patch(parent_files, files, editable))
+    findings = tuple(review_patch(parent_files, files, editable, corpus=corpus))
     blocking = [f for f in findings if f.blocking]
     if blocking:
         return Applied(files, findings, NodeStatus.REJECTED, blocked_reason(blocking))
@@ -63,10 +66,12 @@ def blocked_reason(findings: Sequence[Finding]) -> str:
 
 def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
                   parent_files: Mapping[str, str], editable: Sequence[str],
-                  programs: Mapping[str, int] | None = None) -> Node:
+                  programs: Mapping[str, int] | None = None,
+                  corpus: Corpus | None = None) -> Node:
     """Record the proposal as a node: running, or already rejected or failed with the reason.
-    `programs` (program_hash -> node, see Programs) names the programs the run holds."""
-    applied = apply_proposal(patch_text, parent_files, editable)
+    `programs` (program_hash -> node, see Programs) names the programs the run holds; `corpus`
+    is the task's data, for the auditor's memorisation check."""
+    applied = apply_proposal(patch_text, parent_files, editable, corpus)
     status, reason = applied.status, applied.reason
     held = (programs.get(program_hash(applied.files))
             if status is NodeStatus.RUNNING and programs else None)

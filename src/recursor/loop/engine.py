@@ -97,7 +97,7 @@ class ResearchLoop:
         self.discoveries = (RunLibrary(store, task, config.discoveries_dir, config.overrides)
                             if config.discoveries and config.discoveries_dir else None)
         self.proposals = Proposals(store, task, config, proposer, policy, self.discoveries,
-                                   self._event)
+                                   self._event, data_paths)
 
     # -- the loop --------------------------------------------------------------------------
 

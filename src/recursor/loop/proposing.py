@@ -13,10 +13,11 @@ early (`stopped` says why) when the cost cap is reached or proposing failed
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from recursor.audit.memorisation import task_corpus
 from recursor.loop.candidates import Programs, add_candidate
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
@@ -35,8 +36,12 @@ class Proposals:
     thread; adds the candidate to the store when it is back."""
 
     def __init__(self, store: RunStore, task: Task, config: RunConfig, proposer: Proposer,
-                 policy: Any, discoveries: RunLibrary | None, event: Event):
+                 policy: Any, discoveries: RunLibrary | None, event: Event,
+                 data_paths: Mapping[str, str] | None = None):
         self.store, self.task, self.config = store, task, config
+        # the task's data, for the auditor's memorisation check: indexed on the first review,
+        # once per run (the LLM researchers' own pre-checks share it through task_corpus)
+        self.corpus = task_corpus(task, data_paths) if data_paths else None
         self.proposer, self.policy, self.discoveries = proposer, policy, discoveries
         self._event = event
         self.exhausted = False  # no proposer has anything left for any parent
@@ -114,7 +119,7 @@ class Proposals:
         self._failed = 0
         idea = proposal.idea
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
-                             self.task.spec.program.editable, ctx.programs)
+                             self.task.spec.program.editable, ctx.programs, self.corpus)
         if proposal.calls:
             self.store.add_calls(node.id, proposal.calls)
         nodes[node.id] = node

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from recursor.audit.memorisation import task_corpus
 from recursor.loop.candidates import apply_proposal
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import task_brief
@@ -92,7 +93,8 @@ class LLMResearcher:
             answer = parse_answer(reply.text)
         except AnswerError as err:
             return "bad-answer", str(err), None
-        applied = apply_proposal(answer.patch, ctx.parent_files, ctx.task.spec.program.editable)
+        applied = apply_proposal(answer.patch, ctx.parent_files, ctx.task.spec.program.editable,
+                                 task_corpus(ctx.task))
         if applied.status is NodeStatus.FAILED:
             return "patch-error", applied.reason or "the patch does not apply", None
         if applied.status is NodeStatus.REJECTED:
