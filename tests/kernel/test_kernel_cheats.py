@@ -1,7 +1,10 @@
-"""Kernel cheats (tests/kernel/cheats/*.py, each a solution.py of kernel-softmax that games the
-measurement in a known way): each runs through the real harness, in the sandbox, as the loop
-runs it, and is rejected for the check its docstring names. The honest baseline passes every
-defence, and the static review names the cheats written in plain Python."""
+"""Kernel cheats (tests/kernel/cheats/*.py, each a solution.py that games the measurement in a
+known way): each runs through the real harness, in the sandbox, as the loop runs it, and is
+rejected for the check its docstring's first line names (`expect: kernel.aliasing ...`). A
+cheat the harness makes pointless says `expect: harmless` (its docstring says why, with the
+numbers): it must pass as the honest code it then is, without a gain. A `task: NAME` line runs
+it on that kernel task instead of kernel-softmax. The honest baseline passes every defence, and
+the static review names the cheats written in plain Python."""
 
 from __future__ import annotations
 
@@ -26,6 +29,13 @@ QUICK = {"budget.trials": 16, "budget.warmup": 2}
 def expected(path: Path) -> set[str]:
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     return set(doc.splitlines()[0].removeprefix("expect:").split())
+
+
+def task_of(path: Path) -> str:
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    names = [line.removeprefix("task:").strip() for line in doc.splitlines()[1:3]
+             if line.startswith("task:")]
+    return names[0] if names else "kernel-softmax"
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +68,9 @@ def outcomes(softmax, tmp_path_factory):
     """Every cheat's result, two at a time (each defence is robust to a busy machine; the
     honest baseline's own speed is checked alone, above)."""
     root = tmp_path_factory.mktemp("cheats")
+    tasks = {name: load_task(name, QUICK) for name in {task_of(c) for c in CHEATS}}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = pool.map(lambda c: run(softmax, c.read_text(), root / c.stem), CHEATS)
+        results = pool.map(lambda c: run(tasks[task_of(c)], c.read_text(), root / c.stem), CHEATS)
         return dict(zip([c.stem for c in CHEATS], results, strict=True))
 
 
@@ -68,7 +79,13 @@ def test_each_cheat_is_rejected_for_its_reason(outcomes, cheat):
     result = outcomes[cheat.stem]
     assert result.ok, f"the harness should report findings, not fail: {result.reason}"
     checks = {f["check"] for f in result.metrics["findings"] if f["blocking"]}
-    assert expected(cheat) <= checks, result.metrics["findings"]
+    if expected(cheat) == {"harmless"}:
+        # the shortcut never fires: the code is the honest code it falls back to, and gains
+        # nothing (the bound is the baseline's own, wide for a busy machine)
+        assert not checks, result.metrics["findings"]
+        assert result.value < 2.0, result.metrics["timing"]
+    else:
+        assert expected(cheat) <= checks, result.metrics["findings"]
 
 
 def test_a_compile_error_fails_the_node_with_the_compilers_message(softmax, tmp_path):

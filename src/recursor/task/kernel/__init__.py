@@ -17,7 +17,8 @@ A kernel task is a folder like any other task (see `recursor.task.folder`), laid
 The harness is `recursor.task.kernel.harness` (`command = ["{python}", "-m",
 "recursor.task.kernel.harness"]`): it runs in its own process, computes every expected answer
 itself from reference.py, and starts the candidate in the sandbox through
-`recursor/task/kernel/runner.py`, which imports the reference first, then solution.py.
+`recursor/task/kernel/runner.py`, which imports the reference and its checks
+(`recursor/task/kernel/guards.py`) first, then solution.py.
 
 task.toml's `[settings]` for kernels:
 

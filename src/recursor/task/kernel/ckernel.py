@@ -101,10 +101,20 @@ class _Function:
         return self.fn(*converted)
 
 
+def _denormals_flushed() -> bool:
+    return torch.full((1,), 1e-40).item() == 0.0
+
+
 class Library:
     def __init__(self, path: str, functions: dict[str, str], device: str = "cpu"):
         self.path = path
+        flushed = _denormals_flushed()
         self._lib = ctypes.CDLL(path)
+        if not flushed and _denormals_flushed():
+            # gcc links a library built with -ffast-math with crtfastmath.o, which sets the
+            # loading thread's flush-to-zero and denormals-are-zero bits when it loads: the
+            # rest of the process (the reference timed beside the kernel) keeps IEEE denormals
+            torch.set_flush_denormal(False)
         for name, signature in functions.items():
             setattr(self, name, _Function(getattr(self._lib, name), name, signature, device))
 

@@ -5,29 +5,35 @@ is trusted: it never runs the candidate's code itself. In its own process it
 
 1. draws the correctness input sets from `get_inputs()` under seeds it picks (signed where the
    problem draws from [0, 1)), for the timed shape and every second shape, and computes the
-   reference's answers; it also draws the pool of timing inputs and a fresh scale per timed
-   call, so that no two timed calls see the same inputs;
+   reference's answers; the timed calls' inputs are drawn by the runner, one set per call from
+   the same distribution under a seed from the OS's entropy, so that no one knows them before
+   the call and a timed call cannot be told from a checked one;
 2. measures what this machine can do for this problem: memcpy speed at the problem's working
    set and the peak of a large matmul (the physical bound), and the reference's own time;
-3. starts `runner.py` in the sandbox (see there), reads its JSON lines with its own clock, then
-   compares the saved outputs with its own answers (per-dtype tolerances from task.toml) and
-   re-checks the timed outputs the runner saved for the trials the harness sampled.
+3. starts `runner.py` in the sandbox (see there) with a secret that marks the runner's JSON
+   lines (a line without it was written by something else in the process), reads them with its
+   own clock, then compares the saved outputs with its own answers (per-dtype tolerances from
+   task.toml) and re-checks the timed outputs the runner kept, a random sample chosen after
+   each call, on inputs it draws again from the seeds the runner reports.
 
 The metric is the median of (reference time / candidate time) over the timed calls, taken per
 two consecutive trials (see `paired_ratios`), with a distribution-free 95% interval. Each
 defence that fails is a blocking finding named `kernel.*`: correctness, second-shape,
-aliasing, inputs-modified, output-type, timed-outputs, work-after-clock, reference-changed,
-clock, impossible-time (and reference-slowed, a warning).
+aliasing, inputs-modified, output-type, output-memory, timed-outputs, work-after-clock,
+reference-changed, runner-changed, global-state, report-forged, clock, impossible-time (and
+reference-slowed, a warning).
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import json
 import math
 import operator
 import os
+import secrets
 import shutil
 import statistics
 import sys
@@ -43,14 +49,14 @@ from recursor.executor.child import (
     child_env,
     finding,
     harness_main,
-    json_lines,
     run_child,
 )
+from recursor.task.kernel.guards import draw_inputs
 
 RUNNER = Path(__file__).with_name("runner.py")
-POOL_BYTES = 64 << 20  # timing inputs drawn (at most POOL_SETS); calls cycle through them,
-POOL_SETS = 8  # each rescaled by a fresh factor, so that no two calls see the same inputs
-SAMPLED = 3  # timed calls whose outputs the harness re-checks itself
+GUARDS = Path(__file__).with_name("guards.py")  # the runner's checks, copied beside it
+SAMPLED = 3  # timed calls whose outputs the harness re-checks itself (a random sample)
+ONCE = ("compiled", "timing-start", "timing", "timing-end", "done")  # the runner sends each once
 SLOWED = 1.5  # reference slower in the runner than here by more than this: tampering
 IMPOSSIBLE = 0.5  # a call faster than this share of the physical bound cannot be real
 CLOCK_SLACK = 1.05  # timed calls cannot add up to more than the time that passed
@@ -92,20 +98,6 @@ def evaluate(expression: str, names: dict) -> float:
             return _OPS[type(node.op)](walk(node.left), walk(node.right))
         raise HarnessError(f"settings.flops: cannot evaluate {ast.unparse(node)!r}")
     return float(walk(ast.parse(expression, mode="eval")))
-
-
-def draw_inputs(reference, constants, seed, signed):
-    """get_inputs() at `constants` under `seed`; floats drawn from [0, 1) get random signs."""
-    for name, value in constants.items():
-        setattr(reference, name, value)
-    torch.manual_seed(seed)
-    inputs = reference.get_inputs()
-    if signed:
-        g = torch.Generator().manual_seed(seed + 1)
-        inputs = [x * (torch.randint(0, 2, x.shape, generator=g) * 2 - 1).to(x.dtype)
-                  if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel()
-                  and bool((x >= 0).all()) else x for x in inputs]
-    return inputs
 
 
 def reference_outputs(reference, constants, init_seed, inputs, device):
@@ -214,17 +206,33 @@ def half_binomial_quantile(q, n):
 
 
 class Listener:
-    """Reads the runner's JSON lines, stamping each with the harness's own clock."""
+    """Reads the runner's JSON lines, stamping each with the harness's own clock. Only a line
+    carrying the runner's secret is the runner's: the candidate shares its process and can
+    write to the same pipe (its number is on the command line), so every other line, and a
+    second line of a kind the runner sends once, is counted as forged and otherwise ignored."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, secret):
         self.records: list[dict] = []
+        self.forged = 0
+        self._secret = secret
         self._thread = threading.Thread(target=self._read, args=(fd,), daemon=True)
         self._thread.start()
 
     def _read(self, fd):
-        for record in json_lines(fd):
-            record["_at_ns"] = time.perf_counter_ns()
-            self.records.append(record)
+        # not json_lines, which skips what does not parse: a line the candidate wrote part of
+        # (a prefix before the runner's next line) is a runner's line lost, so it counts
+        with os.fdopen(fd, "r", errors="replace") as pipe:
+            for line in pipe:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict) or record.pop("secret", None) != self._secret or (
+                        record.get("type") in ONCE and self.first(record["type"])):
+                    self.forged += 1
+                    continue
+                record["_at_ns"] = time.perf_counter_ns()
+                self.records.append(record)
 
     def join(self):
         self._thread.join(timeout=10)
@@ -247,6 +255,7 @@ def run(config, metrics):
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy("reference.py", work / "_reference.py")
     shutil.copy(RUNNER, work / "_runner.py")
+    shutil.copy(GUARDS, work / "_runner_guards.py")
     rng = np.random.default_rng([seed, 0x6B65726E])  # the harness's draws; the runner never sees them
     init_seed = int(rng.integers(1 << 30))
 
@@ -283,7 +292,6 @@ def run(config, metrics):
     against = evaluation.get("against", "eager")
     if against == "compiled":
         warmup = max(warmup, 2)  # the first calls compile
-    n_pool = max(2, min(POOL_SETS, trials + warmup, POOL_BYTES // max(1, in_bytes)))
     # 2. this machine: the physical bound and the reference's own time
     flops = evaluate(settings["flops"], timed_constants) if settings.get("flops") else 0.0
     bound_ns, machine = physical_bound(in_bytes, out_bytes, flops, device, threads)
@@ -292,23 +300,16 @@ def run(config, metrics):
             return best_time(lambda: ref_model(*x0), 30, device)
 
     ref_alone_ns = reference_alone()
+    sampled_dir = work / "sampled"
+    shutil.rmtree(sampled_dir, ignore_errors=True)
+    sampled_dir.mkdir()
 
-    pool = [first] + [draw_inputs(reference, timed_constants, int(rng.integers(1 << 30)), signed)
-                      for _ in range(n_pool - 1)]
-    pool_paths = []
-    for p, inputs in enumerate(pool):
-        torch.save(inputs, work / f"pool{p}.pt")
-        pool_paths.append(str(work / f"pool{p}.pt"))
-    scales = [float(s) for s in rng.uniform(0.5, 2.0, trials + warmup)]
-    sampled = sorted(int(i) for i in rng.choice(np.arange(warmup, warmup + trials),
-                                                size=min(SAMPLED, trials), replace=False))
-    (work / "sampled").mkdir(exist_ok=True)
-
+    # nothing here says what the timed calls' inputs will be, or which calls are checked again
     job = {"threads": threads, "device": device, "workspace": config["workspace"],
            "correctness": cases, "tolerance": tolerance,
            "timing": {"constants": timed_constants, "init_seed": init_seed, "against": against,
-                      "inputs": pool_paths, "scales": scales, "trials": trials, "warmup": warmup,
-                      "sampled": sampled, "sampled_dir": str(work / "sampled"),
+                      "signed": signed, "trials": trials, "warmup": warmup,
+                      "sampled": min(SAMPLED, trials), "sampled_dir": str(sampled_dir),
                       "output_shapes": [(list(t.shape), str(t.dtype).removeprefix("torch."))
                                         for t in outs0]}}
     (work / "job.json").write_text(json.dumps(job))
@@ -318,14 +319,19 @@ def run(config, metrics):
     env = child_env(str(scratch), threads)
     env["OMP_WAIT_POLICY"] = "PASSIVE"  # idle OpenMP threads sleep: their CPU is real work
     read_fd, write_fd = os.pipe()
+    secret = secrets.token_hex(16)
+    secret_fd, secret_w = os.pipe()  # read by the runner before the candidate's import
+    os.write(secret_w, secret.encode())
+    os.close(secret_w)
     started = time.perf_counter_ns()
     with open(log_path, "ab") as log:
         _, watch = run_child([sys.executable, str(work / "_runner.py"), str(work / "job.json"),
-                              str(write_fd)], str(scratch), env,
+                              str(write_fd), str(secret_fd)], str(scratch), env,
                              float(budget.get("seconds", 240)), "the candidate", log,
-                             config.get("sandbox"), (write_fd,))
+                             config.get("sandbox"), (write_fd, secret_fd))
         os.close(write_fd)
-        listener = Listener(read_fd)
+        os.close(secret_fd)
+        listener = Listener(read_fd, secret)
         try:
             usage = watch.wait()
         except HarnessError as err:
@@ -347,6 +353,16 @@ def run(config, metrics):
 
     found = [finding(r["check"], r["message"] + (f" ({r['case']})" if r.get("case") else ""))
              for r in records if r.get("type") == "finding"]
+    if listener.forged:
+        found.append(finding("kernel.report-forged", f"{listener.forged} line(s) on the runner's "
+                             "report pipe were not the runner's (no secret, a wrong one, a "
+                             "second record of a kind sent once, or a line broken into): "
+                             "something else in the process wrote to it"))
+    saved = {r["path"]: r["sha256"] for r in records if r.get("type") == "saved"}
+    changed = sorted(Path(p).name for p, digest in saved.items() if digest != sha256_of(p))
+    if changed:
+        found.append(finding("kernel.report-forged", f"{', '.join(changed)} changed after the "
+                             "runner saved them: something else in the process wrote over them"))
     result = {"compile_seconds": compiled and compiled["seconds"], "wall_seconds": round(wall, 2),
               "machine": machine, "usage": usage}
     if usage.get("strays"):
@@ -356,7 +372,7 @@ def run(config, metrics):
     # 4. correctness, from the harness's own answers
     for case in cases:
         path = Path(case["outputs"])
-        if not path.exists():
+        if not path.exists() or str(path) not in saved:
             if not found:
                 raise HarnessError(f"the runner saved no outputs for {case['name']}")
             break
@@ -377,35 +393,14 @@ def run(config, metrics):
 
     # 5. the timed calls
     ref_ns, new_ns = timing["reference_ns"], timing["candidate_ns"]
-    if timing["n_wrong"]:
-        i, err = timing["wrong_trials"][0]
-        found.append(finding("kernel.timed-outputs", f"{timing['n_wrong']} of {trials} timed "
-                             f"calls gave a wrong result (first: call {i}, max abs error "
-                             f"{err:.3g}): the timed kernel is not the one that passed"))
-    if timing["aliased_trials"]:
-        found.append(finding("kernel.aliasing", f"{timing['aliased_trials']} timed call(s) "
-                             "returned memory of an input, the reference's output or the "
-                             "previous call's output"))
-    busy, control = timing["busy_trials"], timing.get("reference_busy_trials", 0)
-    if busy > max(2, trials // 5) and busy > 2 * control + 2:
-        found.append(finding("kernel.work-after-clock", f"in {busy} of {trials} timed calls "
-                             "the process kept using CPU after the candidate returned (after "
-                             f"{control} of the reference's): work the timer did not see"))
-    for i in sampled:
-        path = work / "sampled" / f"{i}.pt"
-        if not path.exists():
-            found.append(finding("kernel.timed-outputs", f"the outputs of timed call {i} "
-                                 "were not saved"))
-            break
-        base = pool[i % len(pool)]
-        x = [v * scales[i] if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-             for v in base]
-        want, _ = reference_outputs(reference, timed_constants, init_seed, x, device)
-        problem = compare(torch.load(path, weights_only=True)["outputs"], want, tolerance)
-        if problem:
-            found.append(finding("kernel.timed-outputs", f"timed call {i}, re-checked by the "
-                                 f"harness: {problem}"))
-            break
+    found += timed_findings(timing, trials)
+
+    def answer(seed):
+        x = draw_inputs(reference, timed_constants, seed, signed)
+        return reference_outputs(reference, timed_constants, init_seed, x, device)[0]
+
+    found += sampled_findings([Path(p) for p in saved if Path(p).parent == sampled_dir],
+                              timing["seeds"], warmup, min(SAMPLED, trials), answer, tolerance)
     start, end = listener.first("timing-start"), listener.first("timing-end")
     span = (end["_at_ns"] - start["_at_ns"]) if start and end else None
     if span is not None and sum(ref_ns) + sum(new_ns) > span * CLOCK_SLACK + 20e6:
@@ -413,8 +408,8 @@ def run(config, metrics):
                              f"{(sum(ref_ns) + sum(new_ns)) / 1e6:.1f} ms, more than the "
                              f"{span / 1e6:.1f} ms that passed on the harness's clock"))
     if against == "eager" and min(ref_ns) > SLOWED * ref_alone_ns + 2e5:
-        # a warning only: a busy machine slows the runner's calls as well (the blocking check
-        # of a slowed reference is kernel.reference-changed, by identity, in the runner)
+        # a warning only: a busy machine slows the runner's calls as well (the blocking checks
+        # of a slowed reference are kernel.reference-changed and kernel.global-state, exact)
         found.append(finding("kernel.reference-slowed", f"the reference took at least "
                              f"{min(ref_ns) / 1e6:.2f} ms beside the candidate but "
                              f"{ref_alone_ns / 1e6:.2f} ms in the harness's own process",
@@ -436,6 +431,60 @@ def run(config, metrics):
     result["findings"] = found
     return result
 
+
+def timed_findings(timing, trials):
+    """The runner's counts over the timed calls, as findings."""
+    found = []
+    if timing["n_wrong"]:
+        i, err = timing["wrong_trials"][0]
+        found.append(finding("kernel.timed-outputs", f"{timing['n_wrong']} of {trials} timed "
+                             f"calls gave a wrong result (first: call {i}, max abs error "
+                             f"{err:.3g}): the timed kernel is not the one that passed"))
+    if timing["aliased_trials"]:
+        found.append(finding("kernel.aliasing", f"{timing['aliased_trials']} timed call(s) "
+                             "returned memory of an input, the reference's output or the "
+                             "previous call's output (which the caller still held)"))
+    if timing["changed_trials"]:
+        found.append(finding("kernel.aliasing", f"after {timing['changed_trials']} timed "
+                             "call(s) an output returned before had changed: the candidate "
+                             "wrote again into memory it had handed over (a reused buffer)"))
+    if timing["modified_trials"]:
+        found.append(finding("kernel.inputs-modified", f"the candidate changed its inputs in "
+                             f"{timing['modified_trials']} of {trials} timed calls"))
+    busy, control = timing["busy_trials"], timing.get("reference_busy_trials", 0)
+    if busy > max(2, trials // 5) and busy > 2 * control + 2:
+        found.append(finding("kernel.work-after-clock", f"in {busy} of {trials} timed calls "
+                             "the process kept using CPU after the candidate returned (after "
+                             f"{control} of the reference's): work the timer did not see"))
+    return found
+
+
+def sha256_of(path):
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def sampled_findings(saved, seeds, warmup, wanted, answer, tolerance):
+    """The timed outputs the runner kept (a reservoir: a random sample, chosen after each call;
+    `saved`: the files the runner said it saved, unchanged since) compared whole with the
+    reference's answer on inputs drawn again from the call's seed."""
+    if len(saved) < wanted:
+        return [finding("kernel.timed-outputs", f"the runner kept the outputs of {len(saved)} "
+                        f"timed call(s), not {wanted}")]
+    for path in saved:
+        kept = torch.load(path, weights_only=True)
+        i = int(kept["call"])
+        if not 0 <= i - warmup < len(seeds):
+            return [finding("kernel.timed-outputs", f"kept outputs of a call {i} that was not "
+                            "timed")]
+        problem = compare(kept["outputs"], answer(seeds[i - warmup]), tolerance)
+        if problem:
+            return [finding("kernel.timed-outputs", f"timed call {i}, re-checked by the "
+                            f"harness: {problem}")]
+    return []
 
 if __name__ == "__main__":
     sys.exit(harness_main(run))
