@@ -69,8 +69,9 @@ def test_complementary_ideas_stack(library):
 
 @pytest.mark.slow
 def test_every_idea_runs_in_the_real_harness_and_the_auditor_passes_it(library, tmp_path):
-    """Each patched program trains and predicts through the sandbox and the harness, and no
-    auditor check blocks it: honest ideas are not mistaken for cheats."""
+    """Each patched program trains and predicts through the sandbox and the harness, held to
+    the vanilla program's measured cost as its parent, and no auditor check blocks it: honest
+    ideas are not mistaken for cheats."""
     from conftest import SMALL
 
     from recursor.audit.static import review_patch
@@ -82,18 +83,25 @@ def test_every_idea_runs_in_the_real_harness_and_the_auditor_passes_it(library, 
     task = load_task("tiny-lm", SMALL)
     data, sandbox = resolve_data(task), detect()
 
+    def run_program(key, src, parent_usage=()):
+        program = tmp_path / key / "program"
+        program.mkdir(parents=True)
+        (program / "train.py").write_text(src)
+        job = make_job(task, program, tmp_path / key / "job", 1, "val_bpb", data,
+                       sandbox=sandbox, parent_usage=parent_usage)
+        return run_job(job)
+
+    vanilla = run_program("vanilla", VANILLA)
+    assert vanilla.ok, vanilla.reason
+    parent = [vanilla.metrics["usage"]]
+
     def run_idea(key):
         src = patched(library[key])
         static = [f for f in review_patch({"train.py": VANILLA}, {"train.py": src},
                                           ["train.py"]) if f.blocking]
         if static:
             return f"static: {static}"
-        program = tmp_path / key / "program"
-        program.mkdir(parents=True)
-        (program / "train.py").write_text(src)
-        job = make_job(task, program, tmp_path / key / "job", 1, "val_bpb", data,
-                       sandbox=sandbox)
-        result = run_job(job)
+        result = run_program(key, src, parent)
         if not result.ok:
             return f"failed: {result.reason}"
         blocking = [f for f in result.metrics.get("findings", []) if f["blocking"]]

@@ -34,8 +34,12 @@ RULES = """\
 - Use the seed you are given as it is given; never branch on it or replace it.
 - The budget is fixed: the same training data, the same number of threads, the same time cap.
   Extra work hidden in threads, processes or the predict step is measured and rejected.
+- Predicting is one causal forward pass per window: a window's output may depend on nothing but
+  its own earlier bytes (not on later bytes, nor on the other windows of the call). Predict runs
+  several times, in fresh processes that find only what training saved; it returns a float32 or
+  float64 array of the exact shape, finite everywhere. No embedded text or data tables.
 - A change is kept only if it beats its parent on fresh seeds beyond noise; a gain on one seed
-  only, or on the scored text only, is rejected."""
+  only, on the scored text only, or with no gain at all on the held-out corpus, is rejected."""
 
 KERNEL_RULES = """\
 - Change only solution.py. reference.py, ckernel.py and the harness are read-only; a patch that
@@ -44,8 +48,9 @@ KERNEL_RULES = """\
   shapes and dtypes, fresh tensors: never an input, an earlier output or a cached answer), for
   every input the harness draws (fresh values each call, signed, and a second shape).
 - Do the work inside forward, before it returns: no threads or processes left working after
-  it, no lazy tensor subclasses, no changing the inputs, no touching torch's functions or the
-  reference. Compiling (ckernel.compile, load_inline, Triton) may happen at import or in
+  it, no lazy tensor subclasses, no changing the inputs, no touching torch's functions, hooks,
+  modes or settings (threads, grad mode, denormals) or the reference, no signal handlers or
+  memory-protection tricks. Compiling (ckernel.compile, load_inline, Triton) may happen at import or in
   __init__: it is not timed.
 - No network, no files beyond what ckernel builds, no environment variables, no sleeping, no
   code built from strings. An auditor and the harness's defences reject each of these.
