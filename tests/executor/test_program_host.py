@@ -243,3 +243,24 @@ def test_no_program_runs_without_a_sandbox(scratch, tmp_path):
             ProgramHost(None, str(scratch), child_env(str(scratch), 1), log)
         with pytest.raises(NoSandbox):
             run_child([sys.executable, "-c", "pass"], str(scratch), {}, 10, "a run", log, {})
+
+
+def test_a_run_cannot_read_back_what_an_earlier_run_wrote_to_its_output(kind, scratch, tmp_path):
+    """Each run's stdout is a pipe of its own that the host copies into the log: reopening
+    /proc/self/fd/1 for reading gives nothing of the earlier run (it would be a cache carried
+    from one run to the next)."""
+    reader = """
+        import os
+        try:
+            fd = os.open("/proc/self/fd/1", os.O_RDONLY | os.O_NONBLOCK)
+            seen = os.read(fd, 1 << 20)
+        except OSError as err:
+            seen = repr(err).encode()
+        print("READ-BACK", b"windows-of-call-1" in seen, flush=True)
+    """
+    with open(tmp_path / "log", "wb") as log, host(kind, scratch, log) as h:
+        h.start(script(scratch, "a.py", 'print("windows-of-call-1", flush=True)'), 60,
+                "first").wait()
+        h.start(script(scratch, "b.py", reader), 60, "second").wait()
+    out = (tmp_path / "log").read_text()
+    assert "windows-of-call-1" in out and "READ-BACK False" in out, out

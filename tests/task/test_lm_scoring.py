@@ -208,3 +208,26 @@ def test_a_checkpoint_far_larger_than_its_parents_is_flagged():
     assert checkpoint.size_finding(6_000_000, 42.0, PARENT, 4.0) == []  # twice the training
     found = checkpoint.size_finding(6_000_000, 21.0, PARENT, 4.0)
     assert [f["check"] for f in found] == ["checkpoint.size"]
+
+
+def test_links_and_special_files_are_not_handed_over(tmp_path):
+    # a link at any depth would make the harness, outside the sandbox, copy a file of the host
+    # into the sandbox when it puts the set back
+    import os
+
+    host_file = tmp_path / "held-back.txt"
+    host_file.write_text("the text the program must never see")
+    scratch = tmp_path / "scratch"
+    (scratch / "program").mkdir(parents=True)
+    (scratch / "model.pt").write_bytes(b"weights")
+    (scratch / "extras" / "deeper").mkdir(parents=True)
+    (scratch / "extras" / "deeper" / "notes.txt").symlink_to(host_file)
+    (scratch / "top-link").symlink_to(host_file)
+    os.mkfifo(scratch / "pipe")
+    handover = checkpoint.CheckpointSet(str(scratch), str(tmp_path / "held"), keep=["program"])
+    handover.take()
+    assert sorted(handover.files) == ["model.pt"]
+    handover.restore()
+    found = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    assert found == ["extras", "extras/deeper", "model.pt", "program"]
+    assert host_file.read_text().startswith("the text")  # untouched

@@ -189,15 +189,26 @@ class ProgramHost:
         self._reports.put(None)  # the init is gone
 
     def start(self, argv, seconds, what, pass_fds=()):
-        """Start one run of the program; `.wait()` on the result gives its usage report."""
-        command = json.dumps({"argv": list(argv), "fds": list(pass_fds)}).encode()
+        """Start one run of the program; `.wait()` on the result gives its usage report.
+
+        The run's stdout and stderr are a pipe of its own, which the host copies into the log:
+        never the log file itself, which a program could open again through /proc/self/fd/1
+        and read what an earlier run wrote there (a cache carried from one run to the next)."""
+        out_r, out_w = os.pipe()
+        fds = [*pass_fds, out_w, out_w]
+        command = json.dumps({"argv": list(argv), "fds": [*pass_fds, 1, 2]}).encode()
         try:
-            socket.send_fds(self._socket, [command], list(pass_fds))
+            socket.send_fds(self._socket, [command], fds)
         except OSError:  # the init is gone: say how it ended
+            os.close(out_r)
             self.close()
             raise HarnessError(f"{what} could not start: the sandbox's init ended with "
                                f"{_how(self.proc.returncode, {})}") from None
-        return _HostedRun(self, seconds, what)
+        finally:
+            os.close(out_w)
+        copier = threading.Thread(target=_copy, args=(out_r, self.log), daemon=True)
+        copier.start()
+        return _HostedRun(self, seconds, what, copier)
 
     def kill(self):
         self.proc.kill()
@@ -225,8 +236,9 @@ class ProgramHost:
 class _HostedRun:
     """One run in a ProgramHost: waits for its report, past its deadline kills the sandbox."""
 
-    def __init__(self, host, seconds, what):
+    def __init__(self, host, seconds, what, copier=None):
         self.host, self.seconds, self.what = host, seconds, what
+        self.copier = copier
 
     def wait(self):
         try:
@@ -235,6 +247,9 @@ class _HostedRun:
             self.host.kill()
             raise Overtime(
                 f"{self.what} exceeded its wall-clock cap of {self.seconds:g} s") from None
+        finally:
+            if self.copier is not None:  # the run and its strays are gone: the pipe has ended
+                self.copier.join(timeout=5)
         if report is None:  # the init died (killed, out of memory) before it could report
             self.host.close()
             code = self.host.proc.returncode
@@ -247,6 +262,14 @@ class _HostedRun:
         if report["exit"] != 0:
             raise HarnessError(f"{self.what} failed with {_how(report['exit'], report)}")
         return report
+
+
+def _copy(fd, log):
+    """Everything a run writes on its output pipe, into the log, until the pipe ends."""
+    with os.fdopen(fd, "rb") as pipe:
+        for chunk in iter(lambda: pipe.read1(1 << 16), b""):
+            log.write(chunk)
+            log.flush()
 
 
 def kill_strays():

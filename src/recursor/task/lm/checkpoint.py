@@ -23,6 +23,7 @@ import io
 import lzma
 import os
 import shutil
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +38,7 @@ GRAM = 8  # bytes per compared gram: one uint64
 RUN_BYTES = 512  # a copy of at least this many consecutive training bytes is flagged
 TEXTLIKE = 0.8  # a strided view is searched when this share of its bytes is text
 BLOCK = 256  # RUN_BYTES >= 2 x BLOCK
+SCAN_BYTES = 256 << 20  # of each file of the set, searched for training text
 
 
 class CheckpointSet:
@@ -47,20 +49,22 @@ class CheckpointSet:
         self.files: dict[str, int] = {}  # relative path -> size
 
     def take(self) -> None:
-        """Move what training left (but the kept entries) out of the scratch folder."""
+        """Move what training left (but the kept entries) out of the scratch folder: regular
+        files and folders only. A symbolic link at any depth is dropped (the harness, outside
+        the sandbox, would follow it to a file of the host when it puts the set back), and so
+        is anything else that is not plain data (a FIFO, a socket)."""
         if self.store.exists():
             shutil.rmtree(self.store)
         self.store.mkdir(parents=True)
         for entry in sorted(self.scratch.iterdir()):
             if entry.name in self.keep:
                 continue
-            if entry.is_symlink():  # a link to elsewhere is not something training made
-                entry.unlink()
-                continue
-            shutil.move(str(entry), self.store / entry.name)
-        for path in self.store.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                self.files[str(path.relative_to(self.store))] = path.stat().st_size
+            if _prune(entry):
+                shutil.move(str(entry), self.store / entry.name)
+        for root, _, files in os.walk(self.store):
+            for name in files:
+                path = Path(root) / name
+                self.files[str(path.relative_to(self.store))] = path.lstat().st_size
 
     @property
     def total_bytes(self) -> int:
@@ -72,7 +76,7 @@ class CheckpointSet:
         for entry in self.store.iterdir():
             target = self.scratch / entry.name
             if entry.is_dir():
-                shutil.copytree(entry, target, symlinks=False)
+                shutil.copytree(entry, target, symlinks=True)
             else:
                 shutil.copy2(entry, target)
 
@@ -80,8 +84,29 @@ class CheckpointSet:
         shutil.rmtree(self.store, ignore_errors=True)
 
     def contents(self) -> Iterator[tuple[str, bytes]]:
+        """Each file's bytes, up to SCAN_BYTES (a set that large is over its size cap already,
+        unless it has no parent to be held to)."""
         for name in sorted(self.files):
-            yield name, (self.store / name).read_bytes()
+            with open(self.store / name, "rb") as f:
+                yield name, f.read(SCAN_BYTES)
+
+
+def _prune(path: Path) -> bool:
+    """Remove from `path` (and `path` itself) what is not a regular file or a folder, at any
+    depth; whether `path` is left."""
+    mode = path.lstat().st_mode
+    if stat.S_ISDIR(mode):
+        for root, dirs, files in os.walk(path):
+            for name in [*dirs, *files]:
+                inner = os.path.join(root, name)
+                inner_mode = os.lstat(inner).st_mode
+                if not (stat.S_ISREG(inner_mode) or stat.S_ISDIR(inner_mode)):
+                    os.unlink(inner)
+        return True
+    if stat.S_ISREG(mode):
+        return True
+    path.unlink()
+    return False
 
 
 def clear(folder: Path, keep: set[str]) -> None:
