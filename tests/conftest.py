@@ -18,9 +18,18 @@ SMALL = {
     "budget.train_seconds": 60,
     "limits.timeout_seconds": 120,
     "settings.eval_windows": 64,
+    # at this budget predicting is most of an experiment: fewer fresh windows, probes and
+    # repeats than the task's. Tests of the audits themselves use AUDITED, the task's own.
+    "settings.fresh_windows": 32,
+    "settings.probe_windows": 64,
+    "settings.repeat_windows": 16,
     "seeds.values": [1, 2],
     "seeds.noise": 0,  # tiny-lm's own 3 noise seeds would be a second round of baseline runs
 }
+# the small budget with the task's own probes, repeats and fresh windows: where a test asks
+# whether an audit catches a cheat, it gets the detection power a real run has
+AUDITED = {**SMALL, "settings.fresh_windows": 128, "settings.probe_windows": 256,
+           "settings.repeat_windows": 32}
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import catalogue
 import pytest
-from conftest import SMALL
+from conftest import AUDITED
 
 from recursor.executor.sandbox import detect
 
@@ -35,7 +35,7 @@ def _runs_here(kind: str) -> bool:
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory) -> dict[str, dict]:
     fixtures = [f for f in [*CHEATS, *HONEST] if not f.sandbox or _runs_here(f.sandbox)]
-    return catalogue.judge(fixtures, tmp_path_factory.mktemp("catalogue"), SMALL)
+    return catalogue.judge(fixtures, tmp_path_factory.mktemp("catalogue"), AUDITED)
 
 
 def test_the_catalogue_covers_every_line_of_defence():

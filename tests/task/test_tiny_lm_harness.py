@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMALL
+from conftest import AUDITED, SMALL
 
 from recursor.executor.local import run_job
 from recursor.executor.sandbox import detect
@@ -18,7 +18,7 @@ from recursor.task.lm import audits
 
 pytestmark = pytest.mark.slow
 
-TASK = load_task("tiny-lm", SMALL)
+TASK = load_task("tiny-lm", AUDITED)  # the harness with the task's own audit settings
 DATA = resolve_data(TASK)
 VANILLA = TASK.program_files()["train.py"]
 
