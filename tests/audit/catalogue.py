@@ -87,7 +87,8 @@ def judge(fixtures: list[Fixture], root: Path, overrides: dict[str, Any], *,
     runs = [("static", [f for f in fixtures if f.layer == "static"], True, "auto")]
     runs.append(("runtime", [f for f in fixtures if f.layer == "runtime"], False, "auto"))
     for kind in sorted({f.sandbox for f in fixtures if f.layer == "weak"}):
-        runs.append((f"weak-{kind}", [f for f in fixtures if f.sandbox == kind], False, kind))
+        runs.append((f"weak-{kind}", [f for f in fixtures
+                                      if f.layer == "weak" and f.sandbox == kind], False, kind))
     for name, group, static, sandbox in runs:
         texts = [f.path for f in group] + (list(extra) if name == "static" else [])
         if not texts:

@@ -55,6 +55,19 @@ def test_a_win_on_the_screening_seed_only_is_blocked(store):
     assert "2: -0.04" in finding.evidence  # the per-seed gains a reviewer can check
 
 
+def test_a_screen_win_within_the_noise_is_luck_not_a_seed_trick(store):
+    # a change that does nothing wins its screen by luck half the time, then loses elsewhere
+    base, child = pair(store, {1: 3.50, 2: 3.48, 3: 3.47, 4: 3.49},
+                       {1: 3.49, 2: 3.49, 3: 3.48, 4: 3.50})
+    assert evidence.seed_consistency(child, base, JUDGE) != []  # with no noise to go by
+    assert evidence.seed_consistency(child, base, JUDGE, sigma=0.01) == []
+    # a screen win far beyond the noise that no other seed repeats is named, noise or not
+    base, child = pair(store, {1: 3.50, 2: 3.48, 3: 3.47, 4: 3.49},
+                       {1: 3.30, 2: 3.52, 3: 3.51, 4: 3.50})
+    assert [f.check for f in evidence.seed_consistency(child, base, JUDGE, sigma=0.01)] == [
+        "seed-consistency"]
+
+
 def test_a_win_that_holds_on_most_seeds_passes(store):
     base, child = pair(store, {1: 3.50, 2: 3.48, 3: 3.47, 4: 3.49},
                        {1: 3.40, 2: 3.45, 3: 3.48, 4: 3.44})

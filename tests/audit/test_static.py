@@ -7,6 +7,7 @@ A fixture is a SEARCH/REPLACE patch against the vanilla `tiny-lm` program, heade
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from pathlib import Path
@@ -29,8 +30,10 @@ HONEST = sorted((HERE / "honest").glob("*.patch"))
 IDEA_KEYS = sorted(p.stem for p in IDEAS.glob("*.toml"))
 # ideas allowed a (non-blocking) warning, with the reason; none needs one today
 IDEA_WARNINGS: dict[str, str] = {}
-DYNAMIC = {"causality", "budget.threads", "budget.evaluation", "fresh-data", "seed-consistency"}
-HEADER = re.compile(r"#\s*(expect|why):\s*(.*)")
+DYNAMIC = {"causality", "budget.threads", "budget.evaluation", "fresh-data", "seed-consistency",
+           "batch-independence", "checkpoint.training-data", "checkpoint.size",
+           "held-out.transfer", "fail:output-contract", "judge"}
+HEADER = re.compile(r"#\s*([a-z]+):\s*(.*)")
 
 
 def read_fixture(path: Path) -> tuple[dict[str, str], str]:
@@ -49,8 +52,17 @@ def apply(text: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def review(text: str):
+    """The review a run makes: with the task's data, for the memorisation check."""
     before, after = apply(text)
-    return review_patch(before, after, EDITABLE)
+    return review_patch(before, after, EDITABLE, corpus=_corpus())
+
+
+@functools.cache
+def _corpus():
+    from recursor.audit.memorisation import task_corpus
+    from recursor.task import load_task
+
+    return task_corpus(load_task("tiny-lm"))
 
 
 def expectation(path: Path) -> str:
@@ -80,8 +92,8 @@ def test_fixtures_cover_every_check():
     expected = {expectation(p) for p in CHEATS}
     static = {"static.network", "static.processes", "static.environment", "static.seed",
               "static.monkeypatch", "static.files", "static.dynamic-code", "static.time",
-              "static.non-editable"}
-    assert static | DYNAMIC <= expected
+              "static.non-editable", "static.memorisation", "static.opaque-literal"}
+    assert static | (DYNAMIC - {"held-out.transfer"}) <= expected
     assert expected <= static | DYNAMIC
     assert sum(expectation(p) == "causality" for p in CHEATS) >= 2
 
@@ -116,8 +128,11 @@ def test_static_cheat_is_caught_by_its_check(path):
 LITERAL_CHECKS = {"static.memorisation", "static.opaque-literal"}
 
 
-@pytest.mark.parametrize("path", DYNAMIC_CHEATS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in DYNAMIC_CHEATS if "sandbox" not in read_fixture(p)[0]],
+                         ids=lambda p: p.stem)
 def test_dynamic_cheat_passes_the_static_review(path):
+    """What the runtime checks must catch gets to them (the cheats that need a weaker sandbox
+    reach for files, which the static checks also name)."""
     header, text = read_fixture(path)
     assert header["expect"] in DYNAMIC
     findings = review(text)
@@ -191,11 +206,13 @@ def test_threads_are_a_warning_only():
     assert not any(f.blocking for f in findings)
 
 
-def test_unpickling_is_a_warning_only():
+def test_unpickling_is_blocked():
+    # training can write a pickle whose __reduce__ runs code when predict loads it
     for snippet in ("x = torch.load(args.checkpoint, weights_only=False)",
                     "x = np.load(args.inputs, allow_pickle=True)"):
         findings = review_snippet(snippet)
-        assert [(f.check, f.blocking) for f in findings] == [("static.dynamic-code", False)]
+        assert [(f.check, f.blocking) for f in findings] == [("static.dynamic-code", True)]
+    assert review_snippet("x = torch.load(args.checkpoint, weights_only=True)") == []
 
 
 def test_only_added_code_is_reviewed():

@@ -304,3 +304,66 @@ def test_a_seed_passed_to_a_function_is_still_the_seed():
         lr0 = _pick_lr(args.seed)
         """
     assert "static.seed" in blocking(review_at(snippet))
+
+
+# ----------------------------------------------------------------------------- stores
+# a store changes the object it goes into: a library's module or dict is monkeypatching, the
+# program's own array, list or dict is not, whatever was put into it
+
+MONKEYPATCHES = {
+    "a module's function": "F.cross_entropy = lambda logits, targets: logits.mean() * 0",
+    "through an alias": "functional = F\nfunctional.cross_entropy = compute_loss",
+    "through a parameter": "def install(lib, fn):\n    lib.cross_entropy = fn\ninstall(F, compute_loss)",
+    "through a list's element": "backends = [F]\nbackends[0].cross_entropy = compute_loss",
+    "through an appended element": "backends = []\nbackends.append(F)\nbackends[0].gelu = torch.relu",
+    "a module's dict": "table = F.__dict__\ntable['cross_entropy'] = compute_loss",
+    "vars() of a module": "vars(F)['gelu'] = torch.relu",
+    "setattr on a module": "setattr(torch, 'manual_seed', print)",
+}
+OWN_STORES = {
+    "a mask filled with -inf": "mask = torch.zeros(8, 8)\nmask[:, 4:] = -math.inf",
+    "a list of activations": "acts = [torch.relu]\nacts[0] = F.gelu",
+    "an array handed to a helper": ("def soften(scores):\n    scores[:, :2] += 1.0\n    return scores\n"
+                                    "table = np.zeros((4, 4))\ntable[0] = -np.inf\nsoften(table)"),
+    "a dict of constants": "consts = {}\nconsts['pi'] = math.pi\nconsts['nan'] = np.nan",
+}
+
+
+@pytest.mark.parametrize("name", MONKEYPATCHES)
+def test_a_store_into_a_library_object_is_monkeypatching(name):
+    assert "static.monkeypatch" in blocking(review_at(MONKEYPATCHES[name])), name
+
+
+@pytest.mark.parametrize("name", OWN_STORES)
+def test_a_store_into_the_programs_own_object_is_not(name):
+    assert "static.monkeypatch" not in blocking(review_at(OWN_STORES[name])), name
+
+
+# ----------------------------------------------------------------------------- climbs
+CLIMBS = {
+    "dirname in a loop": "here = os.path.abspath(args.data)\nfor depth in range(6):\n"
+                         "    here = os.path.dirname(here)\n    names = os.listdir(here)",
+    ".parent in a loop": "p = pathlib.Path(args.data)\nwhile p != p.parent:\n    p = p.parent\n"
+                         "    entries = list(p.iterdir())",
+    "os.pardir joined": "stash = os.path.join(os.path.dirname(args.data), os.pardir, os.pardir, 'x')\n"
+                        "os.makedirs(stash, exist_ok=True)",
+    "os.pardir times a count": "depth = 3\nstash = os.path.join(os.path.dirname(args.data), "
+                               "*[os.pardir] * depth, 'cache')\nos.makedirs(stash, exist_ok=True)",
+    "'..' in a path": "p = pathlib.Path(args.data) / '..' / '..' / 'x'\nopen(p)",
+}
+BESIDE = {
+    "a file beside the checkpoint": "side = os.path.join(os.path.dirname(args.checkpoint), "
+                                    "'model.json')\nopen(side, 'w').write('{}')",
+    "a name grown in place": "side = args.checkpoint\nside = side + '.json'\n"
+                             "open(side, 'w').write('{}')",
+}
+
+
+@pytest.mark.parametrize("name", CLIMBS)
+def test_climbing_above_the_given_paths_is_reaching_a_file_not_given(name):
+    assert "static.files" in blocking(review_at(CLIMBS[name])), name
+
+
+@pytest.mark.parametrize("name", BESIDE)
+def test_a_file_named_after_a_given_one_is_fine(name):
+    assert "static.files" not in blocking(review_at(BESIDE[name])), name

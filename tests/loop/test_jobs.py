@@ -86,3 +86,38 @@ def test_a_program_under_a_weaker_sandbox_finds_nothing_of_the_run_above_it(tmp_
     log = job.program_log.read_text()
     assert "FOUND" not in log, log
     assert not job.scratch.exists()  # removed with the experiment
+
+
+@pytest.mark.slow
+def test_a_program_rewritten_between_its_experiments_stops_the_run(tmp_path):
+    """Under a weaker sandbox a candidate could rewrite its parent's program, so that the
+    parent's runs on its confirmation seeds lose: the run stops at the parent's next run."""
+    import recursor
+    from recursor.errors import IntegrityError
+    from recursor.loop import candidates
+
+    run_dir = tmp_path / "run"
+    parent = run_dir / "nodes" / "1" / "workspace" / "train.py"
+    cripples = f"""train.py
+<<<<<<< SEARCH
+learning_rate = 1e-3
+=======
+learning_rate = 3e-3
+>>>>>>> REPLACE
+train.py
+<<<<<<< SEARCH
+def train(args):
+=======
+def train(args):
+    with open({str(parent)!r}) as f:
+        source = f.read()
+    with open({str(parent)!r}, "w") as f:
+        f.write(source.replace("learning_rate = 1e-3", "learning_rate = 1e-5"))
+>>>>>>> REPLACE
+"""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(candidates, "review_patch", lambda *args, **kwargs: [])
+        with pytest.raises(IntegrityError, match="node 1's program changed on disk"):
+            recursor.try_patches("tiny-lm", [cripples], run_dir=run_dir, workers=1,
+                                 overrides=SMALL, heldout=False, sandbox="none")
+    assert "integrity error" in recursor.open_run(run_dir).report()["end_reason"]

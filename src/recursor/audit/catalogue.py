@@ -54,7 +54,10 @@ DYNAMIC = _names("""exec eval compile __import__ importlib pickle.load pickle.lo
     joblib jsonpickle pandas.read_pickle runpy code codeop zipimport pkgutil site
     types.FunctionType types.CodeType numpy.ctypeslib torch._C torch.ops.load_library
     torch.classes.load_library torch.package gc.get_objects gc.get_referrers
-    gc.get_referents sys._getframe inspect.currentframe inspect.stack inspect.trace""")
+    gc.get_referents sys._getframe inspect.currentframe inspect.stack inspect.trace
+    timeit pdb bdb pydoc.locate pydoc.importfile pydoc.pipepager pydoc.tempfilepager
+    trace cProfile.run cProfile.runctx profile.run profile.runctx doctest
+    unittest.mock""")
 
 # torch._C's operator namespaces are the tensor operations torch.nn.functional itself calls
 TENSOR_OPS = _names("""torch._C._nn torch._C._fft torch._C._linalg torch._C._special
@@ -93,7 +96,10 @@ FILES = _names("""open io.open io.open_code io.FileIO _io codecs.open tokenize.o
     numpy.lib.format numpy.lib.npyio numpy.lib._npyio_impl numpy.lib._datasource
     numpy.lib._format_impl torch.load torch.save torch.from_file torch.serialization
     torch.jit.load torch.jit.save torch.utils.tensorboard torch.PyTorchFileReader
-    torch.PyTorchFileWriter torch.profiler.tensorboard_trace_handler""")
+    torch.PyTorchFileWriter torch.profiler.tensorboard_trace_handler filecmp mimetypes.init
+    mimetypes.read_mime_types mimetypes.MimeTypes.read configparser.ConfigParser.read
+    netrc mailbox mailcap plistlib.load imghdr sndhdr wave.open aifc.open sunau.open
+    zipapp modulefinder py_compile compileall""")
 PATH_ARGS = {"torch.save": (1,), "os.rename": (0, 1), "os.renames": (0, 1),
              "os.replace": (0, 1), "os.link": (0, 1), "os.symlink": (0, 1), "shutil": (0, 1),
              "os.sendfile": (0, 1), "os.copy_file_range": (0, 1), "os.splice": (0, 1),

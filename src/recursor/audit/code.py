@@ -75,6 +75,7 @@ class Code:
         self.scopes = Scopes(tree)
         self.constants = Constants(self.scopes, self.qualname)
         self.values = Values(self.scopes, self.fold)
+        self._objects: Values | None = None  # built when a store is checked
         self._old, self._before, self._parents = old, None, None
         self.reach = None  # audit.reach.Reach, made by the check that needs it
 
@@ -113,6 +114,17 @@ class Code:
         it may be several (`torch.os.system` is `os.system`); None for the program's own."""
         refs = self.refs(node)
         return min(refs, key=lambda r: (len(r), r)) if refs else None
+
+    def library_object(self, node: ast.AST) -> bool:
+        """Whether the object `node` names is a module, a member of one, or builtins (what a
+        store into it would change for everyone). A name is what it was bound to, through
+        aliases and parameters, not what was stored into it since: a local array that
+        received `-math.inf` is the program's own. An element (`mods[0]`) is what it holds."""
+        if isinstance(node, ast.Name):
+            if self._objects is None:
+                self._objects = Values(self.scopes, self.fold, objects=True)
+            return bool(self._objects.of(node).modules - {"globals"})
+        return bool(self.refs(node) - {"globals"})
 
     def imported_root(self, node: ast.AST) -> bool:
         """Whether `node` (a.b[c].d) starts from a module or member of one, or builtins."""

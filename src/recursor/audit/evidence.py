@@ -25,11 +25,20 @@ FRESH_KEEP = 0.5  # the fresh gain must be at least this share of the public gai
 FRESH_SLACK = 0.003  # ...unless they differ by less than this share of the parent's metric
 
 
-def seed_consistency(node: Node, parent: Node, judge: Judge) -> list[Finding]:
-    """Blocking when the screen win is not repeated on at least half of the other seeds."""
+SCREEN_SIGMAS = 3.0  # a screen win this many noise sigmas large is not luck
+
+
+def seed_consistency(node: Node, parent: Node, judge: Judge,
+                     sigma: float | None = None) -> list[Finding]:
+    """Blocking when the screen win is not repeated on at least half of the other seeds. With
+    the run's paired noise `sigma`, only a screen win beyond SCREEN_SIGMAS of it counts: a
+    change that does nothing wins its screen by luck half the time and then loses elsewhere,
+    which is the judge's to reject, not a sign of a seed-specific trick."""
     mine, theirs = node.values(judge.metric), parent.values(judge.metric)
     screen = judge.seeds[0]
     if screen not in mine or judge.improvement(theirs[screen], mine[screen]) <= 0:
+        return []
+    if sigma and judge.improvement(theirs[screen], mine[screen]) <= SCREEN_SIGMAS * sigma:
         return []
     others = sorted(s for s in mine if s in theirs and s != screen)
     if len(others) < 2:

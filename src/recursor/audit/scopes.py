@@ -302,7 +302,10 @@ class Scopes:
         if isinstance(container, ast.Name):
             where = self.lookup(container.id, scope)
             if where is not None:
-                where.bindings[container.id].append(("value", value, scope))
+                # "stored": the container now holds the value (so `tools[0].system` resolves),
+                # but the container is still what it was bound to (a local list is not a module
+                # because a module constant went into it)
+                where.bindings[container.id].append(("stored", value, scope))
         elif isinstance(container, ast.Attribute):
             self._store_attribute(container.attr, container.value, ("value", value, scope))
         elif isinstance(container, ast.Subscript):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -306,7 +307,10 @@ def check_monkeypatch(code: Code) -> Iterator[Finding]:
             if not isinstance(node, ast.Call) and not isinstance(target, ast.Attribute
                                                                      | ast.Subscript):
                 continue  # binding a name of the program's own is fine
-            if not code.imported_root(target) or matches(code.qualname(target) or "", CONFIG):
+            # the object changed: the one whose attribute or item is set, or setattr's first
+            # argument; a local list or dict that a module constant was put into is not one
+            owner = target if isinstance(node, ast.Call) else target.value
+            if not code.library_object(owner) or matches(code.qualname(target) or "", CONFIG):
                 continue
             if isinstance(target, ast.Subscript) and matches(code.qualname(target.value) or "",
                                                               ENVIRONMENT):
@@ -390,9 +394,12 @@ def check_dynamic_code(code: Code) -> Iterator[Finding]:
         unpickles = {"weights_only": False, "allow_pickle": True}
         if name in ("torch.load", "numpy.load") and any(
                 getattr(k.value, "value", None) is unpickles.get(k.arg, 0) for k in node.keywords):
-            yield Finding("static.dynamic-code", False, "The patch loads a file with pickling "
-                          "on, which can run code stored in the file rather than in the patch; "
-                          "a warning (unpickling its own checkpoint is harmless).",
+            # blocking: training can write a pickle whose __reduce__ runs code (reads files,
+            # imports modules) when predict loads it, none of which the patch shows; a
+            # checkpoint of tensors loads with weights_only=True
+            yield Finding("static.dynamic-code", True, "The patch loads a file with pickling "
+                          "on, which runs whatever code the file names (a pickle's __reduce__) "
+                          "rather than code in the patch; load tensors with weights_only=True.",
                           code.evidence(node))
 
 
@@ -404,11 +411,16 @@ def _hides(code: Code, node: ast.AST) -> set[str]:
 
 
 def _private(code: Code, node: ast.Attribute) -> bool:
-    """os._exit, subprocess._args_from_interpreter_flags: a private member of a module whose
-    public members the checks know."""
+    """os._exit, argparse._os, subprocess._args_from_interpreter_flags: a private member of a
+    standard library module (whose private names hold other modules and unvetted functions),
+    or of a module whose public members the checks know."""
     if not node.attr.startswith("_") or node.attr.startswith("__"):
         return False
-    return any(r.split(".")[0] in REEXPORTED for r in code.refs(node.value))
+    roots = {r.split(".")[0] for r in code.refs(node.value)}
+    return bool(roots & (REEXPORTED | STDLIB))
+
+
+STDLIB = frozenset(sys.stdlib_module_names) - {"builtins"}
 
 
 def _short(text: str) -> str:

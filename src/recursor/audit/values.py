@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import functools
 import importlib.util
 from collections.abc import Callable, Iterable
@@ -54,13 +55,17 @@ class Value:
     seed: bool = False  # the seed given to the program, or arithmetic on it
     hidden: frozenset[str] = frozenset()  # modules whose member it is, by a computed name
     none: bool = False  # the constant None: no path, but no other path either
+    # a name's value met again while it is being worked out (x = f(x)): what the other
+    # bindings say decides, unless a path is climbed from it (here = dirname(here) in a loop
+    # climbs without bound)
+    cycle: bool = False
 
     @property
     def modules(self) -> frozenset[str]:
         return frozenset(r for r in self.refs if not r.startswith("@"))
 
 
-UNKNOWN, NONE, OPEN = Value(), Value(none=True), Value(none=True)
+UNKNOWN, NONE, OPEN = Value(), Value(none=True), Value(none=True, cycle=True)
 
 
 def join(values: Iterable[Value]) -> Value:
@@ -71,7 +76,8 @@ def join(values: Iterable[Value]) -> Value:
     paths = [v.path for v in some]
     return Value(frozenset().union(*(v.refs for v in values)),
                  None if None in paths else max(paths), any(v.seed for v in values),
-                 frozenset().union(*(v.hidden for v in values)))
+                 frozenset().union(*(v.hidden for v in values)),
+                 cycle=any(v.cycle for v in values))
 
 
 def canonical(name: str) -> str:
@@ -101,21 +107,44 @@ def own_submodule(module: str, attr: str) -> bool:
 
 def member(ref: str, attr: str) -> set[str]:
     out = {canonical(f"{ref}.{attr}")}
-    if attr in REEXPORTED and not own_submodule(ref, attr):
-        out.add(canonical(attr))  # torch.os, logging.handlers.socket: the module itself
+    # torch.os, logging.handlers.socket: the module itself; and under a private alias, as
+    # modules import one another (argparse._os, shutil._os, tempfile._os)
+    bare = attr.lstrip("_") if not attr.startswith("__") else attr
+    for name in {attr, bare}:
+        if name in REEXPORTED and not own_submodule(ref, attr):
+            out.add(canonical(name))
     return out
+
+
+DISPLAYS = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
 
 
 class Values:
     """The Value of every expression of one file, computed on demand and remembered."""
 
-    def __init__(self, scopes: Scopes, fold: Callable[[ast.AST], object]):
-        self.scopes, self.fold = scopes, fold
+    def __init__(self, scopes: Scopes, fold: Callable[[ast.AST], object],
+                 objects: bool = False):
+        """`objects`: what each name IS, leaving out what was stored into it (`x[k] = v`,
+        `x.append(v)`) and treating a list, dict or set made here as the program's own: the
+        object a store changes, not its contents (see `Code.library_object`)."""
+        self.scopes, self.fold, self.objects = scopes, fold, objects
         self._memo: dict[tuple[int, int], Value] = {}
         self._names: dict[tuple[int, str], Value] = {}
         self._busy: set[tuple[int, int]] = set()
         self._busy_names: set[tuple[int, str]] = set()
         self._returns: dict[str, list[tuple[ast.AST, Scope]]] = {}
+        # cycles cut so far: a value worked out inside a cycle still open is not remembered
+        # (from another entry point the cycle is cut elsewhere; only its root's is complete)
+        self._cuts = 0
+
+    def _keep(self, cuts: int) -> bool:
+        return self._cuts == cuts or not (self._busy or self._busy_names)
+
+    def _settled(self, value: Value) -> Value:
+        """A value worked out to its root: the cycles in it are closed."""
+        if value.cycle and not (self._busy or self._busy_names):
+            return dataclasses.replace(value, cycle=False)
+        return value
 
     def of(self, node: ast.AST, scope: Scope | None = None) -> Value:
         scope = scope or self.scopes.of(node)
@@ -123,15 +152,19 @@ class Values:
         if key in self._memo:
             return self._memo[key]
         if key in self._busy:
+            self._cuts += 1
             return OPEN  # a cycle (x = x + 1): what the other bindings say decides
         self._busy.add(key)
+        cuts = self._cuts
         try:
             value = self._eval(node, scope)
         except RecursionError:
             value = UNKNOWN
         finally:
             self._busy.discard(key)
-        self._memo[key] = value
+        value = self._settled(value)
+        if self._keep(cuts):
+            self._memo[key] = value
         return value
 
     def name(self, name: str, scope: Scope) -> Value:
@@ -146,18 +179,24 @@ class Values:
         if key in self._names:
             return self._names[key]
         if key in self._busy_names:
+            self._cuts += 1
             return OPEN
         self._busy_names.add(key)
+        cuts = self._cuts
         try:
             value = join(self.binding(b) for b in where.bindings[name])
         finally:
             self._busy_names.discard(key)
-        self._names[key] = value
+        value = self._settled(value)
+        if self._keep(cuts):
+            self._names[key] = value
         return value
 
     def binding(self, binding: Binding) -> Value:
         kind, payload, at = binding
-        if kind in ("value", "element"):
+        if self.objects and (kind == "stored" or isinstance(payload, DISPLAYS)):
+            return Value(frozenset())
+        if kind in ("value", "element", "stored"):
             return self.of(payload, at)
         if kind == "import":
             return Value(frozenset({canonical(payload)}))
@@ -247,6 +286,8 @@ class Values:
             refs |= set(self.scopes.methods.get(attr, []))
             refs |= set(join(stores).refs) if stores else set()
         path = None
+        if base.cycle and attr in ("parent", "parents"):
+            return UNKNOWN  # p = p.parent, in a loop: climbs without bound
         if base.path is not None and attr in ("parent", "parents"):
             path = base.path + (1 if attr == "parent" else 2)
         elif attr in GIVEN and not base.modules:
@@ -296,6 +337,8 @@ class Values:
 
     def _binop(self, node: ast.BinOp, scope: Scope) -> Value:
         left, right = self.of(node.left, scope), self.of(node.right, scope)
+        if left.cycle and isinstance(node.op, ast.Add | ast.Div):  # p = p + ".json"
+            return OPEN if self._pardirs([node.right], scope, 0) == 0 else UNKNOWN
         path = None
         if isinstance(node.op, ast.Add | ast.Div) and not self._absolute(node.right):
             path = left.path
@@ -356,7 +399,11 @@ class Values:
             if r in PATH_FUNCTIONS and args and path is None:
                 rest_absolute = any(self._absolute(a) for a in node.args[1:])
                 climb = 1 if r == "os.path.dirname" else 0
-                path = None if args[0].path is None or rest_absolute else args[0].path + climb
+                climb = self._pardirs(node.args[1:], scope, climb)
+                if args[0].cycle:  # a path built from itself: a climb repeats without bound
+                    return OPEN if climb == 0 and not rest_absolute else UNKNOWN
+                path = (None if args[0].path is None or rest_absolute or climb is None
+                        else args[0].path + climb)
         if isinstance(node.func, ast.Attribute):
             path, refs, hidden = self._method(node, scope, args, path, refs, hidden)
         if isinstance(node.func, ast.Call):  # operator.attrgetter("system")(os)
@@ -368,6 +415,23 @@ class Values:
                 if not isinstance(key, str):
                     hidden |= args[0].modules
         return Value(frozenset(refs), path, seed, frozenset(hidden))
+
+    def _pardirs(self, parts: list[ast.AST], scope: Scope, climb: int) -> int | None:
+        """`climb` plus the folders the joined `parts` climb ('..', os.pardir); None when a
+        part's count is not known (`*[os.pardir] * depth`)."""
+        for part in parts:
+            if isinstance(part, ast.Starred):
+                inner = self.of(part.value, scope)
+                folded = self.fold(part.value)
+                if "os.pardir" in inner.refs or (isinstance(folded, list) and ".." in folded):
+                    return None
+                continue
+            folded = self.fold(part)
+            if isinstance(folded, str):
+                climb += folded.replace("\\", "/").split("/").count("..")
+            elif "os.pardir" in self.of(part, scope).refs:
+                climb += 1
+        return climb
 
     def _method(self, node: ast.Call, scope: Scope, args: list[Value], path, refs, hidden):
         owner = self.of(node.func.value, scope)

@@ -27,13 +27,18 @@ class Overtime(HarnessError):
 
 
 class Metrics:
-    """The metrics file: one JSON object per line, written only by the harness."""
+    """The metrics file: one JSON object per line, written only by the harness, each signed
+    with the job's token (`RECURSOR_SIGNATURE`, in the harness's environment only) when recursor
+    gave one, so that a line the program wrote there (under a weaker sandbox) is told apart."""
 
-    def __init__(self, path):
+    def __init__(self, path, token=None):
         self.path = path
+        self.token = token if token is not None else os.environ.get("RECURSOR_SIGNATURE")
         self._lock = threading.Lock()
 
     def write(self, **record):
+        if self.token:
+            record["token"] = self.token
         with self._lock, open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,10 @@ class Job:
     scratch_dir: Path | None = None
     program_source: Path | None = None  # copied to `workspace_dir` by `prepare`
     workspace_dir: Path | None = None
+    # handed to the harness in its environment only (never in config.json): a harness that
+    # writes it into each metrics record (`executor.child.Metrics` does) has records nobody
+    # else can forge, should the program reach the metrics file under a weaker sandbox
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
 
     @property
     def metrics_file(self) -> Path:
@@ -96,20 +101,14 @@ class JobResult:
     curve: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_metrics(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
-    """(curve points, result record, error reason) from a harness's metrics file."""
+def read_metrics(path: Path, token: str | None = None
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
+    """(curve points, result record, error reason) from a harness's metrics file. With the
+    job's `token`, when the harness signs its records with it, only those count."""
     curve: list[dict[str, Any]] = []
     result: dict[str, Any] | None = None
     error: str | None = None
-    if not path.exists():
-        return curve, result, error
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-        if not isinstance(record, dict):
-            continue
+    for record in _records(path, token)[0]:
         kind = record.pop("type", None)
         if kind == "curve":
             curve.append(record)
@@ -118,6 +117,36 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | Non
         elif kind == "error":
             error = str(record.get("reason", "the harness reported an error"))
     return curve, result, error
+
+
+def forged_records(path: Path, token: str) -> int:
+    """How many lines of a signed metrics file its harness did not write: records without the
+    job's token, and broken lines before the last one (a kill cuts only the last line short).
+    0 when the harness does not sign its records (a harness of another kind)."""
+    return _records(path, token)[1]
+
+
+def _records(path: Path, token: str | None) -> tuple[list[dict[str, Any]], int]:
+    if not path.exists():
+        return [], 0
+    lines = path.read_text(errors="replace").splitlines()
+    records, broken = [], 0
+    for i, line in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            broken += i < len(lines) - 1  # the last line may have been cut short by a kill
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            broken += 1
+    if token is None or not any(r.get("token") == token for r in records):
+        for r in records:  # read without the job (a report): the signature is not a metric
+            r.pop("token", None)
+        return records, 0  # or nothing signed: a harness that does not sign
+    signed = [r for r in records if r.pop("token", None) == token]
+    return signed, len(records) - len(signed) + broken
 
 
 def last_exception(*logs: Path) -> str | None:

@@ -16,7 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import recursor
-from recursor.executor.job import Job, JobResult, last_exception, read_metrics
+from recursor.executor.job import (
+    Job,
+    JobResult,
+    forged_records,
+    last_exception,
+    read_metrics,
+)
 from recursor.executor.process import GroupProcess
 
 # the environment an experiment gets: these from ours, nothing else (no keys, no tokens)
@@ -44,6 +50,7 @@ def experiment_env(job: Job, config_path: Path) -> dict[str, str]:
         RECURSOR_WORKSPACE=str(job.config.get("workspace", "")),
         RECURSOR_SCRATCH=str(job.scratch),
         RECURSOR_METRICS=str(job.metrics_file),
+        RECURSOR_SIGNATURE=job.token,
     )
     return env
 
@@ -69,12 +76,18 @@ def run_job(job: Job, on_start=None, cancelled: threading.Event | None = None) -
         proc.cancel()
     outcome = proc.wait(timeout=job.limits.timeout_seconds)
     job.cleanup()
-    curve, result, error = read_metrics(job.metrics_file)
+    curve, result, error = read_metrics(job.metrics_file, job.token)
+    forged = forged_records(job.metrics_file, job.token)
 
     value = None
     if result is not None:
         value = result.get("metrics", {}).get(job.evaluation)
-    if outcome.timed_out:
+    if forged:
+        reason = (f"the metrics file holds {forged} line(s) its harness did not write: the "
+                  "program reached it (possible only under a weaker sandbox than bwrap), so "
+                  "nothing in it is trusted")
+        result = None
+    elif outcome.timed_out:
         reason = (f"experiment exceeded the time limit of {job.limits.timeout_seconds:g} s "
                   "and was killed with everything it started")
     elif outcome.cancelled:

@@ -83,7 +83,8 @@ class ResearchLoop:
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
-        self.integrity = Integrity(task, store.meta()["harness_hashes"], data_paths)
+        self.integrity = Integrity(task, store.meta()["harness_hashes"], data_paths,
+                                   store.meta().get("program_hashes"))
         self._abandoned: set[int] = set()  # runs in flight whose node was stopped early
         self.stopping: EarlyStopping | None = None
         if config.early_stop and spec.metric.curve:
@@ -335,6 +336,8 @@ class ResearchLoop:
     def _submit(self, node_id: int, seed: int, evaluation: str, stage: str) -> None:
         self.integrity.check("before an experiment")
         node = self._nodes[node_id]
+        if self.integrity.check_program(node.id, self.store.files(node)):
+            self.store.set_meta("program_hashes", self.integrity.programs)
         ev = self.store.start_evaluation(node.id, seed, evaluation)
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
         job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
@@ -427,7 +430,7 @@ class ResearchLoop:
         if self.stopping is None:
             return
         flying = [Flying(f.evaluation.id, f.evaluation.node_id, f.evaluation.seed,
-                         f.evaluation.evaluation, f.stage, f.job.metrics_file)
+                         f.evaluation.evaluation, f.stage, f.job.metrics_file, f.job.token)
                   for f in self._flights.values() if f.evaluation.id not in self._abandoned]
         confirmation = None if self._noise is None else Confirmation(
             self.judge.confirmation_bar(self._noise), self._noise.sigma,
@@ -496,7 +499,8 @@ class ResearchLoop:
     def _audit_evidence(self, node: Node, step: Step) -> Step:
         """The auditor's checks across seeds and windows, before a confirmed verdict stands."""
         parent = self._nodes[node.parent_id]
-        found = evidence.seed_consistency(node, parent, self.judge)
+        found = evidence.seed_consistency(node, parent, self.judge,
+                                          (step.verdict or {}).get("sigma"))
         if step.action == "accept":
             found += evidence.fresh_data(node, parent, self.judge, self.task.spec.seeds.values)
         if found:

@@ -64,7 +64,7 @@ def snapshot(loop: Any) -> Progress:
             counts[n.status.value] = counts.get(n.status.value, 0) + 1
     running = []
     for f in loop._flights.values():
-        curve, _, _ = read_metrics(f.job.metrics_file)
+        curve, _, _ = read_metrics(f.job.metrics_file, f.job.token)
         node = loop._nodes[f.evaluation.node_id]
         losses = [p["train_loss"] for p in curve if isinstance(p.get("train_loss"), float)]
         stride = max(1, len(losses) // 24)

@@ -54,6 +54,7 @@ class Flying:
     evaluation: str
     stage: str
     metrics_file: Path
+    token: str | None = None  # the job's, for its signed metrics records
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ class EarlyStopping:
             ref_id, ref_curve, ref_points = self._reference(parent, r.seed, live)
             if ref_curve is None:
                 continue
-            points = read_metrics(r.metrics_file)[0]
+            points = read_metrics(r.metrics_file, r.token)[0]
             # one look per grid point passed since the last, each on the curve as it stood
             # there: whether a fast run is stopped must not hang on when the loop ticked
             seen = readings(points, self.key, ref_curve.reached,
@@ -487,5 +488,5 @@ class EarlyStopping:
         r = live.get((parent.id, seed))
         if r is None:
             return None, None, []
-        points = read_metrics(r.metrics_file)[0]
+        points = read_metrics(r.metrics_file, r.token)[0]
         return r.evaluation_id, Curve.from_points(points, self.key), points

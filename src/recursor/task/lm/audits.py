@@ -2,9 +2,10 @@
 
 - budget.processes, budget.threads: from the sandbox init's usage report of each run;
 - budget.evaluation: predicting is inference. Its CPU is bounded by the parent's own predict
-  CPU (scaled by how much training's cost changed, so that a model twice the size may predict
-  at twice the cost), not by training's: training hidden in predict shows as predict costing
-  more than the parent's model needed;
+  CPU times a factor (a model up to that many times as costly per window), not by training's:
+  training hidden in predict shows as predict costing more than the parent's model needed.
+  Not scaled by the change in training's cost: a program could burn CPU in training (which
+  only its wall-clock cap bounds) to buy itself room in predict;
 - causality: each probe's logits before its cut must equal those of the window it was made from;
 - batch-independence: each repeated window's logits must equal those of its first copy, which
   another call with other windows predicted.
@@ -64,32 +65,24 @@ def reference_cpu(parent_usage: Sequence[Mapping], stage: str) -> float | None:
     return median(values) if values else None
 
 
-def evaluation_cost(train_cpu: float | None, predict_cpu: float | None,
-                    parent_usage: Sequence[Mapping], factor: float, floor: float) -> list[dict]:
-    """budget.evaluation: predict's CPU against the parent's predict CPU.
-
-    allowed = factor x parent's predict CPU x max(1, training CPU / parent's training CPU)
-              + floor
-    With no parent measured (the baseline is the task's own program) there is nothing to
-    compare with, and no finding.
-    """
+def evaluation_cost(predict_cpu: float | None, parent_usage: Sequence[Mapping], factor: float,
+                    floor: float) -> list[dict]:
+    """budget.evaluation: predict's CPU against the parent's, allowed = factor x parent's
+    predict CPU + floor. With no parent measured (the baseline is the task's own program)
+    there is nothing to compare with, and no finding."""
     parent_predict = reference_cpu(parent_usage, "predict")
-    parent_train = reference_cpu(parent_usage, "train")
     if predict_cpu is None or parent_predict is None:
         return []
-    growth = max(1.0, train_cpu / parent_train) if train_cpu and parent_train else 1.0
-    allowed = factor * parent_predict * growth + floor
+    allowed = factor * parent_predict + floor
     if predict_cpu <= allowed:
         return []
     return [finding(
         "budget.evaluation",
         f"predict used {predict_cpu:.1f} s of CPU where its parent's model needed "
-        f"{parent_predict:.1f} s (allowed: {factor:g}x that, scaled by training's cost "
-        f"x{growth:.2f}, +{floor:g} s): predicting is one forward pass, and work beyond it "
-        "is training hidden in the evaluation",
+        f"{parent_predict:.1f} s (allowed: {factor:g}x that + {floor:g} s): predicting is one "
+        "forward pass per window, and work beyond it is training hidden in the evaluation (a "
+        "model that much costlier grows there in steps, each one accepted)",
         f"predict_cpu={predict_cpu:.2f} parent_predict_cpu={parent_predict:.2f} "
-        f"train_cpu={train_cpu if train_cpu is None else round(train_cpu, 2)} "
-        f"parent_train_cpu={parent_train if parent_train is None else round(parent_train, 2)} "
         f"allowed={allowed:.2f}")]
 
 

@@ -8,8 +8,8 @@ already seen, no state carried across calls), whatever the program does.
 
 Two findings look at the set itself:
 
-- checkpoint.size: the set may not be far larger than the parent's, beyond what the change in
-  training's cost explains (a model twice the size costs about twice as much to train);
+- checkpoint.size: the set may not be far larger than the parent's (a factor, plus 1 MB; not
+  scaled by training's cost, which a program can inflate at will);
 - checkpoint.training-data: the set may not carry the training text. A model's weights are not
   its training bytes; a checkpoint that holds them (raw, in a torch archive, or stored one byte
   per 2, 4 or 8, as an integer tensor of the bytes would) is a program that keeps training, or
@@ -32,13 +32,14 @@ from statistics import median
 
 import numpy as np
 
-from recursor.executor.child import finding
+from recursor.executor.child import HarnessError, finding
 
 GRAM = 8  # bytes per compared gram: one uint64
 RUN_BYTES = 512  # a copy of at least this many consecutive training bytes is flagged
 TEXTLIKE = 0.8  # a strided view is searched when this share of its bytes is text
 BLOCK = 256  # RUN_BYTES >= 2 x BLOCK
 SCAN_BYTES = 256 << 20  # of each file of the set, searched for training text
+MAX_BYTES = 2 << 30  # what training may hand predict at all (a sparse file counts in full)
 
 
 class CheckpointSet:
@@ -65,6 +66,10 @@ class CheckpointSet:
             for name in files:
                 path = Path(root) / name
                 self.files[str(path.relative_to(self.store))] = path.lstat().st_size
+        if self.total_bytes > MAX_BYTES:  # it is copied back before every predict call
+            raise HarnessError(f"training left {self.total_bytes / 2**30:.1f} GiB for predict "
+                               f"(files counted at their full size); at most "
+                               f"{MAX_BYTES / 2**30:g} GiB is handed over")
 
     @property
     def total_bytes(self) -> int:
@@ -128,27 +133,22 @@ def _writable_and_retry(func, path, _exc) -> None:
     func(path)
 
 
-def size_finding(total: int, train_cpu: float | None, parent_usage: Sequence[Mapping],
-                 factor: float) -> list[dict]:
-    """checkpoint.size: the set against the parent's, scaled by training's change in cost."""
+def size_finding(total: int, parent_usage: Sequence[Mapping], factor: float) -> list[dict]:
+    """checkpoint.size: the set against the parent's: allowed = factor x parent's + 1 MB."""
     sizes = [u["checkpoint_bytes"] for u in parent_usage
              if isinstance(u.get("checkpoint_bytes"), int)]
-    trains = [u["train"]["cpu"] for u in parent_usage
-              if isinstance(u.get("train"), Mapping) and isinstance(u["train"].get("cpu"),
-                                                                    int | float)]
     if not sizes:
         return []
     parent = median(sizes)
-    growth = max(1.0, train_cpu / median(trains)) if train_cpu and trains else 1.0
-    allowed = factor * parent * growth + (1 << 20)
+    allowed = factor * parent + (1 << 20)
     if total <= allowed:
         return []
     return [finding(
         "checkpoint.size",
         f"training handed predict {total / 1e6:.1f} MB where its parent's model took "
-        f"{parent / 1e6:.2f} MB (allowed: {factor:g}x that, scaled by training's cost "
-        f"x{growth:.2f}, +1 MB): a checkpoint far larger than the model it holds carries "
-        "something else",
+        f"{parent / 1e6:.2f} MB (allowed: {factor:g}x that + 1 MB): a checkpoint far larger "
+        "than the model it holds carries something else (a model that much larger grows "
+        "there in steps, each one accepted)",
         f"checkpoint_bytes={total} parent_checkpoint_bytes={int(parent)} allowed={int(allowed)}")]
 
 

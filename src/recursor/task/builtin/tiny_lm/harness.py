@@ -66,9 +66,9 @@ DEFAULTS = {
     "probe_windows": 256,  # causality probes per experiment
     "repeat_windows": 32,  # windows predicted twice, in two calls
     "predict_calls": 4,  # separate predict processes
-    "predict_cost_factor": 2.0,  # predict's CPU: at most this x the parent's (scaled) ...
+    "predict_cost_factor": 3.0,  # predict's CPU: at most this x the parent's ...
     "predict_cpu_floor": 1.0,  # ... plus this many seconds
-    "checkpoint_factor": 4.0,  # the checkpoint: at most this x the parent's (scaled) + 1 MB
+    "checkpoint_factor": 4.0,  # the checkpoint: at most this x the parent's + 1 MB
 }
 PROGRAM = "program"  # the program's own folder inside the scratch folder (read-only in bwrap)
 
@@ -275,11 +275,10 @@ def findings(settings, parent_usage, run, stream, usage, calls, logits, plan):
         for f in audits.usage(f"predict (call {k + 1})", call, run.threads):
             if f["check"] not in {g["check"] for g in found}:
                 found.append(f)
-    found += audits.evaluation_cost(usage["train"].get("cpu"), usage["predict"]["cpu"],
-                                    parent_usage, settings["predict_cost_factor"],
-                                    settings["predict_cpu_floor"])
-    found += checkpoint.size_finding(usage["checkpoint_bytes"], usage["train"].get("cpu"),
-                                     parent_usage, settings["checkpoint_factor"])
+    found += audits.evaluation_cost(usage["predict"]["cpu"], parent_usage,
+                                    settings["predict_cost_factor"], settings["predict_cpu_floor"])
+    found += checkpoint.size_finding(usage["checkpoint_bytes"], parent_usage,
+                                     settings["checkpoint_factor"])
     found += checkpoint.training_data_finding(run.handover, stream)
     found += audits.causality(logits, plan.probes)
     found += audits.independence(logits, plan.repeats)
