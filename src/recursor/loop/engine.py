@@ -13,12 +13,10 @@ that were in flight are marked lost and run again, and undecided nodes continue 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
-from recursor.audit import evidence, transfer
 from recursor.errors import IntegrityError, RecursorError
 from recursor.executor.job import Job, JobResult
 from recursor.executor.local import kill_orphan
@@ -27,14 +25,15 @@ from recursor.judge import Judge, JudgeConfig, Pooled, Step
 from recursor.loop.candidates import blocked_reason
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
+from recursor.loop.gates import HeldOut, across_seeds, harness_findings
 from recursor.loop.integrity import Integrity
-from recursor.loop.jobs import make_job
+from recursor.loop.jobs import make_job, parent_usage
 from recursor.loop.overhead import OverheadMeter
 from recursor.loop.progress import Observer, Progress, SilentObserver, snapshot
 from recursor.loop.proposing import Proposals
 from recursor.loop.stopping import Confirmation, EarlyStopping, Flying, Stop
 from recursor.proposer import Proposer
-from recursor.store import EvalStatus, Evaluation, Finding, Node, NodeStatus, RunStore
+from recursor.store import Evaluation, Finding, Node, NodeStatus, RunStore
 from recursor.task import Task
 from recursor.value import StopSettings
 
@@ -79,7 +78,7 @@ class ResearchLoop:
                                        confirm=spec.seeds.confirm,
                                        fresh_base=spec.seeds.fresh_base,
                                        noise=spec.seeds.noise))
-        self.heldout = [e for e in spec.evaluations if e.held_out] if config.heldout else []
+        self.heldout = HeldOut(task, self.judge, config.heldout)
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
@@ -244,7 +243,8 @@ class ResearchLoop:
             if step.action != "run":
                 self._decide(node, step)
                 if self._nodes[node.id].status is NodeStatus.RUNNING:  # held-out runs first
-                    pending = self._heldout_runs(self._nodes[node.id], flying)
+                    pending = self.heldout.next_for(self._nodes[node.id],
+                                                    self._nodes[node.parent_id], flying)
                     if pending is not None:
                         return pending
                 continue
@@ -259,47 +259,11 @@ class ResearchLoop:
                     return node_id, seed, self.metric, step.reason
         return self._pending_heldout(flying)
 
-    def _heldout_runs(self, node: Node, flying: set) -> tuple[int, int, str, str] | None:
-        """The next held-out run a node the judge accepted waits for: its parent's first (an
-        accepted parent's are queued anyway; the node's own runs are audited against them),
-        then its own."""
-        parent = self._nodes.get(node.parent_id)
-        for who in (parent, node):
-            for name, seeds in self._heldout_due():
-                done = {e.seed for e in who.evaluations if e.evaluation == name
-                        and e.status in (EvalStatus.OK, EvalStatus.FAILED)}
-                for seed in seeds:
-                    if seed not in done and (who.id, seed, name) not in flying:
-                        return who.id, seed, name, "held-out"
-        return None
-
-    def _heldout_due(self) -> list[tuple[str, tuple[int, ...]]]:
-        return [(ev.name, tuple(self.task.spec.seeds.values[:ev.seeds])) for ev in self.heldout]
-
-    def _heldout_complete(self, node: Node) -> bool:
-        """Whether every held-out run of `node` and of its parent has ended."""
-        def ended(who: Node, name: str, seed: int) -> bool:
-            return any(e.evaluation == name and e.seed == seed
-                       and e.status in (EvalStatus.OK, EvalStatus.FAILED) for e in who.evaluations)
-
-        parent = self._nodes[node.parent_id]
-        return all(ended(who, name, seed) for who in (node, parent)
-                   for name, seeds in self._heldout_due() for seed in seeds)
-
     def _pending_heldout(self, flying: set | None = None) -> tuple[int, int, str, str] | None:
         flying = flying if flying is not None else {
             (f.evaluation.node_id, f.evaluation.seed, f.evaluation.evaluation)
             for f in self._flights.values()}
-        for node in sorted(self._nodes.values(), key=lambda n: n.id):
-            if node.status is not NodeStatus.ACCEPTED:
-                continue
-            for ev in self.heldout:
-                done = {e.seed for e in node.evaluations if e.evaluation == ev.name
-                        and e.status in (EvalStatus.OK, EvalStatus.FAILED)}
-                for seed in self.task.spec.seeds.values[:ev.seeds]:
-                    if seed not in done and (node.id, seed, ev.name) not in flying:
-                        return node.id, seed, ev.name, "held-out"
-        return None
+        return self.heldout.next_accepted(self._nodes, flying)
 
     def _step(self, node: Node) -> Step:
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
@@ -342,7 +306,7 @@ class ResearchLoop:
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
         job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
                        seed, evaluation, self.data_paths, key=str(ev.id), sandbox=self.sandbox,
-                       parent_usage=_usage(parent, evaluation) if parent else ())
+                       parent_usage=parent_usage(parent, evaluation) if parent else ())
         future = self.executor.submit(job)
         self.meter.submitted(future)
         self._flights[ev.id] = _Flight(ev, stage, future, job, time.monotonic())
@@ -384,7 +348,7 @@ class ResearchLoop:
         self.store.finish_evaluation(ev.id, ok=result.ok, value=result.value,
                                      metrics=result.metrics, reason=result.reason,
                                      seconds=result.seconds, curve=result.curve)
-        findings = _findings(result.metrics, ev.node_id, ev.seed)
+        findings = harness_findings(result.metrics, ev.node_id, ev.seed)
         if findings:
             self.store.add_findings(ev.node_id, findings)
         node = self.store.node(ev.node_id)
@@ -457,17 +421,12 @@ class ResearchLoop:
                 self.executor.cancel(f.job.key)
 
     def _check_heldout(self, node: Node) -> None:
-        """Once every held-out run of a node is in, flag a public win that lost held-out."""
+        """Once every held-out run of an accepted node is in, flag a public win that lost
+        held-out (a node gated before its accept has had this already)."""
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
         if parent is None:
             return
-        due = [(ev.name, self.task.spec.seeds.values[:ev.seeds]) for ev in self.heldout]
-        found = evidence.held_out_due(node, parent, self.judge, due)
-        if found:
-            self.store.add_findings(node.id, found)
-            self._nodes[node.id] = self.store.node(node.id)
-            for f in found:
-                self._event("flagged", f"node {node.id} '{node.title}': {f.message}", node.id)
+        self._add_findings(node, self.heldout.flags(node, parent, self.judge))
 
     def _decide(self, node: Node, step: Step) -> None:
         if step.action == "run":
@@ -480,9 +439,15 @@ class ResearchLoop:
         if not node.is_baseline and step.verdict and step.verdict.get("stage") == "confirm":
             step = self._audit_evidence(node, step)
             if step.action == "accept" and self.heldout:
-                if not self._heldout_complete(node):
+                parent = self._nodes[node.parent_id]
+                if not self.heldout.complete(node, parent):
                     return  # accepted by the judge: its held-out runs decide whether it stands
-                step = self._audit_transfer(self._nodes[node.id], step)
+                found = self.heldout.gate(self._nodes[node.id], parent, self.judge,
+                                          step.verdict.get("sigma") or 0.0, self._nodes)
+                node = self._add_findings(self._nodes[node.id], found)
+                if node.blocking:
+                    step = Step("reject", reason=blocked_reason(list(node.blocking)),
+                                verdict=step.verdict)
         status = {"accept": NodeStatus.ACCEPTED, "reject": NodeStatus.REJECTED,
                   "fail": NodeStatus.FAILED}[step.action]
         node = self.store.decide(node.id, status, step.reason, step.verdict)
@@ -498,14 +463,10 @@ class ResearchLoop:
 
     def _audit_evidence(self, node: Node, step: Step) -> Step:
         """The auditor's checks across seeds and windows, before a confirmed verdict stands."""
-        parent = self._nodes[node.parent_id]
-        found = evidence.seed_consistency(node, parent, self.judge,
-                                          (step.verdict or {}).get("sigma"))
-        if step.action == "accept":
-            found += evidence.fresh_data(node, parent, self.judge, self.task.spec.seeds.values)
-        if found:
-            self.store.add_findings(node.id, found)
-            self._nodes[node.id] = node = self.store.node(node.id)
+        found = across_seeds(node, self._nodes[node.parent_id], self.judge,
+                             step.action == "accept", (step.verdict or {}).get("sigma"),
+                             self.task.spec.seeds.values)
+        node = self._add_findings(node, found)
         blocking = [f for f in node.findings if f.blocking]
         if not blocking:
             return step
@@ -513,47 +474,16 @@ class ResearchLoop:
         judged = f"; judge: {step.reason}" if step.action == "reject" else ""
         return Step("reject", reason=blocked_reason(blocking) + judged, verdict=step.verdict)
 
-    def _audit_transfer(self, node: Node, step: Step) -> Step:
-        """Before a judge's accept stands: the node's held-out runs must not fail or be blocked,
-        and its public gain must carry over to them (`audit.transfer`)."""
-        parent = self._nodes[node.parent_id]
-        found: list[Finding] = []
-        for name, seeds in self._heldout_due():
-            failed = next((e for e in node.evaluations if e.evaluation == name
-                           and e.seed in seeds and e.status is EvalStatus.FAILED), None)
-            if failed is not None:
-                found.append(Finding(
-                    f"held-out.{name}", True,
-                    f"the program fails on the held-out evaluation {name} (seed {failed.seed}: "
-                    f"{failed.reason}): a method must run on data it was not searched on",
-                    f"{name} seed {failed.seed}: {failed.reason}", node.id))
-                continue
-            found += evidence.held_out(node, parent, self.judge, name, seeds)
-            found += transfer.transfer(node, parent, self.judge, name, seeds,
-                                       step.verdict.get("sigma") or 0.0,
-                                       self._transfer_ratios(name, seeds, node.id))
-        if found:
-            self.store.add_findings(node.id, found)
-            self._nodes[node.id] = node = self.store.node(node.id)
-            for f in found:
-                if not f.blocking:
-                    self._event("flagged", f"node {node.id} '{node.title}': {f.message}", node.id)
-        blocking = [f for f in node.findings if f.blocking]
-        if not blocking:
-            return step
-        return Step("reject", reason=blocked_reason(blocking), verdict=step.verdict)
-
-    def _transfer_ratios(self, name: str, seeds: Sequence[int], exclude: int) -> list[float]:
-        """Held-out / public gain of the run's accepted nodes (not `exclude`)."""
-        ratios = []
-        for node in self._nodes.values():
-            if node.is_baseline or node.id == exclude or node.status is not NodeStatus.ACCEPTED:
-                continue
-            parent = self._nodes.get(node.parent_id)
-            measured = parent and transfer.gains(node, parent, self.judge, name, seeds)
-            if measured and measured[0] > 0:
-                ratios.append(measured[1] / measured[0])
-        return ratios
+    def _add_findings(self, node: Node, found: list[Finding]) -> Node:
+        """Store findings on `node`, flagging the warnings as events; the node as it is now."""
+        if not found:
+            return node
+        self.store.add_findings(node.id, found)
+        self._nodes[node.id] = node = self.store.node(node.id)
+        for f in found:
+            if not f.blocking:
+                self._event("flagged", f"node {node.id} '{node.title}': {f.message}", node.id)
+        return node
 
     def _baseline(self) -> Node | None:
         return next((n for n in self._nodes.values() if n.is_baseline), None)
@@ -572,22 +502,3 @@ class ResearchLoop:
 
 class _BaselineFailed(Exception):
     pass
-
-
-def _findings(metrics: dict[str, Any], node_id: int, seed: int) -> list[Finding]:
-    """The findings a harness reported with its result (ignoring malformed entries)."""
-    found = []
-    for f in metrics.get("findings") or []:
-        if isinstance(f, dict) and isinstance(f.get("check"), str):
-            found.append(Finding(f["check"], bool(f.get("blocking", True)),
-                                 str(f.get("message", "")), str(f.get("evidence", "")),
-                                 node_id, seed))
-    return found
-
-
-def _usage(parent: Node, evaluation: str) -> list[dict[str, Any]]:
-    """What the harness reported of the parent's own runs of `evaluation` (`usage`): the
-    reference its cost audits hold a candidate to."""
-    return [e.metrics["usage"] for e in parent.evaluations
-            if e.evaluation == evaluation and e.status is EvalStatus.OK
-            and isinstance(e.metrics.get("usage"), dict)]

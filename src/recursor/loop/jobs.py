@@ -10,6 +10,7 @@ from typing import Any
 
 from recursor.executor.job import Job
 from recursor.executor.sandbox import Sandbox
+from recursor.store import EvalStatus, Node
 from recursor.task import Task
 
 
@@ -79,6 +80,14 @@ def _outside(job_dir: Path) -> Path:
     killed run's leftovers are recognisable; made by `Job.prepare`."""
     digest = hashlib.sha256(str(job_dir).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()).resolve() / f"recursor-scratch-{digest}"
+
+
+def parent_usage(parent: Node, evaluation: str) -> list[dict[str, Any]]:
+    """What the harness reported of the parent's own runs of `evaluation` (`usage`): the
+    reference its cost audits hold a candidate to."""
+    return [e.metrics["usage"] for e in parent.evaluations
+            if e.evaluation == evaluation and e.status is EvalStatus.OK
+            and isinstance(e.metrics.get("usage"), dict)]
 
 
 def resolve_data(task: Task) -> dict[str, str]:
