@@ -37,7 +37,7 @@ def _offline_data(tmp_path_factory):
     """Tests never touch the network: data comes from RECURSOR_DATA or ../shared/data. Nor the
     user's discovery library: runs made by shared fixtures keep theirs in a session folder."""
     os.environ["RECURSOR_OFFLINE"] = "1"
-    if "RECURSOR_DATA" not in os.environ and SHARED_DATA.is_dir():
+    if not os.environ.get("RECURSOR_DATA") and SHARED_DATA.is_dir():  # set but empty is unset
         os.environ["RECURSOR_DATA"] = str(SHARED_DATA)
     os.environ["RECURSOR_LIBRARY"] = str(tmp_path_factory.mktemp("discoveries"))
     yield

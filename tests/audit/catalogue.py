@@ -1,6 +1,6 @@
 """A catalogue of fixture patches against `tiny-lm`, judged layer by layer: shared by the cheat
 tests (tests/audit/test_cheats.py) and the verdicts bench (bench/verdicts.py), and usable on a
-catalogue kept anywhere (`judge_folder`).
+catalogue kept anywhere (`load` a folder, then `judge` it).
 
 A fixture is a patch (SEARCH/REPLACE blocks or a unified diff) headed by `# key: value` lines:
 `# expect: CHECK` (required), `# class: N`, `# sandbox: KIND`, `# why: ...`. An expectation is

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import lzma
-import os
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,16 @@ from conftest import SMALL
 
 import recursor
 from recursor.loop import candidates
+from recursor.loop.jobs import resolve_data
 from recursor.task import load_task
 
 pytestmark = pytest.mark.slow
 
 
 def memoriser() -> str:
-    corpus = (Path(os.environ["RECURSOR_DATA"]) / "tinyshakespeare.txt").read_bytes()
-    fraction = load_task("tiny-lm").spec.settings["test_fraction"]
+    task = load_task("tiny-lm")
+    corpus = Path(resolve_data(task)["tinyshakespeare"]).read_bytes()
+    fraction = task.spec.settings["test_fraction"]
     tail = corpus[-int(len(corpus) * fraction):]
     table = base64.b64encode(lzma.compress(tail)).decode()
     return f'''train.py

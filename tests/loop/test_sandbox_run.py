@@ -21,7 +21,9 @@ from conftest import SMALL
 import recursor
 import recursor.loop.candidates as candidates
 from recursor.executor.sandbox import detect
+from recursor.loop.jobs import resolve_data
 from recursor.store import NodeStatus
+from recursor.task import load_task
 
 # the sleeper's argument is unique to this session: these machines are shared, and another
 # checkout's test suite may have a `sleep 300` of its own alive at the same moment
@@ -64,7 +66,7 @@ def escapes(tmp_path_factory):
     root = tmp_path_factory.mktemp("escapes")
     listener = Listener()
     outside = root / "outside.txt"
-    data = Path(os.environ["RECURSOR_DATA"]) / "tinyshakespeare.txt"
+    data = resolve_data(load_task("tiny-lm"))["tinyshakespeare"]
     attempts = {
         "network": f"import socket\nsocket.create_connection(('127.0.0.1', {listener.port}), "
                    "timeout=3).sendall(b'hello')",
