@@ -78,7 +78,7 @@ class ResearchLoop:
                                        confirm=spec.seeds.confirm,
                                        fresh_base=spec.seeds.fresh_base,
                                        noise=spec.seeds.noise))
-        self.heldout = HeldOut(task, self.judge, config.heldout)
+        self.heldout = HeldOut(task, config.heldout)
         self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
@@ -466,7 +466,7 @@ class ResearchLoop:
         found = across_seeds(node, self._nodes[node.parent_id], self.judge,
                              step.action == "accept", (step.verdict or {}).get("sigma"),
                              self.task.spec.seeds.values)
-        node = self._add_findings(node, found)
+        node = self._add_findings(node, found, announce=False)
         blocking = [f for f in node.findings if f.blocking]
         if not blocking:
             return step
@@ -474,14 +474,15 @@ class ResearchLoop:
         judged = f"; judge: {step.reason}" if step.action == "reject" else ""
         return Step("reject", reason=blocked_reason(blocking) + judged, verdict=step.verdict)
 
-    def _add_findings(self, node: Node, found: list[Finding]) -> Node:
-        """Store findings on `node`, flagging the warnings as events; the node as it is now."""
+    def _add_findings(self, node: Node, found: list[Finding], announce: bool = True) -> Node:
+        """Store findings on `node`, with `announce` flagging the warnings as events; the node
+        as it is now."""
         if not found:
             return node
         self.store.add_findings(node.id, found)
         self._nodes[node.id] = node = self.store.node(node.id)
         for f in found:
-            if not f.blocking:
+            if announce and not f.blocking:
                 self._event("flagged", f"node {node.id} '{node.title}': {f.message}", node.id)
         return node
 

@@ -21,6 +21,7 @@ from recursor.store import EvalStatus, Finding, Node, NodeStatus
 from recursor.task import Task
 
 Run = tuple[int, int, str, str]  # (node id, seed, evaluation, stage)
+ENDED = (EvalStatus.OK, EvalStatus.FAILED)
 
 
 def across_seeds(node: Node, parent: Node, judge: Judge, accept: bool, sigma: float | None,
@@ -31,11 +32,10 @@ def across_seeds(node: Node, parent: Node, judge: Judge, accept: bool, sigma: fl
     if accept:
         found += evidence.fresh_data(node, parent, judge, seeds)
     return found
-ENDED = (EvalStatus.OK, EvalStatus.FAILED)
 
 
 class HeldOut:
-    def __init__(self, task: Task, judge: Judge, enabled: bool):
+    def __init__(self, task: Task, enabled: bool):
         spec = task.spec
         self.due = ([(ev.name, tuple(spec.seeds.values[:ev.seeds]))
                      for ev in spec.evaluations if ev.held_out] if enabled else [])
