@@ -106,6 +106,7 @@ def run(
     models: Sequence[str] = (),
     models_file: Path | str | None = None,
     base_url: str | None = None,
+    context_tokens: int | None = None,
     personas: Sequence[str] = (),
     library_share: float = 0.25,
     max_repairs: int = 2,
@@ -131,8 +132,9 @@ def run(
     `ideas` adds folders of idea files to the task's library; `proposer` replaces the built-in
     library proposer with your own (see `recursor.proposer.Proposer`), or names a built-in one:
     "library", "llm" (LLM researchers: `models` such as "openai:gpt-4o-mini" or
-    "anthropic:claude-sonnet-4-5", optionally at `base_url`, or the `[[models]]` of
-    `models_file`; each model with every persona of `personas`), "mixed" (those and the library,
+    "anthropic:claude-sonnet-4-5", optionally at `base_url` and with a `context_tokens`
+    window, or the `[[models]]` of `models_file`; each model with every persona of `personas`,
+    by default the personas of the task's family), "mixed" (those and the library,
     which takes `library_share` of the turns) or "agent" (a coding agent's CLI,
     `agent_command`, killed after `agent_timeout` seconds). `max_cost` caps the dollars spent
     on model calls; `embeddings` ({"model", "base_url", "api_key_env"}) gives the novelty filter
@@ -159,7 +161,7 @@ def run(
     from recursor.loop.setup import create_run, drive
 
     kind = proposer if isinstance(proposer, str) else "library"
-    endpoints = _endpoints(models, models_file, base_url)
+    endpoints = _endpoints(models, models_file, base_url, context_tokens)
     config = RunConfig(experiments=experiments, minutes=minutes, policy=policy, workers=workers,
                        seed=seed, alpha=alpha, sandbox=sandbox, heldout=heldout,
                        overrides=dict(overrides or {}), proposer=kind,
@@ -201,10 +203,13 @@ def _mlflow_follower(run_dir: Path, uri: str | None, experiment: str | None) -> 
 
 
 def _endpoints(models: Sequence[str], models_file: Path | str | None,
-               base_url: str | None) -> list[Any]:
+               base_url: str | None, context_tokens: int | None = None) -> list[Any]:
     from recursor.proposer.llm.endpoint import load_models, parse_model
 
-    found = [parse_model(m, **({"base_url": base_url} if base_url else {})) for m in models]
+    options: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    if context_tokens is not None:
+        options["context_tokens"] = context_tokens
+    found = [parse_model(m, **options) for m in models]
     if models_file is not None:
         found += load_models(models_file)
     return found

@@ -25,7 +25,7 @@ def answer(title: str, search: str, replace: str, category: str = "hyperparamete
 
 
 LR = answer("Higher learning rate", "learning_rate = 1e-3", "learning_rate = 3e-3")
-NOT_THERE = answer("Higher learning rate", "learning_rate = 5e-3", "learning_rate = 3e-3")
+NOT_THERE = answer("Higher learning rate", "lr_decay_factor = 0.5", "learning_rate = 3e-3")
 ENVIRON = answer("Threads from the environment", "import os",
                  "import os\nTHREADS = os.environ.get('OMP_NUM_THREADS')", "systems")
 

@@ -122,7 +122,7 @@ def test_a_version_1_run_database_is_upgraded_in_place(tmp_path):
     assert store.calls() == [] and store.total_cost() == 0
     assert store.predictions() == []  # v4: the value function's looks
     (version,) = store._conn.execute("PRAGMA user_version").fetchone()
-    assert version == SCHEMA_VERSION == 5
+    assert version == SCHEMA_VERSION == 6
     store.close()
 
 

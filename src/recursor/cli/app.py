@@ -158,9 +158,12 @@ def run(
     base_url: Annotated[str | None, typer.Option(
         help="The endpoint of the --model(s): an OpenAI-compatible server (vLLM, Ollama, "
              "llama.cpp, OpenRouter) or an Anthropic-compatible one.")] = None,
+    context_tokens: Annotated[int | None, typer.Option(
+        help="The context window of the --model(s), in tokens: a brief that would not fit "
+             "with room for the answer is sent in its compact form.")] = None,
     models_file: Annotated[Path | None, typer.Option(
         help="A TOML file of [[models]] (model, provider, base_url, api_key_env, price_in, "
-             "price_out, ...).")] = None,
+             "price_out, context_tokens, ...).")] = None,
     persona: Annotated[list[str] | None, typer.Option(
         help="Researcher personas (default: optimizer, architecture, systems, contrarian).")] = None,
     max_cost: Annotated[float | None, typer.Option(
@@ -199,6 +202,7 @@ def run(
                             overrides=overrides, ideas=ideas or (), observer=observer,
                             sandbox=sandbox, heldout=heldout, proposer=proposer,
                             models=model or (), base_url=base_url, models_file=models_file,
+                            context_tokens=context_tokens,
                             personas=persona or (), max_cost=max_cost,
                             library_share=library_share,
                             embeddings=({"model": embeddings_model, "base_url": embeddings_url}

@@ -106,7 +106,9 @@ def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
 
     diff = run.path(node.diff_path)
     if diff and diff.exists():
-        parts.append(Panel(Syntax(diff.read_text(), "diff", word_wrap=True), title="diff"))
+        applied = "; ".join(applied_line(a) for a in node.applied)
+        parts.append(Panel(Syntax(diff.read_text(), "diff", word_wrap=True),
+                           title="diff" + (f" — patch applied by: {applied}" if applied else "")))
     elif node.patch_path and run.path(node.patch_path).exists():
         parts.append(Panel(Syntax(run.path(node.patch_path).read_text(), "text", word_wrap=True),
                            title="patch (did not apply)"))
@@ -121,6 +123,14 @@ def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
                 parts.append(Panel(Text(text), title=f"{name} (seed {chosen.seed}, last {lines} "
                                                      f"lines): {folder / name}"))
     return Group(*parts)
+
+
+def applied_line(a: dict) -> str:
+    """'block 1 (train.py): comments, line 38': how the applier placed one block."""
+    first, last = a["lines"]
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    score = f", {a['score']:.0f}% similar" if a["rule"] == "fuzzy" else ""
+    return f"block {a['block']} ({a['path']}): {a['rule']}, {where}{score}"
 
 
 def verdict_view(v: dict) -> RenderableType:

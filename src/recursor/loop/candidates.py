@@ -11,7 +11,7 @@ A patch that does not apply is a failed node: the idea may be fine, its implemen
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from recursor import patch as patches
@@ -28,16 +28,23 @@ class Applied:
     findings: tuple[Finding, ...]
     status: NodeStatus
     reason: str | None
+    matches: tuple[patches.Match, ...] = ()  # where each block went, by which rule
 
 
 def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
-                   editable: Sequence[str], corpus: Corpus | None = None) -> Applied:
+                   editable: Sequence[str], corpus: Corpus | None = None,
+                   may_write: Callable[[str], bool] | None = None) -> Applied:
     """The new program of a proposal, with the static auditor's findings, or why there is none.
-    `corpus` is the task's data (`audit.memorisation.task_corpus`), for the memorisation check."""
+    `corpus` is the task's data (`audit.memorisation.task_corpus`), for the memorisation check;
+    `may_write` (a path -> bool, `ProgramSpec.may_write`) widens `editable` to the new files
+    the task lets ideas create."""
     try:
         patch = patches.parse_any(patch_text)
     except PatchError as err:
         return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
+    if may_write is not None:
+        editable = [*editable, *(f for f in patch.files
+                                 if f not in editable and may_write(f))]
     outside = [f for f in patch.files if f not in editable]
     if outside:
         finding = Finding(
@@ -48,14 +55,16 @@ def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
         return Applied(None, (finding,), NodeStatus.REJECTED,
                        f"auditor: static.non-editable: {finding.message}")
     try:
-        files = {**parent_files, **patches.apply(patch, parent_files)}
+        done = patches.apply_blocks(patch, parent_files)
     except PatchError as err:
         return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
+    files = {**parent_files, **done.files}
     findings = tuple(review_patch(parent_files, files, editable, corpus=corpus))
     blocking = [f for f in findings if f.blocking]
     if blocking:
-        return Applied(files, findings, NodeStatus.REJECTED, blocked_reason(blocking))
-    return Applied(files, findings, NodeStatus.RUNNING, None)
+        return Applied(files, findings, NodeStatus.REJECTED, blocked_reason(blocking),
+                       done.matches)
+    return Applied(files, findings, NodeStatus.RUNNING, None, done.matches)
 
 
 def blocked_reason(findings: Sequence[Finding]) -> str:
@@ -67,11 +76,12 @@ def blocked_reason(findings: Sequence[Finding]) -> str:
 def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
                   parent_files: Mapping[str, str], editable: Sequence[str],
                   programs: Mapping[str, int] | None = None,
-                  corpus: Corpus | None = None) -> Node:
+                  corpus: Corpus | None = None,
+                  may_write: Callable[[str], bool] | None = None) -> Node:
     """Record the proposal as a node: running, or already rejected or failed with the reason.
     `programs` (program_hash -> node, see Programs) names the programs the run holds; `corpus`
     is the task's data, for the auditor's memorisation check."""
-    applied = apply_proposal(patch_text, parent_files, editable, corpus)
+    applied = apply_proposal(patch_text, parent_files, editable, corpus, may_write)
     status, reason = applied.status, applied.reason
     held = (programs.get(program_hash(applied.files))
             if status is NodeStatus.RUNNING and programs else None)
@@ -82,7 +92,8 @@ def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
             ", which the run holds already") + "; not run again")
     diff = patches.unified_diff(parent_files, applied.files) if applied.files else None
     node = store.add_node(parent.id, idea, applied.files, patch_text, diff,
-                          status=status, reason=reason)
+                          status=status, reason=reason,
+                          applied=[m.record() for m in applied.matches])
     if applied.findings:
         store.add_findings(node.id, applied.findings)
         node = store.node(node.id)

@@ -119,7 +119,8 @@ class Proposals:
         self._failed = 0
         idea = proposal.idea
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
-                             self.task.spec.program.editable, ctx.programs, self.corpus)
+                             self.task.spec.program.editable, ctx.programs, self.corpus,
+                             self.task.may_write)
         if proposal.calls:
             self.store.add_calls(node.id, proposal.calls)
         nodes[node.id] = node

@@ -9,20 +9,22 @@ A patch is a sequence of blocks, each naming a file on the line before it::
     learning_rate = 3e-3
     >>>>>>> REPLACE
 
-The SEARCH text must occur exactly once in the file as it stands after the blocks before it;
+The SEARCH text must stand for exactly one place of the file as it is after the blocks before it;
 an empty SEARCH creates a new file. A block without a file line applies to the previous block's
-file. Markdown fences around blocks (as LLMs write them) are ignored. Errors say which block
-failed and show the closest lines of the file, so that an LLM can repair its patch.
+file. Markdown fences around blocks (as LLMs write them) are ignored. Where a SEARCH text does
+not occur as written, `recursor.patch.match` finds the one place it stands for (its ladder of
+rules), or says why there is none, with the nearest lines of the file, so that an LLM can repair
+its patch.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from recursor.errors import PatchApplyError, PatchFormatError
+from recursor.patch.match import Match, locate
 
 SEARCH = re.compile(r"^<{5,9} ?SEARCH\s*$")
 DIVIDER = re.compile(r"^={5,9}\s*$")
@@ -98,9 +100,28 @@ def _collect(lines: list[str], i: int, end: re.Pattern, marker: str, block: int)
     raise PatchFormatError(f"block {block}: missing '{marker}' line")
 
 
+@dataclass(frozen=True)
+class Applied:
+    """The new contents of every file a patch touches, and where each block was applied."""
+
+    files: dict[str, str]
+    matches: tuple[Match, ...]  # one per block that edits an existing file, in order
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(m.rule for m in self.matches)
+
+
 def apply(patch: Patch, files: Mapping[str, str]) -> dict[str, str]:
     """Return the new contents of every file the patch touches. `files` is left unchanged."""
+    return apply_blocks(patch, files).files
+
+
+def apply_blocks(patch: Patch, files: Mapping[str, str]) -> Applied:
+    """Apply each block where the ladder of `recursor.patch.match` puts it, in order; a block
+    that fits no place, or more than one, is a PatchApplyError saying which and why."""
     out: dict[str, str] = {}
+    matches: list[Match] = []
     for n, edit in enumerate(patch.edits, start=1):
         current = out.get(edit.path, files.get(edit.path))
         if not edit.search.strip():
@@ -114,52 +135,7 @@ def apply(patch: Patch, files: Mapping[str, str]) -> dict[str, str]:
         if current is None:
             known = ", ".join(sorted(files)) or "none"
             raise PatchApplyError(f"block {n}: no file {edit.path} (files: {known})")
-        out[edit.path] = _replace_once(current, edit, n)
-    return out
-
-
-def _replace_once(text: str, edit: Edit, n: int) -> str:
-    count = text.count(edit.search)
-    if count == 1:
-        return text.replace(edit.search, edit.replace, 1)
-    if count > 1:
-        raise PatchApplyError(
-            f"block {n}: the SEARCH text occurs {count} times in {edit.path}; "
-            "include more surrounding lines so that it matches exactly one place"
-        )
-    # LLMs and editors disagree on trailing whitespace; nothing else is forgiven
-    span = _match_ignoring_trailing_space(text, edit.search)
-    if span is not None:
-        start, stop = span
-        return text[:start] + edit.replace + text[stop:]
-    raise PatchApplyError(
-        f"block {n}: the SEARCH text was not found in {edit.path}. "
-        f"It must match the file exactly.{_closest(text, edit.search)}"
-    )
-
-
-def _match_ignoring_trailing_space(text: str, search: str) -> tuple[int, int] | None:
-    want = [line.rstrip() for line in search.splitlines()]
-    lines = text.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    hits = [
-        i
-        for i in range(len(lines) - len(want) + 1)
-        if [line.rstrip() for line in lines[i : i + len(want)]] == want
-    ]
-    if len(hits) != 1:
-        return None
-    return offsets[hits[0]], offsets[hits[0] + len(want)]
-
-
-def _closest(text: str, search: str) -> str:
-    lines = text.splitlines()
-    first = next((line for line in search.splitlines() if line.strip()), "")
-    best = difflib.get_close_matches(first, lines, n=1, cutoff=0.5)
-    if not best:
-        return ""
-    at = lines.index(best[0])
-    window = "\n".join(lines[max(0, at - 2) : at + len(search.splitlines()) + 2])
-    return f" The closest lines (from line {at + 1}) are:\n{window}"
+        m = locate(current, edit.search, edit.replace, edit.path, n)
+        matches.append(m)
+        out[edit.path] = current[:m.start] + m.replacement + current[m.stop:]
+    return Applied(out, tuple(matches))

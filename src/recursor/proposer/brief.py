@@ -13,16 +13,27 @@ can be shown to a person (`recursor show` keeps each prompt). It holds:
   quoted), so a researcher neither repeats an idea nor repeats a crash;
 - ideas of the task's library not yet tried here: known directions, to build on or avoid;
 - discoveries of earlier runs (recursor.library): of this task, to adapt to the parent; of other
-  tasks, as suggestions.
+  tasks, as suggestions;
+- the facts a researcher cannot guess: the hardware experiments run on (a CUDA kernel is no use
+  on a machine without a GPU, and the library's GPU ideas are not shown there), which files
+  exist, which may change, and whether new files may be created (`program.new_files` in
+  task.toml).
+
+A small model has a small context window: `compact=True` gives a shorter brief (the last few
+entries of the history, a few library ideas, and large editable files as an outline whose bodies
+are elided with `...`, which the applier's elision rule takes back), for a researcher whose
+model would not fit the whole one (`Endpoint.context_tokens`).
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Sequence
 
 from recursor.proposer.base import ProposalContext
 from recursor.store.records import Node, NodeStatus
+from recursor.task.ideas import has_cuda
 
 RULES = """\
 - Change only the editable files. The harness, the data and every other file are read-only; a
@@ -58,6 +69,16 @@ KERNEL_RULES = """\
   beyond noise, with every output within the task's tolerance."""
 
 MAX_HISTORY = 30  # run-wide entries in the brief: enough to avoid repeats, short enough to read
+COMPACT_HISTORY = 8
+COMPACT_IDEAS = 6
+COMPACT_DISCOVERIES = 3
+OUTLINE_LINES = 160  # in a compact brief, editable files longer than this are outlined
+CHARS_PER_TOKEN = 3.2  # code and Markdown under common BPE tokenizers; low, so estimates are high
+
+
+def estimate_tokens(text: str) -> int:
+    """A cautious token count: for deciding whether a brief fits a model's window."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def outcome(node: Node, metric: str, seeds: Sequence[int] | None = None) -> str:
@@ -70,8 +91,8 @@ def outcome(node: Node, metric: str, seeds: Sequence[int] | None = None) -> str:
     return f"{node.status.value}{value}: {reason}" if reason else f"{node.status.value}{value}"
 
 
-def task_brief(ctx: ProposalContext) -> str:
-    """The whole brief for `ctx.parent`, as Markdown."""
+def task_brief(ctx: ProposalContext, compact: bool = False) -> str:
+    """The brief for `ctx.parent`, as Markdown: whole, or `compact` for a small context."""
     spec = ctx.task.spec
     metric, seeds = spec.metric.name, spec.seeds.values
     direction = "lower is better" if spec.minimize else "higher is better"
@@ -82,14 +103,49 @@ def task_brief(ctx: ProposalContext) -> str:
         f"Budget of every experiment: "
         + (", ".join(f"{k} = {v}" for k, v in spec.budget.items()) or "as the harness sets")
         + f"; {spec.limits.threads} thread(s), {spec.limits.memory_mb} MB.",
-        "## Rules\n" + (KERNEL_RULES if _is_kernel(ctx) else RULES),
+        _facts(ctx),
+        "## Rules\n" + (KERNEL_RULES if is_kernel_task(ctx.task) else RULES),
+        # what changes least comes first: a server that caches the evaluated prefix of the
+        # last request (llama.cpp, hosted prompt caching) then reads only the new history
+        _files(ctx, compact),
+        _library(ctx, COMPACT_IDEAS if compact else None),
+        _discoveries(ctx, COMPACT_DISCOVERIES if compact else MAX_DISCOVERIES),
         _lineage(ctx, metric, seeds),
-        _tried(ctx, metric, seeds),
-        _library(ctx),
-        _discoveries(ctx),
-        _files(ctx),
+        _tried(ctx, metric, seeds, COMPACT_HISTORY if compact else MAX_HISTORY),
     ]
     return "\n\n".join(p for p in parts if p)
+
+
+def _facts(ctx: ProposalContext) -> str:
+    spec = ctx.task.spec
+    program = spec.program
+    editable = writable_files(ctx)
+    read_only = [f for f in program.files if f not in editable] + list(spec.harness.files)
+    lines = ["## Facts: the machine and the files"]
+    if has_cuda():
+        lines.append("- Experiments run on this machine, which has an NVIDIA GPU.")
+    else:
+        lines.append(f"- Experiments run on this machine's CPU ({spec.limits.threads} "
+                     f"thread(s), {spec.limits.memory_mb} MB). There is no GPU: CUDA "
+                     "and GPU-only code cannot run.")
+        if is_kernel_task(ctx.task):
+            lines.append("- For a faster kernel, write C compiled with `ckernel.compile` (gcc, "
+                         "at import; see ckernel.py below), or better vectorised PyTorch. "
+                         "CUDA (.cu, load_inline with CUDA) and Triton will not run here.")
+    lines.append(f"- Files that exist: {', '.join(sorted(ctx.parent_files))}.")
+    lines.append(f"- You may edit: {', '.join(editable)}. Read-only (a patch touching them is "
+                 f"rejected): {', '.join(read_only) or 'none'}.")
+    if program.new_files:
+        lines.append(f"- You may create new files matching: {', '.join(program.new_files)} "
+                     "(a SEARCH/REPLACE block with an empty SEARCH creates one).")
+    else:
+        lines.append("- You may not create new files: put all code into the editable files.")
+    return "\n".join(lines)
+
+
+def writable_files(ctx: ProposalContext) -> list[str]:
+    """The parent's files an idea may change: the editable ones, and new files ideas created."""
+    return [f for f in ctx.parent_files if ctx.task.may_write(f)]
 
 
 def _lineage(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
@@ -104,7 +160,7 @@ def _lineage(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
+def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int], most: int) -> str:
     on_parent = [n for n in ctx.children(ctx.parent.id)]
     in_lineage = {n.id for n in ctx.lineage}
     elsewhere = [n for n in ctx.nodes if n.idea and n.id not in in_lineage
@@ -115,7 +171,7 @@ def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
         lines += [f"- node {n.id}: {n.title} ({n.idea.proposer}) — {outcome(n, metric, seeds)}"
                   for n in on_parent if n.idea]
     if elsewhere:
-        shown = elsewhere[-MAX_HISTORY:]
+        shown = elsewhere[-most:]
         lines.append(f"## Tried elsewhere in this run ({len(elsewhere)}; the last {len(shown)})")
         lines += [f"- node {n.id} (on node {n.parent_id}): {n.title} — {outcome(n, metric, seeds)}"
                   for n in shown]
@@ -125,9 +181,14 @@ def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def _library(ctx: ProposalContext) -> str:
+def _library(ctx: ProposalContext, most: int | None) -> str:
     tried = {n.idea.key for n in ctx.nodes if n.idea and n.idea.key}
-    fresh = [i for i in ctx.task.ideas if i.key not in tried]
+    titles = [n.idea.title for n in ctx.nodes if n.idea]
+    # an idea a model took from this list has no key: its title says it was tried
+    fresh = [i for i in ctx.task.ideas if i.key not in tried and i.runs_here()
+             and not _named_in(i.title, titles)]
+    if most is not None:
+        fresh = fresh[:most]
     if not fresh:
         return ""
     lines = ["## Known directions from the task's idea library, not yet tried in this run"]
@@ -138,7 +199,13 @@ def _library(ctx: ProposalContext) -> str:
 MAX_DISCOVERIES = 12  # per section: the brief stays readable with a large library
 
 
-def _discoveries(ctx: ProposalContext) -> str:
+def _named_in(title: str, titles: Sequence[str]) -> bool:
+    from rapidfuzz import fuzz
+
+    return any(fuzz.token_set_ratio(title.lower(), t.lower()) >= 85 for t in titles)
+
+
+def _discoveries(ctx: ProposalContext, most: int) -> str:
     """What earlier runs proved, from the discovery library: for this task, steps to reapply or
     adapt to this parent; for other tasks, suggestions."""
     tried = {n.idea.key for n in ctx.nodes if n.idea and n.idea.key}
@@ -147,11 +214,11 @@ def _discoveries(ctx: ProposalContext) -> str:
     if past:
         lines.append("## Proven in earlier runs of this task (the discovery library), not yet "
                      "tried here: adapt them to this parent")
-        lines += [f"- {d.title} ({d.category}): {_effect(d)}" for d in past[:MAX_DISCOVERIES]]
+        lines += [f"- {d.title} ({d.category}): {_effect(d)}" for d in past[:most]]
     if ctx.other_discoveries:
         lines.append("## Proven on other tasks (suggestions: what worked there may work here)")
         lines += [f"- {d.title} ({d.category}; task {d.task}): {_effect(d)}"
-                  for d in ctx.other_discoveries[-MAX_DISCOVERIES:]]
+                  for d in ctx.other_discoveries[-most:]]
     return "\n".join(lines)
 
 
@@ -163,14 +230,20 @@ def _effect(d) -> str:
     return f"{v['effect']:+.4g} {d.metric} better{pct} over its parent, p={v.get('p_value', 0):.2g}"
 
 
-def _files(ctx: ProposalContext) -> str:
+def _files(ctx: ProposalContext, compact: bool = False) -> str:
     spec = ctx.task.spec
-    editable = [f for f in spec.program.editable if f in ctx.parent_files]
+    editable = writable_files(ctx)
     read_only = [f for f in spec.program.files if f not in editable] + list(spec.harness.files)
     lines = [f"## The parent's code (node {ctx.parent.id})",
              f"Editable: {', '.join(editable)}. Read-only: {', '.join(read_only) or 'none'}."]
     for name in editable:
-        lines.append(f"### {name}\n```\n{ctx.parent_files[name].rstrip()}\n```")
+        text = ctx.parent_files[name].rstrip()
+        if compact and name.endswith(".py") and text.count("\n") >= OUTLINE_LINES:
+            lines.append(f"### {name} (outline: the bodies of functions and classes are elided "
+                         "with '...'; quote the lines you change exactly, and keep '...' lines "
+                         f"in SEARCH and REPLACE alike for what you skip)\n```\n{outline(text)}\n```")
+            continue
+        lines.append(f"### {name}\n```\n{text}\n```")
     for name in read_only:  # a read-only helper the program may import: how to use it
         doc = _docstring(ctx.parent_files.get(name, "")) if name.endswith(".py") else None
         if doc:
@@ -178,8 +251,37 @@ def _files(ctx: ProposalContext) -> str:
     return "\n".join(lines)
 
 
-def _is_kernel(ctx: ProposalContext) -> bool:
-    return "recursor.task.kernel.harness" in ctx.task.spec.harness.command
+def is_kernel_task(task) -> bool:  # a Task; untyped to keep this module free of task imports
+    return "recursor.task.kernel.harness" in task.spec.harness.command
+
+
+def outline(source: str) -> str:
+    """`source` with the bodies of its functions elided: module-level code (imports,
+    hyperparameters) whole, each def with its signature, docstring line and `...`."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    lines = source.splitlines()
+    drop: set[int] = set()
+    marks: dict[int, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            keep = first.end_lineno if (isinstance(first, ast.Expr) and isinstance(
+                getattr(first, "value", None), ast.Constant)) else node.body[0].lineno - 1
+            start, end = keep + 1, node.end_lineno
+            if end - start >= 2:
+                indent = " " * first.col_offset
+                marks[start] = f"{indent}..."
+                drop.update(range(start, end + 1))
+    out = []
+    for i, line in enumerate(lines, start=1):
+        if i in marks:
+            out.append(marks[i])
+        if i not in drop:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _docstring(source: str) -> str | None:

@@ -11,9 +11,11 @@ from recursor.store.records import Node
 if TYPE_CHECKING:
     from recursor.loop.config import RunConfig
     from recursor.store import RunStore
+    from recursor.task import Task
 
 
-def build_proposer(config: RunConfig, store: RunStore) -> Proposer:
+def build_proposer(config: RunConfig, store: RunStore, task: Task | None = None) -> Proposer:
+    """The proposer `config` names; `task` picks the default personas of its family."""
     if config.proposer == "library":
         return LibraryProposer()
     if config.proposer == "agent":
@@ -24,8 +26,9 @@ def build_proposer(config: RunConfig, store: RunStore) -> Proposer:
         return AgentProposer(config.agent_command, name=Path(config.agent_command[0]).name,
                              timeout=config.agent_timeout)
 
+    from recursor.proposer.brief import is_kernel_task
     from recursor.proposer.llm.endpoint import ChatClient, Endpoint
-    from recursor.proposer.llm.personas import DEFAULT_PERSONAS
+    from recursor.proposer.llm.personas import DEFAULT_PERSONAS, default_personas
     from recursor.proposer.llm.researcher import LLMResearcher
     from recursor.proposer.team import Team
 
@@ -54,9 +57,12 @@ def build_proposer(config: RunConfig, store: RunStore) -> Proposer:
     for fields in config.models:
         endpoint = Endpoint(**fields)
         client = ChatClient(endpoint)  # one SDK client per endpoint, shared by its personas
-        for name in config.personas or DEFAULT_PERSONAS:
+        family = (default_personas(is_kernel_task(task)) if task is not None
+                  else DEFAULT_PERSONAS)
+        for name in config.personas or family:
             researchers.append(LLMResearcher(endpoint, name, max_repairs=config.max_repairs,
                                              novelty=novelty, read_patch=read_patch,
-                                             client=client))
+                                             client=client,
+                                             family=tuple(config.personas or family)))
     library = LibraryProposer() if config.proposer == "mixed" else None
     return Team(researchers, library, config.library_share if library else 0.0)

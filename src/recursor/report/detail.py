@@ -121,6 +121,7 @@ def node_detail(run: Run, node_id: int, log_lines: int = 60) -> dict[str, Any]:
         "mean": node.mean(metric, spec.seeds.values),
         "findings": [f.to_dict() for f in node.findings],
         "diff": diff,
+        "applied": list(node.applied),  # which rule of the applier placed each block
         # a patch that did not apply has no diff: its text is what there is to read
         "patch": patch if not diff else None,
         "failures": [{"seed": e.seed, "evaluation": e.evaluation, "reason": e.reason}

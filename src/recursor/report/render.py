@@ -66,7 +66,10 @@ def headline(report: dict[str, Any]) -> list[str]:
             cost = f", ${p['cost']:.4f}" if p["calls"] else ""
             each = (f" (${p['cost_per_accepted']:.4f} per accepted)"
                     if p.get("cost_per_accepted") is not None and p["calls"] else "")
-            parts.append(f"{name}: {p['accepted']}/{p['tried']} accepted{cost}{each}")
+            calls = (f", {p['calls']} calls" + (f" ({p['repeats']} repeats)"
+                                                 if p.get("repeats") else "")
+                     if p["calls"] else "")
+            parts.append(f"{name}: {p['accepted']}/{p['tried']} accepted{calls}{cost}{each}")
         lines.append("proposers: " + "; ".join(parts))
     lines += _value_lines(report)
     d = report.get("diversity")

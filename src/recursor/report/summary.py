@@ -142,7 +142,8 @@ def _discoveries(config: RunConfig, nodes: list[Node]) -> dict[str, Any]:
 def _proposers(store: RunStore, nodes: list[Node]) -> dict[str, dict[str, Any]]:
     """Who proposed what, what it cost, and the cost of each accepted improvement."""
     out: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"tried": 0, "accepted": 0, "calls": 0, "tokens": 0, "cost": 0.0})
+        lambda: {"tried": 0, "accepted": 0, "calls": 0, "tokens": 0, "cost": 0.0,
+                 "repeats": 0, "outcomes": {}})
     for n in nodes:
         if n.idea is None:
             continue
@@ -154,6 +155,9 @@ def _proposers(store: RunStore, nodes: list[Node]) -> dict[str, dict[str, Any]]:
         row["calls"] += 1
         row["tokens"] += c.input_tokens + c.output_tokens
         row["cost"] += c.cost
+        row["outcomes"][c.outcome] = row["outcomes"].get(c.outcome, 0) + 1
+        # an answer that proposed what the run had tried or refused already
+        row["repeats"] += c.outcome in ("duplicate", "repeat")
     for row in out.values():
         row["cost"] = round(row["cost"], 6)
         row["cost_per_accepted"] = (round(row["cost"] / row["accepted"], 6) if row["accepted"]

@@ -149,6 +149,9 @@ class Node:
     verdict: dict[str, Any] | None
     evaluations: tuple[Evaluation, ...] = field(default=())
     findings: tuple[Finding, ...] = field(default=())
+    # how each block of the patch was applied: {"block", "path", "rule", "lines", "score"},
+    # the rule one of recursor.patch.RULES ("exact" for a patch taken as written)
+    applied: tuple[dict[str, Any], ...] = field(default=())
 
     @property
     def blocking(self) -> tuple[Finding, ...]:

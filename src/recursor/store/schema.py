@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _V1 = """
 CREATE TABLE meta (
@@ -132,8 +132,13 @@ _V5 = """
 ALTER TABLE predictions ADD COLUMN scope TEXT NOT NULL DEFAULT 'seed';
 """
 
+# v6: how each block of a node's patch was applied (recursor.patch.match: the rule, the lines)
+_V6 = """
+ALTER TABLE nodes ADD COLUMN applied TEXT;
+"""
+
 # version -> the script that reaches it from version - 1
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

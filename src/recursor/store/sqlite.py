@@ -28,7 +28,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,13 +174,15 @@ class RunStore:
         diff_text: str | None = None,
         status: NodeStatus = NodeStatus.RUNNING,
         reason: str | None = None,
+        applied: Sequence[Mapping[str, Any]] = (),
     ) -> Node:
-        """Record a new node with its program files (None when its patch did not apply)."""
+        """Record a new node with its program files (None when its patch did not apply) and
+        how each block of its patch was applied (`recursor.patch.Match.record`)."""
         now = time.time()
         with self._conn:
             cur = self._conn.execute(
                 "INSERT INTO nodes (parent_id, status, idea, workspace, created_at, decided_at,"
-                " reason) VALUES (?, ?, ?, '', ?, ?, ?)",
+                " reason, applied) VALUES (?, ?, ?, '', ?, ?, ?, ?)",
                 (
                     parent_id,
                     status.value,
@@ -188,6 +190,7 @@ class RunStore:
                     now,
                     now if status.final else None,
                     reason,
+                    json.dumps([dict(m) for m in applied]) if applied else None,
                 ),
             )
             node_id = int(cur.lastrowid)
@@ -473,4 +476,5 @@ class RunStore:
             verdict=json.loads(row["verdict"]) if row["verdict"] else None,
             evaluations=tuple(evals),
             findings=tuple(found),
+            applied=tuple(json.loads(row["applied"])) if row["applied"] else (),
         )

@@ -41,6 +41,11 @@ class Task:
     def program_files(self) -> dict[str, str]:
         return {f: (self.root / f).read_text() for f in self.spec.program.files}
 
+    def may_write(self, path: str) -> bool:
+        """Whether an idea may write `path`: an editable file, or a new file program.new_files
+        allows (never a program or harness file)."""
+        return self.spec.program.may_write(path, self.spec.harness.files)
+
     def harness_hashes(self) -> dict[str, str]:
         return {f: hashlib.sha256((self.root / f).read_bytes()).hexdigest()
                 for f in self.spec.harness.files}

@@ -14,13 +14,31 @@ class _Strict(BaseModel):
 class ProgramSpec(_Strict):
     files: tuple[str, ...] = Field(min_length=1, description="files copied into every workspace")
     editable: tuple[str, ...] = Field(min_length=1, description="files an idea may change")
+    # glob patterns (fnmatch, e.g. "*.c", "kernels/*.py") of files an idea may create beside
+    # the editable ones, and change once created; never a file of program.files
+    new_files: tuple[str, ...] = Field(default=(), description="files an idea may create")
 
     @model_validator(mode="after")
     def _editable_within_files(self) -> ProgramSpec:
         missing = [f for f in self.editable if f not in self.files]
         if missing:
             raise ValueError(f"editable files {missing} are not listed in program.files")
+        bad = [p for p in self.new_files if p.startswith("/") or ".." in p.split("/")]
+        if bad:
+            raise ValueError(f"new_files patterns {bad} must stay inside the task folder")
         return self
+
+    def may_write(self, path: str, protected: tuple[str, ...] = ()) -> bool:
+        """Whether an idea may write `path`: an editable file, or a new one new_files allows
+        (never a program file, nor one of `protected`, the harness's)."""
+        import fnmatch
+
+        if path in self.editable:
+            return True
+        if path in self.files or path in protected or path.startswith("/") or \
+                ".." in path.split("/"):
+            return False
+        return any(fnmatch.fnmatchcase(path, p) for p in self.new_files)
 
 
 class HarnessSpec(_Strict):

@@ -53,6 +53,9 @@ class Endpoint:
     temperature: float | None = None  # None: the model's own default
     timeout: float = 300.0
     max_retries: int = 4
+    # the model's context window in tokens; None: large enough for any brief. A brief that
+    # does not fit with room for the answer is made compact (recursor.proposer.brief)
+    context_tokens: int | None = None
 
     @property
     def label(self) -> str:
@@ -153,9 +156,15 @@ class ChatClient:
                                     "'recursor[llm]'") from None
         return self._client
 
-    def chat(self, system: str, messages: list[dict[str, str]]) -> Reply:
-        """`messages`: [{"role": "user"|"assistant", "content": str}, ...], user first."""
+    def chat(self, system: str, messages: list[dict[str, str]],
+             temperature: float | None = None) -> Reply:
+        """`messages`: [{"role": "user"|"assistant", "content": str}, ...], user first;
+        `temperature` overrides the endpoint's for this call."""
         e, client = self.endpoint, self._sdk()
+        if temperature is not None:
+            import dataclasses
+
+            e = dataclasses.replace(e, temperature=temperature)
         t0 = time.monotonic()
         try:
             if e.provider == "anthropic":

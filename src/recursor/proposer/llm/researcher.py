@@ -5,7 +5,17 @@ step's verdict, what was tried and what failed, untried directions of the librar
 one idea with a patch. Before the loop sees the answer, the researcher checks it the way the
 loop will (it parses; the patch applies to the parent; the static auditor passes it; it is not
 a repeat of an idea the run already tried) and sends every problem back to the model, up to
-`max_repairs` times. Each call is recorded with its tokens, cost, outcome and transcript.
+`max_repairs` times. Each call is recorded with its tokens, cost, outcome and transcript, and
+an answer that was used with where the applier put each block (`recursor.patch.match`).
+
+Repeats: an answer that proposes what was tried already (the same patch as an earlier answer of
+the conversation, a program the run holds, an idea the novelty filter finds too close) goes
+back with the list of what the run has tried and a request for another direction; after
+`REPEATS_BEFORE_SWITCH` repeats in one proposal the model is asked as another persona of the
+run's family, at a higher temperature. The report counts repeats per proposer.
+
+Small models: with `Endpoint.context_tokens` set, a brief that would not fit with room for the
+answer is sent in its compact form, and long conversations keep the brief and the last exchange.
 
 Repair after a crash: when an idea of this researcher ran and failed on this parent (a
 traceback, a timeout, a memory cap), the next turn on that parent goes to repairing it: the
@@ -18,28 +28,34 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from recursor.audit.memorisation import task_corpus
+from recursor.library.records import program_hash
 from recursor.loop.candidates import apply_proposal
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
-from recursor.proposer.brief import task_brief
+from recursor.proposer.brief import estimate_tokens, task_brief
 from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
-from recursor.proposer.llm.personas import Persona, persona, system_prompt
+from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.store.records import Call, Idea, Node, NodeStatus
 
 REPAIR_TAG = "repair of node "
+REPEATS = ("repeat", "duplicate")  # outcomes of an answer that proposed what was tried
+REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher temperature
+HOTTER = 1.0
 
 
 class LLMResearcher:
     def __init__(self, endpoint: Endpoint, persona_name: str = "generalist", *,
                  max_repairs: int = 2, novelty: object | None = None,
                  read_patch: Callable[[Node], str] | None = None,
-                 client: ChatClient | None = None):
+                 client: ChatClient | None = None,
+                 family: tuple[str, ...] = DEFAULT_PERSONAS):
         self.endpoint = endpoint
         self.persona: Persona = persona(persona_name)
         self.max_repairs = max_repairs
         self.novelty = novelty  # a NoveltyFilter; None: no check
         self.read_patch = read_patch  # node -> its patch text, for crash repairs and novelty
         self.client = client or ChatClient(endpoint)
+        self.family = family  # the personas of the run, from which a repeating model is moved
         self.name = f"llm:{endpoint.label}:{self.persona.name}"
 
     def has_ideas_for(self, ctx: ProposalContext) -> bool:
@@ -49,56 +65,126 @@ class LLMResearcher:
 
     def propose(self, ctx: ProposalContext) -> Proposal:
         broken = self._to_repair(ctx)
-        if broken is not None:
-            purpose = "repair"
-            request = self._repair_request(ctx, broken)
-        else:
-            purpose = "propose"
-            request = (task_brief(ctx) + "\n\n## Your turn\nPropose one new idea for node "
-                       f"{ctx.parent.id}.\n\n{FORMAT}")
-        system = system_prompt(self.persona)
+        request, compact = self._request(ctx, broken, self.persona)
+        purpose = "repair" if broken is not None else "propose"
+        looking = self.persona  # who the model is asked to be; changes after repeated repeats
+        temperature: float | None = None
         messages = [{"role": "user", "content": request}]
         calls: list[Call] = []
-        problem = ""
+        answers: dict[str, str] = {}  # an earlier answer's patch -> why it was refused
+        problem, repeats, switched = "", 0, ""
         for attempt in range(1, self.max_repairs + 2):
+            system = system_prompt()
+            sent = self._fit(messages)
             try:
-                reply = self.client.chat(system, messages)
+                reply = self.client.chat(system, sent, temperature)
             except LLMError as err:
                 calls.append(self._call(purpose, attempt, None, f"error:{err.kind}", str(err),
-                                        system, messages, ""))
+                                        system, sent, ""))
                 raise ProposalFailed(f"{self.name}: {err}", tuple(calls)) from None
-            outcome, problem, answer = self._check(ctx, reply, broken)
-            calls.append(self._call(purpose, attempt, reply, outcome, problem, system, messages,
-                                    reply.text))
+            outcome, problem, answer, matches = self._check(ctx, reply, broken, answers)
+            notes = [n for n in (("compact brief" if compact else ""), switched) if n]
+            detail = problem if answer is None else "applied: " + "; ".join(
+                m.describe() for m in matches)
+            calls.append(self._call(purpose, attempt, reply, outcome,
+                                    "; ".join([detail, *notes]) if notes else detail,
+                                    system, sent, reply.text))
             if answer is not None:
-                return Proposal(self._idea(answer, broken), answer.patch, tuple(calls))
+                return Proposal(self._idea(answer, broken, switched), answer.patch,
+                                tuple(calls))
             spent = sum(c.cost for c in calls)
             if ctx.cost_left is not None and spent >= ctx.cost_left:
                 break
+            follow = (f"That answer cannot be used: {problem}\n\nAnswer again with the whole "
+                      "idea and a corrected patch, in the same format.")
+            if outcome in REPEATS:
+                repeats += 1
+                follow = (f"That answer cannot be used: {problem}\n\n{tried_list(ctx)}\n\n"
+                          "Take another direction: a different change from everything above, "
+                          "with its own patch, in the same format.")
+                if repeats >= REPEATS_BEFORE_SWITCH and not switched:
+                    looking = _other_persona(self.persona, self.family)
+                    temperature = HOTTER
+                    switched = (f"after {repeats} repeats, asked as the {looking.name} at "
+                                f"temperature {HOTTER:g}")
+                    follow += f"\n\nThis time look at the problem afresh. {turn(looking)}"
             messages += [{"role": "assistant", "content": reply.text},
-                         {"role": "user", "content": f"That answer cannot be used: {problem}\n\n"
-                          "Answer again with the whole idea and a corrected patch, in the same "
-                          "format."}]
+                         {"role": "user", "content": follow}]
         raise ProposalFailed(f"{self.name} gave no usable answer in {len(calls)} tries; the "
                              f"last problem: {problem}", tuple(calls))
 
-    def _check(self, ctx: ProposalContext, reply: Reply,
-               broken: Node | None = None) -> tuple[str, str, Answer | None]:
-        """(outcome, problem for the model, the answer when it can be used). A repair is
-        measured for novelty against everything but the failed attempts it repairs."""
+    def _request(self, ctx: ProposalContext, broken: Node | None,
+                 looking: Persona) -> tuple[str, bool]:
+        """The first message, and whether it had to be the compact brief to fit the model's
+        window with room for its answer. What changes from turn to turn (the persona, the
+        request) comes last, after the brief, whose stable parts come first."""
+        window = self.endpoint.context_tokens
+        text = ""
+        for compact in (False, True):
+            brief = task_brief(ctx, compact=compact)
+            if broken is not None:
+                text = self._repair_request(ctx, broken, brief)
+            else:
+                text = (brief + f"\n\n## Your turn\n{turn(looking)}\nPropose one new idea "
+                        f"for node {ctx.parent.id}.\n\n{FORMAT}")
+            need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
+            if window is None or need <= window:
+                return text, compact
+        return text, True
+
+    def _fit(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The conversation as sent: within the model's window, the brief and the last
+        exchange are kept and the exchanges between them left out."""
+        window = self.endpoint.context_tokens
+        if window is None or len(messages) <= 3:
+            return messages
+        budget = window - self.endpoint.max_tokens - estimate_tokens(system_prompt())
+        kept = [messages[0], *messages[-2:]]
+        for i in range(len(messages) - 3, 0, -2):  # older exchanges while they fit
+            trial = [messages[0], *messages[i - 1:]]
+            if estimate_tokens("".join(m["content"] for m in trial)) > budget:
+                break
+            kept = trial
+        return kept
+
+    def _check(self, ctx: ProposalContext, reply: Reply, broken: Node | None,
+               answers: dict[str, str]) -> tuple[str, str, Answer | None, tuple]:
+        """(outcome, problem for the model, the answer when it can be used, where its blocks
+        were applied). A repair is measured for novelty against everything but the failed
+        attempts it repairs. `answers` holds this conversation's earlier patches."""
         if reply.truncated:
             return ("truncated", "the answer was cut off at the token limit; make the patch "
-                    "smaller (quote fewer lines in SEARCH)", None)
+                    "smaller (quote fewer lines in SEARCH)", None, ())
         try:
             answer = parse_answer(reply.text)
         except AnswerError as err:
-            return "bad-answer", str(err), None
+            return "bad-answer", str(err), None, ()
+        said = " ".join(answer.patch.split())
+        if said in answers:
+            return ("repeat", "it is the same patch as an earlier answer of yours, which was "
+                    f"refused: {answers[said]}", None, ())
+        outcome, problem, matches = self._try_patch(ctx, answer, broken)
+        if outcome != "ok":
+            answers[said] = problem[:600]
+            return outcome, problem, None, ()
+        return "ok", "", answer, matches
+
+    def _try_patch(self, ctx: ProposalContext, answer: Answer,
+                   broken: Node | None) -> tuple[str, str, tuple]:
         applied = apply_proposal(answer.patch, ctx.parent_files, ctx.task.spec.program.editable,
-                                 task_corpus(ctx.task))
+                                 task_corpus(ctx.task), ctx.task.may_write)
         if applied.status is NodeStatus.FAILED:
-            return "patch-error", applied.reason or "the patch does not apply", None
+            return "patch-error", applied.reason or "the patch does not apply", ()
         if applied.status is NodeStatus.REJECTED:
-            return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", None
+            return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", ()
+        held = ctx.programs.get(program_hash(applied.files)) if ctx.programs else None
+        if held is not None:
+            node = next((n for n in ctx.nodes if n.id == held), None)
+            what = ("changes nothing: the program is its parent's" if held == ctx.parent.id
+                    else f"makes the same program as node {held}"
+                    + (f" ('{node.title}', {node.status.value})" if node else "")
+                    + ", which the run has already tried")
+            return "repeat", f"the patch {what}.", ()
         if self.novelty is not None and self.read_patch is not None:
             from recursor.proposer.novelty import tried_in_run
 
@@ -108,10 +194,10 @@ class LLMResearcher:
             novel, similar = self.novelty.is_novel(idea, answer.patch, tried)
             if not novel:
                 return ("duplicate", f"the idea repeats one the run already tried: "
-                        f"{similar.reason}. Propose a different idea.", None)
-        return "ok", "", answer
+                        f"{similar.reason}. Propose a different idea.", ())
+        return "ok", "", applied.matches
 
-    def _idea(self, answer: Answer, broken: Node | None) -> Idea:
+    def _idea(self, answer: Answer, broken: Node | None, switched: str = "") -> Idea:
         if broken is not None:
             return Idea(title=answer.title, hypothesis=answer.hypothesis,
                         rationale=answer.rationale, category=answer.category,
@@ -120,7 +206,8 @@ class LLMResearcher:
                                f"{(broken.reason or '')[:200]}")
         return Idea(title=answer.title, hypothesis=answer.hypothesis, rationale=answer.rationale,
                     category=answer.category, proposer=self.name,
-                    reason=f"proposed by {self.endpoint.label} as the {self.persona.name}")
+                    reason=f"proposed by {self.endpoint.label} as the {self.persona.name}"
+                    + (f" ({switched})" if switched else ""))
 
     def _call(self, purpose: str, attempt: int, reply: Reply | None, outcome: str, detail: str,
               system: str, messages: Sequence[dict[str, str]], answer: str) -> Call:
@@ -152,13 +239,33 @@ class LLMResearcher:
                 return node
         return None
 
-    def _repair_request(self, ctx: ProposalContext, broken: Node) -> str:
-        return (task_brief(ctx) + f"\n\n## Your turn: repair node {broken.id}\n"
+    def _repair_request(self, ctx: ProposalContext, broken: Node, brief: str) -> str:
+        return (brief + f"\n\n## Your turn: repair node {broken.id}\n"
                 f"Your idea '{broken.title}' was implemented with the patch below and the "
                 f"experiment failed:\n\n{broken.reason}\n\nThe patch:\n```\n"
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
                 f"{ctx.parent.id}'s code, as shown above.\n\n{FORMAT}")
+
+
+def tried_list(ctx: ProposalContext, most: int = 15) -> str:
+    """What the run has tried, for a model that repeats itself: the last `most` ideas."""
+    ideas = [n for n in ctx.nodes if n.idea]
+    if not ideas:
+        return "The run has tried nothing yet beyond the baseline."
+    shown = ideas[-most:]
+    lines = [f"What the run has tried ({len(ideas)} ideas" + (
+        f"; the last {len(shown)}" if len(shown) < len(ideas) else "") + "):"]
+    lines += [f"- {n.title} ({n.idea.category}): {n.status.value}" for n in shown]
+    return "\n".join(lines)
+
+
+def _other_persona(current: Persona, family: tuple[str, ...]) -> Persona:
+    """The next persona of the family after `current` (a generalist when it is alone)."""
+    names = [n for n in family if n != current.name] or ["generalist"]
+    at = family.index(current.name) if current.name in family else -1
+    later = [n for n in family[at + 1:] if n != current.name]
+    return persona((later or names)[0])
 
 
 def _repair_chain(node: Node, nodes: Sequence[Node]) -> set[int]:

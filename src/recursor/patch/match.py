@@ -1,0 +1,384 @@
+"""Where a SEARCH text belongs in a file: the applier's ladder of rules.
+
+Models quote code the way people do: with the indentation shifted, a trailing comment left off,
+a blank line missing, the middle of a long block elided with `...`, a number misremembered. A
+careful reviewer still knows which lines are meant when exactly one place fits; so does the
+applier, trying these rules in order and stopping at the first that finds a place:
+
+1. ``exact``: the SEARCH text occurs once in the file, character for character.
+2. ``trailing-whitespace``: line for line, equal up to trailing spaces and tabs.
+3. ``indentation``: line for line, equal up to leading and trailing whitespace; the REPLACE
+   text is re-indented by the same shift.
+4. ``comments``: equal once comments, blank lines and whitespace are set aside (Python
+   comments found by `tokenize`; ``//`` comments in C, C++ and CUDA files).
+5. ``elision``: SEARCH lines reading ``...`` (or ``# ...``, ``// ... existing code ...``) stand
+   for lines left out; each quoted piece is found in order, and the REPLACE text must elide at
+   the same places, so that what was left out is kept.
+6. ``fuzzy``: the most similar run of file lines (`rapidfuzz`'s normalised Indel similarity of
+   the stripped lines) scores at least `FUZZY_MIN`, and no other place comes within
+   `FUZZY_MARGIN` of it.
+
+A rule that fits more than one place is an error naming the places, never a guess, and a looser
+rule is not tried after it. Each match says which rule found it and where, and is recorded with
+the node, so a reader sees which patches were taken as written and which were read generously.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+import tokenize
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from recursor.errors import PatchApplyError
+
+RULES = ("exact", "trailing-whitespace", "indentation", "comments", "elision", "fuzzy")
+FUZZY_MIN = 90.0  # rapidfuzz ratio, 0-100: one changed number on a line of 20 characters
+FUZZY_MARGIN = 4.0  # a second place this close to the best makes the match ambiguous
+NEAREST_MIN = 40.0  # below this the nearest lines are not worth quoting in an error
+SUGGEST_MIN = 60.0  # from this on, the error writes the block again with the nearest lines
+ELISION = re.compile(r"^\s*(?:#|//|/\*)?\s*(?:\.\.\.|…)")
+C_LIKE = (".c", ".cc", ".cpp", ".cxx", ".cu", ".cuh", ".h", ".hpp")
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where one block's SEARCH text was found, by which rule, and what goes in its place."""
+
+    rule: str
+    path: str
+    block: int
+    start: int  # character offsets of the replaced span in the file
+    stop: int
+    first_line: int  # 1-based, inclusive
+    last_line: int
+    replacement: str  # the REPLACE text as it goes in: re-indented, elided lines kept
+    score: float = 100.0  # the fuzzy rule's similarity; 100 for the others
+
+    def describe(self) -> str:
+        where = (f"line {self.first_line}" if self.first_line == self.last_line
+                 else f"lines {self.first_line}-{self.last_line}")
+        score = f", {self.score:.0f}% similar" if self.rule == "fuzzy" else ""
+        return f"block {self.block} ({self.path}): {self.rule}, {where}{score}"
+
+    def record(self) -> dict:
+        """What the node keeps of it: enough to count rules and find the lines."""
+        return {"block": self.block, "path": self.path, "rule": self.rule,
+                "lines": [self.first_line, self.last_line], "score": round(self.score, 1)}
+
+
+def locate(text: str, search: str, replace: str, path: str, block: int) -> Match:
+    """The one place of `text` that `search` stands for, or a PatchApplyError saying why none
+    is (not found, with the nearest lines; or ambiguous, with the places)."""
+    count = text.count(search)
+    if count == 1:
+        start = text.index(search)
+        first = text.count("\n", 0, start) + 1
+        return Match("exact", path, block, start, start + len(search), first,
+                     first + max(search.count("\n") - (search.endswith("\n")), 0), replace)
+    if count > 1:
+        lines = _line_numbers_of(text, search)
+        raise PatchApplyError(
+            f"block {block}: the SEARCH text occurs {count} times in {path} (at lines "
+            f"{', '.join(map(str, lines))}); include more surrounding lines so that it matches "
+            "exactly one place")
+    file = _Lines(text, path)
+    want = _trim_blank(search.splitlines())
+    if not want:
+        raise PatchApplyError(f"block {block}: the SEARCH text for {path} is blank")
+    has_elision = any(ELISION.match(line) for line in want)
+    for rule, key, skip in (("trailing-whitespace", str.rstrip, False),
+                            ("indentation", str.strip, False),
+                            ("comments", None, True)):
+        if has_elision:
+            break  # an elided block matches no run of lines as it stands
+        spans = file.find(want, key, skip)
+        if len(spans) == 1:
+            a, b = spans[0]
+            return file.match(rule, block, a, b, _rewrite(replace, want, file.lines[a:b], path))
+        if len(spans) > 1:
+            raise _ambiguous(block, path, rule, spans)
+    if has_elision:
+        return _elided(file, want, replace, path, block)
+    return _fuzzy(file, want, replace, path, block, search)
+
+
+class _Lines:
+    """A file as lines, with their offsets and their comment-free forms."""
+
+    def __init__(self, text: str, path: str):
+        self.text, self.path = text, path
+        self.lines = text.splitlines(keepends=True)
+        self.bare = [line.rstrip("\r\n") for line in self.lines]
+        self.offsets = [0]
+        for line in self.lines:
+            self.offsets.append(self.offsets[-1] + len(line))
+        self._code: list[str] | None = None
+
+    @property
+    def code(self) -> list[str]:
+        if self._code is None:
+            self._code = code_parts(self.bare, self.path)
+        return self._code
+
+    def find(self, want: Sequence[str], key: Callable[[str], str] | None,
+             skip_empty: bool) -> list[tuple[int, int]]:
+        """[start, stop) line ranges whose lines equal `want` under `key`; with `skip_empty`,
+        comparing code parts and passing over blank and comment-only lines on both sides."""
+        if not skip_empty:
+            keys = [key(line) for line in self.bare]
+            wanted = [key(line) for line in want]
+            n = len(wanted)
+            return [(i, i + n) for i in range(len(keys) - n + 1) if keys[i:i + n] == wanted]
+        kept = [(i, c.strip()) for i, c in enumerate(self.code) if c.strip()]
+        wanted = [c.strip() for c in code_parts(list(want), self.path) if c.strip()]
+        if not wanted:
+            return []
+        keys = [k for _, k in kept]
+        n = len(wanted)
+        return [(kept[i][0], kept[i + n - 1][0] + 1)
+                for i in range(len(keys) - n + 1) if keys[i:i + n] == wanted]
+
+    def match(self, rule: str, block: int, a: int, b: int, replacement: str,
+              score: float = 100.0) -> Match:
+        span_ends_line = self.lines[b - 1].endswith("\n")
+        if replacement and span_ends_line and not replacement.endswith("\n"):
+            replacement += "\n"
+        return Match(rule, self.path, block, self.offsets[a], self.offsets[b], a + 1, b,
+                     replacement, score)
+
+
+def _trim_blank(lines: list[str]) -> list[str]:
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return lines
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _rewrite(replace: str, want: Sequence[str], found: Sequence[str], path: str) -> str:
+    """The REPLACE text as it goes into the file: shifted like the file's lines, and its context
+    lines (those it repeats from SEARCH) taken as the file has them, comments and spacing
+    included: a quote that left a comment off must not delete the comment."""
+    rep = _reindent(replace, want, found).splitlines(keepends=True)
+    want_code = [c.strip() for c in code_parts(list(want), path)]
+    found_code = [c.strip() for c in code_parts([f.rstrip("\r\n") for f in found], path)]
+    to_file: dict[int, int] = {}
+    for tag, i1, i2, j1, _ in difflib.SequenceMatcher(a=want_code, b=found_code,
+                                                      autojunk=False).get_opcodes():
+        if tag == "equal":
+            to_file.update({i1 + k: j1 + k for k in range(i2 - i1)})
+    out: list[str] = []
+    ops = difflib.SequenceMatcher(a=[w.strip() for w in want],
+                                  b=[r.strip() for r in rep], autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in ops:
+        if tag != "equal":
+            out += rep[j1:j2]
+            continue
+        for k in range(i2 - i1):
+            f = to_file.get(i1 + k)
+            line = found[f] if f is not None and want[i1 + k].strip() else rep[j1 + k]
+            out.append(line if line.endswith("\n") or j1 + k == len(rep) - 1 else line + "\n")
+    return "".join(out)
+
+
+def _reindent(replace: str, want: Sequence[str], found: Sequence[str]) -> str:
+    """`replace` shifted as the file's lines are shifted from the SEARCH lines: a model that
+    quoted a method without its class's indentation writes its replacement the same way."""
+    quoted = next((line for line in want if line.strip()), "")
+    real = next((line.rstrip("\r\n") for line in found if line.strip()), "")
+    have, need = _indent(quoted), _indent(real)
+    if have == need:
+        return replace
+    out = []
+    for line in replace.splitlines(keepends=True):
+        if not line.strip():
+            out.append(line)
+        elif need.startswith(have):
+            out.append(need[len(have):] + line)
+        elif have.startswith(need) and line.startswith(have[len(need):]):
+            out.append(line[len(have) - len(need):])
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def code_parts(lines: list[str], path: str) -> list[str]:
+    """Each line without its comment: Python's from `tokenize` (a `#` inside a string is not a
+    comment), C-like files' `//` comments by a scan that skips string literals."""
+    if path.endswith(C_LIKE):
+        return [_cut_line_comment(line, "//") for line in lines]
+    if not path.endswith(".py"):
+        return list(lines)
+    cuts: dict[int, int] = {}
+    source = "".join(line + "\n" for line in lines)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                cuts[tok.start[0] - 1] = tok.start[1]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        # a fragment cut mid-statement: lines tokenize did not reach are scanned instead
+        reached = max(cuts, default=-1)
+        for i in range(reached + 1, len(lines)):
+            cut = _cut_line_comment(lines[i], "#")
+            if len(cut) < len(lines[i]):
+                cuts[i] = len(cut)
+    return [line[:cuts[i]] if i in cuts else line for i, line in enumerate(lines)]
+
+
+def _cut_line_comment(line: str, mark: str) -> str:
+    quote = None
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif line.startswith(mark, i):
+            return line[:i]
+        i += 1
+    return line
+
+
+def _elided(file: _Lines, want: list[str], replace: str, path: str, block: int) -> Match:
+    pieces = _split_elided(want)
+    targets = _split_elided(_trim_blank(replace.splitlines())) if replace.strip() else []
+    if len(targets) != len(pieces):
+        raise PatchApplyError(
+            f"block {block}: the SEARCH text for {path} leaves lines out with '...', and the "
+            f"REPLACE text does not elide at the same places ({len(pieces)} quoted pieces in "
+            f"SEARCH, {len(targets)} in REPLACE), so the left-out lines would be lost. Quote the "
+            "lines in full, or keep the same '...' lines in REPLACE")
+    spans: list[tuple[int, int]] = []
+    after = 0
+    for n, piece in enumerate(pieces):
+        found = None
+        for key, skip in ((str.rstrip, False), (str.strip, False), (None, True)):
+            hits = [s for s in file.find(piece, key, skip) if s[0] >= after]
+            if hits and (n > 0 or len(hits) == 1):
+                found = hits[0]  # the first after the previous piece: the reading order
+                break
+            if hits:
+                raise _ambiguous(block, path, "elision", hits)
+        if found is None:
+            raise PatchApplyError(
+                f"block {block}: the SEARCH text for {path} leaves lines out with '...', and its "
+                f"piece {n + 1} was not found{' after the piece before it' if n else ''}:\n"
+                + "\n".join(piece) + _nearest(file, piece))
+        spans.append(found)
+        after = found[1]
+    out, cursor = [], spans[0][0]
+    for (a, b), piece, target in zip(spans, pieces, targets, strict=True):
+        out.append("".join(file.lines[cursor:a]))  # the elided lines, kept as they are
+        new = "".join(line + "\n" for line in target)
+        out.append(_rewrite(new, piece, file.lines[a:b], path))
+        cursor = b
+    return file.match("elision", block, spans[0][0], spans[-1][1], "".join(out))
+
+
+def _split_elided(lines: Sequence[str]) -> list[list[str]]:
+    pieces: list[list[str]] = [[]]
+    for line in lines:
+        if ELISION.match(line):
+            pieces.append([])
+        else:
+            pieces[-1].append(line)
+    return [p for p in (_trim_blank(p) for p in pieces) if p]
+
+
+def _windows(file: _Lines, want: Sequence[str]) -> list[tuple[float, int, int]]:
+    """(similarity, start, stop) of every run of file lines as long as `want`, one shorter and
+    one longer (a line left out or added), best first."""
+    quoted = "\n".join(line.strip() for line in want)
+    quoted_code = "\n".join(c.strip() for c in code_parts(list(want), file.path))
+    stripped = [line.strip() for line in file.bare]
+    code = [c.strip() for c in file.code]
+    n = len(want)
+    scored = []
+    for size in {max(1, n - 1), n, n + 1}:
+        for i in range(len(stripped) - size + 1):
+            # as written, and without comments: a quote that left a comment off is still near
+            score = max(fuzz.ratio(quoted, "\n".join(stripped[i:i + size])),
+                        fuzz.ratio(quoted_code, "\n".join(code[i:i + size])))
+            scored.append((score, i, i + size))
+    scored.sort(key=lambda s: (-s[0], s[1], s[2] - s[1] != n))
+    return scored
+
+
+def _fuzzy(file: _Lines, want: list[str], replace: str, path: str, block: int,
+           search: str) -> Match:
+    scored = _windows(file, want)
+    if scored and scored[0][0] >= FUZZY_MIN:
+        best, a, b = scored[0]
+        rival = next((s for s in scored[1:] if s[2] <= a or s[1] >= b), None)
+        if rival is not None and rival[0] >= best - FUZZY_MARGIN:
+            raise _ambiguous(block, path, "fuzzy", [(a, b), (rival[1], rival[2])])
+        return file.match("fuzzy", block, a, b, _rewrite(replace, want, file.lines[a:b], path),
+                          best)
+    raise PatchApplyError(
+        f"block {block}: the SEARCH text was not found in {path}; SEARCH must copy lines of "
+        f"the current file{_nearest(file, want, scored, replace)}")
+
+
+def _nearest(file: _Lines, want: Sequence[str], scored: list | None = None,
+             replace: str | None = None) -> str:
+    """The file's lines nearest to `want`, exactly as they stand, what differs, and (given the
+    block's REPLACE text) the block written again with them."""
+    scored = scored if scored is not None else _windows(file, want)
+    if not scored or scored[0][0] < NEAREST_MIN:
+        return ". No lines of the file are close to it: quote lines from the file as shown."
+    score, a, b = scored[0]
+    real = file.bare[a:b]
+    where = f"line {a + 1}" if b - a == 1 else f"lines {a + 1}-{b}"
+    out = [f". The nearest lines are {where} of {file.path} ({score:.0f}% similar), exactly:",
+           "```", *real, "```"]
+    differs = _first_difference(want, real)
+    if differs:
+        out.append(differs)
+    if replace is not None and score >= SUGGEST_MIN:
+        out += ["Written with those lines, the block would read:",
+                file.path, "<<<<<<< SEARCH", *real, "=======", *replace.rstrip("\n").split("\n"),
+                ">>>>>>> REPLACE"]
+    return "\n".join(out)
+
+
+def _first_difference(want: Sequence[str], real: Sequence[str]) -> str:
+    for tag, i1, _, j1, _ in difflib.SequenceMatcher(a=list(want), b=list(real)).get_opcodes():
+        if tag == "equal":
+            continue
+        if tag == "replace":
+            return (f"What differs: your SEARCH has {want[i1]!r} where the file has "
+                    f"{real[j1]!r}.")
+        if tag == "delete":
+            return f"What differs: your SEARCH has {want[i1]!r}, which the file does not have there."
+        return f"What differs: the file has {real[j1]!r} there, which your SEARCH leaves out."
+    return ""
+
+
+def _ambiguous(block: int, path: str, rule: str, spans: Sequence[tuple[int, int]]) -> PatchApplyError:
+    places = ", ".join(f"line {a + 1}" if b - a == 1 else f"lines {a + 1}-{b}" for a, b in spans)
+    return PatchApplyError(
+        f"block {block}: the SEARCH text fits {len(spans)} places of {path} when compared "
+        f"by the {rule} rule ({places}); include more surrounding lines, copied exactly, so "
+        "that it fits exactly one place")
+
+
+def _line_numbers_of(text: str, search: str) -> list[int]:
+    out, at = [], text.find(search)
+    while at != -1 and len(out) < 10:
+        out.append(text.count("\n", 0, at) + 1)
+        at = text.find(search, at + 1)
+    return out

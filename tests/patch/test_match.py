@@ -1,0 +1,181 @@
+"""The applier's ladder: what a careful reviewer would take, and nothing ambiguous."""
+
+import pytest
+
+from recursor.errors import PatchApplyError, PatchFormatError
+from recursor.patch import apply_blocks, parse, parse_any
+
+TRAIN = """\
+import torch
+
+# hyperparameters
+n_layer = 4
+n_head = 4
+batch_size = 32  # sequences per step; one step consumes batch_size * block_size bytes
+learning_rate = 1e-3
+label = "a # b"  # a hash inside a string
+
+
+class Block:
+    def __init__(self, n):
+        self.n = n
+        self.scale = 1.0
+
+    def forward(self, x):
+        y = x * self.scale
+        y = y + 1
+        y = y * 2
+        y = y - 3
+        return y
+
+    def extra(self, x):
+        y = x * self.scale
+        return y
+"""
+
+
+def block(search: str, replace: str, path: str = "train.py") -> str:
+    return f"{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
+
+
+def applied(text: str, files=None):
+    return apply_blocks(parse_any(text), files or {"train.py": TRAIN})
+
+
+def test_exact_match_is_the_first_rule():
+    out = applied(block("n_layer = 4\n", "n_layer = 6\n"))
+    assert out.rules == ("exact",)
+    assert "n_layer = 6\nn_head = 4\n" in out.files["train.py"]
+
+
+def test_a_search_line_without_its_trailing_comment_is_taken():
+    # the case of a real 1.5B model: twelve answers in a row quoted the line without its comment
+    out = applied(block("batch_size = 32\n", "batch_size = 64\n"))
+    assert out.rules == ("comments",)
+    assert out.matches[0].first_line == 6
+    new = out.files["train.py"].splitlines()
+    assert new[5] == "batch_size = 64" and "batch_size = 32" not in out.files["train.py"]
+
+
+def test_a_hash_inside_a_string_is_not_a_comment():
+    with pytest.raises(PatchApplyError):
+        applied(block('label = "a\n', 'label = "c"\n'))
+
+
+def test_indentation_shift_is_taken_and_the_replacement_shifted_alike():
+    search = "def forward(self, x):\n    y = x * self.scale\n    y = y + 1\n"
+    replace = "def forward(self, x):\n    y = x * self.scale\n    y = y + 2\n"
+    out = applied(block(search, replace))
+    assert out.rules == ("indentation",)
+    assert "    def forward(self, x):\n        y = x * self.scale\n        y = y + 2\n" \
+        in out.files["train.py"]
+
+
+def test_trailing_whitespace_differences():
+    out = applied(block("n_layer = 4   \nn_head = 4\t\n", "n_layer = 2\nn_head = 2\n"))
+    assert out.rules == ("trailing-whitespace",)
+    assert "n_layer = 2\nn_head = 2\n" in out.files["train.py"]
+
+
+def test_a_missing_blank_line_or_comment_line_is_taken():
+    search = "import torch\nn_layer = 4\n"  # the blank and '# hyperparameters' lines left out
+    out = applied(block(search, "import torch\nn_layer = 8\n"))
+    assert out.rules == ("comments",)
+    assert out.files["train.py"].startswith("import torch\nn_layer = 8\nn_head = 4\n")
+
+
+def test_elisions_keep_what_was_left_out():
+    search = ("    def forward(self, x):\n        y = x * self.scale\n        ...\n"
+              "        return y\n")
+    replace = ("    def forward(self, x):\n        y = x * self.scale * 0.5\n        ...\n"
+               "        return y\n")
+    out = applied(block(search, replace))
+    assert out.rules == ("elision",)
+    text = out.files["train.py"]
+    assert "y = x * self.scale * 0.5\n        y = y + 1\n        y = y * 2\n        y = y - 3\n" \
+           "        return y\n\n    def extra" in text
+    assert text.count("self.scale * 0.5") == 1  # extra() untouched
+
+
+def test_an_elision_the_replacement_drops_is_refused():
+    search = "    def forward(self, x):\n        # ... existing code ...\n        return y\n"
+    with pytest.raises(PatchApplyError, match="would be lost"):
+        applied(block(search, "    def forward(self, x):\n        return x\n"))
+
+
+def test_an_elided_piece_that_fits_several_places_is_ambiguous():
+    search = "        y = x * self.scale\n        ...\n        return y\n"
+    with pytest.raises(PatchApplyError, match="fits 2 places"):
+        applied(block(search, "        y = x\n        ...\n        return y\n"))
+
+
+def test_a_misremembered_number_is_a_fuzzy_match():
+    out = applied(block("learning_rate = 3e-3\n", "learning_rate = 2e-3\n"))
+    assert out.rules == ("fuzzy",)
+    assert out.matches[0].score >= 90
+    assert "learning_rate = 2e-3\n" in out.files["train.py"]
+    assert "1e-3" not in out.files["train.py"]
+
+
+def test_a_near_match_in_two_places_is_refused_not_guessed():
+    text = "alpha_value = 10\nother = 0\nalpha_value = 11\n"
+    with pytest.raises(PatchApplyError, match="fits 2 places"):
+        applied(block("alpha_value = 12\n", "alpha_value = 13\n", "c.py"), {"c.py": text})
+
+
+def test_exact_duplicates_are_refused_with_their_lines():
+    with pytest.raises(PatchApplyError, match=r"occurs 2 times .*lines 17, 24"):
+        applied(block("        y = x * self.scale\n", "        y = x\n"))
+
+
+def test_the_error_quotes_the_nearest_real_lines_and_the_block_filled_in():
+    with pytest.raises(PatchApplyError) as err:
+        applied(block("batch_size = 16\n", "batch_size = 64\n"))
+    message = str(err.value)
+    assert "line 6 of train.py" in message
+    real = "batch_size = 32  # sequences per step; one step consumes batch_size * block_size bytes"
+    assert f"```\n{real}\n```" in message
+    assert "your SEARCH has 'batch_size = 16'" in message
+    assert f"<<<<<<< SEARCH\n{real}\n=======\nbatch_size = 64\n>>>>>>> REPLACE" in message
+
+
+def test_nothing_near_says_so():
+    with pytest.raises(PatchApplyError, match="No lines of the file are close"):
+        applied(block("zzzz qqqq wwww\n", "x\n"))
+
+
+def test_unified_diff_with_wrong_numbers_and_counts_applies_by_content():
+    # counts too large, then the model's prose
+    diff = ("--- a/train.py\n+++ b/train.py\n@@ -90,7 +90,7 @@\n n_layer = 4\n-n_head = 4\n"
+            "+n_head = 8\n batch_size = 32\nThis doubles the heads.\n")
+    out = applied(diff)
+    assert "n_layer = 4\nn_head = 8\nbatch_size = 32  # sequences" in out.files["train.py"]
+    assert out.rules == ("comments",)
+    # counts too small: the rest of the hunk is not dropped
+    diff = ("--- a/train.py\n+++ b/train.py\n@@ -4,1 +4,1 @@\n n_layer = 4\n-n_head = 4\n"
+            "+n_head = 8\n")
+    assert "n_layer = 4\nn_head = 8\n" in applied(diff).files["train.py"]
+
+
+def test_unified_diff_without_numbers():
+    diff = "--- train.py\n+++ train.py\n@@ ... @@\n-n_layer = 4\n+n_layer = 5\n\n"
+    out = applied(diff)
+    assert "n_layer = 5\n" in out.files["train.py"] and out.rules == ("exact",)
+
+
+def test_an_empty_loose_hunk_is_a_format_error():
+    with pytest.raises(PatchFormatError):
+        parse_any("--- a/train.py\n+++ b/train.py\n@@ ... @@\nplain prose\n")
+
+
+def test_c_comments_in_kernel_sources():
+    src = "int n = 4; // rows\nfloat s = 0.f;\n"
+    out = apply_blocks(parse(block("int n = 4;\n", "int n = 8;\n", "k.c")), {"k.c": src})
+    assert out.rules == ("comments",) and out.files["k.c"].startswith("int n = 8;\n")
+
+
+def test_context_lines_keep_the_comments_the_quote_left_off():
+    out = applied(block("n_head = 4\nbatch_size = 32\n", "n_head = 8\nbatch_size = 32\n"))
+    assert out.rules == ("comments",)
+    assert ("n_head = 8\nbatch_size = 32  # sequences per step; one step consumes "
+            "batch_size * block_size bytes\n") in out.files["train.py"]

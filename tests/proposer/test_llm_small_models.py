@@ -1,0 +1,191 @@
+"""The LLM researcher with what small models write: comment-less quotes, repeats, small windows,
+kernel tasks. Against the loopback server that speaks the provider's protocol."""
+
+from __future__ import annotations
+
+import pytest
+from llmfake.server import FakeLLM
+
+from recursor.loop.candidates import add_candidate
+from recursor.loop.config import RunConfig
+from recursor.proposer import ProposalFailed
+from recursor.proposer.brief import task_brief
+from recursor.proposer.factory import build_proposer
+from recursor.proposer.llm.endpoint import Endpoint
+from recursor.proposer.llm.researcher import LLMResearcher
+from recursor.store import Idea, NodeStatus, RunStore
+from recursor.task import load_task
+from tests.proposer.test_llm import KEY, answer, context
+
+# what a 1.5B coder model wrote twelve times in a row: the line without its trailing comment
+BATCH = answer("Double the batch size", "batch_size = 32", "batch_size = 64")
+HEADS = answer("More heads", "n_head = 4", "n_head = 8", "architecture")
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch):
+    monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
+
+
+@pytest.fixture
+def run(tmp_path):
+    task = load_task("tiny-lm")
+    store = RunStore.create(tmp_path / "run", {"task": "tiny-lm"})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    yield task, store
+    store.close()
+
+
+def researcher(llm, store, persona="optimizer", **endpoint) -> LLMResearcher:
+    e = Endpoint(model="fake-model", base_url=llm.url + "/v1", api_key_env="RECURSOR_TEST_KEY",
+                 max_retries=0, timeout=10, **endpoint)
+    return LLMResearcher(e, persona, read_patch=lambda n: store.path(n.patch_path).read_text())
+
+
+def test_a_quote_without_the_trailing_comment_applies_and_says_how(run):
+    task, store = run
+    with FakeLLM([BATCH]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+    [call] = proposal.calls
+    assert call.outcome == "ok"
+    assert call.detail == "applied: block 1 (train.py): comments, line 38"
+    # the loop records the rule with the node
+    parent = store.nodes()[0]
+    node = add_candidate(store, parent, proposal.idea, proposal.patch_text,
+                         store.files(parent), task.spec.program.editable)
+    assert node.status is NodeStatus.RUNNING
+    assert [a["rule"] for a in store.node(node.id).applied] == ["comments"]
+    assert "batch_size = 64\n" in store.files(store.node(node.id))["train.py"]
+
+
+def test_the_repair_message_quotes_the_nearest_line_and_the_block_filled_in(run):
+    task, store = run
+    wrong = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    with FakeLLM([wrong, BATCH]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        repair = llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["patch-error", "ok"]
+    line = ("batch_size = 32  # sequences per step; one step consumes batch_size * block_size "
+            "bytes")
+    assert "line 38 of train.py" in repair and f"```\n{line}\n```" in repair
+    assert f"<<<<<<< SEARCH\n{line}\n=======\nbatch_size = 64\n>>>>>>> REPLACE" in repair
+
+
+def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(run):
+    task, store = run
+    parent = store.nodes()[0]
+    with FakeLLM([BATCH]) as llm:
+        first = researcher(llm, store).propose(context(task, store))
+    tried = add_candidate(store, parent, first.idea, first.patch_text, store.files(parent),
+                          task.spec.program.editable)
+    ctx = context(task, store)
+    ctx = type(ctx)(**{**ctx.__dict__, "programs": {_hash(store, tried): tried.id}})
+    with FakeLLM([BATCH, HEADS]) as llm:
+        proposal = researcher(llm, store).propose(ctx)
+        follow = llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["repeat", "ok"]
+    assert f"same program as node {tried.id} ('Double the batch size'" in follow
+    assert "What the run has tried (1 ideas):\n- Double the batch size (hyperparameter)" in follow
+    assert "another direction" in follow
+
+
+def _hash(store, node):
+    from recursor.library.records import program_hash
+
+    return program_hash(store.files(node))
+
+
+def test_repeated_repeats_change_persona_and_temperature(run):
+    task, store = run
+    broken = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    with FakeLLM([broken, broken, broken, HEADS]) as llm:
+        r = researcher(llm, store)
+        r.max_repairs = 3
+        proposal = r.propose(context(task, store))
+        bodies = [req.body for req in llm.requests]
+        last = [req.body["messages"][-1]["content"] for req in llm.requests]
+        systems = {req.body["messages"][0]["content"] for req in llm.requests}
+    assert [c.outcome for c in proposal.calls] == ["patch-error", "repeat", "repeat", "ok"]
+    # the same answer sent back twice: the fourth request is hotter, from another persona
+    assert "temperature" not in bodies[2] and bodies[3]["temperature"] == 1.0
+    assert "You answer as an optimisation researcher" in last[0]
+    assert "architecture researcher" not in last[2] and "architecture researcher" in last[3]
+    assert len(systems) == 1  # one system prompt for every persona: a server's cache holds
+    assert "after 2 repeats, asked as the architecture" in proposal.idea.reason
+    assert proposal.idea.proposer == "llm:fake-model:optimizer"  # its turns are still its own
+
+
+def test_a_model_that_only_repeats_fails_the_proposal(run):
+    task, store = run
+    broken = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    with FakeLLM([broken] * 3) as llm, pytest.raises(ProposalFailed) as err:
+        researcher(llm, store).propose(context(task, store))
+    assert [c.outcome for c in err.value.calls] == ["patch-error", "repeat", "repeat"]
+
+
+def test_a_small_window_gets_the_compact_brief(run):
+    task, store = run
+    ctx = context(task, store)
+    whole, compact = task_brief(ctx), task_brief(ctx, compact=True)
+    assert len(compact) < 0.6 * len(whole)
+    assert "def train(args):\n    ...\n" in compact  # bodies of the long file elided
+    assert "batch_size = 32  # sequences per step" in compact  # the settings stay whole
+    with FakeLLM([BATCH]) as llm:
+        big = researcher(llm, store, context_tokens=32_000).propose(ctx)
+        assert "def train(args):\n    ...\n" not in llm.requests[0].prompt
+    with FakeLLM([BATCH]) as llm:
+        small = researcher(llm, store, context_tokens=4096, max_tokens=1024).propose(ctx)
+        assert "def train(args):\n    ...\n" in llm.requests[0].prompt
+    assert "compact brief" in small.calls[0].detail and "compact" not in big.calls[0].detail
+
+
+def test_the_brief_states_the_machine_and_the_files(run):
+    task, store = run
+    brief = task_brief(context(task, store))
+    assert "There is no GPU" in brief
+    assert "You may edit: train.py" in brief and "You may not create new files" in brief
+
+
+def test_kernel_tasks_get_kernel_personas_and_are_told_not_to_write_cuda(tmp_path):
+    task = load_task("kernel-gelu")
+    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    config = RunConfig(proposer="llm", models=(Endpoint(model="m", base_url="http://127.0.0.1:9/v1")
+                                               .to_json(),))
+    team = build_proposer(config, store, task)
+    assert [r.persona.name for r in team.researchers] == ["memory", "compute", "compiler",
+                                                          "contrarian"]
+    brief = task_brief(context(task, store))
+    assert "CUDA (.cu, load_inline with CUDA) and Triton will not run here" in brief
+    assert "CUDA kernel:" not in brief and "Triton kernel:" not in brief  # GPU ideas hidden
+    store.close()
+
+
+def test_a_task_may_let_ideas_create_files(tmp_path):
+    import shutil
+
+    from recursor.task.folder import BUILTIN
+
+    folder = tmp_path / "gelu"
+    shutil.copytree(BUILTIN / "kernels" / "gelu", folder)
+    toml = (folder / "task.toml").read_text()
+    (folder / "task.toml").write_text(toml.replace('editable = ["solution.py"]',
+                                                   'editable = ["solution.py"]\n'
+                                                   'new_files = ["kernels/*.c"]'))
+    task = load_task(folder)
+    assert task.may_write("kernels/gelu.c") and not task.may_write("reference.py")
+    assert not task.may_write("gelu.c") and not task.may_write("kernels/../reference.py")
+    store = RunStore.create(tmp_path / "run", {"task": "x"})
+    base = store.add_node(None, None, task.program_files())
+    patch = "kernels/gelu.c\n<<<<<<< SEARCH\n=======\nint f(void) { return 1; }\n>>>>>>> REPLACE\n"
+    made = add_candidate(store, base, Idea(title="a C file"), patch, task.program_files(),
+                         task.spec.program.editable, may_write=task.may_write)
+    assert made.status is NodeStatus.RUNNING and "kernels/gelu.c" in store.files(made)
+    refused = add_candidate(store, base, Idea(title="a C file"), patch.replace(
+        "kernels/gelu.c", "reference.py"), task.program_files(), task.spec.program.editable,
+        may_write=task.may_write)
+    assert refused.status is NodeStatus.REJECTED and "non-editable" in refused.reason
+    assert "kernels/*.c" in task_brief(context(task, store))
+    store.close()
