@@ -179,3 +179,22 @@ def test_context_lines_keep_the_comments_the_quote_left_off():
     assert out.rules == ("comments",)
     assert ("n_head = 8\nbatch_size = 32  # sequences per step; one step consumes "
             "batch_size * block_size bytes\n") in out.files["train.py"]
+
+
+def test_a_file_name_inside_the_block_is_taken_as_the_file_line():
+    # a 1.5B model's habit: the path as SEARCH's first line, with or without one before it
+    inside = "<<<<<<< SEARCH\ntrain.py\nn_layer = 4\n=======\ntrain.py\nn_layer = 6\n>>>>>>> REPLACE\n"
+    for text in (inside, "train.py\n" + inside):
+        out = applied(text)
+        assert out.files["train.py"].count("train.py") == 0
+        assert "n_layer = 6\nn_head = 4\n" in out.files["train.py"]
+    with pytest.raises(PatchFormatError, match="no file name"):
+        parse("<<<<<<< SEARCH\nn_layer = 4\n=======\nn_layer = 6\n>>>>>>> REPLACE\n")
+    # a line of code that looks like a name is not a path
+    assert parse(block("self.n = n\n", "self.n = 2 * n\n")).edits[0].search == "self.n = n\n"
+
+
+@pytest.mark.parametrize("label", ["File: train.py", "### `train.py`", "train.py:", "**train.py**"])
+def test_file_lines_as_models_label_them(label):
+    text = f"{label}\n<<<<<<< SEARCH\nn_layer = 4\n=======\nn_layer = 6\n>>>>>>> REPLACE\n"
+    assert parse(text).edits[0].path == "train.py"

@@ -58,14 +58,22 @@ def parse(text: str) -> Patch:
         if not SEARCH.match(lines[i]):
             i += 1
             continue
-        path = _path_before(lines, i) or path
-        if path is None:
-            raise PatchFormatError(
-                f"block {len(edits) + 1} (line {i + 1}): no file name on the line before "
-                "'<<<<<<< SEARCH'; write the path of the file to edit there"
-            )
+        before = _path_before(lines, i)
+        start = i
         search, i = _collect(lines, i + 1, DIVIDER, "=======", len(edits) + 1)
         replace, i = _collect(lines, i, REPLACE, ">>>>>>> REPLACE", len(edits) + 1)
+        # models put the file name inside the block too: as SEARCH's first line, or there only
+        inside = _leading_path(search)
+        if inside is not None and (before is None or inside == before):
+            before, search = inside, search.split("\n", 1)[1]
+            if _leading_path(replace) == inside:
+                replace = replace.split("\n", 1)[1]
+        path = before or path
+        if path is None:
+            raise PatchFormatError(
+                f"block {len(edits) + 1} (line {start + 1}): no file name on the line before "
+                "'<<<<<<< SEARCH'; write the path of the file to edit there"
+            )
         edits.append(Edit(path, search, replace))
     if not edits:
         raise PatchFormatError(
@@ -81,11 +89,27 @@ def _path_before(lines: list[str], i: int) -> str | None:
         j -= 1
     if j < 0 or REPLACE.match(lines[j]):
         return None
-    candidate = lines[j].strip().strip("`*").strip()
+    candidate = lines[j].strip().strip("`*#").strip()
+    # "File: train.py", "### `train.py`", "train.py:" as models write them
+    candidate = _LABELLED.sub("", candidate).strip("`*").strip()
+    if _PATH_LINE.fullmatch(candidate.removesuffix(":")):
+        candidate = candidate.removesuffix(":")
     # a path has no spaces; prose before the first block is not a file name
     if not candidate or " " in candidate or candidate.endswith(":"):
         return None
     return candidate
+
+
+_LABELLED = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.IGNORECASE)
+_PATH_LINE = re.compile(r"[A-Za-z_][\w.-]*(?:/[\w.-]+)*\.[A-Za-z]\w{0,4}")
+
+
+def _leading_path(text: str) -> str | None:
+    """The first line of `text` when it is a bare file path (`train.py`, `src/k.c`) and more
+    follows: no code line is a bare dotted name ending in a file extension."""
+    first, sep, _ = text.partition("\n")
+    name = first.strip().strip("`*")
+    return name if sep and _PATH_LINE.fullmatch(name) else None
 
 
 def _collect(lines: list[str], i: int, end: re.Pattern, marker: str, block: int) -> tuple[str, int]:
