@@ -109,6 +109,7 @@ def run(
     context_tokens: int | None = None,
     personas: Sequence[str] = (),
     library_share: float = 0.25,
+    propose_ahead: int | None = None,
     max_repairs: int = 2,
     max_cost: float | None = None,
     novelty: bool = True,
@@ -136,7 +137,9 @@ def run(
     window, or the `[[models]]` of `models_file`; each model with every persona of `personas`,
     by default the personas of the task's family), "mixed" (those and the library,
     which takes `library_share` of the turns) or "agent" (a coding agent's CLI,
-    `agent_command`, killed after `agent_timeout` seconds). `max_cost` caps the dollars spent
+    `agent_command`, killed after `agent_timeout` seconds). `propose_ahead` candidates are
+    proposed while every worker is busy, so that a free worker need not wait for a slow
+    proposer (default: 0 for the library, 1 for the others). `max_cost` caps the dollars spent
     on model calls; `embeddings` ({"model", "base_url", "api_key_env"}) gives the novelty filter
     an embedding endpoint.
     `sandbox` chooses the experiments' confinement (auto, bwrap, unshare, none);
@@ -166,7 +169,8 @@ def run(
                        seed=seed, alpha=alpha, sandbox=sandbox, heldout=heldout,
                        overrides=dict(overrides or {}), proposer=kind,
                        models=tuple(e.to_json() for e in endpoints), personas=tuple(personas),
-                       library_share=library_share, max_repairs=max_repairs, max_cost=max_cost,
+                       library_share=library_share, propose_ahead=propose_ahead,
+                       max_repairs=max_repairs, max_cost=max_cost,
                        novelty=novelty, embeddings=embeddings,
                        agent_command=tuple(agent_command), agent_timeout=agent_timeout,
                        executor=executor, ray_address=ray_address, early_stop=early_stop,

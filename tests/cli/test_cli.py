@@ -66,6 +66,28 @@ def test_show_and_status(small_run):
     assert result.exit_code == 2 and "no node 999" in result.output
 
 
+def test_run_takes_propose_ahead_into_the_runs_config(tmp_path, monkeypatch):
+    import recursor
+    from recursor.errors import RecursorError
+
+    result = runner.invoke(app, ["run", "tiny-lm", "--run-dir", str(tmp_path / "bad"),
+                                 "--propose-ahead", "-1"])
+    assert result.exit_code == 2 and "propose_ahead must be 0 or more (got -1)" in result.output
+    assert not (tmp_path / "bad").exists()  # refused before anything is made
+
+    given = {}
+
+    def run(task, **options):
+        given.update(options)
+        raise RecursorError("stopped here")
+
+    monkeypatch.setattr(recursor, "run", run)
+    result = runner.invoke(app, ["run", "tiny-lm", "--propose-ahead", "2"])
+    assert result.exit_code == 2 and given["propose_ahead"] == 2
+    runner.invoke(app, ["run", "tiny-lm"])
+    assert given["propose_ahead"] is None  # the proposer's default
+
+
 def test_report_on_a_folder_that_is_not_a_run(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a recursor run folder" in result.output

@@ -170,6 +170,11 @@ def run(
         help="Stop proposing once model calls have cost this many dollars.")] = None,
     library_share: Annotated[float, typer.Option(
         help="With --proposer mixed: the library's share of the turns.")] = 0.25,
+    propose_ahead: Annotated[int | None, typer.Option(
+        help="Candidates to propose ahead while every worker is busy, so that a free worker "
+             "starts one at once instead of waiting for the proposer (at most N wait; one "
+             "proposal is out at a time; never past the budget). Default: 0 for the library "
+             "(instant; its runs stay deterministic), 1 for llm, mixed and agent.")] = None,
     agent_command: Annotated[str | None, typer.Option(
         help="With --proposer agent: the agent's command line, e.g. "
              "\"claude -p {prompt} --permission-mode acceptEdits\".")] = None,
@@ -204,7 +209,7 @@ def run(
                             models=model or (), base_url=base_url, models_file=models_file,
                             context_tokens=context_tokens,
                             personas=persona or (), max_cost=max_cost,
-                            library_share=library_share,
+                            library_share=library_share, propose_ahead=propose_ahead,
                             embeddings=({"model": embeddings_model, "base_url": embeddings_url}
                                         if embeddings_model else None),
                             agent_command=shlex.split(agent_command) if agent_command else (),

@@ -40,6 +40,11 @@ class RunConfig:
     personas: tuple[str, ...] = ()  # empty: the default personas
     library_share: float = 0.25  # "mixed" only
     max_repairs: int = 2  # answers sent back to a model per proposal
+    # candidates proposed ahead, while every worker is busy, for a free worker to take at once:
+    # at most this many wait unstarted. None: 0 for the library (instant, and its runs stay
+    # deterministic: each proposal sees every verdict before it), 1 for llm, mixed and agent,
+    # whose proposals take as long as an experiment
+    propose_ahead: int | None = None
     max_cost: float | None = None  # dollars of model calls; proposing stops when reached
     novelty: bool = True  # reject ideas too close to ones already tried
     # the novelty filter's embeddings: {"model", "base_url", "api_key_env"} of an
@@ -109,10 +114,19 @@ class RunConfig:
                 f"stop_test_risk must be between 0 and 0.5 (got {self.stop_test_risk})")
         if not 0 <= self.stop_audit <= 1:
             problems.append(f"stop_audit must be between 0 and 1 (got {self.stop_audit})")
+        if self.propose_ahead is not None and self.propose_ahead < 0:
+            problems.append(f"propose_ahead must be 0 or more (got {self.propose_ahead})")
         if self.max_repairs < 0:
             problems.append(f"max_repairs must be 0 or more (got {self.max_repairs})")
         if problems:
             raise BudgetError("; ".join(problems))
+
+    @property
+    def ahead(self) -> int:
+        """`propose_ahead` with its default for the proposer resolved."""
+        if self.propose_ahead is not None:
+            return self.propose_ahead
+        return 0 if self.proposer == "library" else 1
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -13,27 +13,28 @@ that were in flight are marked lost and run again, and undecided nodes continue 
 from __future__ import annotations
 
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Any
 
 from recursor.errors import IntegrityError, RecursorError
-from recursor.executor.job import Job, JobResult
+from recursor.executor.job import JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
+from recursor.loop.budget import Budget, queued
 from recursor.loop.candidates import blocked_reason
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.loop.gates import HeldOut, across_seeds, harness_findings
 from recursor.loop.integrity import Integrity
-from recursor.loop.jobs import make_job, parent_usage
+from recursor.loop.jobs import Flight, make_job, parent_usage
+from recursor.loop.looks import ValueLooks
 from recursor.loop.overhead import OverheadMeter
 from recursor.loop.progress import Observer, Progress, SilentObserver, snapshot
 from recursor.loop.proposing import Proposals
-from recursor.loop.stopping import Confirmation, EarlyStopping, Flying, Stop
+from recursor.loop.stopping import EarlyStopping
 from recursor.proposer import Proposer
-from recursor.store import Evaluation, Finding, Node, NodeStatus, RunStore
+from recursor.store import Finding, Node, NodeStatus, RunStore
 from recursor.task import Task
 from recursor.value import StopSettings
 
@@ -41,16 +42,7 @@ HEARTBEAT_SECONDS = 5.0
 TICK_SECONDS = 1.0
 
 
-@dataclass
-class _Flight:
-    evaluation: Evaluation
-    stage: str
-    future: Future[JobResult]
-    job: Job
-    started: float
-
-
-class ResearchLoop:
+class ResearchLoop(ValueLooks):
     def __init__(
         self,
         store: RunStore,
@@ -79,7 +71,7 @@ class ResearchLoop:
                                        fresh_base=spec.seeds.fresh_base,
                                        noise=spec.seeds.noise))
         self.heldout = HeldOut(task, config.heldout)
-        self._flights: dict[int, _Flight] = {}  # evaluation id -> in flight
+        self._flights: dict[int, Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
         self.integrity = Integrity(task, store.meta()["harness_hashes"], data_paths,
@@ -98,6 +90,8 @@ class ResearchLoop:
                             if config.discoveries and config.discoveries_dir else None)
         self.proposals = Proposals(store, task, config, proposer, policy, self.discoveries,
                                    self._event, data_paths)
+        self.budget = Budget(config)
+        self.ahead = config.ahead
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -120,8 +114,9 @@ class ResearchLoop:
             while True:
                 self.meter.woke()
                 self._fill()
-                # free workers while a proposal is out are the engine's time, not starvation
-                self.meter.filled(self.workers if self.proposals.pending else len(self._flights))
+                # free workers while a proposal is out wait on the proposer, not for lack of work
+                self.meter.filled(len(self._flights),
+                                  proposal_out=self.proposals.pending is not None)
                 if not self._flights and self._done():
                     break
                 self._collect(TICK_SECONDS)
@@ -189,26 +184,18 @@ class ResearchLoop:
     # -- budget ----------------------------------------------------------------------------
 
     def _candidates(self) -> int:
-        return sum(1 for n in self._nodes.values() if not n.is_baseline)
-
-    def _budget_left(self) -> bool:
-        c = self.config
-        if c.experiments is not None and self._candidates() >= c.experiments:
-            return False
-        return not (c.minutes is not None and self.elapsed() >= c.minutes * 60)
+        return self.budget.candidates(self._nodes)
 
     def _done(self) -> bool:
         undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
         if undecided or self._pending_heldout() is not None or self.proposals.pending:
             return False
-        return self.proposals.ended or not self._budget_left()
+        return self.proposals.ended or not self.budget.room(self._nodes, self.elapsed())
 
     def _end_reason(self) -> str:
-        c = self.config
-        if c.experiments is not None and self._candidates() >= c.experiments:
-            return f"experiment budget of {c.experiments} spent"
-        if c.minutes is not None and self.elapsed() >= c.minutes * 60:
-            return f"time budget of {c.minutes:g} minutes spent"
+        spent = self.budget.spent(self._nodes, self.elapsed())
+        if spent is not None:
+            return spent
         if self.proposals.stopped is not None:
             return self.proposals.stopped
         return "no idea left to try on any accepted node"
@@ -222,14 +209,37 @@ class ResearchLoop:
             if pending is not None:
                 self._submit(*pending)
                 continue
-            baseline = self._baseline()
-            if (baseline is None or baseline.status is not NodeStatus.ACCEPTED
-                    or self.proposals.ended or not self._budget_left()
-                    or self.proposals.pending):
+            if not self._may_propose():
                 return
-            self.proposals.start(self._nodes)
-            if not self.proposals.take(self._nodes):
-                return  # the proposer is thinking: the loop goes on collecting meanwhile
+            if self.proposals.pending is None:
+                self.proposals.start(self._nodes)
+                if self.proposals.take(self._nodes):
+                    continue
+            # the proposer is thinking: the loop goes on collecting meanwhile, and a mixed
+            # team's library gives this worker something to run if it has an idea
+            if not (self._may_propose() and self.proposals.fill_gap(self._nodes)):
+                return
+        self._propose_ahead()
+
+    def _may_propose(self) -> bool:
+        """Whether a candidate may be asked for now: the baseline is accepted, ideas are left,
+        and it fits in the budget beside the one out, if any."""
+        baseline = self._baseline()
+        return (baseline is not None and baseline.status is NodeStatus.ACCEPTED
+                and not self.proposals.ended
+                and self.budget.room(self._nodes, self.elapsed(),
+                                     coming=int(self.proposals.pending is not None)))
+
+    def _propose_ahead(self) -> None:
+        """Every worker is busy: ask for the next candidate now, so that it is there when one
+        is free, unless `propose_ahead` of them wait already."""
+        if self.ahead == 0 or self.proposals.pending is not None or not self._may_propose():
+            return
+        flying = (f.evaluation.node_id for f in self._flights.values())
+        if queued(self._nodes, flying) >= self.ahead:
+            return
+        self.proposals.start(self._nodes)
+        self.proposals.take(self._nodes)  # a quick proposer's candidate is back already
 
     def _pending_evaluation(self) -> tuple[int, int, str, str] | None:
         """(node id, seed, evaluation, stage) of the next run the decisions under way need;
@@ -309,7 +319,7 @@ class ResearchLoop:
                        parent_usage=parent_usage(parent, evaluation) if parent else ())
         future = self.executor.submit(job)
         self.meter.submitted(future)
-        self._flights[ev.id] = _Flight(ev, stage, future, job, time.monotonic())
+        self._flights[ev.id] = Flight(ev, stage, future, job, time.monotonic())
 
     def _collect(self, timeout: float) -> None:
         by_future = {f.future: f for f in self._flights.values()}
@@ -333,7 +343,7 @@ class ResearchLoop:
             # the program ran beside the harness and the data: prove it did not touch them
             self.integrity.check(f"after experiment {flight.evaluation.id}")
 
-    def _record(self, flight: _Flight, result: JobResult) -> None:
+    def _record(self, flight: Flight, result: JobResult) -> None:
         ev = flight.evaluation
         if ev.id in self._abandoned:
             self._abandoned.discard(ev.id)
@@ -378,47 +388,6 @@ class ResearchLoop:
             self._decide(node, Step("reject", reason=blocked_reason(blocking)))
             return
         self._decide(node, self._step(node))
-
-    # -- the value function ----------------------------------------------------------------
-
-    def _describe_stopping(self) -> str:
-        if self.stopping is not None:
-            return self.stopping.describe(self.config.stop_audit)
-        return "early stopping: " + ("turned off for this run" if not self.config.early_stop else
-                                     "the task names no curve quantity (metric.curve), so every "
-                                     "experiment runs to its end")
-
-    def _look(self) -> None:
-        # also with nothing in flight: a confirmation pair that just ended is looked at before
-        # the next fill starts the node's next pair
-        if self.stopping is None:
-            return
-        flying = [Flying(f.evaluation.id, f.evaluation.node_id, f.evaluation.seed,
-                         f.evaluation.evaluation, f.stage, f.job.metrics_file, f.job.token)
-                  for f in self._flights.values() if f.evaluation.id not in self._abandoned]
-        confirmation = None if self._noise is None else Confirmation(
-            self.judge.confirmation_bar(self._noise), self._noise.sigma,
-            self.task.spec.seeds.values[0], self.judge.confirmation_seeds, self._noise.df,
-            tested_with=self._tested_with)
-        for stop in self.stopping.look(flying, self._nodes, confirmation):
-            self._stop_node(stop)
-        for node_id, message in self.stopping.take_notices():
-            self._event("value", message, node_id)
-
-    def _stop_node(self, stop: Stop) -> None:
-        node = self._nodes[stop.node_id]
-        reason = stop.reason(self.metric, self.task.spec.minimize, node.parent_id)
-        node = self.store.decide(node.id, NodeStatus.STOPPED_EARLY, reason,
-                                 stop.verdict(node.parent_id))
-        self._nodes[node.id] = node
-        self._event("stopped-early", f"node {node.id} '{node.title}' {reason}", node.id)
-        # its runs in flight, and the parent's runs on its confirmation seeds, serve nothing now
-        fresh = set(self.judge.confirmation_seeds(node))
-        for f in self._flights.values():
-            ev = f.evaluation
-            if ev.node_id == node.id or (ev.node_id == node.parent_id and ev.seed in fresh):
-                self._abandoned.add(ev.id)
-                self.executor.cancel(f.job.key)
 
     def _check_heldout(self, node: Node) -> None:
         """Once every held-out run of an accepted node is in, flag a public win that lost

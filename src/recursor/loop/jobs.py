@@ -1,17 +1,31 @@
-"""Turning (task, program, seed, evaluation) into the executor's job for the task's harness."""
+"""Turning (task, program, seed, evaluation) into the executor's job for the task's harness;
+the job in flight."""
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recursor.executor.job import Job
+from recursor.executor.job import Job, JobResult
 from recursor.executor.sandbox import Sandbox
-from recursor.store import EvalStatus, Node
+from recursor.store import EvalStatus, Evaluation, Node
 from recursor.task import Task
+
+
+@dataclass
+class Flight:
+    """A job the loop has submitted and not yet recorded; `stage` is why it runs."""
+
+    evaluation: Evaluation
+    stage: str
+    future: Future[JobResult]
+    job: Job
+    started: float
 
 
 def make_job(

@@ -13,6 +13,7 @@ early (`stopped` says why) when the cost cap is reached or proposing failed
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -22,7 +23,7 @@ from recursor.loop.candidates import Programs, add_candidate
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.policy import SearchView
-from recursor.proposer import ProposalContext, ProposalFailed, Proposer
+from recursor.proposer import Proposal, ProposalContext, ProposalFailed, Proposer
 from recursor.store import Node, NodeStatus, RunStore
 from recursor.task import Task
 
@@ -50,6 +51,14 @@ class Proposals:
         self._programs = Programs(store)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="proposer")
         self._out: tuple[Future, ProposalContext] | None = None
+        # a team's built-in library (`--proposer mixed`) proposes on the loop's thread while a
+        # model's proposal is out on the proposer's: its calls from the two are serialized
+        library = getattr(proposer, "library", None)
+        self._library: Proposer | None = None
+        if library is not None:
+            # a team driven again (a resumed run given the same object) is wrapped once
+            self._library = library if isinstance(library, _Serialized) else _Serialized(library)
+            proposer.library = self._library  # type: ignore[attr-defined]
 
     @property
     def pending(self) -> Future | None:
@@ -64,15 +73,51 @@ class Proposals:
     def start(self, nodes: dict[int, Node]) -> None:
         """Choose a parent among `nodes` and ask for a candidate of it, on the proposer's
         thread; or mark proposing exhausted or stopped."""
+        chosen = self._choose(self.proposer, nodes)
+        if chosen is None:
+            self.exhausted = True
+            self._event("exhausted", "no proposer has an idea left for any accepted node", None)
+            return
+        ctx, island = chosen
+        # the cost left is read once per proposal, not for every parent the frontier looks at
+        cost_left = (None if self.config.max_cost is None
+                     else self.config.max_cost - self.store.total_cost())
+        ctx = dataclasses.replace(ctx, island=island, cost_left=cost_left)
+        if ctx.cost_left is not None and ctx.cost_left <= 0:
+            self.stopped = (f"cost cap of ${self.config.max_cost:g} reached "
+                            f"(${self.store.total_cost():.4f} spent on model calls)")
+            self._event("cost", self.stopped, None)
+            return
+        self._out = (self._thread.submit(self.proposer.propose, ctx), ctx)
+
+    def fill_gap(self, nodes: dict[int, Node]) -> bool:
+        """While a model's proposal is out and a worker would sit idle: a candidate from the
+        team's built-in library, proposed here and now, for the parent the policy chooses among
+        those it has an idea for. False when there is no library or no idea."""
+        # a proposal already back is taken first: the library might make the same program
+        if self._library is None or self._out is None or self._out[0].done() or self.ended:
+            return False
+        chosen = self._choose(self._library, nodes)
+        if chosen is None:
+            return False
+        ctx = chosen[0]
+        proposal = self._library.propose(ctx)
+        if proposal is None:
+            return False
+        self._add(proposal, ctx, nodes)
+        return True
+
+    def _choose(self, proposer: Proposer, nodes: dict[int, Node]
+                ) -> tuple[ProposalContext, tuple[int, int] | None] | None:
+        """The context of the parent the policy picks among the accepted nodes `proposer` has
+        an idea for, with the island it is for; None when it has none."""
         # which programs the tree holds is the same for every parent looked at: read it once
         programs = self._programs.of(nodes.values())
         frontier = [n for n in nodes.values()
                     if n.status is NodeStatus.ACCEPTED
-                    and self.proposer.has_ideas_for(self._context(n, nodes, programs))]
+                    and proposer.has_ideas_for(self._context(n, nodes, programs))]
         if not frontier:
-            self.exhausted = True
-            self._event("exhausted", "no proposer has an idea left for any accepted node", None)
-            return
+            return None
         spec = self.task.spec
         view = SearchView(tuple(nodes.values()), tuple(frontier), spec.metric.name,
                           spec.minimize, spec.seeds.values)
@@ -81,17 +126,7 @@ class Proposals:
         island = (self.policy.next_island(view), self.policy.islands) if hasattr(
             self.policy, "next_island") else None
         parent = self.policy.select_parent(view)
-        # the cost left is read once per proposal, not for every parent the frontier looks at
-        cost_left = (None if self.config.max_cost is None
-                     else self.config.max_cost - self.store.total_cost())
-        ctx = dataclasses.replace(self._context(parent, nodes, programs), island=island,
-                                  cost_left=cost_left)
-        if ctx.cost_left is not None and ctx.cost_left <= 0:
-            self.stopped = (f"cost cap of ${self.config.max_cost:g} reached "
-                            f"(${self.store.total_cost():.4f} spent on model calls)")
-            self._event("cost", self.stopped, None)
-            return
-        self._out = (self._thread.submit(self.proposer.propose, ctx), ctx)
+        return self._context(parent, nodes, programs), island
 
     def take(self, nodes: dict[int, Node]) -> bool:
         """Add the candidate of a proposal that has come back to the store and to `nodes`;
@@ -117,22 +152,27 @@ class Proposals:
             self.exhausted = True
             return True
         self._failed = 0
-        idea = proposal.idea
+        self._add(proposal, ctx, nodes)
+        return True
+
+    def _add(self, proposal: Proposal, ctx: ProposalContext, nodes: dict[int, Node]) -> None:
+        parent, idea = ctx.parent, proposal.idea
+        # the programs of now, not of when the proposal started: a candidate proposed ahead,
+        # or beside a library gap-filler, may have been made meanwhile by another
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
-                             self.task.spec.program.editable, ctx.programs, self.corpus,
-                             self.task.may_write)
+                             self.task.spec.program.editable,
+                             self._programs.of(nodes.values()), self.corpus, self.task.may_write)
         if proposal.calls:
             self.store.add_calls(node.id, proposal.calls)
         nodes[node.id] = node
         if node.status is not NodeStatus.RUNNING:
             self._event(node.status.value, f"node {node.id} '{idea.title}': {node.reason}",
                         node.id)
-            return True
+            return
         for f in node.findings:
             self._event("finding", f"node {node.id}: {f.check} (warning): {f.message}", node.id)
         self._event("proposed", f"node {node.id} from node {parent.id}: {idea.title} "
                     f"({idea.proposer}: {idea.reason})", node.id)
-        return True
 
     def close(self) -> None:
         # a proposal still out (a model call) is left to finish on its own: not waited for
@@ -154,3 +194,20 @@ class Proposals:
             other_discoveries=self.discoveries.other if self.discoveries else (),
             programs=programs,
         )
+
+
+class _Serialized:
+    """A proposer whose calls hold a lock: the library is safe from two threads at once."""
+
+    def __init__(self, proposer: Proposer):
+        self._proposer = proposer
+        self.name = proposer.name
+        self._lock = threading.Lock()
+
+    def has_ideas_for(self, ctx: ProposalContext) -> bool:
+        with self._lock:
+            return self._proposer.has_ideas_for(ctx)
+
+    def propose(self, ctx: ProposalContext) -> Proposal | None:
+        with self._lock:
+            return self._proposer.propose(ctx)

@@ -114,7 +114,9 @@ def _value_lines(report: dict[str, Any]) -> list[str]:
     if e.get("overhead_fraction") is not None:
         lines.append(f"engine: {e['experiments_finished']} experiments in "
                      f"{e['wall_seconds'] / 60:.1f} min ({e['decided_per_hour']:.1f} nodes "
-                     f"decided per hour); overhead {e['overhead_fraction']:.1%} of worker time")
+                     f"decided per hour); overhead {e['overhead_fraction']:.1%} of worker time"
+                     + (f"; idle waiting for proposals {e['waiting_fraction']:.1%} of worker time"
+                        if e.get("waiting_fraction") is not None else ""))
     return lines
 
 
