@@ -8,14 +8,27 @@ from llmfake.server import FakeLLM
 
 from recursor.loop.candidates import add_candidate
 from recursor.loop.config import RunConfig
-from recursor.proposer import ProposalFailed
+from recursor.proposer import ProposalContext, ProposalFailed
 from recursor.proposer.brief import task_brief
 from recursor.proposer.factory import build_proposer
 from recursor.proposer.llm.endpoint import Endpoint
 from recursor.proposer.llm.researcher import LLMResearcher
 from recursor.store import Idea, NodeStatus, RunStore
 from recursor.task import load_task
-from tests.proposer.test_llm import KEY, answer, context
+
+KEY = "sk-test-small-models"
+
+
+def answer(title: str, search: str, replace: str, category: str = "hyperparameter") -> str:
+    return (f"TITLE: {title}\nCATEGORY: {category}\nHYPOTHESIS: it helps.\nRATIONALE: none.\n"
+            f"PATCH:\ntrain.py\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n"
+            ">>>>>>> REPLACE\n")
+
+
+def context(task, store) -> ProposalContext:
+    nodes = tuple(store.nodes())
+    return ProposalContext(task=task, parent=nodes[0], parent_files=store.files(nodes[0]),
+                           lineage=(nodes[0],), nodes=nodes, seed=0)
 
 # what a 1.5B coder model wrote twelve times in a row: the line without its trailing comment
 BATCH = answer("Double the batch size", "batch_size = 32", "batch_size = 64")
