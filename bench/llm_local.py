@@ -57,7 +57,7 @@ def task_path(name: str, out: Path) -> str | Path:
         from recursor.task.kernel.importer import import_kernelbench
 
         source = {"kb-19_relu": "19_ReLU.py", "kb-40_layernorm": "40_LayerNorm.py"}[name]
-        result = import_kernelbench(KERNELBENCH / source, out / "tasks")
+        result = import_kernelbench(KERNELBENCH / source, out / "tasks", shrink=True)
         if not result.ok:
             raise SystemExit(f"could not import {source}: {result.failed}")
     return folder

@@ -11,8 +11,7 @@ from recursor.proposer.llm.endpoint import Endpoint, parse_model
 from recursor.proposer.llm.researcher import LLMResearcher
 from recursor.proposer.novelty import NoveltyFilter
 from recursor.proposer.team import Team
-from recursor.store import Idea, NodeStatus, RunStore
-from recursor.task import load_task
+from recursor.store import Idea, NodeStatus
 
 KEY = "sk-test-1234567890"
 
@@ -28,17 +27,6 @@ LR = answer("Higher learning rate", "learning_rate = 1e-3", "learning_rate = 3e-
 NOT_THERE = answer("Higher learning rate", "lr_decay_factor = 0.5", "learning_rate = 3e-3")
 ENVIRON = answer("Threads from the environment", "import os",
                  "import os\nTHREADS = os.environ.get('OMP_NUM_THREADS')", "systems")
-
-
-@pytest.fixture
-def run(tmp_path):
-    """A real store holding the baseline of tiny-lm, and a context for it."""
-    task = load_task("tiny-lm")
-    store = RunStore.create(tmp_path / "run", {"task": "tiny-lm"})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
-    yield task, store
-    store.close()
 
 
 def context(task, store, cost_left=None) -> ProposalContext:

@@ -40,16 +40,6 @@ def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
 
 
-@pytest.fixture
-def run(tmp_path):
-    task = load_task("tiny-lm")
-    store = RunStore.create(tmp_path / "run", {"task": "tiny-lm"})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
-    yield task, store
-    store.close()
-
-
 def researcher(llm, store, persona="optimizer", **endpoint) -> LLMResearcher:
     e = Endpoint(model="fake-model", base_url=llm.url + "/v1", api_key_env="RECURSOR_TEST_KEY",
                  max_retries=0, timeout=10, **endpoint)

@@ -1,0 +1,42 @@
+"""What a real small model wrote, replayed: the parser, the applier and the auditor on answers
+recorded from Qwen2.5-Coder-1.5B-Instruct on CPU (tests/llmfake/recorded/local/cases.toml says
+where each came from and what recursor makes of it)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from recursor.audit.memorisation import task_corpus
+from recursor.loop.candidates import apply_proposal
+from recursor.proposer.llm.answer import AnswerError, parse_answer
+from recursor.store import NodeStatus
+from recursor.task import load_task
+
+HERE = Path(__file__).parents[1] / "llmfake" / "recorded" / "local"
+CASES = tomllib.loads((HERE / "cases.toml").read_text())["case"]
+OUTCOME = {NodeStatus.RUNNING: "ok", NodeStatus.FAILED: "patch-error",
+           NodeStatus.REJECTED: "audit"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_a_recorded_answer(case):
+    task = load_task(case["task"])
+    text = (HERE / case["file"]).read_text()
+    try:
+        answer = parse_answer(text)
+    except AnswerError as err:
+        assert case["outcome"] == "bad-answer", f"the answer does not parse: {err}"
+        return
+    applied = apply_proposal(answer.patch, task.program_files(), task.spec.program.editable,
+                             task_corpus(task), task.may_write)
+    assert OUTCOME[applied.status] == case["outcome"], applied.reason
+    if case["outcome"] == "ok":
+        assert [m.rule for m in applied.matches] == case["rules"]
+        assert applied.files != task.program_files()
+    if case["outcome"] == "patch-error":
+        # what goes back to the model names the nearest lines of the file
+        assert "nearest lines" in applied.reason or "occurs" in applied.reason \
+            or "fits" in applied.reason, applied.reason
