@@ -192,3 +192,39 @@ def test_a_task_may_let_ideas_create_files(tmp_path):
     assert refused.status is NodeStatus.REJECTED and "non-editable" in refused.reason
     assert "kernels/*.c" in task_brief(context(task, store))
     store.close()
+
+
+WHOLE = """TITLE: One fused ATen call
+CATEGORY: systems
+HYPOTHESIS: faster.
+RATIONALE: one kernel instead of seven.
+PATCH:
+```python
+import torch
+import torch.nn as nn
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.gelu(x, approximate="tanh")
+```
+"""
+
+
+def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp_path):
+    task = load_task("kernel-gelu")
+    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    snippet = WHOLE.replace("class ModelNew(nn.Module):", "class Faster(nn.Module):")
+    with FakeLLM([snippet, WHOLE]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        assert "it is not the whole of solution.py (it lacks ModelNew)" in \
+            llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
+    made = add_candidate(store, base, proposal.idea, proposal.patch_text, task.program_files(),
+                         task.spec.program.editable)
+    assert made.status is NodeStatus.RUNNING
+    assert 'gelu(x, approximate="tanh")' in store.files(made)["solution.py"]
+    assert "math.sqrt" not in store.files(made)["solution.py"]
+    store.close()

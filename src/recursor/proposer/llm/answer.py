@@ -17,7 +17,9 @@ proposer uses (and the one coding models are trained on in aider's and others' t
 
 Models wrap things in code fences and Markdown; reading is lenient about those and strict about
 what matters (a title and a patch), and says exactly what is missing, since the message goes
-back to the model for repair.
+back to the model for repair. Small models often give the whole new file instead of a patch:
+one fenced block of code in the PATCH section is taken as the new text of the task's one
+editable Python file when it defines everything that file defines (`whole_file_patch`).
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ class Answer:
     category: str
     hypothesis: str
     rationale: str
-    patch: str
+    patch: str  # SEARCH/REPLACE blocks or a unified diff; "" when `code` is given instead
+    code: str | None = None  # a whole file given in place of a patch (see whole_file_patch)
 
 
 def parse_answer(text: str) -> Answer:
@@ -80,8 +83,12 @@ def parse_answer(text: str) -> Answer:
         raise AnswerError(f"the answer has no {' and no '.join(missing)} section. " + FORMAT)
     patch_lines = [ln for ln in fields["PATCH"] if not _FENCE.match(ln)]
     patch = "\n".join(patch_lines).strip("\n") + "\n"
+    code = None
     if "<<<<<<< SEARCH" not in patch and not patch.lstrip().startswith(("---", "diff ")):
-        raise AnswerError("the PATCH section holds no SEARCH/REPLACE block. " + FORMAT)
+        code = _fenced_code(fields["PATCH"])
+        if code is None:
+            raise AnswerError("the PATCH section holds no SEARCH/REPLACE block. " + FORMAT)
+        patch = ""
     category = " ".join(fields.get("CATEGORY", [])).strip().lower().strip("*` .")
     return Answer(
         title=_clean(fields["TITLE"])[:200],
@@ -89,7 +96,54 @@ def parse_answer(text: str) -> Answer:
         hypothesis=_clean(fields.get("HYPOTHESIS", [])),
         rationale=_clean(fields.get("RATIONALE", [])),
         patch=patch,
+        code=code,
     )
+
+
+def _fenced_code(lines: list[str]) -> str | None:
+    """The one fenced code block of the PATCH section, when it holds code and no patch."""
+    blocks: list[list[str]] = []
+    inside = False
+    for line in lines:
+        if _FENCE.match(line):
+            inside = not inside
+            if inside:
+                blocks.append([])
+        elif inside:
+            blocks[-1].append(line)
+    blocks = [b for b in blocks if any(x.strip() for x in b)]
+    if len(blocks) != 1:
+        return None
+    return "\n".join(blocks[0]).strip("\n") + "\n"
+
+
+def whole_file_patch(code: str, files: dict[str, str], editable: list[str]) -> tuple[str, str]:
+    """(a patch that makes `code` the new text of the one editable Python file, or "", and what
+    to tell the model when it cannot be that). Code is taken as a whole file only when the task
+    has one editable Python file and the code defines every class and function that file
+    defines at its top level: a snippet is not mistaken for the file."""
+    import ast
+
+    targets = [f for f in editable if f.endswith(".py") and f in files]
+    if len(targets) != 1:
+        return "", ("the PATCH section holds code but no SEARCH/REPLACE block, and there is more "
+                    "than one file it could be for. " + FORMAT)
+    name = targets[0]
+    try:
+        new = ast.parse(code)
+    except SyntaxError as err:
+        return "", (f"the PATCH section holds code but no SEARCH/REPLACE block, and as the whole "
+                    f"of {name} it does not parse (line {err.lineno}: {err.msg}). " + FORMAT)
+    defined = {n.name for n in ast.parse(files[name]).body
+               if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+    given = {n.name for n in new.body
+             if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+    missing = sorted(defined - given)
+    if missing:
+        return "", (f"the PATCH section holds code but no SEARCH/REPLACE block, and it is not "
+                    f"the whole of {name} (it lacks {', '.join(missing)}). " + FORMAT)
+    current = files[name] if files[name].endswith("\n") else files[name] + "\n"
+    return f"{name}\n<<<<<<< SEARCH\n{current}=======\n{code}>>>>>>> REPLACE\n", ""
 
 
 def _clean(lines: list[str]) -> str:

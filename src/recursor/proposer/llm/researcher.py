@@ -25,6 +25,7 @@ are found from the tree itself (`idea.source = "repair of node N"`), so a resume
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from recursor.audit.memorisation import task_corpus
@@ -32,7 +33,7 @@ from recursor.library.records import program_hash
 from recursor.loop.candidates import apply_proposal
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import estimate_tokens, task_brief
-from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer
+from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer, whole_file_patch
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.store.records import Call, Idea, Node, NodeStatus
@@ -159,6 +160,12 @@ class LLMResearcher:
             answer = parse_answer(reply.text)
         except AnswerError as err:
             return "bad-answer", str(err), None, ()
+        if answer.code is not None:
+            patch, why = whole_file_patch(answer.code, ctx.parent_files,
+                                          list(ctx.task.spec.program.editable))
+            if not patch:
+                return "bad-answer", why, None, ()
+            answer = dataclasses.replace(answer, patch=patch)
         said = " ".join(answer.patch.split())
         if said in answers:
             return ("repeat", "it is the same patch as an earlier answer of yours, which was "
