@@ -198,3 +198,12 @@ def test_a_file_name_inside_the_block_is_taken_as_the_file_line():
 def test_file_lines_as_models_label_them(label):
     text = f"{label}\n<<<<<<< SEARCH\nn_layer = 4\n=======\nn_layer = 6\n>>>>>>> REPLACE\n"
     assert parse(text).edits[0].path == "train.py"
+
+
+def test_an_exact_match_inside_another_line_is_not_taken():
+    text = "min_lr = 1e-3\nwarmup = 10\n"
+    with pytest.raises(PatchApplyError, match="not found"):
+        applied(block("lr = 1e-3\n", "lr = 2e-3\n", "c.py"), {"c.py": text})
+    # the line's own indentation may be left out, as models do
+    out = applied(block("self.scale = 1.0\n", "self.scale = 2.0\n"))
+    assert out.rules == ("exact",) and "        self.scale = 2.0\n" in out.files["train.py"]

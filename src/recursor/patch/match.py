@@ -5,7 +5,8 @@ a blank line missing, the middle of a long block elided with `...`, a number mis
 careful reviewer still knows which lines are meant when exactly one place fits; so does the
 applier, trying these rules in order and stopping at the first that finds a place:
 
-1. ``exact``: the SEARCH text occurs once in the file, character for character.
+1. ``exact``: the SEARCH text occurs once in the file, character for character, from the start
+   of a line's code (its indentation may be left out).
 2. ``trailing-whitespace``: line for line, equal up to trailing spaces and tabs.
 3. ``indentation``: line for line, equal up to leading and trailing whitespace; the REPLACE
    text is re-indented by the same shift.
@@ -75,12 +76,12 @@ def locate(text: str, search: str, replace: str, path: str, block: int) -> Match
     """The one place of `text` that `search` stands for, or a PatchApplyError saying why none
     is (not found, with the nearest lines; or ambiguous, with the places)."""
     count = text.count(search)
-    if count == 1:
+    if count == 1 and _at_line_start(text, text.index(search), search):
         start = text.index(search)
         first = text.count("\n", 0, start) + 1
         return Match("exact", path, block, start, start + len(search), first,
                      first + max(search.count("\n") - (search.endswith("\n")), 0), replace)
-    if count > 1:
+    if count > 1 and search.strip():
         lines = _line_numbers_of(text, search)
         raise PatchApplyError(
             f"block {block}: the SEARCH text occurs {count} times in {path} (at lines "
@@ -105,6 +106,13 @@ def locate(text: str, search: str, replace: str, path: str, block: int) -> Match
     if has_elision:
         return _elided(file, want, replace, path, block)
     return _fuzzy(file, want, replace, path, block, search)
+
+
+def _at_line_start(text: str, start: int, search: str) -> bool:
+    """Whether a match at `start` begins a line's code: `lr = 1e-3` found inside
+    `min_lr = 1e-3` is another line, which the line rules below judge instead."""
+    line_start = text.rfind("\n", 0, start) + 1
+    return not text[line_start:start].strip() or not search[:1].isalnum() and search[:1] != "_"
 
 
 class _Lines:
