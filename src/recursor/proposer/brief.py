@@ -108,10 +108,12 @@ def task_brief(ctx: ProposalContext, compact: bool = False) -> str:
         # what changes least comes first: a server that caches the evaluated prefix of the
         # last request (llama.cpp, hosted prompt caching) then reads only the new history
         _files(ctx, compact),
-        _library(ctx, COMPACT_IDEAS if compact else None),
-        _discoveries(ctx, COMPACT_DISCOVERIES if compact else MAX_DISCOVERIES),
         _lineage(ctx, metric, seeds),
         _tried(ctx, metric, seeds, COMPACT_HISTORY if compact else MAX_HISTORY),
+        # the directions last, nearest the request: a small model takes its idea from what it
+        # read last (after the history, it echoed the history's titles and the task's goal)
+        _discoveries(ctx, COMPACT_DISCOVERIES if compact else MAX_DISCOVERIES),
+        _library(ctx, COMPACT_IDEAS if compact else None),
     ]
     return "\n\n".join(p for p in parts if p)
 

@@ -34,7 +34,7 @@ FIELDS = ("TITLE", "CATEGORY", "HYPOTHESIS", "RATIONALE", "PATCH")
 FORMAT = f"""\
 Answer with exactly one idea, in this format (plain text; no other sections):
 
-TITLE: <one line naming the change>
+TITLE: <the change you make, in a few words (not the task's goal)>
 CATEGORY: <one of: {', '.join(CATEGORIES)}>
 HYPOTHESIS: <what will happen to the metric, by about how much, and why>
 RATIONALE: <the mechanism; cite the paper or project it comes from, if any>
