@@ -228,3 +228,18 @@ def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp
     assert 'gelu(x, approximate="tanh")' in store.files(made)["solution.py"]
     assert "math.sqrt" not in store.files(made)["solution.py"]
     store.close()
+
+
+def test_a_generously_applied_patch_is_audited_on_what_it_made(run):
+    """The auditor reads the files the ladder made, not the patch text: a rule-breaking change
+    placed by the comments or fuzzy rule is rejected like any other."""
+    from recursor.loop.candidates import apply_proposal
+
+    task, store = run
+    files = task.program_files()
+    for search in ("batch_size = 32", "batch_size = 33"):  # comments rule; fuzzy rule
+        patch = ("train.py\n<<<<<<< SEARCH\n" + search + "\n=======\nimport os\nbatch_size = "
+                 "int(os.environ.get('BATCH', '64'))\n>>>>>>> REPLACE\n")
+        applied = apply_proposal(patch, files, task.spec.program.editable)
+        assert applied.status is NodeStatus.REJECTED and "static.environment" in applied.reason
+        assert applied.matches and applied.matches[0].rule in ("comments", "fuzzy")
