@@ -127,7 +127,8 @@ class LLMResearcher:
                 text = self._repair_request(ctx, broken, brief)
             else:
                 text = (brief + f"\n\n## Your turn\n{turn(looking)}\nPropose one new idea "
-                        f"for node {ctx.parent.id}.\n\n{FORMAT}")
+                        f"for node {ctx.parent.id}: a direction listed above that the run has "
+                        f"not tried, or one of your own, implemented in full.\n\n{FORMAT}")
             need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
             if window is None or need <= window:
                 return text, compact
