@@ -16,8 +16,9 @@ One row per task, from the run's own records:
 
 - proposals: finished proposals (a node came of it, or the researcher gave up after its
   repairs); then the share of them whose answers parsed, whose patch applied, that passed the
-  static auditor, that ran (at least one seed finished: the program compiled, trained or passed
-  the kernel's correctness checks), and that were accepted;
+  static auditor, that ran (an experiment started), that ran ok (at least one seed finished:
+  the program trained, or compiled and passed the kernel's correctness checks), and that were
+  accepted;
 - rules: how the applier placed the blocks of the patches that applied (recursor.patch.match);
 - repeats: answers that proposed what was tried; tokens and seconds per proposal; model calls
   per proposal;
@@ -100,13 +101,15 @@ def measure(run_dir: Path) -> dict:
     applied = [n for n in llm if n.workspace]
     audited = [n for n in applied if not any(f.blocking for f in n.findings)
                and not (n.reason or "").startswith("auditor")]
+    started = [n for n in llm if n.evaluations]
     ran = [n for n in llm if any(e.status.value == "ok" for e in n.evaluations)]
     accepted = [n for n in llm if n.status is NodeStatus.ACCEPTED]
     rules = collections.Counter(a["rule"] for n in applied for a in n.applied)
     outcomes = collections.Counter(c.outcome for c in calls)
     return {
         "proposals": proposals, "parsed": parsed, "applied": len(applied),
-        "audited": len(audited), "ran": len(ran), "accepted": len(accepted),
+        "audited": len(audited), "started": len(started), "ran": len(ran),
+        "accepted": len(accepted),
         "accepted_titles": [n.title for n in accepted],
         "rules": dict(rules), "outcomes": dict(outcomes),
         "repeats": outcomes["repeat"] + outcomes["duplicate"],
@@ -125,6 +128,11 @@ def share(part: int, whole: int) -> str:
     return f"{part}/{whole} ({100 * part / whole:.0f}%)" if whole else "–"
 
 
+def report(run_dirs: list[Path], args: argparse.Namespace) -> None:
+    """The table of runs made earlier (`--report DIR ...`): an LLM run each."""
+    print_table([{"task": d.name, "llm": measure(d), "dir": d} for d in run_dirs], args)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--base-url", default="http://127.0.0.1:8088/v1")
@@ -136,7 +144,10 @@ def main() -> None:
     p.add_argument("--library-minutes", type=float, default=None)
     p.add_argument("--full-budget", action="store_true", help="tiny-lm at its own budget")
     p.add_argument("--out", type=Path, default=Path("runs/llm-local"))
+    p.add_argument("--report", type=Path, nargs="+", help="only tabulate these LLM run folders")
     args = p.parse_args()
+    if args.report:
+        return report(args.report, args)
     os.environ.setdefault("OPENAI_API_KEY", "local")
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -159,7 +170,8 @@ def main() -> None:
 def print_table(rows: list[dict], args: argparse.Namespace) -> None:
     t = Table(title=f"A real model as researcher ({args.model} at {args.base_url}; "
                     f"{date.today()}, {platform.node()}, {os.cpu_count()} cores)")
-    for col in ("task", "proposals", "parsed", "applied", "audit passed", "ran", "accepted",
+    for col in ("task", "proposals", "parsed", "applied", "audit passed", "ran", "ran ok",
+                "accepted",
                 "applier rules", "repeats", "calls/prop", "tokens/prop", "s/prop",
                 "exp/h model", "exp/h library"):
         t.add_column(col, overflow="fold")
@@ -167,7 +179,8 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
         m, n = row["llm"], row["llm"]["proposals"]
         lib = row.get("library")
         t.add_row(row["task"], str(n), share(m["parsed"], n), share(m["applied"], n),
-                  share(m["audited"], n), share(m["ran"], n), share(m["accepted"], n),
+                  share(m["audited"], n), share(m["started"], n), share(m["ran"], n),
+                  share(m["accepted"], n),
                   ", ".join(f"{k} {v}" for k, v in sorted(m["rules"].items())) or "–",
                   str(m["repeats"]), f"{m['calls'] / n:.1f}" if n else "–",
                   f"{m['tokens'] / n:.0f}" if n else "–", f"{m['seconds'] / n:.0f}" if n else "–",
