@@ -243,3 +243,16 @@ def test_a_generously_applied_patch_is_audited_on_what_it_made(run):
         applied = apply_proposal(patch, files, task.spec.program.editable)
         assert applied.status is NodeStatus.REJECTED and "static.environment" in applied.reason
         assert applied.matches and applied.matches[0].rule in ("comments", "fuzzy")
+
+
+def test_a_title_that_copies_the_goal_goes_back_and_the_same_patch_is_then_taken(run):
+    task, store = run
+    goal = "Lower the validation bits per byte (val_bpb) of a small byte-level GPT"
+    echo = answer(goal, "block_size = 64", "block_size = 32")
+    named = answer("Shorter context: block_size 32", "block_size = 64", "block_size = 32")
+    with FakeLLM([echo, named]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        back = llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
+    assert "copies the task's goal" in back and "send the same patch again" in back
+    assert proposal.idea.title == "Shorter context: block_size 32"

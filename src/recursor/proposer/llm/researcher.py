@@ -175,6 +175,11 @@ class LLMResearcher:
         if outcome != "ok":
             answers[said] = problem[:600]
             return outcome, problem, None, ()
+        echo = echoed_title(answer.title, ctx)
+        if echo:  # the patch is fine: the same one, titled, is no repeat
+            return ("bad-answer", f"the TITLE '{answer.title[:120]}' copies {echo}, not the "
+                    "change; give a TITLE that names your change (what you set, add or "
+                    "replace) and send the same patch again", None, ())
         return "ok", "", answer, matches
 
     def _try_patch(self, ctx: ProposalContext, answer: Answer,
@@ -254,6 +259,23 @@ class LLMResearcher:
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
                 f"{ctx.parent.id}'s code, as shown above.\n\n{FORMAT}")
+
+
+def echoed_title(title: str, ctx: ProposalContext) -> str:
+    """What a TITLE copies instead of naming the change ("" when nothing): the task's title or
+    goal, or a line of the brief's history. Small models do both."""
+    from rapidfuzz import fuzz
+
+    spec = ctx.task.spec
+    lowered = title.lower()
+    if any(f"({n.idea.proposer})" in title for n in ctx.nodes if n.idea) or any(
+            f" — {status.value}" in lowered for status in NodeStatus):
+        return "a line of the run's history"
+    goal = spec.goal.strip().split("\n")[0]
+    if max(fuzz.token_set_ratio(lowered, spec.title.lower()),
+           fuzz.partial_ratio(lowered, goal.lower()) if len(title) >= 30 else 0) >= 90:
+        return "the task's goal"
+    return ""
 
 
 def tried_list(ctx: ProposalContext, most: int = 15) -> str:
