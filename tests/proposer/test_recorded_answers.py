@@ -11,8 +11,10 @@ import pytest
 
 from recursor.audit.memorisation import task_corpus
 from recursor.loop.candidates import apply_proposal
+from recursor.proposer import ProposalContext
 from recursor.proposer.llm.answer import AnswerError, parse_answer
-from recursor.store import NodeStatus
+from recursor.proposer.llm.researcher import echoed_title
+from recursor.store import Idea, Node, NodeStatus
 from recursor.task import load_task
 
 HERE = Path(__file__).parents[1] / "llmfake" / "recorded" / "local"
@@ -36,7 +38,19 @@ def test_a_recorded_answer(case):
     if case["outcome"] == "ok":
         assert [m.rule for m in applied.matches] == case["rules"]
         assert applied.files != task.program_files()
+        # a title that copies the goal or the history goes back to the model for a real one
+        echoed = echoed_title(answer.title, _context(task))
+        assert bool(echoed) == (case.get("title") == "echo"), (answer.title, echoed)
     if case["outcome"] == "patch-error":
         # what goes back to the model names the nearest lines of the file
         assert "nearest lines" in applied.reason or "occurs" in applied.reason \
             or "fits" in applied.reason, applied.reason
+
+
+def _context(task) -> ProposalContext:
+    """A run whose history holds one failed idea of the model, as the recorded one had."""
+    base = Node(1, None, NodeStatus.ACCEPTED, None, None, None, "w", 0.0, None, None, None)
+    tried = Node(2, 1, NodeStatus.FAILED, Idea(title="an idea", proposer="llm:local:optimizer"),
+                 None, None, "w", 0.0, None, None, None)
+    return ProposalContext(task=task, parent=base, parent_files=task.program_files(),
+                           lineage=(base,), nodes=(base, tried), seed=0)
