@@ -65,3 +65,17 @@ def small_run(tmp_path_factory):
     # one noise seed, so that the run shows the baseline's extra seed through every reader
     return recursor.run("tiny-lm", run_dir=run_dir, experiments=4, workers=2,
                         overrides={**SMALL, "seeds.noise": 1}, heldout=False)
+
+
+@pytest.fixture
+def tiny_lm_store(tmp_path):
+    """A fresh run store holding tiny-lm's baseline, accepted: (task, store)."""
+    from recursor.store import NodeStatus, RunStore
+    from recursor.task import load_task
+
+    task = load_task("tiny-lm")
+    store = RunStore.create(tmp_path / "run", {"task": "tiny-lm"})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    yield task, store
+    store.close()

@@ -45,6 +45,11 @@ def researcher(llm: FakeLLM, store, provider="openai", **options) -> LLMResearch
                          read_patch=lambda n: store.path(n.patch_path).read_text(), **options)
 
 
+@pytest.fixture
+def run(tiny_lm_store):
+    return tiny_lm_store
+
+
 @pytest.fixture(autouse=True)
 def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)

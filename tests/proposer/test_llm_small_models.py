@@ -35,6 +35,11 @@ BATCH = answer("Double the batch size", "batch_size = 32", "batch_size = 64")
 HEADS = answer("More heads", "n_head = 4", "n_head = 8", "architecture")
 
 
+@pytest.fixture
+def run(tiny_lm_store):
+    return tiny_lm_store
+
+
 @pytest.fixture(autouse=True)
 def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
