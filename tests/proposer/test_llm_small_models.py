@@ -261,3 +261,15 @@ def test_a_title_that_copies_the_goal_goes_back_and_the_same_patch_is_then_taken
     assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
     assert "copies the task's goal" in back and "send the same patch again" in back
     assert proposal.idea.title == "Shorter context: block_size 32"
+
+
+def test_the_format_names_the_file_and_a_block_without_one_is_for_the_only_editable_file(run):
+    task, store = run
+    placeholder = answer("Shorter context", "block_size = 64", "block_size = 32").replace(
+        "PATCH:\ntrain.py\n", "PATCH:\n<file name>\n")
+    with FakeLLM([placeholder]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        request = llm.requests[0].body["messages"][-1]["content"]
+    assert "PATCH:\ntrain.py\n<<<<<<< SEARCH" in request and "<file name>" not in request
+    assert [c.outcome for c in proposal.calls] == ["ok"]
+    assert "block 1 (train.py): comments" in proposal.calls[0].detail

@@ -39,7 +39,8 @@ def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
     `may_write` (a path -> bool, `ProgramSpec.may_write`) widens `editable` to the new files
     the task lets ideas create."""
     try:
-        patch = patches.parse_any(patch_text)
+        # with one editable file, a block that names no file (or a placeholder) is for it
+        patch = patches.parse_any(patch_text, editable[0] if len(editable) == 1 else None)
     except PatchError as err:
         return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
     if may_write is not None:

@@ -48,8 +48,9 @@ class Patch:
         return tuple(dict.fromkeys(e.path for e in self.edits))
 
 
-def parse(text: str) -> Patch:
-    """Read SEARCH/REPLACE blocks from `text` (prose around the blocks is ignored)."""
+def parse(text: str, default_path: str | None = None) -> Patch:
+    """Read SEARCH/REPLACE blocks from `text` (prose around the blocks is ignored).
+    `default_path` is the file of a block that names none (a task with one editable file)."""
     lines = text.splitlines()
     edits: list[Edit] = []
     path: str | None = None
@@ -68,7 +69,7 @@ def parse(text: str) -> Patch:
             before, search = inside, search.split("\n", 1)[1]
             if _leading_path(replace) == inside:
                 replace = replace.split("\n", 1)[1]
-        path = before or path
+        path = before or path or default_path
         if path is None:
             raise PatchFormatError(
                 f"block {len(edits) + 1} (line {start + 1}): no file name on the line before "

@@ -154,6 +154,7 @@ def _text(lines: list[str]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def parse_any(text: str) -> Patch:
-    """A unified diff or SEARCH/REPLACE blocks, whichever `text` is."""
-    return parse_unified(text) if looks_unified(text) else parse_blocks(text)
+def parse_any(text: str, default_path: str | None = None) -> Patch:
+    """A unified diff or SEARCH/REPLACE blocks, whichever `text` is; `default_path` is the
+    file of a block that names none."""
+    return parse_unified(text) if looks_unified(text) else parse_blocks(text, default_path)

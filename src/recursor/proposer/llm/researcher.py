@@ -84,6 +84,7 @@ class LLMResearcher:
                                         system, sent, ""))
                 raise ProposalFailed(f"{self.name}: {err}", tuple(calls)) from None
             outcome, problem, answer, matches = self._check(ctx, reply, broken, answers)
+            problem = problem.replace(FORMAT, answer_format(ctx))
             notes = [n for n in (("compact brief" if compact else ""), switched) if n]
             detail = problem if answer is None else "applied: " + "; ".join(
                 m.describe() for m in matches)
@@ -128,7 +129,8 @@ class LLMResearcher:
             else:
                 text = (brief + f"\n\n## Your turn\n{turn(looking)}\nPropose one new idea "
                         f"for node {ctx.parent.id}: a direction listed above that the run has "
-                        f"not tried, or one of your own, implemented in full.\n\n{FORMAT}")
+                        "not tried, or one of your own, implemented in full.\n\n"
+                        + answer_format(ctx))
             need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
             if window is None or need <= window:
                 return text, compact
@@ -155,8 +157,10 @@ class LLMResearcher:
         were applied). A repair is measured for novelty against everything but the failed
         attempts it repairs. `answers` holds this conversation's earlier patches."""
         if reply.truncated:
-            return ("truncated", "the answer was cut off at the token limit; make the patch "
-                    "smaller (quote fewer lines in SEARCH)", None, ())
+            return ("truncated", "the answer was cut off at the token limit. Make the patch "
+                    "smaller: in SEARCH quote only the lines you change and one line around "
+                    "them, not whole classes or functions; skip unchanged lines with a '...' "
+                    "line in SEARCH and REPLACE alike", None, ())
         try:
             answer = parse_answer(reply.text)
         except AnswerError as err:
@@ -258,7 +262,14 @@ class LLMResearcher:
                 f"experiment failed:\n\n{broken.reason}\n\nThe patch:\n```\n"
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
-                f"{ctx.parent.id}'s code, as shown above.\n\n{FORMAT}")
+                f"{ctx.parent.id}'s code, as shown above.\n\n" + answer_format(ctx))
+
+
+def answer_format(ctx: ProposalContext) -> str:
+    """The answer format with the task's editable file named where a block's file goes: small
+    models copy a placeholder such as '<file name>' as it stands."""
+    editable = [f for f in ctx.task.spec.program.editable if f in ctx.parent_files]
+    return FORMAT.replace("<file name>", editable[0]) if editable else FORMAT
 
 
 def echoed_title(title: str, ctx: ProposalContext) -> str:
