@@ -273,3 +273,15 @@ def test_the_format_names_the_file_and_a_block_without_one_is_for_the_only_edita
     assert "PATCH:\ntrain.py\n<<<<<<< SEARCH" in request and "<file name>" not in request
     assert [c.outcome for c in proposal.calls] == ["ok"]
     assert "block 1 (train.py): comments" in proposal.calls[0].detail
+
+
+def test_a_persona_whose_proposals_fail_does_not_take_every_turn(run):
+    from recursor.proposer.team import Team
+
+    task, store = run
+    with FakeLLM(["no idea at all"] * 3 + [BATCH]) as llm:
+        team = Team([researcher(llm, store, "contrarian"), researcher(llm, store, "systems")])
+        with pytest.raises(ProposalFailed):
+            team.propose(context(task, store))  # the contrarian's turn: three useless answers
+        proposal = team.propose(context(task, store))
+    assert proposal.idea.proposer == "llm:fake-model:systems"

@@ -13,6 +13,8 @@
 
 Every count is read from the tree (`idea.proposer`), so the choice is a pure function of the
 run's state: the same state gives the same turn, and a resumed run goes on where it stopped.
+One exception: a persona's failed proposals (no node came of them) count as its turns for the
+rest of the session, so that a persona whose answers keep failing does not take every turn.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from recursor.proposer.base import Proposal, ProposalContext, Proposer
+from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed, Proposer
 from recursor.store.records import NodeStatus
 
 
@@ -34,12 +36,20 @@ class Team:
         self.library_share = library_share if researchers else 1.0
         self.exploration = exploration
         self.name = "team"
+        self._failed: dict[str, int] = {}  # proposals that failed, per member, this session
 
     def has_ideas_for(self, ctx: ProposalContext) -> bool:
         return any(p.has_ideas_for(ctx) for p in self._members())
 
     def propose(self, ctx: ProposalContext) -> Proposal | None:
-        return self.pick(ctx).propose(ctx)
+        member = self.pick(ctx)
+        try:
+            return member.propose(ctx)
+        except ProposalFailed:
+            # a turn that gave nothing is still a turn: a persona whose answers keep failing
+            # must not take every turn because it has the fewest nodes
+            self._failed[member.name] = self._failed.get(member.name, 0) + 1
+            raise
 
     def pick(self, ctx: ProposalContext) -> Proposer:
         """The proposer whose turn it is for `ctx.parent`."""
@@ -55,7 +65,7 @@ class Team:
         if ctx.island is not None:  # each island its own share of the personas, in turn
             island, islands = ctx.island
             mine = [r for j, r in enumerate(mine) if j % islands == island % islands] or mine
-        counts = {r.name: 0 for r in mine}
+        counts = {r.name: self._failed.get(r.name, 0) for r in mine}
         for n in ctx.nodes:
             if n.idea and n.idea.proposer in counts:
                 counts[n.idea.proposer] += 1
