@@ -53,7 +53,9 @@ def test_a_kernel_that_does_not_compile_goes_back_to_the_model_and_is_repaired(t
             "run", "kernel-softmax", "--run-dir", str(run_dir), "--experiments", "2",
             "--proposer", "llm", "--models-file", str(models), "--persona", "systems",
             "--no-heldout", "--set", "budget.trials=10", "--set", "budget.warmup=2",
-            "--set", "seeds.values=[1, 2]"])  # the repair is under test, not the noise floor
+            "--set", "seeds.values=[1, 2]",  # the repair is under test, not the noise floor
+            # the repair is asked for once the crash is known: no proposal made ahead of it
+            "--propose-ahead", "0"])
     assert result.exit_code == 0, result.output
     nodes = recursor.open_run(run_dir).nodes()[1:]
     assert nodes[0].status.value == "failed"

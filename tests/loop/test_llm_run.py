@@ -26,7 +26,7 @@ def idea(title: str, search: str, replace: str) -> str:
 
 
 SCRIPT = [
-    idea("Higher learning rate", "learning_rate = 3e-9", "learning_rate = 3e-3"),  # stale
+    idea("Higher learning rate", "learning_rate = 0.000000003", "learning_rate = 3e-3"),  # stale
     idea("Higher learning rate", "learning_rate = 1e-3", "learning_rate = 3e-3"),  # repaired
     idea("Triple the step size", "learning_rate = 1e-3", "learning_rate = 3e-3"),  # duplicate
     idea("Shorter context", "block_size = 64  # context length in bytes",
@@ -45,7 +45,7 @@ def test_an_llm_run_end_to_end_with_repairs_duplicates_and_a_cost_cap(tmp_path, 
     run_dir = tmp_path / "run"
     with FakeLLM(list(SCRIPT), default=fallback) as llm:
         models = tmp_path / "models.toml"
-        # $2000 per million tokens: a ~1,750-token brief (as the server counts) costs ~$3.5 a call
+        # $2000 per million tokens: a ~2,000-token brief (as the server counts) costs ~$4 a call
         models.write_text(f'[[models]]\nmodel = "fake-coder"\nprovider = "openai"\n'
                           f'base_url = "{llm.url}/v1"\napi_key_env = "FAKE_LLM_KEY"\n'
                           f'price_in = 2000.0\nprice_out = 2000.0\nmax_retries = 0\n')
@@ -53,14 +53,17 @@ def test_an_llm_run_end_to_end_with_repairs_duplicates_and_a_cost_cap(tmp_path, 
         result = CliRunner().invoke(app, [
             "run", "tiny-lm", "--run-dir", str(run_dir), "--experiments", "6", "--workers", "2",
             "--proposer", "llm", "--models-file", str(models), "--persona", "optimizer",
-            "--persona", "architecture", "--max-cost", "12", "--no-heldout", *sets])
+            "--persona", "architecture", "--max-cost", "16", "--no-heldout",
+            # the script's answers come in the order of turns: one proposal at a time, each
+            # once a worker is free (proposing ahead is tested in test_propose_ahead.py)
+            "--propose-ahead", "0", *sets])
         requests = list(llm.requests)
     assert result.exit_code == 0, result.output
     assert all(r.api_key == KEY for r in requests)
 
     run = recursor.open_run(run_dir)
     report = run.report()
-    assert "cost cap of $12 reached" in report["end_reason"]
+    assert "cost cap of $16 reached" in report["end_reason"]
     assert 1 <= report["counts"]["experiments"] < 6
     nodes = run.nodes()[1:]
     assert nodes[0].title == "Higher learning rate"
@@ -71,10 +74,11 @@ def test_an_llm_run_end_to_end_with_repairs_duplicates_and_a_cost_cap(tmp_path, 
 
     store = RunStore.open(run_dir, readonly=True)
     calls = store.calls()
-    assert [c.outcome for c in calls[:4]] == ["patch-error", "ok", "duplicate", "ok"]
+    # the third answer makes node 2's program again: a repeat, sent back, never a node
+    assert [c.outcome for c in calls[:4]] == ["patch-error", "ok", "repeat", "ok"]
     assert [c.node_id for c in calls[:4]] == [nodes[0].id, nodes[0].id, nodes[1].id, nodes[1].id]
     assert "SEARCH text was not found" in store.path(calls[1].transcript).read_text()
-    assert store.total_cost() >= 12
+    assert store.total_cost() >= 16
     store.close()
 
     by = report["proposers"]["llm:fake-coder:optimizer"]

@@ -38,8 +38,9 @@ def block(search: str, replace: str, path: str = "train.py") -> str:
     return f"{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
 
 
-def applied(text: str, files=None):
-    return apply_blocks(parse_any(text), files or {"train.py": TRAIN})
+def applied(text: str, files=None, generous: bool = True):
+    """As a model's patch is applied: the whole ladder (`generous=False`: the library's way)."""
+    return apply_blocks(parse_any(text), files or {"train.py": TRAIN}, generous)
 
 
 def test_exact_match_is_the_first_rule():
@@ -109,7 +110,10 @@ def test_an_elided_piece_that_fits_several_places_is_ambiguous():
         applied(block(search, "        y = x\n        ...\n        return y\n"))
 
 
-def test_a_misremembered_number_is_a_fuzzy_match():
+def test_a_misremembered_number_is_a_fuzzy_match_when_asked():
+    # a library idea, or a person's diff against another version, must not fuzz
+    with pytest.raises(PatchApplyError, match="not found"):
+        applied(block("learning_rate = 3e-3\n", "learning_rate = 2e-3\n"), generous=False)
     out = applied(block("learning_rate = 3e-3\n", "learning_rate = 2e-3\n"))
     assert out.rules == ("fuzzy",)
     assert out.matches[0].score >= 90
@@ -120,7 +124,8 @@ def test_a_misremembered_number_is_a_fuzzy_match():
 def test_a_near_match_in_two_places_is_refused_not_guessed():
     text = "alpha_value = 10\nother = 0\nalpha_value = 11\n"
     with pytest.raises(PatchApplyError, match="fits 2 places"):
-        applied(block("alpha_value = 12\n", "alpha_value = 13\n", "c.py"), {"c.py": text})
+        applied(block("alpha_value = 12\n", "alpha_value = 13\n", "c.py"), {"c.py": text},
+                generous=True)
 
 
 def test_exact_duplicates_are_refused_with_their_lines():
@@ -170,7 +175,7 @@ def test_an_empty_loose_hunk_is_a_format_error():
 
 def test_c_comments_in_kernel_sources():
     src = "int n = 4; // rows\nfloat s = 0.f;\n"
-    out = apply_blocks(parse(block("int n = 4;\n", "int n = 8;\n", "k.c")), {"k.c": src})
+    out = apply_blocks(parse(block("int n = 4;\n", "int n = 8;\n", "k.c")), {"k.c": src}, True)
     assert out.rules == ("comments",) and out.files["k.c"].startswith("int n = 8;\n")
 
 
@@ -207,3 +212,13 @@ def test_an_exact_match_inside_another_line_is_not_taken():
     # the line's own indentation may be left out, as models do
     out = applied(block("self.scale = 1.0\n", "self.scale = 2.0\n"))
     assert out.rules == ("exact",) and "        self.scale = 2.0\n" in out.files["train.py"]
+
+
+@pytest.mark.parametrize("search", ["batch_size = 32\n", "    n_layer = 4\n", "import torch\nn_layer = 4\n"])
+def test_the_library_and_a_persons_diff_are_taken_exactly(search):
+    """Without `generous` only the exact and trailing-whitespace rules: a library idea's quoted
+    comment is how alternatives exclude each other, and a diff made against another version
+    must not land."""
+    with pytest.raises(PatchApplyError, match="not found"):
+        applied(block(search, "x = 1\n"), generous=False)
+    assert applied(block(search, "x = 1\n")).rules  # a model's patch would be taken

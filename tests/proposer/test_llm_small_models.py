@@ -60,8 +60,10 @@ def test_a_quote_without_the_trailing_comment_applies_and_says_how(run):
     assert call.detail == "applied: block 1 (train.py): comments, line 38"
     # the loop records the rule with the node
     parent = store.nodes()[0]
+    assert proposal.generous  # a model's patch: the whole ladder
     node = add_candidate(store, parent, proposal.idea, proposal.patch_text,
-                         store.files(parent), task.spec.program.editable)
+                         store.files(parent), task.spec.program.editable,
+                         generous=proposal.generous)
     assert node.status is NodeStatus.RUNNING
     assert [a["rule"] for a in store.node(node.id).applied] == ["comments"]
     assert "batch_size = 64\n" in store.files(store.node(node.id))["train.py"]
@@ -86,7 +88,7 @@ def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(run):
     with FakeLLM([BATCH]) as llm:
         first = researcher(llm, store).propose(context(task, store))
     tried = add_candidate(store, parent, first.idea, first.patch_text, store.files(parent),
-                          task.spec.program.editable)
+                          task.spec.program.editable, generous=True)
     ctx = context(task, store)
     ctx = type(ctx)(**{**ctx.__dict__, "programs": {_hash(store, tried): tried.id}})
     with FakeLLM([BATCH, HEADS]) as llm:
@@ -245,7 +247,7 @@ def test_a_generously_applied_patch_is_audited_on_what_it_made(run):
     for search in ("batch_size = 32", "batch_size = 33"):  # comments rule; fuzzy rule
         patch = ("train.py\n<<<<<<< SEARCH\n" + search + "\n=======\nimport os\nbatch_size = "
                  "int(os.environ.get('BATCH', '64'))\n>>>>>>> REPLACE\n")
-        applied = apply_proposal(patch, files, task.spec.program.editable)
+        applied = apply_proposal(patch, files, task.spec.program.editable, generous=True)
         assert applied.status is NodeStatus.REJECTED and "static.environment" in applied.reason
         assert applied.matches and applied.matches[0].rule in ("comments", "fuzzy")
 

@@ -33,11 +33,13 @@ class Applied:
 
 def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
                    editable: Sequence[str], corpus: Corpus | None = None,
-                   may_write: Callable[[str], bool] | None = None) -> Applied:
+                   may_write: Callable[[str], bool] | None = None,
+                   generous: bool = False) -> Applied:
     """The new program of a proposal, with the static auditor's findings, or why there is none.
     `corpus` is the task's data (`audit.memorisation.task_corpus`), for the memorisation check;
     `may_write` (a path -> bool, `ProgramSpec.may_write`) widens `editable` to the new files
-    the task lets ideas create."""
+    the task lets ideas create; `generous` lets the applier's whole ladder place blocks (a
+    model's patch, `Proposal.generous`)."""
     try:
         # with one editable file, a block that names no file (or a placeholder) is for it
         patch = patches.parse_any(patch_text, editable[0] if len(editable) == 1 else None)
@@ -56,7 +58,7 @@ def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
         return Applied(None, (finding,), NodeStatus.REJECTED,
                        f"auditor: static.non-editable: {finding.message}")
     try:
-        done = patches.apply_blocks(patch, parent_files)
+        done = patches.apply_blocks(patch, parent_files, generous)
     except PatchError as err:
         return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
     files = {**parent_files, **done.files}
@@ -78,11 +80,12 @@ def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
                   parent_files: Mapping[str, str], editable: Sequence[str],
                   programs: Mapping[str, int] | None = None,
                   corpus: Corpus | None = None,
-                  may_write: Callable[[str], bool] | None = None) -> Node:
+                  may_write: Callable[[str], bool] | None = None,
+                  generous: bool = False) -> Node:
     """Record the proposal as a node: running, or already rejected or failed with the reason.
     `programs` (program_hash -> node, see Programs) names the programs the run holds; `corpus`
     is the task's data, for the auditor's memorisation check."""
-    applied = apply_proposal(patch_text, parent_files, editable, corpus, may_write)
+    applied = apply_proposal(patch_text, parent_files, editable, corpus, may_write, generous)
     status, reason = applied.status, applied.reason
     held = (programs.get(program_hash(applied.files))
             if status is NodeStatus.RUNNING and programs else None)

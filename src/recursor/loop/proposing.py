@@ -161,7 +161,8 @@ class Proposals:
         # or beside a library gap-filler, may have been made meanwhile by another
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
                              self.task.spec.program.editable,
-                             self._programs.of(nodes.values()), self.corpus, self.task.may_write)
+                             self._programs.of(nodes.values()), self.corpus, self.task.may_write,
+                             proposal.generous)
         if proposal.calls:
             self.store.add_calls(node.id, proposal.calls)
         nodes[node.id] = node

@@ -20,8 +20,10 @@ applier, trying these rules in order and stopping at the first that finds a plac
    `FUZZY_MARGIN` of it.
 
 A rule that fits more than one place is an error naming the places, never a guess, and a looser
-rule is not tried after it. Each match says which rule found it and where, and is recorded with
-the node, so a reader sees which patches were taken as written and which were read generously.
+rule is not tried after it. Rules 3-6 are for a model's patch (`generous`); the library's ideas
+and a person's diff get rules 1-2, as they are exact by contract. Each match says which rule
+found it and where, and is recorded with the node, so a reader sees which patches were taken
+as written and which were read generously.
 """
 
 from __future__ import annotations
@@ -72,9 +74,14 @@ class Match:
                 "lines": [self.first_line, self.last_line], "score": round(self.score, 1)}
 
 
-def locate(text: str, search: str, replace: str, path: str, block: int) -> Match:
+def locate(text: str, search: str, replace: str, path: str, block: int,
+           generous: bool = False) -> Match:
     """The one place of `text` that `search` stands for, or a PatchApplyError saying why none
-    is (not found, with the nearest lines; or ambiguous, with the places)."""
+    is (not found, with the nearest lines; or ambiguous, with the places). Only the first two
+    rules unless `generous`: the library's ideas and a person's diff are exact by contract
+    (alternatives in the library exclude each other by their quoted lines, comments included,
+    and a diff made against another version must not land); a model's patch, quoted from
+    memory, gets the whole ladder."""
     count = text.count(search)
     if count == 1 and _at_line_start(text, text.index(search), search):
         start = text.index(search)
@@ -92,10 +99,11 @@ def locate(text: str, search: str, replace: str, path: str, block: int) -> Match
     if not want:
         raise PatchApplyError(f"block {block}: the SEARCH text for {path} is blank")
     has_elision = any(ELISION.match(line) for line in want)
-    for rule, key, skip in (("trailing-whitespace", str.rstrip, False),
-                            ("indentation", str.strip, False),
-                            ("comments", None, True)):
-        if has_elision:
+    rules = (("trailing-whitespace", str.rstrip, False),
+             ("indentation", str.strip, False),
+             ("comments", None, True))
+    for rule, key, skip in rules if generous else rules[:1]:
+        if has_elision and generous:
             break  # an elided block matches no run of lines as it stands
         spans = file.find(want, key, skip)
         if len(spans) == 1:
@@ -103,9 +111,9 @@ def locate(text: str, search: str, replace: str, path: str, block: int) -> Match
             return file.match(rule, block, a, b, _rewrite(replace, want, file.lines[a:b], path))
         if len(spans) > 1:
             raise _ambiguous(block, path, rule, spans)
-    if has_elision:
+    if has_elision and generous:
         return _elided(file, want, replace, path, block)
-    return _fuzzy(file, want, replace, path, block, search)
+    return _fuzzy(file, want, replace, path, block, generous)
 
 
 def _at_line_start(text: str, start: int, search: str) -> bool:
@@ -327,9 +335,9 @@ def _windows(file: _Lines, want: Sequence[str]) -> list[tuple[float, int, int]]:
 
 
 def _fuzzy(file: _Lines, want: list[str], replace: str, path: str, block: int,
-           search: str) -> Match:
+           allowed: bool) -> Match:
     scored = _windows(file, want)
-    if scored and scored[0][0] >= FUZZY_MIN:
+    if allowed and scored and scored[0][0] >= FUZZY_MIN:
         best, a, b = scored[0]
         rival = next((s for s in scored[1:] if s[2] <= a or s[1] >= b), None)
         if rival is not None and rival[0] >= best - FUZZY_MARGIN:

@@ -142,9 +142,10 @@ def apply(patch: Patch, files: Mapping[str, str]) -> dict[str, str]:
     return apply_blocks(patch, files).files
 
 
-def apply_blocks(patch: Patch, files: Mapping[str, str]) -> Applied:
-    """Apply each block where the ladder of `recursor.patch.match` puts it, in order; a block
-    that fits no place, or more than one, is a PatchApplyError saying which and why."""
+def apply_blocks(patch: Patch, files: Mapping[str, str], generous: bool = False) -> Applied:
+    """Apply each block where the ladder of `recursor.patch.match` puts it, in order (its
+    generous rules only with `generous`); a block that fits no place, or more than one, is a
+    PatchApplyError saying which and why."""
     out: dict[str, str] = {}
     matches: list[Match] = []
     for n, edit in enumerate(patch.edits, start=1):
@@ -160,7 +161,7 @@ def apply_blocks(patch: Patch, files: Mapping[str, str]) -> Applied:
         if current is None:
             known = ", ".join(sorted(files)) or "none"
             raise PatchApplyError(f"block {n}: no file {edit.path} (files: {known})")
-        m = locate(current, edit.search, edit.replace, edit.path, n)
+        m = locate(current, edit.search, edit.replace, edit.path, n, generous)
         matches.append(m)
         out[edit.path] = current[:m.start] + m.replacement + current[m.stop:]
     return Applied(out, tuple(matches))

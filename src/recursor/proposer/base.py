@@ -44,6 +44,8 @@ class Proposal:
     idea: Idea
     patch_text: str
     calls: tuple[Call, ...] = ()  # the model calls behind it, stored with the node
+    # a model's patch, quoted from memory: the applier's whole ladder may place it
+    generous: bool = False
 
 
 class ProposalFailed(RecursorError):

@@ -93,7 +93,7 @@ class LLMResearcher:
                                     system, sent, reply.text))
             if answer is not None:
                 return Proposal(self._idea(answer, broken, switched), answer.patch,
-                                tuple(calls))
+                                tuple(calls), generous=True)
             spent = sum(c.cost for c in calls)
             if ctx.cost_left is not None and spent >= ctx.cost_left:
                 break
@@ -189,7 +189,7 @@ class LLMResearcher:
     def _try_patch(self, ctx: ProposalContext, answer: Answer,
                    broken: Node | None) -> tuple[str, str, tuple]:
         applied = apply_proposal(answer.patch, ctx.parent_files, ctx.task.spec.program.editable,
-                                 task_corpus(ctx.task), ctx.task.may_write)
+                                 task_corpus(ctx.task), ctx.task.may_write, generous=True)
         if applied.status is NodeStatus.FAILED:
             return "patch-error", applied.reason or "the patch does not apply", ()
         if applied.status is NodeStatus.REJECTED:
