@@ -252,18 +252,16 @@ def test_a_generously_applied_patch_is_audited_on_what_it_made(run):
         assert applied.matches and applied.matches[0].rule in ("comments", "fuzzy")
 
 
-def test_a_title_that_copies_the_goal_goes_back_and_the_same_patch_is_then_taken(run):
+def test_a_title_that_copies_the_goal_is_replaced_by_what_the_patch_changes(run):
     task, store = run
     goal = "Lower the validation bits per byte (val_bpb) of a small byte-level GPT"
     echo = answer(goal, "block_size = 64", "block_size = 32")
-    named = answer("Shorter context: block_size 32", "block_size = 64", "block_size = 32")
-    with FakeLLM([echo, named]) as llm:
+    with FakeLLM([echo]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
-        back = llm.requests[1].body["messages"][-1]["content"]
-    assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
-    assert "copies the task's goal" in back and "send the same patch again" in back
-    assert proposal.idea.title == "Shorter context: block_size 32"
-
+    [call] = proposal.calls
+    assert call.outcome == "ok" and "its title copied the task's goal" in call.detail
+    assert proposal.idea.title == "block_size = 64 -> block_size = 32 (train.py)"
+    assert "titled from the patch" in proposal.idea.reason
 
 def test_the_format_names_the_file_and_a_block_without_one_is_for_the_only_editable_file(run):
     task, store = run
@@ -272,7 +270,7 @@ def test_the_format_names_the_file_and_a_block_without_one_is_for_the_only_edita
     with FakeLLM([placeholder]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
         request = llm.requests[0].body["messages"][-1]["content"]
-    assert "PATCH:\ntrain.py\n<<<<<<< SEARCH" in request and "<file name>" not in request
+    assert "PATCH:\n<file name>\n<<<<<<< SEARCH" in request  # a placeholder, not a block to copy
     assert [c.outcome for c in proposal.calls] == ["ok"]
     assert "block 1 (train.py): comments" in proposal.calls[0].detail
 

@@ -85,14 +85,16 @@ class LLMResearcher:
                 raise ProposalFailed(f"{self.name}: {err}", tuple(calls)) from None
             outcome, problem, answer, matches = self._check(ctx, reply, broken, answers)
             problem = problem.replace(FORMAT, answer_format(ctx))
-            notes = [n for n in (("compact brief" if compact else ""), switched) if n]
+            notes = [n for n in (("compact brief" if compact else ""), switched,
+                                 problem if answer is not None else "") if n]
             detail = problem if answer is None else "applied: " + "; ".join(
                 m.describe() for m in matches)
             calls.append(self._call(purpose, attempt, reply, outcome,
                                     "; ".join([detail, *notes]) if notes else detail,
                                     system, sent, reply.text))
             if answer is not None:
-                return Proposal(self._idea(answer, broken, switched), answer.patch,
+                why = "; ".join(n for n in (switched, problem) if n)
+                return Proposal(self._idea(answer, broken, why), answer.patch,
                                 tuple(calls), generous=True)
             spent = sum(c.cost for c in calls)
             if ctx.cost_left is not None and spent >= ctx.cost_left:
@@ -180,10 +182,13 @@ class LLMResearcher:
             answers[said] = problem[:600]
             return outcome, problem, None, ()
         echo = echoed_title(answer.title, ctx)
-        if echo:  # the patch is fine: the same one, titled, is no repeat
-            return ("bad-answer", f"the TITLE '{answer.title[:120]}' copies {echo}, not the "
-                    "change; give a TITLE that names your change (what you set, add or "
-                    "replace) and send the same patch again", None, ())
+        if echo:
+            # the patch is fine and a small model, asked again, keeps the title (2 of 2): the
+            # change names itself, as a reviewer would retitle it
+            answer = dataclasses.replace(answer, title=title_from_patch(answer.patch, matches,
+                                                                        ctx.parent_files)
+                                         or answer.title)
+            return "ok", f"its title copied {echo}; titled from the patch", answer, matches
         return "ok", "", answer, matches
 
     def _try_patch(self, ctx: ProposalContext, answer: Answer,
@@ -266,10 +271,34 @@ class LLMResearcher:
 
 
 def answer_format(ctx: ProposalContext) -> str:
-    """The answer format with the task's editable file named where a block's file goes: small
-    models copy a placeholder such as '<file name>' as it stands."""
-    editable = [f for f in ctx.task.spec.program.editable if f in ctx.parent_files]
-    return FORMAT.replace("<file name>", editable[0]) if editable else FORMAT
+    """The answer format. Its placeholders stay placeholders: with the file named in it, the
+    template read as a real block and a 1.5B model copied its SEARCH placeholder as it stood
+    (3 answers of 8); a '<file name>' copied as it stands is read as the one editable file."""
+    return FORMAT
+
+
+def title_from_patch(patch: str, matches: Sequence, files: dict[str, str]) -> str:
+    """'block_size = 64 -> 32 (train.py)': the first line a patch changes, before and after."""
+    from recursor.patch import apply_blocks, parse_any
+
+    try:
+        new = apply_blocks(parse_any(patch), files, generous=True).files
+    except Exception:  # noqa: BLE001 - a title is a convenience; the patch was checked above
+        return ""
+    for path, text in new.items():
+        old_lines = files.get(path, "").splitlines()
+        new_lines = text.splitlines()
+        import difflib
+
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old_lines, b=new_lines).get_opcodes():
+            if tag == "equal":
+                continue
+            before = old_lines[i1].split("#")[0].strip() if i1 < i2 else ""
+            after = new_lines[j1].split("#")[0].strip() if j1 < j2 else ""
+            change = (f"{before} -> {after}" if before and after else
+                      f"add {after}" if after else f"remove {before}")
+            return f"{change[:90]} ({path})"
+    return ""
 
 
 def echoed_title(title: str, ctx: ProposalContext) -> str:
