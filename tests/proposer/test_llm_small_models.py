@@ -35,11 +35,6 @@ BATCH = answer("Double the batch size", "batch_size = 32", "batch_size = 64")
 HEADS = answer("More heads", "n_head = 4", "n_head = 8", "architecture")
 
 
-@pytest.fixture
-def run(tiny_lm_store):
-    return tiny_lm_store
-
-
 @pytest.fixture(autouse=True)
 def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
@@ -51,8 +46,8 @@ def researcher(llm, store, persona="optimizer", **endpoint) -> LLMResearcher:
     return LLMResearcher(e, persona, read_patch=lambda n: store.path(n.patch_path).read_text())
 
 
-def test_a_quote_without_the_trailing_comment_applies_and_says_how(run):
-    task, store = run
+def test_a_quote_without_the_trailing_comment_applies_and_says_how(tiny_lm_store):
+    task, store = tiny_lm_store
     with FakeLLM([BATCH]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
     [call] = proposal.calls
@@ -69,8 +64,8 @@ def test_a_quote_without_the_trailing_comment_applies_and_says_how(run):
     assert "batch_size = 64\n" in store.files(store.node(node.id))["train.py"]
 
 
-def test_the_repair_message_quotes_the_nearest_line_and_the_block_filled_in(run):
-    task, store = run
+def test_the_repair_message_quotes_the_nearest_line_and_the_block_filled_in(tiny_lm_store):
+    task, store = tiny_lm_store
     wrong = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
     with FakeLLM([wrong, BATCH]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
@@ -82,8 +77,8 @@ def test_the_repair_message_quotes_the_nearest_line_and_the_block_filled_in(run)
     assert f"<<<<<<< SEARCH\n{line}\n=======\nbatch_size = 64\n>>>>>>> REPLACE" in repair
 
 
-def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(run):
-    task, store = run
+def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
+    task, store = tiny_lm_store
     parent = store.nodes()[0]
     with FakeLLM([BATCH]) as llm:
         first = researcher(llm, store).propose(context(task, store))
@@ -106,8 +101,8 @@ def _hash(store, node):
     return program_hash(store.files(node))
 
 
-def test_repeated_repeats_change_persona_and_temperature(run):
-    task, store = run
+def test_repeated_repeats_change_persona_and_temperature(tiny_lm_store):
+    task, store = tiny_lm_store
     broken = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
     with FakeLLM([broken, broken, broken, HEADS]) as llm:
         r = researcher(llm, store)
@@ -126,16 +121,16 @@ def test_repeated_repeats_change_persona_and_temperature(run):
     assert proposal.idea.proposer == "llm:fake-model:optimizer"  # its turns are still its own
 
 
-def test_a_model_that_only_repeats_fails_the_proposal(run):
-    task, store = run
+def test_a_model_that_only_repeats_fails_the_proposal(tiny_lm_store):
+    task, store = tiny_lm_store
     broken = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
     with FakeLLM([broken] * 3) as llm, pytest.raises(ProposalFailed) as err:
         researcher(llm, store).propose(context(task, store))
     assert [c.outcome for c in err.value.calls] == ["patch-error", "repeat", "repeat"]
 
 
-def test_a_small_window_gets_the_compact_brief(run):
-    task, store = run
+def test_a_small_window_gets_the_compact_brief(tiny_lm_store):
+    task, store = tiny_lm_store
     ctx = context(task, store)
     whole, compact = task_brief(ctx), task_brief(ctx, compact=True)
     assert len(compact) < 0.6 * len(whole)
@@ -150,8 +145,8 @@ def test_a_small_window_gets_the_compact_brief(run):
     assert "compact brief" in small.calls[0].detail and "compact" not in big.calls[0].detail
 
 
-def test_the_brief_states_the_machine_and_the_files(run):
-    task, store = run
+def test_the_brief_states_the_machine_and_the_files(tiny_lm_store):
+    task, store = tiny_lm_store
     brief = task_brief(context(task, store))
     assert "There is no GPU" in brief
     assert "You may edit: train.py" in brief and "You may not create new files" in brief
@@ -237,12 +232,12 @@ def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp
     store.close()
 
 
-def test_a_generously_applied_patch_is_audited_on_what_it_made(run):
+def test_a_generously_applied_patch_is_audited_on_what_it_made(tiny_lm_store):
     """The auditor reads the files the ladder made, not the patch text: a rule-breaking change
     placed by the comments or fuzzy rule is rejected like any other."""
     from recursor.loop.candidates import apply_proposal
 
-    task, store = run
+    task, store = tiny_lm_store
     files = task.program_files()
     for search in ("batch_size = 32", "batch_size = 33"):  # comments rule; fuzzy rule
         patch = ("train.py\n<<<<<<< SEARCH\n" + search + "\n=======\nimport os\nbatch_size = "
@@ -252,8 +247,8 @@ def test_a_generously_applied_patch_is_audited_on_what_it_made(run):
         assert applied.matches and applied.matches[0].rule in ("comments", "fuzzy")
 
 
-def test_a_title_that_copies_the_goal_is_replaced_by_what_the_patch_changes(run):
-    task, store = run
+def test_a_title_that_copies_the_goal_is_replaced_by_what_the_patch_changes(tiny_lm_store):
+    task, store = tiny_lm_store
     goal = "Lower the validation bits per byte (val_bpb) of a small byte-level GPT"
     echo = answer(goal, "block_size = 64", "block_size = 32")
     with FakeLLM([echo]) as llm:
@@ -263,8 +258,8 @@ def test_a_title_that_copies_the_goal_is_replaced_by_what_the_patch_changes(run)
     assert proposal.idea.title == "block_size = 64 -> block_size = 32 (train.py)"
     assert "titled from the patch" in proposal.idea.reason
 
-def test_the_format_names_the_file_and_a_block_without_one_is_for_the_only_editable_file(run):
-    task, store = run
+def test_the_format_names_the_file_and_a_block_without_one_is_for_the_only_editable_file(tiny_lm_store):
+    task, store = tiny_lm_store
     placeholder = answer("Shorter context", "block_size = 64", "block_size = 32").replace(
         "PATCH:\ntrain.py\n", "PATCH:\n<file name>\n")
     with FakeLLM([placeholder]) as llm:
@@ -275,10 +270,10 @@ def test_the_format_names_the_file_and_a_block_without_one_is_for_the_only_edita
     assert "block 1 (train.py): comments" in proposal.calls[0].detail
 
 
-def test_a_persona_whose_proposals_fail_does_not_take_every_turn(run):
+def test_a_persona_whose_proposals_fail_does_not_take_every_turn(tiny_lm_store):
     from recursor.proposer.team import Team
 
-    task, store = run
+    task, store = tiny_lm_store
     with FakeLLM(["no idea at all"] * 3 + [BATCH]) as llm:
         team = Team([researcher(llm, store, "contrarian"), researcher(llm, store, "systems")])
         with pytest.raises(ProposalFailed):
