@@ -145,6 +145,7 @@ def main() -> None:
     p.add_argument("--full-budget", action="store_true", help="tiny-lm at its own budget")
     p.add_argument("--out", type=Path, default=Path("runs/llm-local"))
     p.add_argument("--report", type=Path, nargs="+", help="only tabulate these LLM run folders")
+    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = p.parse_args()
     if args.report:
         return report(args.report, args)
@@ -187,6 +188,22 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
                   f"{m['evaluations'] / m['hours']:.0f}" if m["hours"] else "–",
                   f"{lib['evaluations'] / lib['hours']:.0f}" if lib and lib["hours"] else "–")
     Console(width=200).print(t)
+    if getattr(args, "markdown", False):
+        print("\n| task | proposals | parsed | applied | ran | ran ok | accepted | applier rules "
+              "| repeats | s/proposal | exp/h model | exp/h library |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+        for row in rows:
+            m, n = row["llm"], row["llm"]["proposals"]
+            lib = row.get("library")
+            pct = {k: f"{100 * m[k] / n:.0f}%" if n else "–"
+                   for k in ("parsed", "applied", "started", "ran", "accepted")}
+            print(f"| {row['task']} | {n} | {pct['parsed']} | {pct['applied']} | "
+                  f"{pct['started']} | {pct['ran']} | {m['accepted']} | "
+                  + (", ".join(f"{k} {v}" for k, v in sorted(m["rules"].items())) or "–")
+                  + f" | {m['repeats']} | {m['seconds'] / n:.0f} | "
+                  f"{m['evaluations'] / m['hours']:.0f} | "
+                  + (f"{lib['evaluations'] / lib['hours']:.0f}" if lib and lib["hours"] else "–")
+                  + " |")
     for row in rows:
         m = row["llm"]
         print(f"{row['task']}: run {row['dir']}; call outcomes {m['outcomes']}; accepted: "
