@@ -129,3 +129,17 @@ def test_the_search_table_sets_up_the_diversity_policies():
     assert make_policy("islands", task.spec.search).islands == 4
     with pytest.raises(TaskError, match=r"search.descriptors.*unknown descriptors \['colour'\]"):
         load_task("tiny-lm", {"search.descriptors": ["colour"]})
+
+
+def test_new_files_patterns_must_stay_inside_the_task(task_copy):
+    toml = task_copy / "task.toml"
+    text = toml.read_text()
+    toml.write_text(text.replace('editable = ["train.py"]',
+                                 'editable = ["train.py"]\nnew_files = ["../escape/*.py"]'))
+    with pytest.raises(TaskError, match="must stay inside the task folder"):
+        load_task(task_copy)
+    toml.write_text(text.replace('editable = ["train.py"]',
+                                 'editable = ["train.py"]\nnew_files = ["models/*.py"]'))
+    task = load_task(task_copy)
+    assert task.may_write("models/gpt.py") and task.may_write("train.py")
+    assert not task.may_write("prepare.py") and not task.may_write("models/../harness.py")
