@@ -280,3 +280,30 @@ def test_a_persona_whose_proposals_fail_does_not_take_every_turn(tiny_lm_store):
             team.propose(context(task, store))  # the contrarian's turn: three useless answers
         proposal = team.propose(context(task, store))
     assert proposal.idea.proposer == "llm:fake-model:systems"
+
+
+def test_a_wrong_output_goes_back_for_repair_a_broken_rule_does_not(tiny_lm_store):
+    from recursor.store import Finding
+
+    task, store = tiny_lm_store
+    parent = store.nodes()[0]
+    with FakeLLM([BATCH, BATCH]) as llm:
+        r = researcher(llm, store)
+        wrong = store.add_node(parent.id, Idea(title="Fast GELU", proposer=r.name),
+                               task.program_files(), "train.py\n<<<<<<< SEARCH\nx\n=======\ny\n"
+                               ">>>>>>> REPLACE\n", "diff")
+        store.add_findings(wrong.id, [Finding("kernel.correctness", True,
+                                              "max abs error 9.08e+04 at (1457, 319)", "", seed=1)])
+        store.decide(wrong.id, NodeStatus.REJECTED, "auditor: kernel.correctness: wrong result")
+        cheat = store.add_node(parent.id, Idea(title="Env threads", proposer=r.name),
+                               task.program_files(), "p", "diff")
+        store.add_findings(cheat.id, [Finding("static.environment", True, "os.environ", "")])
+        store.decide(cheat.id, NodeStatus.REJECTED, "auditor: static.environment")
+        assert r._to_repair(context(task, store)).id == wrong.id
+        r.propose(context(task, store))
+        request = llm.requests[0].body["messages"][-1]["content"]
+    assert f"repair node {wrong.id}" in request and "kernel.correctness" in request
+    store.add_node(parent.id, Idea(title="Fast GELU", proposer=r.name,
+                                   source=f"repair of node {wrong.id}"), task.program_files(),
+                   "p", "d")
+    assert r._to_repair(context(task, store)) is None  # the cheat is never 'repaired'

@@ -18,7 +18,8 @@ Small models: with `Endpoint.context_tokens` set, a brief that would not fit wit
 answer is sent in its compact form, and long conversations keep the brief and the last exchange.
 
 Repair after a crash: when an idea of this researcher ran and failed on this parent (a
-traceback, a timeout, a memory cap), the next turn on that parent goes to repairing it: the
+traceback, a timeout, a memory cap, a compile error, or a kernel's output outside the task's
+tolerance), the next turn on that parent goes to repairing it: the
 model gets its own patch and the error, and answers a corrected patch for the same idea. Repairs
 are found from the tree itself (`idea.source = "repair of node N"`), so a resumed run knows them.
 """
@@ -39,6 +40,8 @@ from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, s
 from recursor.store.records import Call, Idea, Node, NodeStatus
 
 REPAIR_TAG = "repair of node "
+# blocking findings that say the output is wrong, not that a rule was broken: repaired like a crash
+REPAIRABLE_CHECKS = frozenset({"kernel.correctness", "kernel.second-shape"})
 REPEATS = ("repeat", "duplicate")  # outcomes of an answer that proposed what was tried
 REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher temperature
 HOTTER = 1.0
@@ -254,7 +257,7 @@ class LLMResearcher:
         repaired = {n.idea.source for n in children if n.idea}
         for node in children:
             if (node.idea and node.idea.proposer == self.name
-                    and node.status is NodeStatus.FAILED and node.patch_path
+                    and _broken(node) and node.patch_path
                     and not (node.reason or "").startswith("patch does not apply")
                     and f"{REPAIR_TAG}{node.id}" not in repaired
                     and _repair_depth(node, children) < self.max_repairs):
@@ -336,6 +339,17 @@ def _other_persona(current: Persona, family: tuple[str, ...]) -> Persona:
     at = family.index(current.name) if current.name in family else -1
     later = [n for n in family[at + 1:] if n != current.name]
     return persona((later or names)[0])
+
+
+def _broken(node: Node) -> bool:
+    """A node whose implementation is at fault, not its idea's honesty: it failed (a crash, a
+    compile error), or the task's correctness check rejected its output. A rejection for
+    breaking the rules is never sent back for 'repair': that would teach evasion."""
+    if node.status is NodeStatus.FAILED:
+        return True
+    return node.status is NodeStatus.REJECTED and any(
+        f.blocking and f.check in REPAIRABLE_CHECKS for f in node.findings) and all(
+        f.check in REPAIRABLE_CHECKS for f in node.findings if f.blocking)
 
 
 def _repair_chain(node: Node, nodes: Sequence[Node]) -> set[int]:
