@@ -16,9 +16,9 @@ One row per task, from the run's own records:
 
 - proposals: finished proposals (a node came of it, or the researcher gave up after its
   repairs); then the share of them whose answers parsed, whose patch applied, that passed the
-  static auditor, that ran (an experiment started), that ran ok (at least one seed finished:
-  the program trained, or compiled and passed the kernel's correctness checks), and that were
-  accepted;
+  static auditor, that ran (an experiment started), that ran ok (a seed finished and no check
+  of the run blocked it: the program trained, or compiled and passed the kernel's correctness
+  checks), and that were accepted;
 - rules: how the applier placed the blocks of the patches that applied (recursor.patch.match);
 - repeats: answers that proposed what was tried; tokens and seconds per proposal; model calls
   per proposal;
@@ -102,7 +102,9 @@ def measure(run_dir: Path) -> dict:
     audited = [n for n in applied if not any(f.blocking for f in n.findings)
                and not (n.reason or "").startswith("auditor")]
     started = [n for n in llm if n.evaluations]
-    ran = [n for n in llm if any(e.status.value == "ok" for e in n.evaluations)]
+    # a seed finished and no check of the run blocked it (a kernel's correctness check does)
+    ran = [n for n in llm if any(e.status.value == "ok" for e in n.evaluations)
+           and not any(f.blocking and f.seed is not None for f in n.findings)]
     accepted = [n for n in llm if n.status is NodeStatus.ACCEPTED]
     rules = collections.Counter(a["rule"] for n in applied for a in n.applied)
     outcomes = collections.Counter(c.outcome for c in calls)
