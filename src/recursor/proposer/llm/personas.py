@@ -67,7 +67,7 @@ SYSTEM = ("You are a researcher working in an automated research loop. Each of y
           "of what the run has already tried.")
 
 
-def system_prompt(p: Persona | None = None) -> str:
+def system_prompt() -> str:
     """The system prompt: the same for every persona, so that a server's prompt cache (a local
     llama.cpp's evaluated prefix, a hosted API's prompt caching) holds across turns; who the
     researcher is goes with the turn (`turn`)."""

@@ -27,11 +27,12 @@ are found from the tree itself (`idea.source = "repair of node N"`), so a resume
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 
 from recursor.audit.memorisation import task_corpus
 from recursor.library.records import program_hash
-from recursor.loop.candidates import apply_proposal
+from recursor.loop.candidates import Applied, apply_proposal
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import estimate_tokens, task_brief
 from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer, whole_file_patch
@@ -87,7 +88,6 @@ class LLMResearcher:
                                         system, sent, ""))
                 raise ProposalFailed(f"{self.name}: {err}", tuple(calls)) from None
             outcome, problem, answer, matches = self._check(ctx, reply, broken, answers)
-            problem = problem.replace(FORMAT, answer_format(ctx))
             notes = [n for n in (("compact brief" if compact else ""), switched,
                                  problem if answer is not None else "") if n]
             detail = problem if answer is None else "applied: " + "; ".join(
@@ -135,7 +135,7 @@ class LLMResearcher:
                 text = (brief + f"\n\n## Your turn\n{turn(looking)}\nPropose one new idea "
                         f"for node {ctx.parent.id}: a direction listed above that the run has "
                         "not tried, or one of your own, implemented in full.\n\n"
-                        + answer_format(ctx))
+                        + FORMAT)
             need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
             if window is None or need <= window:
                 return text, compact
@@ -180,28 +180,27 @@ class LLMResearcher:
         if said in answers:
             return ("repeat", "it is the same patch as an earlier answer of yours, which was "
                     f"refused: {answers[said]}", None, ())
-        outcome, problem, matches = self._try_patch(ctx, answer, broken)
-        if outcome != "ok":
+        outcome, problem, applied = self._try_patch(ctx, answer, broken)
+        if applied is None:
             answers[said] = problem[:600]
             return outcome, problem, None, ()
         echo = echoed_title(answer.title, ctx)
         if echo:
             # the patch is fine and a small model, asked again, keeps the title (2 of 2): the
             # change names itself, as a reviewer would retitle it
-            answer = dataclasses.replace(answer, title=title_from_patch(answer.patch, matches,
-                                                                        ctx.parent_files)
-                                         or answer.title)
-            return "ok", f"its title copied {echo}; titled from the patch", answer, matches
-        return "ok", "", answer, matches
+            answer = dataclasses.replace(answer, title=title_from_patch(
+                ctx.parent_files, applied.files) or answer.title)
+            return "ok", f"its title copied {echo}; titled from the patch", answer, applied.matches
+        return "ok", "", answer, applied.matches
 
     def _try_patch(self, ctx: ProposalContext, answer: Answer,
-                   broken: Node | None) -> tuple[str, str, tuple]:
+                   broken: Node | None) -> tuple[str, str, Applied | None]:
         applied = apply_proposal(answer.patch, ctx.parent_files, ctx.task.spec.program.editable,
                                  task_corpus(ctx.task), ctx.task.may_write, generous=True)
         if applied.status is NodeStatus.FAILED:
-            return "patch-error", applied.reason or "the patch does not apply", ()
+            return "patch-error", applied.reason or "the patch does not apply", None
         if applied.status is NodeStatus.REJECTED:
-            return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", ()
+            return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", None
         held = ctx.programs.get(program_hash(applied.files)) if ctx.programs else None
         if held is not None:
             node = next((n for n in ctx.nodes if n.id == held), None)
@@ -209,7 +208,7 @@ class LLMResearcher:
                     else f"makes the same program as node {held}"
                     + (f" ('{node.title}', {node.status.value})" if node else "")
                     + ", which the run has already tried")
-            return "repeat", f"the patch {what}.", ()
+            return "repeat", f"the patch {what}.", None
         if self.novelty is not None and self.read_patch is not None:
             from recursor.proposer.novelty import tried_in_run
 
@@ -219,8 +218,8 @@ class LLMResearcher:
             novel, similar = self.novelty.is_novel(idea, answer.patch, tried)
             if not novel:
                 return ("duplicate", f"the idea repeats one the run already tried: "
-                        f"{similar.reason}. Propose a different idea.", ())
-        return "ok", "", applied.matches
+                        f"{similar.reason}. Propose a different idea.", None)
+        return "ok", "", applied
 
     def _idea(self, answer: Answer, broken: Node | None, switched: str = "") -> Idea:
         if broken is not None:
@@ -270,36 +269,20 @@ class LLMResearcher:
                 f"experiment failed:\n\n{broken.reason}\n\nThe patch:\n```\n"
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
-                f"{ctx.parent.id}'s code, as shown above.\n\n" + answer_format(ctx))
+                f"{ctx.parent.id}'s code, as shown above.\n\n" + FORMAT)
 
 
-def answer_format(ctx: ProposalContext) -> str:
-    """The answer format. Its placeholders stay placeholders: with the file named in it, the
-    template read as a real block and a 1.5B model copied its SEARCH placeholder as it stood
-    (3 answers of 8); a '<file name>' copied as it stands is read as the one editable file."""
-    return FORMAT
-
-
-def title_from_patch(patch: str, matches: Sequence, files: dict[str, str]) -> str:
+def title_from_patch(before: Mapping[str, str], after: Mapping[str, str]) -> str:
     """'block_size = 64 -> 32 (train.py)': the first line a patch changes, before and after."""
-    from recursor.patch import apply_blocks, parse_any
-
-    try:
-        new = apply_blocks(parse_any(patch), files, generous=True).files
-    except Exception:  # noqa: BLE001 - a title is a convenience; the patch was checked above
-        return ""
-    for path, text in new.items():
-        old_lines = files.get(path, "").splitlines()
-        new_lines = text.splitlines()
-        import difflib
-
+    for path in sorted(after):
+        old_lines = before.get(path, "").splitlines()
+        new_lines = after[path].splitlines()
         for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old_lines, b=new_lines).get_opcodes():
             if tag == "equal":
                 continue
-            before = old_lines[i1].split("#")[0].strip() if i1 < i2 else ""
-            after = new_lines[j1].split("#")[0].strip() if j1 < j2 else ""
-            change = (f"{before} -> {after}" if before and after else
-                      f"add {after}" if after else f"remove {before}")
+            was = old_lines[i1].split("#")[0].strip() if i1 < i2 else ""
+            now = new_lines[j1].split("#")[0].strip() if j1 < j2 else ""
+            change = f"{was} -> {now}" if was and now else f"add {now}" if now else f"remove {was}"
             return f"{change[:90]} ({path})"
     return ""
 
