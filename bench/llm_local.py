@@ -18,7 +18,8 @@ One row per task, from the run's own records:
   repairs); then the share of them whose answers parsed, whose patch applied, that passed the
   static auditor, that ran (an experiment started), that ran ok (a seed finished and no check
   of the run blocked it: the program trained, or compiled and passed the kernel's correctness
-  checks), and that were accepted;
+  checks), and that were accepted; "ideas ran ok" counts an idea and the repairs of it
+  (`repair of node N`, made after its experiment failed) as one, of the ideas proposed;
 - rules: how the applier placed the blocks of the patches that applied (recursor.patch.match);
 - repeats: answers that proposed what was tried; tokens and seconds per proposal; model calls
   per proposal;
@@ -41,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 import recursor
+from recursor.proposer.llm.researcher import REPAIR_TAG
 from recursor.store import NodeStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,12 +108,25 @@ def measure(run_dir: Path) -> dict:
     ran = [n for n in llm if any(e.status.value == "ok" for e in n.evaluations)
            and not any(f.blocking and f.seed is not None for f in n.findings)]
     accepted = [n for n in llm if n.status is NodeStatus.ACCEPTED]
+    # an idea and its repairs (`repair of node N`) as one: did any of them run ok?
+    by_id = {n.id: n for n in llm}
+
+    def first(node):
+        while node.idea.source.startswith(REPAIR_TAG):
+            earlier = by_id.get(int(node.idea.source.removeprefix(REPAIR_TAG)))
+            if earlier is None:
+                break
+            node = earlier
+        return node.id
+
+    ideas = len([n for n in llm if not n.idea.source.startswith(REPAIR_TAG)]) + len(failed)
+    ideas_ok = len({first(n) for n in ran})
     rules = collections.Counter(a["rule"] for n in applied for a in n.applied)
     outcomes = collections.Counter(c.outcome for c in calls)
     return {
         "proposals": proposals, "parsed": parsed, "applied": len(applied),
         "audited": len(audited), "started": len(started), "ran": len(ran),
-        "accepted": len(accepted),
+        "accepted": len(accepted), "ideas": ideas, "ideas_ok": ideas_ok,
         "accepted_titles": [n.title for n in accepted],
         "rules": dict(rules), "outcomes": dict(outcomes),
         "repeats": outcomes["repeat"] + outcomes["duplicate"],
@@ -174,7 +189,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
     t = Table(title=f"A real model as researcher ({args.model} at {args.base_url}; "
                     f"{date.today()}, {platform.node()}, {os.cpu_count()} cores)")
     for col in ("task", "proposals", "parsed", "applied", "audit passed", "ran", "ran ok",
-                "accepted",
+                "ideas ran ok", "accepted",
                 "applier rules", "repeats", "calls/prop", "tokens/prop", "s/prop",
                 "exp/h model", "exp/h library"):
         t.add_column(col, overflow="fold")
@@ -183,7 +198,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
         lib = row.get("library")
         t.add_row(row["task"], str(n), share(m["parsed"], n), share(m["applied"], n),
                   share(m["audited"], n), share(m["started"], n), share(m["ran"], n),
-                  share(m["accepted"], n),
+                  share(m["ideas_ok"], m["ideas"]), share(m["accepted"], n),
                   ", ".join(f"{k} {v}" for k, v in sorted(m["rules"].items())) or "–",
                   str(m["repeats"]), f"{m['calls'] / n:.1f}" if n else "–",
                   f"{m['tokens'] / n:.0f}" if n else "–", f"{m['seconds'] / n:.0f}" if n else "–",
@@ -191,16 +206,18 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
                   f"{lib['evaluations'] / lib['hours']:.0f}" if lib and lib["hours"] else "–")
     Console(width=200).print(t)
     if getattr(args, "markdown", False):
-        print("\n| task | proposals | parsed | applied | ran | ran ok | accepted | applier rules "
-              "| repeats | s/proposal | exp/h model | exp/h library |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+        print("\n| task | proposals | parsed | applied | ran | ran ok | ideas ran ok | accepted "
+              "| applier rules | repeats | s/proposal | exp/h model | exp/h library |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: "
+              "| ---: |")
         for row in rows:
             m, n = row["llm"], row["llm"]["proposals"]
             lib = row.get("library")
             pct = {k: f"{100 * m[k] / n:.0f}%" if n else "–"
                    for k in ("parsed", "applied", "started", "ran", "accepted")}
             print(f"| {row['task']} | {n} | {pct['parsed']} | {pct['applied']} | "
-                  f"{pct['started']} | {pct['ran']} | {m['accepted']} | "
+                  f"{pct['started']} | {pct['ran']} | {share(m['ideas_ok'], m['ideas'])} | "
+                  f"{m['accepted']} | "
                   + (", ".join(f"{k} {v}" for k, v in sorted(m["rules"].items())) or "–")
                   + f" | {m['repeats']} | {m['seconds'] / n:.0f} | "
                   f"{m['evaluations'] / m['hours']:.0f} | "

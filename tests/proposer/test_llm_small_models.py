@@ -4,7 +4,7 @@ kernel tasks. Against the loopback server that speaks the provider's protocol.""
 from __future__ import annotations
 
 import pytest
-from llmfake.server import FakeLLM
+from llmfake.server import FakeLLM, Reply
 
 from recursor.loop.candidates import add_candidate
 from recursor.loop.config import RunConfig
@@ -307,3 +307,45 @@ def test_a_wrong_output_goes_back_for_repair_a_broken_rule_does_not(tiny_lm_stor
                                    source=f"repair of node {wrong.id}"), task.program_files(),
                    "p", "d")
     assert r._to_repair(context(task, store)) is None  # the cheat is never 'repaired'
+
+
+def test_a_patch_that_changes_nothing_is_shown_the_lines_its_idea_names(tiny_lm_store):
+    # what the 1.5B model wrote for "a smaller block size": a class quoted and written back
+    task, store = tiny_lm_store
+    klass = store.files(store.nodes()[0])["train.py"].split("class MLP")[1].split("\n\n")[0]
+    same = answer("Use a smaller block size", "class MLP" + klass, "class MLP" + klass,
+                  "architecture")
+    smaller = answer("Use a smaller block size", "block_size = 64", "block_size = 32",
+                     "architecture")
+    with FakeLLM([same, smaller]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        follow = llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["no-change", "ok"]
+    assert "the patch changes nothing" in follow
+    assert "train.py line 37: block_size = 64  # context length in bytes" in follow
+    assert "batch_size = 32" not in follow  # only what the idea names
+
+
+def test_a_cut_off_answer_is_asked_again_warmer(tiny_lm_store):
+    task, store = tiny_lm_store
+    with FakeLLM([Reply(text=BATCH[:120], finish="length"), BATCH]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        bodies = [req.body for req in llm.requests]
+    assert [c.outcome for c in proposal.calls] == ["truncated", "ok"]
+    assert "temperature" not in bodies[0] and bodies[1]["temperature"] == 0.7
+    assert "only the lines you change" in bodies[1]["messages"][-1]["content"]
+
+
+def test_no_repair_call_is_made_once_the_runs_time_is_up(tiny_lm_store):
+    import dataclasses
+    import time
+
+    task, store = tiny_lm_store
+    wrong = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    ctx = dataclasses.replace(context(task, store), deadline=time.monotonic() - 1)
+    with FakeLLM([wrong, BATCH]) as llm:
+        with pytest.raises(ProposalFailed) as err:
+            researcher(llm, store).propose(ctx)
+        assert len(llm.requests) == 1
+    assert [c.outcome for c in err.value.calls] == ["patch-error"]  # kept for the record
+    assert "time budget ended after 1 calls" in err.value.reason

@@ -177,6 +177,12 @@ class ResearchLoop(ValueLooks):
     def elapsed(self) -> float:
         return self._elapsed_before + time.monotonic() - self._session_started
 
+    def _deadline(self) -> float | None:
+        """time.monotonic() at which the time budget ends; None without one."""
+        if self.config.minutes is None:
+            return None
+        return time.monotonic() + self.config.minutes * 60 - self.elapsed()
+
     def _event(self, kind: str, message: str, node_id: int | None = None) -> None:
         self.store.event(kind, message, node_id)
         self.observer.on_event(kind, message, node_id)
@@ -212,7 +218,7 @@ class ResearchLoop(ValueLooks):
             if not self._may_propose():
                 return
             if self.proposals.pending is None:
-                self.proposals.start(self._nodes)
+                self.proposals.start(self._nodes, self._deadline())
                 if self.proposals.take(self._nodes):
                     continue
             # the proposer is thinking: the loop goes on collecting meanwhile, and a mixed
@@ -238,7 +244,7 @@ class ResearchLoop(ValueLooks):
         flying = (f.evaluation.node_id for f in self._flights.values())
         if queued(self._nodes, flying) >= self.ahead:
             return
-        self.proposals.start(self._nodes)
+        self.proposals.start(self._nodes, self._deadline())
         self.proposals.take(self._nodes)  # a quick proposer's candidate is back already
 
     def _pending_evaluation(self) -> tuple[int, int, str, str] | None:

@@ -70,9 +70,10 @@ class Proposals:
         """No candidate will come any more: no idea is left, or proposing was stopped."""
         return self.exhausted or self.stopped is not None
 
-    def start(self, nodes: dict[int, Node]) -> None:
+    def start(self, nodes: dict[int, Node], deadline: float | None = None) -> None:
         """Choose a parent among `nodes` and ask for a candidate of it, on the proposer's
-        thread; or mark proposing exhausted or stopped."""
+        thread; or mark proposing exhausted or stopped. `deadline` (time.monotonic()) is when
+        the run's time budget ends."""
         chosen = self._choose(self.proposer, nodes)
         if chosen is None:
             self.exhausted = True
@@ -82,7 +83,7 @@ class Proposals:
         # the cost left is read once per proposal, not for every parent the frontier looks at
         cost_left = (None if self.config.max_cost is None
                      else self.config.max_cost - self.store.total_cost())
-        ctx = dataclasses.replace(ctx, island=island, cost_left=cost_left)
+        ctx = dataclasses.replace(ctx, island=island, cost_left=cost_left, deadline=deadline)
         if ctx.cost_left is not None and ctx.cost_left <= 0:
             self.stopped = (f"cost cap of ${self.config.max_cost:g} reached "
                             f"(${self.store.total_cost():.4f} spent on model calls)")

@@ -34,6 +34,9 @@ class ProposalContext:
     # program_hash of every program the run holds -> the first node with it: two ideas in
     # either order on two branches make one program, which need not run twice
     programs: Mapping[str, int] = field(default_factory=dict)
+    # time.monotonic() at which the run's time budget ends (None: no time budget): a proposer
+    # that would call a model again after it stops and gives back what it has
+    deadline: float | None = None
 
     def children(self, node_id: int) -> list[Node]:
         return [n for n in self.nodes if n.parent_id == node_id]

@@ -41,13 +41,15 @@ RATIONALE: <the mechanism; cite the paper or project it comes from, if any>
 PATCH:
 <file name>
 <<<<<<< SEARCH
-<lines copied exactly from the current file, enough to be unique>
+<only the lines you change, copied exactly from the current file (often 1 to 5 lines)>
 =======
-<the new lines>
+<those lines as they should become>
 >>>>>>> REPLACE
 
 A patch may hold several blocks, for one or more editable files; each SEARCH must match the
-current file exactly once, whitespace included. Keep the change small and focused on the idea."""
+current file exactly once, whitespace included. Never copy a whole class or function into
+SEARCH to change one line of it: quote that line (and one line around it, if it is not
+unique). Keep the change small and focused on the idea."""
 
 _LABEL = re.compile(r"^\s*(?:[*#>\-\s]*)\**\s*(" + "|".join(FIELDS) + r")\s*\**\s*:\s*(.*)$",
                     re.IGNORECASE)

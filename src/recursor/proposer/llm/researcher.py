@@ -14,6 +14,9 @@ back with the list of what the run has tried and a request for another direction
 `REPEATS_BEFORE_SWITCH` repeats in one proposal the model is asked as another persona of the
 run's family, at a higher temperature. The report counts repeats per proposer.
 
+A cut-off answer is asked again at a warmer temperature; a patch that changes nothing goes back
+with the lines that set what its idea names (`hints`).
+
 Small models: with `Endpoint.context_tokens` set, a brief that would not fit with room for the
 answer is sent in its compact form, and long conversations keep the brief and the last exchange.
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from recursor.audit.memorisation import task_corpus
@@ -37,6 +41,7 @@ from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import estimate_tokens, task_brief
 from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer, whole_file_patch
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
+from recursor.proposer.llm.hints import unchanged_hint
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.store.records import Call, Idea, Node, NodeStatus
 
@@ -46,6 +51,7 @@ REPAIRABLE_CHECKS = frozenset({"kernel.correctness", "kernel.second-shape"})
 REPEATS = ("repeat", "duplicate")  # outcomes of an answer that proposed what was tried
 REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher temperature
 HOTTER = 1.0
+WARMER = 0.7  # a retry after a cut-off answer
 
 
 class LLMResearcher:
@@ -79,6 +85,10 @@ class LLMResearcher:
         answers: dict[str, str] = {}  # an earlier answer's patch -> why it was refused
         problem, repeats, switched = "", 0, ""
         for attempt in range(1, self.max_repairs + 2):
+            if attempt > 1 and ctx.deadline is not None and time.monotonic() >= ctx.deadline:
+                raise ProposalFailed(f"{self.name}: the run's time budget ended after "
+                                     f"{len(calls)} calls; the last problem: {problem}",
+                                     tuple(calls))
             system = system_prompt()
             sent = self._fit(messages)
             try:
@@ -104,6 +114,10 @@ class LLMResearcher:
                 break
             follow = (f"That answer cannot be used: {problem}\n\nAnswer again with the whole "
                       "idea and a corrected patch, in the same format.")
+            if outcome == "truncated" and temperature is None:
+                # at a server's low default a model writes the same long answer again (3 of 3
+                # with a 1.5B model); a warmer sample is what lets the advice change it
+                temperature = max(self.endpoint.temperature or 0.0, WARMER)
             if outcome in REPEATS:
                 repeats += 1
                 follow = (f"That answer cannot be used: {problem}\n\n{tried_list(ctx)}\n\n"
@@ -201,11 +215,14 @@ class LLMResearcher:
             return "patch-error", applied.reason or "the patch does not apply", None
         if applied.status is NodeStatus.REJECTED:
             return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", None
+        if applied.files == dict(ctx.parent_files):
+            return "no-change", unchanged_hint(
+                " ".join((answer.title, answer.hypothesis)), ctx.parent_files,
+                ctx.task.spec.program.editable), None
         held = ctx.programs.get(program_hash(applied.files)) if ctx.programs else None
         if held is not None:
             node = next((n for n in ctx.nodes if n.id == held), None)
-            what = ("changes nothing: the program is its parent's" if held == ctx.parent.id
-                    else f"makes the same program as node {held}"
+            what = (f"makes the same program as node {held}"
                     + (f" ('{node.title}', {node.status.value})" if node else "")
                     + ", which the run has already tried")
             return "repeat", f"the patch {what}.", None
