@@ -172,7 +172,7 @@ def test_noise_seeds_find_real_gains_early_in_a_run_and_keep_false_accepts_bound
     """A run's first candidates are judged with the baseline's degrees of freedom only: with 3
     noise seeds the inflated bar of 3 degrees comes down and more of a real gain's first tests
     pass, where the baseline's spread over seeds is that of a paired difference (pairing
-    removes little: tiny-lm, README). Where pairing removes much (a large shared seed effect),
+    removes little: tiny-lm, docs/judge.md). Where pairing removes much (a large shared seed effect),
     the baseline's spread overstates the noise and more of it makes the tests stricter, never
     looser; nulls pass at about alpha either way."""
     plain = Judge("m", minimize=True, seeds=SEEDS, config=JudgeConfig(alpha=0.02))

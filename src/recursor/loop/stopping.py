@@ -21,7 +21,7 @@ one degree per node that ran both fresh pairs, so early in a run the test's bar 
 (t(0.02) is 3.48 at 3 degrees, 2.15 at 30), and the fresh pairs of the near-nulls these looks
 give up are what would bring it down: a run whose looks stopped them kept a bar so high that
 its judge rejected a winner the same run without early stopping accepted (the seed-8
-value-function bench, README).
+value-function bench, docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ confirmation pair. A node is given up when its test is forecast to pass less tha
 100. That is above the false-stop target (10% of stops) because most stops fall far below the
 level: replayed on the seven full arms of the value-function bench (seeds 9-15, 486 seed runs),
 0.15 gave up 94 nodes in their screen, none of the 15 accepted, and saved 34% of the seed runs
-where 0.10 saved 22%; at 0.20 two winners were lost (README, "Early stopping"). The audits hold
+where 0.10 saved 22%; at 0.20 two winners were lost (docs/benchmarks.md, 2026-12-04). The audits hold
 the rate to the target in every run. Each level tightens on the audits of its own look.
 
 A forecast from a partial curve is stopped on only when `looks` successive looks of the same
