@@ -326,14 +326,27 @@ def test_a_patch_that_changes_nothing_is_shown_the_lines_its_idea_names(tiny_lm_
     assert "batch_size = 32" not in follow  # only what the idea names
 
 
-def test_a_cut_off_answer_is_asked_again_warmer(tiny_lm_store):
+def test_a_cut_off_answer_is_asked_again_warmer_without_the_answer_to_copy(tiny_lm_store):
+    # what the 1.5B model wrote on kernel-gelu, three times: a block quoting a method and
+    # writing it back, then '>>>>>>> REPLACE' until the token limit
     task, store = tiny_lm_store
-    with FakeLLM([Reply(text=BATCH[:120], finish="length"), BATCH]) as llm:
+    klass = "class MLP" + store.files(store.nodes()[0])["train.py"].split("class MLP")[1]
+    klass = klass.split("\n\n")[0]
+    looping = (BATCH.split("PATCH:")[0] + f"PATCH:\n<<<<<<< SEARCH\n{klass}\n=======\n{klass}\n"
+               ">>>>>>> REPLACE\n<<<<<<< SEARCH\n=======\n" + ">>>>>>> REPLACE\n" * 40)
+    cut = Reply(text=looping, finish="length")
+    with FakeLLM([cut, cut, BATCH]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
         bodies = [req.body for req in llm.requests]
-    assert [c.outcome for c in proposal.calls] == ["truncated", "ok"]
+    assert [c.outcome for c in proposal.calls] == ["truncated", "truncated", "ok"]
     assert "temperature" not in bodies[0] and bodies[1]["temperature"] == 0.7
-    assert "only the lines you change" in bodies[1]["messages"][-1]["content"]
+    for body in bodies[1:]:  # the same request again, never the cut-off answer
+        assert [m["role"] for m in body["messages"]] == ["system", "user"]
+        asked = body["messages"][-1]["content"]
+        assert asked.startswith(bodies[0]["messages"][-1]["content"])
+        assert asked.count("cut off at the token limit") == 1
+        assert f"block 1 quoted {len(klass.splitlines())} lines and wrote them back" in asked
+        assert "only the lines you change" in asked
 
 
 def test_no_repair_call_is_made_once_the_runs_time_is_up(tiny_lm_store):

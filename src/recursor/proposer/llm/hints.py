@@ -8,6 +8,10 @@ two or three words joined the way code joins them ("block size" -> `block_size`,
 rate" -> `learning_rate`, "weight decay" -> `weight_decay`). A line is pointed at when it
 assigns or defines one of those names (Python), or defines or declares it (other files: C, C++,
 CUDA).
+
+A cut-off answer is the other form of the same habit: the model copies long stretches of the
+file, often unchanged, until the token limit. `unchanged_blocks` finds the complete blocks of
+such an answer whose REPLACE equals their SEARCH, so the message can say what went wrong.
 """
 
 from __future__ import annotations
@@ -69,3 +73,18 @@ def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str
         return message
     shown = "\n".join(f"  {path} line {number}: {line.strip()}" for path, number, line in lines)
     return f"{message}. The lines that set what your idea names:\n{shown}"
+
+
+_BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE",
+                    re.MULTILINE | re.DOTALL)
+
+
+def unchanged_blocks(text: str) -> list[tuple[int, int]]:
+    """(block number, lines) of the complete SEARCH/REPLACE blocks in `text` whose REPLACE
+    text equals their SEARCH text."""
+    found = []
+    for number, block in enumerate(_BLOCK.finditer(text), 1):
+        search, replace = block.group(1), block.group(2)
+        if search.strip() and search.strip() == replace.strip():
+            found.append((number, len(search.strip().splitlines())))
+    return found

@@ -14,7 +14,8 @@ back with the list of what the run has tried and a request for another direction
 `REPEATS_BEFORE_SWITCH` repeats in one proposal the model is asked as another persona of the
 run's family, at a higher temperature. The report counts repeats per proposer.
 
-A cut-off answer is asked again at a warmer temperature; a patch that changes nothing goes back
+A cut-off answer is not shown back (a small model copies it): the request is asked again, with
+what went wrong, at a warmer temperature; a patch that changes nothing goes back
 with the lines that set what its idea names (`hints`).
 
 Small models: with `Endpoint.context_tokens` set, a brief that would not fit with room for the
@@ -41,7 +42,7 @@ from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import estimate_tokens, task_brief
 from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer, whole_file_patch
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
-from recursor.proposer.llm.hints import unchanged_hint
+from recursor.proposer.llm.hints import unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.store.records import Call, Idea, Node, NodeStatus
 
@@ -52,6 +53,7 @@ REPEATS = ("repeat", "duplicate")  # outcomes of an answer that proposed what wa
 REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher temperature
 HOTTER = 1.0
 WARMER = 0.7  # a retry after a cut-off answer
+TRUNCATION_NOTE = "\n\nNote on an earlier try: "
 
 
 class LLMResearcher:
@@ -112,12 +114,17 @@ class LLMResearcher:
             spent = sum(c.cost for c in calls)
             if ctx.cost_left is not None and spent >= ctx.cost_left:
                 break
+            if outcome == "truncated":
+                # the cut-off answer is not shown back: a small model copies it, loop and all
+                # (3 of 3 identical answers with a 1.5B model, even warmer); the request is
+                # asked again with the advice added
+                if temperature is None:
+                    temperature = max(self.endpoint.temperature or 0.0, WARMER)
+                messages[-1] = {"role": "user", "content": messages[-1]["content"].split(
+                    TRUNCATION_NOTE)[0] + f"{TRUNCATION_NOTE}{problem}."}
+                continue
             follow = (f"That answer cannot be used: {problem}\n\nAnswer again with the whole "
                       "idea and a corrected patch, in the same format.")
-            if outcome == "truncated" and temperature is None:
-                # at a server's low default a model writes the same long answer again (3 of 3
-                # with a 1.5B model); a warmer sample is what lets the advice change it
-                temperature = max(self.endpoint.temperature or 0.0, WARMER)
             if outcome in REPEATS:
                 repeats += 1
                 follow = (f"That answer cannot be used: {problem}\n\n{tried_list(ctx)}\n\n"
@@ -176,10 +183,12 @@ class LLMResearcher:
         were applied). A repair is measured for novelty against everything but the failed
         attempts it repairs. `answers` holds this conversation's earlier patches."""
         if reply.truncated:
-            return ("truncated", "the answer was cut off at the token limit. Make the patch "
-                    "smaller: in SEARCH quote only the lines you change and one line around "
-                    "them, not whole classes or functions; skip unchanged lines with a '...' "
-                    "line in SEARCH and REPLACE alike", None, ())
+            copied = "".join(f" Its block {n} quoted {lines} lines and wrote them back "
+                             "unchanged." for n, lines in unchanged_blocks(reply.text)[:2])
+            return ("truncated", "an answer to this was cut off at the token limit." + copied
+                    + " Make the patch smaller: in SEARCH quote only the lines you change and "
+                    "one line around them, not whole classes or functions; skip unchanged "
+                    "lines with a '...' line in SEARCH and REPLACE alike", None, ())
         try:
             answer = parse_answer(reply.text)
         except AnswerError as err:
