@@ -362,3 +362,21 @@ def test_no_repair_call_is_made_once_the_runs_time_is_up(tiny_lm_store):
         assert len(llm.requests) == 1
     assert [c.outcome for c in err.value.calls] == ["patch-error"]  # kept for the record
     assert "time budget ended after 1 calls" in err.value.reason
+
+
+def test_a_persona_with_a_failed_experiment_to_repair_takes_the_next_turn(tiny_lm_store):
+    from recursor.proposer.team import Team
+
+    task, store = tiny_lm_store
+    parent = store.nodes()[0]
+    with FakeLLM([BATCH, BATCH]) as llm:
+        systems, contrarian = researcher(llm, store, "systems"), researcher(llm, store, "contrarian")
+        team = Team([systems, contrarian])
+        crashed = store.add_node(parent.id, Idea(title="Fused step", proposer=contrarian.name),
+                                 task.program_files(), "train.py\n<<<<<<< SEARCH\nx\n=======\n"
+                                 "y\n>>>>>>> REPLACE\n", "diff")
+        store.decide(crashed.id, NodeStatus.FAILED, "seed 1: RuntimeError: shape mismatch")
+        # the contrarian has had a turn and the systems researcher none, yet the repair goes first
+        assert team.pick(context(task, store)) is contrarian
+        team.propose(context(task, store))
+        assert f"repair node {crashed.id}" in llm.requests[0].body["messages"][-1]["content"]

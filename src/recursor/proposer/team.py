@@ -3,8 +3,9 @@
 - Models: when several are configured, a bandit (UCB1) gives more turns to the model whose ideas
   get accepted: reward 1 for an accepted node, 0 for a rejected or failed one, undecided nodes
   not counted yet. Every model gets a first turn before the bandit compares them.
-- Personas: within a model, the persona with the fewest proposals so far goes next, so every
-  specialty gets its turns.
+- Personas: within a model, a persona with a failed experiment to repair on the parent goes
+  first; otherwise the persona with the fewest proposals so far, so every specialty gets its
+  turns.
 - Islands: under the islands policy, island i gets the personas whose position is i modulo the
   number of islands (with 4 personas and 3 islands: optimizer and contrarian, architecture,
   systems), so the sub-populations search differently, not only separately.
@@ -23,6 +24,7 @@ import math
 from collections.abc import Sequence
 
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed, Proposer
+from recursor.proposer.llm.researcher import LLMResearcher
 from recursor.store.records import NodeStatus
 
 
@@ -65,6 +67,11 @@ class Team:
         if ctx.island is not None:  # each island its own share of the personas, in turn
             island, islands = ctx.island
             mine = [r for j, r in enumerate(mine) if j % islands == island % islands] or mine
+        # a failed experiment of a member on this parent is repaired first: the error is the
+        # most specific thing the run can tell a model, and repairs are bounded per idea
+        due = [r for r in mine if isinstance(r, LLMResearcher) and r.repair_due(ctx)]
+        if due:
+            return due[0]
         counts = {r.name: self._failed.get(r.name, 0) for r in mine}
         for n in ctx.nodes:
             if n.idea and n.idea.proposer in counts:

@@ -274,6 +274,10 @@ class LLMResearcher:
 
     # -- repairs after a failed experiment -------------------------------------------------
 
+    def repair_due(self, ctx: ProposalContext) -> bool:
+        """Whether this researcher's next proposal on `ctx.parent` would be a repair."""
+        return self._to_repair(ctx) is not None
+
     def _to_repair(self, ctx: ProposalContext) -> Node | None:
         """A failed experiment of mine on this parent, not yet repaired, with repairs left."""
         if self.read_patch is None:
