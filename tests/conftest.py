@@ -32,6 +32,29 @@ AUDITED = {**SMALL, "settings.fresh_windows": 128, "settings.probe_windows": 256
            "settings.repeat_windows": 32}
 
 
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run the tests marked slow: real runs of the built-in tasks (the "
+                          "whole suite takes about 30 minutes on 2 cores)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A bare `pytest` leaves out the slow tests; `--run-slow` (the README's test command, and
+    so CI) runs them all, and so does any explicit `-m` expression."""
+    if config.getoption("--run-slow") or config.option.markexpr:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+def pytest_report_header(config):
+    if not (config.getoption("--run-slow") or config.option.markexpr):
+        return "slow tests (real runs) left out: pytest --run-slow runs everything"
+    return None
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _offline_data(tmp_path_factory):
     """Tests never touch the network: data comes from RECURSOR_DATA or ../shared/data. Nor the

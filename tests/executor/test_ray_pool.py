@@ -86,6 +86,7 @@ time.sleep(1000)
 """
 
 
+@pytest.mark.slow
 def test_a_result_and_its_curve_come_back(executor, tmp_path):
     job = make_job(tmp_path, """
         emit(type="curve", step=1, train_loss=2.5)

@@ -156,6 +156,7 @@ def simulate_run(rng, judge, n_candidates, fresh_pairs, effect=0.0, seed_sd=0.02
     return accepted
 
 
+@pytest.mark.slow
 def test_a_run_of_200_null_candidates_does_not_accept_noise_10_times():
     """The issue's bar, by simulation: 200 nulls per run, 40 runs, alpha = 0.02."""
     strict = Judge("m", minimize=True, seeds=SEEDS, config=JudgeConfig(alpha=0.02))
@@ -168,6 +169,7 @@ def test_a_run_of_200_null_candidates_does_not_accept_noise_10_times():
     assert max(shared) >= 10 > max(fresh)
 
 
+@pytest.mark.slow
 def test_noise_seeds_find_real_gains_early_in_a_run_and_keep_false_accepts_bounded():
     """A run's first candidates are judged with the baseline's degrees of freedom only: with 3
     noise seeds the inflated bar of 3 degrees comes down and more of a real gain's first tests

@@ -81,6 +81,7 @@ def test_gpu_ideas_are_offered_only_with_a_gpu(task):
             assert idea.device == "cuda", f"{idea.key}: a {idea.category} idea needs device = 'cuda'"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TRITON_TASKS, ids=lambda t: t.name)
 def test_triton_ideas_match_the_reference_in_the_interpreter(task):
     keys = [i.key for i in task.ideas if i.category == "triton"]

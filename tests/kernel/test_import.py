@@ -27,6 +27,8 @@ from recursor.task.kernel.importer import (
 )
 from recursor.task.kernel.task_folder import CKERNEL
 
+pytestmark = pytest.mark.slow  # real kernel runs: seconds to minutes each
+
 PROBLEMS = Path(__file__).parent / "problems"
 GOOD = {
     "1_Square_matrix_multiplication_.py": "kb-1_square_matrix_multiplication_",

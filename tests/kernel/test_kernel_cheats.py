@@ -21,6 +21,8 @@ from recursor.executor.sandbox import detect
 from recursor.loop.jobs import make_job
 from recursor.task import load_task
 
+pytestmark = pytest.mark.slow  # real kernel runs: seconds to minutes each
+
 CHEATS = sorted(Path(__file__).with_name("cheats").glob("*.py"))
 # few trials: each defence fires on the first offending call or within a handful
 QUICK = {"budget.trials": 16, "budget.warmup": 2}

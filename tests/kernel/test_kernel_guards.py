@@ -41,6 +41,7 @@ def watched(reference):
     return watch, sent
 
 
+@pytest.mark.slow
 def test_an_honest_call_and_torch_compile_change_nothing_the_watch_sees(reference):
     watch, sent = watched(reference)
     model = reference.Model()

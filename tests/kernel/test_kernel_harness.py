@@ -7,11 +7,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from recursor.executor.local import run_job
 from recursor.executor.sandbox import detect
 from recursor.loop.jobs import make_job
 from recursor.task import load_task
 from recursor.task.kernel.importer import import_kernelbench
+
+pytestmark = pytest.mark.slow  # real kernel runs: seconds to minutes each
 
 PROBLEMS = Path(__file__).with_name("problems")
 QUICK = {"budget.trials": 12, "budget.warmup": 2}

@@ -34,6 +34,7 @@ def test_cpu_idea_matches_the_reference(task, idea, tmp_path):
         check(task, source, tmp_path, k, seed=k)
 
 
+@pytest.mark.slow
 def test_every_c_kernel_idea_passes_every_defence_in_the_real_harness(tmp_path):
     """Honest kernels are not mistaken for cheats: each C kernel idea, through the sandbox and
     the harness with 12 trials (two at a time), gives a speedup and no blocking finding. Native

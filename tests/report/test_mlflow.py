@@ -42,6 +42,7 @@ def histories(client, run):
     return {k: len(client.get_metric_history(run.info.run_id, k)) for k in run.data.metrics}
 
 
+@pytest.mark.slow
 def test_a_finished_run_lands_in_mlflow_and_logging_it_again_adds_nothing(small_run, tracking):
     done = recursor.log_mlflow(small_run.run_dir, tracking)
     nodes = small_run.nodes()

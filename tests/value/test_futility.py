@@ -209,6 +209,7 @@ def test_a_running_screen_is_weighed_by_its_chance_to_pass_and_then_its_tests():
     assert screen_forecast(diff(0.0), 0, SIGMA, BAR, True) is None
 
 
+@pytest.mark.slow
 def test_screen_looks_at_the_default_level_rarely_give_up_a_node_the_judge_accepts():
     """Nodes whose screens are forecast honestly half-way (the forecast's error as wide as
     its stated sd) and given up at the default test level: a good share of the near-nulls
