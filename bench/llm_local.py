@@ -9,7 +9,7 @@ worker: the server answers one request at a time and takes the other core), for 
 then the built-in library proposer on the same task for `--library-minutes` (default: as long),
 for experiments per hour side by side. The kernel problems are kernel-gelu (built in) and two
 KernelBench problems imported with `recursor task import-kernelbench` (19_ReLU, 40_LayerNorm,
-from the copies under tests/kernel/problems). tiny-lm runs at the tests' small budget unless
+from the copies under tests/task/kernel/problems). tiny-lm runs at the tests' small budget unless
 `--full-budget`.
 
 One row per task, from the run's own records:
@@ -46,7 +46,7 @@ from recursor.proposer.llm.researcher import REPAIR_TAG
 from recursor.store import NodeStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
-KERNELBENCH = ROOT / "tests" / "kernel" / "problems"
+KERNELBENCH = ROOT / "tests" / "task" / "kernel" / "problems"
 TASKS = ("tiny-lm", "kernel-gelu", "kb-19_relu", "kb-40_layernorm")
 SMALL_LM = {"budget.train_tokens": 16384, "budget.train_seconds": 60}
 

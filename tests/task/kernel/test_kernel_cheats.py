@@ -1,4 +1,4 @@
-"""Kernel cheats (tests/kernel/cheats/*.py, each a solution.py that games the measurement in a
+"""Kernel cheats (tests/task/kernel/cheats/*.py, each a solution.py that games the measurement in a
 known way): each runs through the real harness, in the sandbox, as the loop runs it, and is
 rejected for the check its docstring's first line names (`expect: kernel.aliasing ...`). A
 cheat the harness makes pointless says `expect: harmless` (its docstring says why, with the

@@ -1,6 +1,6 @@
 """`recursor task import-kernelbench`: KernelBench problem files become kernel task folders.
 
-The problems in tests/kernel/problems are imported for real (each checked in its own Python
+The problems in tests/task/kernel/problems are imported for real (each checked in its own Python
 process); the folders are then read back with `load_task` and run in this process.
 """
 

@@ -15,7 +15,7 @@ TASK = Path(ideas_module.__file__).parent / "builtin" / "tiny_lm"
 IDEAS = TASK / "ideas"
 VANILLA = (TASK / "train.py").read_text()
 KEYS = sorted(p.stem for p in IDEAS.glob("*.toml"))
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
