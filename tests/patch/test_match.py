@@ -222,3 +222,23 @@ def test_the_library_and_a_persons_diff_are_taken_exactly(search):
     with pytest.raises(PatchApplyError, match="not found"):
         applied(block(search, "x = 1\n"), generous=False)
     assert applied(block(search, "x = 1\n")).rules  # a model's patch would be taken
+
+
+def test_a_misquoted_line_the_replacement_keeps_stays_as_the_file_has_it():
+    # a 1.5B model's kernel patch: SEARCH named the method 'gelu' where the file says
+    # 'forward', and REPLACE kept that line; taking it as written deleted forward()
+    source = ("class ModelNew(nn.Module):\n"
+              "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+              "        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * "
+              "(x + 0.044715 * torch.pow(x, 3.0))))\n")
+    search = ("def gelu(self, x: torch.Tensor) -> torch.Tensor:\n"
+              "    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * "
+              "(x + 0.044715 * torch.pow(x, 3.0))))\n")
+    replace = ("def gelu(self, x: torch.Tensor) -> torch.Tensor:\n"
+               "    return x / (1 + torch.exp(-2 * x))\n")
+    out = applied(block(search, replace, "solution.py"), {"solution.py": source})
+    assert out.rules == ("fuzzy",)
+    assert out.files["solution.py"] == (
+        "class ModelNew(nn.Module):\n"
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+        "        return x / (1 + torch.exp(-2 * x))\n")

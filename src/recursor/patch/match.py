@@ -184,14 +184,17 @@ def _indent(line: str) -> str:
 def _rewrite(replace: str, want: Sequence[str], found: Sequence[str], path: str) -> str:
     """The REPLACE text as it goes into the file: shifted like the file's lines, and its context
     lines (those it repeats from SEARCH) taken as the file has them, comments and spacing
-    included: a quote that left a comment off must not delete the comment."""
+    included: a quote that left a comment off must not delete the comment, and a line quoted
+    wrongly (`def gelu` where the file says `def forward`) that REPLACE keeps as quoted is
+    context too, not a change the model asked for."""
     rep = _reindent(replace, want, found).splitlines(keepends=True)
     want_code = [c.strip() for c in code_parts(list(want), path)]
     found_code = [c.strip() for c in code_parts([f.rstrip("\r\n") for f in found], path)]
     to_file: dict[int, int] = {}
-    for tag, i1, i2, j1, _ in difflib.SequenceMatcher(a=want_code, b=found_code,
-                                                      autojunk=False).get_opcodes():
-        if tag == "equal":
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=want_code, b=found_code,
+                                                       autojunk=False).get_opcodes():
+        # equal lines, and lines misquoted in place (as many quoted as the file has there)
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
             to_file.update({i1 + k: j1 + k for k in range(i2 - i1)})
     out: list[str] = []
     ops = difflib.SequenceMatcher(a=[w.strip() for w in want],
