@@ -47,7 +47,7 @@ from rich.table import Table
 from value_replay import futility_replay, replay, screen_replay
 
 import recursor
-from recursor.store import NodeStatus, RunStore
+from recursor.store import NodeStatus, RunStore, StoppedEarlyVerdict
 from recursor.task import parse_override
 from recursor.value import StopSettings
 
@@ -197,13 +197,13 @@ def stops_line(run) -> str:
     kinds: dict[str, list[float]] = {"per-seed": [], "futility in a screen": [],
                                      "futility in a run": [], "futility between pairs": []}
     for n in run.nodes():
-        v = n.verdict or {}
-        if n.status is not NodeStatus.STOPPED_EARLY or v.get("stage") != "stopped-early":
+        v = n.verdict
+        if n.status is not NodeStatus.STOPPED_EARLY or not isinstance(v, StoppedEarlyVerdict):
             continue
-        kind = ("futility between pairs" if v.get("pairs_ended") else
-                "futility in a screen" if v.get("during") == "screen" else
-                "futility in a run" if v.get("scope") == "confirm" else "per-seed")
-        kinds[kind].append(v["progress"])
+        kind = ("futility between pairs" if v.pairs_ended else
+                "futility in a screen" if v.during == "screen" else
+                "futility in a run" if v.scope == "confirm" else "per-seed")
+        kinds[kind].append(v.progress)
     parts = [f"{len(p)} {k}" + (f" (at {min(p):.0%}-{max(p):.0%})" if p and k != "futility "
                                  "between pairs" else "") for k, p in kinds.items()]
     return "stops: " + ", ".join(parts)

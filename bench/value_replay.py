@@ -16,7 +16,7 @@ from pathlib import Path
 from scipy import stats
 
 from recursor.loop.stopping import MIN_NOISE_DF
-from recursor.store import NodeStatus, RunStore
+from recursor.store import ConfirmVerdict, NodeStatus, RunStore
 from recursor.value import Curve, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.curves import GRID, schedule_departs
 from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
@@ -107,24 +107,24 @@ def futility_counts(run_dir: Path, level: float) -> dict[str, int]:
     seen: list[list[float]] = []
     looked = at_screen = between = saved = false = lost = runs = 0
     for node in sorted(nodes.values(), key=lambda n: n.id):
-        v = node.verdict or {}
-        if node.is_baseline or v.get("stage") != "confirm" or "sigma" not in v:
+        v = node.verdict
+        if node.is_baseline or not isinstance(v, ConfirmVerdict):
             continue
-        mine, theirs = node.values("val_bpb"), nodes[v["parent"]].values("val_bpb")
-        fresh = [theirs[s] - mine[s] for s in v["seeds"] if s in mine and s in theirs]
-        n = len(v["seeds"])
+        mine, theirs = node.values("val_bpb"), nodes[v.parent].values("val_bpb")
+        fresh = [theirs[s] - mine[s] for s in v.seeds if s in mine and s in theirs]
+        n = len(v.seeds)
         if len(fresh) < n:
             continue
-        bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / n ** 0.5
+        bar = float(stats.t.isf(v.alpha, v.df)) * v.sigma / n ** 0.5
         looked += 1
         runs += 2 * n
         ended = n
         # as in the loop: no test look on so young a noise; a screen beyond the bar runs on
-        if v["df"] >= MIN_NOISE_DF and v["screen_gain"] < bar:
-            tau = effect_spread(seen, v["sigma"])
+        if v.df >= MIN_NOISE_DF and v.screen_gain < bar:
+            tau = effect_spread(seen, v.sigma)
             for j in range(n):
-                cf = confirm_forecast(v["screen_gain"], fresh[:j], [], n - j, v["sigma"], bar,
-                                      minimize=True, df=v["df"], prior_sd=tau)
+                cf = confirm_forecast(v.screen_gain, fresh[:j], [], n - j, v.sigma, bar,
+                                      minimize=True, df=v.df, prior_sd=tau)
                 if cf is not None and cf.p_pass < level:
                     ended = j
                     break
@@ -133,7 +133,7 @@ def futility_counts(run_dir: Path, level: float) -> dict[str, int]:
             at_screen += ended == 0
             between += ended > 0
             saved += 2 * (n - ended)
-            false += bool(v.get("passed"))
+            false += bool(v.passed)
             lost += node.status is NodeStatus.ACCEPTED
     store.close()
     return {"looked": looked, "at_screen": at_screen, "between": between, "saved": saved,
@@ -166,7 +166,7 @@ def screen_counts(run_dir: Path, level: float, exclude: list[Path]) -> dict[str,
                             "train_loss", exclude)
     programs = {n.id: program_key(store.path(n.workspace)) or n.id for n in nodes.values()}
     verdicts = sorted((n.id, n.verdict) for n in nodes.values()
-                      if n.verdict and "sigma" in n.verdict)
+                      if isinstance(n.verdict, ConfirmVerdict))
     first = {min((e for e in n.evaluations if e.evaluation == "val_bpb"),
                  key=lambda e: e.started_at).id: n for n in nodes.values()
              if n.evaluations and not n.is_baseline}
@@ -181,16 +181,16 @@ def screen_counts(run_dir: Path, level: float, exclude: list[Path]) -> dict[str,
         looked += 1
         accepted += node.status is NodeStatus.ACCEPTED
         v = ([v for i, v in verdicts if i < node.id] or [verdicts[0][1]])[-1]
-        if v["df"] < MIN_NOISE_DF:  # as in the loop: no test look on so young a noise
+        if v.df < MIN_NOISE_DF:  # as in the loop: no test look on so young a noise
             continue
-        bar = float(stats.t.isf(v["alpha"], v["df"])) * v["sigma"] / len(v["seeds"]) ** 0.5
+        bar = float(stats.t.isf(v.alpha, v.df)) * v.sigma / len(v.seeds) ** 0.5
         seen = []
         for i, w in verdicts:
             if i >= node.id:
                 break  # sorted by node
-            mine, theirs = nodes[i].values("val_bpb"), nodes[w["parent"]].values("val_bpb")
-            seen.append([theirs[s] - mine[s] for s in w["seeds"] if s in mine and s in theirs])
-        tau = effect_spread(seen, v["sigma"])
+            mine, theirs = nodes[i].values("val_bpb"), nodes[w.parent].values("val_bpb")
+            seen.append([theirs[s] - mine[s] for s in w.seeds if s in mine and s in theirs])
+        tau = effect_spread(seen, v.sigma)
         model = PairedCurveModel(history + [
             Pair(o["curve"], o["ref_curve"], o["diff"], programs[o["node"].id])
             for o in runs if o["ev"].finished_at < r["ev"].started_at])
@@ -204,7 +204,7 @@ def screen_counts(run_dir: Path, level: float, exclude: list[Path]) -> dict[str,
             if forecast is None or forecast.progress <= last:
                 continue  # a sparse curve: read at this point already, as the loop does
             last = forecast.progress
-            look = (screen_forecast(forecast, len(v["seeds"]), v["sigma"], bar, True, v["df"],
+            look = (screen_forecast(forecast, len(v.seeds), v.sigma, bar, True, v.df,
                                     tau) if -forecast.mean < bar else None)
             p = look.p_pass if look is not None else 1.0
             streak = streaks.add(node.id, p, level)
@@ -213,7 +213,8 @@ def screen_counts(run_dir: Path, level: float, exclude: list[Path]) -> dict[str,
                 if node.status is NodeStatus.ACCEPTED:  # a loss, not a saving
                     false += 1
                     break
-                fresh = set((node.verdict or {}).get("seeds", ()))
+                fresh = set(node.verdict.seeds if isinstance(node.verdict, ConfirmVerdict)
+                            else ())
                 parent = nodes.get(node.parent_id)
                 later = sum(1 for e in node.evaluations if e.evaluation == "val_bpb") - 1
                 later += sum(1 for e in parent.evaluations if e.seed in fresh) if parent else 0

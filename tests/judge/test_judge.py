@@ -5,6 +5,7 @@ import pytest
 from recursor.judge import Judge, JudgeConfig, paired_test, pool
 from recursor.judge.judge import confirmation_seed
 from recursor.store.records import EvalStatus, Evaluation, Node, NodeStatus
+from recursor.store.verdicts import ParentFailedVerdict, ScreenVerdict
 
 SEEDS = (1, 2, 3, 4)
 
@@ -27,8 +28,8 @@ F0, F1 = confirmation_seed(2, 0), confirmation_seed(2, 1)
 def test_baseline_runs_every_seed_then_is_accepted_with_its_spread():
     assert judge.next_step(node(1, {1: 3.0}), None, None).runs == ((1, 2), (1, 3), (1, 4))
     step = judge.next_step(BASE, None, None)
-    assert step.action == "accept" and step.verdict["n"] == 4
-    assert step.verdict["std"] == pytest.approx(0.01708, abs=1e-4)
+    assert step.action == "accept" and step.verdict.n == 4
+    assert step.verdict.std == pytest.approx(0.01708, abs=1e-4)
 
 
 def test_noise_seeds_give_the_first_tests_degrees_of_freedom_but_not_the_baseline_mean():
@@ -40,9 +41,10 @@ def test_noise_seeds_give_the_first_tests_degrees_of_freedom_but_not_the_baselin
     assert noisy.next_step(BASE, None, None).runs == tuple((1, s) for s in extra)
     base = node(1, {**BASE_VALUES, **dict(zip(extra, (3.03, 2.99, 3.00), strict=True))})
     step = noisy.next_step(base, None, None)
-    assert step.action == "accept" and step.verdict["noise_n"] == 7
+    assert step.action == "accept" and step.verdict.noise_n == 7
     # the mean every candidate is compared with stays over the task's seeds
-    assert step.verdict["n"] == 4 and step.verdict["mean"] == pytest.approx(3.0025)
+    assert step.verdict.n == 4 and step.verdict.mean == pytest.approx(3.0025)
+    assert list(step.verdict.to_json()) == ["stage", "mean", "std", "n", "noise_std", "noise_n"]
     assert noisy.noise({1: base}).df == 6 and judge.noise({1: base}).df == 3
     assert noisy.confirmation_bar(noisy.noise({1: base})) < judge.confirmation_bar(NOISE)
 
@@ -51,6 +53,7 @@ def test_screen_then_confirm_on_fresh_seeds_run_by_candidate_and_parent():
     assert judge.next_step(node(2, {}, 1), BASE, NOISE).runs == ((2, 1),)
     worse = judge.next_step(node(2, {1: 3.05}, 1), BASE, NOISE)
     assert worse.action == "reject" and worse.reason.startswith("screen")
+    assert worse.verdict == ScreenVerdict(parent=1, screen_gain=pytest.approx(-0.05))
     step = judge.next_step(node(2, {1: 2.90}, 1), BASE, NOISE)
     assert step.reason == "confirm"
     # seed by seed, the parent's run first (the value function looks against its curve)
@@ -75,10 +78,17 @@ def test_a_clear_improvement_completes_the_task_seeds_then_is_accepted():
     step = judge.next_step(cand, base, judge.noise({1: base, 2: cand}))
     assert step.action == "accept"
     v = step.verdict
-    assert v["effect"] == pytest.approx(0.10, abs=1e-9)
-    assert v["ci95"][0] > 0 and v["p_value"] < 0.05 and v["seeds"] == [F0, F1]
-    assert v["effect_pct"] == pytest.approx(100 * 0.10 / 3.0025, rel=1e-6)
-    assert v["task_gains"]["1"] == pytest.approx(0.10)
+    assert v.effect == pytest.approx(0.10, abs=1e-9)
+    assert v.ci95[0] > 0 and v.p_value < 0.05 and v.seeds == (F0, F1)
+    assert v.effect_pct == pytest.approx(100 * 0.10 / 3.0025, rel=1e-6)
+    assert v.task_gains["1"] == pytest.approx(0.10)
+    # stored as the judge always stored it: reports and old readers depend on these keys
+    assert list(v.to_json()) == ["parent", "stage", "screen_gain", "seeds", "effect", "ci95",
+                                 "effect_pct", "ci95_pct", "p_value", "alpha", "sigma", "df",
+                                 "passed", "task_gains"]
+    assert v.to_json()["seeds"] == [F0, F1] and v.to_json()["task_gains"] == {
+        "1": pytest.approx(0.10), "2": pytest.approx(0.10), "3": pytest.approx(0.10),
+        "4": pytest.approx(0.10)}
 
 
 def test_noise_sized_change_is_not_called_an_improvement():
@@ -97,6 +107,9 @@ def test_a_parent_that_fails_a_confirmation_seed_rejects_rather_than_loops():
     base = node(1, BASE_VALUES, status=NodeStatus.ACCEPTED, failed=(F0,))
     step = judge.next_step(node(2, {1: 2.9, F0: 2.9, F1: 2.9}, 1), base, NOISE)
     assert step.action == "reject" and "failed on confirmation seed" in step.reason
+    assert step.verdict == ParentFailedVerdict(parent=1, screen_gain=pytest.approx(0.1))
+    assert step.verdict.to_json() == {"parent": 1, "stage": "confirm",
+                                      "screen_gain": step.verdict.screen_gain}
 
 
 def test_maximize_direction_and_min_effect():
@@ -230,7 +243,8 @@ def test_the_confirmation_bar_is_where_the_paired_test_starts_to_pass():
     # the verdicts say whether the test passed: what a futility stop is checked against
     cand, base = confirmed((2.90, 2.91), (3.00, 3.01), {2: 2.92, 3: 2.88, 4: 2.91})
     passed = judge.next_step(cand, base, judge.noise({1: base, 2: cand}))
-    assert passed.action == "accept" and passed.verdict["passed"] is True
+    assert passed.action == "accept" and passed.verdict.passed is True
     cand, base = confirmed((3.00, 3.01), (3.00, 3.00))
     failed = judge.next_step(cand, base, judge.noise({1: base, 2: cand}))
-    assert failed.action == "reject" and failed.verdict["passed"] is False
+    assert failed.action == "reject" and failed.verdict.passed is False
+    assert list(failed.verdict.to_json())[-3:] == ["sigma", "df", "passed"]

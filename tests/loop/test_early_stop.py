@@ -51,9 +51,9 @@ def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, 
     stopped = nodes["no learning"]
     assert stopped.status is NodeStatus.STOPPED_EARLY
     v = stopped.verdict
-    assert v["stage"] == "stopped-early" and v["p_better"] < 0.02
-    assert 0 < v["progress"] < 1 and v["predicted_difference"] > 0.5
-    assert v["interval90"][0] > 0  # even its optimistic end loses to the parent
+    assert v.stage == "stopped-early" and v.p_better < 0.02
+    assert 0 < v.progress < 1 and v.predicted_difference > 0.5
+    assert v.interval90[0] > 0  # even its optimistic end loses to the parent
     assert "stopped early at" in stopped.reason and "P(better)" in stopped.reason
     # the experiment was killed, not run to its end: its run is marked stopped and has no final
     # metric (a run that ended before the stop reached it keeps its value); its training may
@@ -70,9 +70,9 @@ def test_a_doomed_candidate_is_stopped_early_with_its_forecast(tmp_path, small, 
     nudge = nodes["a nudge"]
     if nudge.status is NodeStatus.STOPPED_EARLY:
         v = nudge.verdict
-        assert v["scope"] == "confirm" and "pass) = " in nudge.reason
-        assert v["p_pass"] < v["risk"] == StopSettings().test_risk  # not the per-seed level
-        assert -v["predicted_difference"] < v["bar"]  # its forecast mean misses the test's bar
+        assert v.scope == "confirm" and "pass) = " in nudge.reason
+        assert v.p_pass < v.risk == StopSettings().test_risk  # not the per-seed level
+        assert -v.predicted_difference < v.bar  # its forecast mean misses the test's bar
     else:
         assert nudge.status in (NodeStatus.REJECTED, NodeStatus.ACCEPTED)
     # the schedule changed: the same flat curve says nothing of its end, and it runs to it

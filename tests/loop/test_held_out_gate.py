@@ -84,7 +84,7 @@ def test_a_public_gain_that_does_not_transfer_at_all_is_rejected(gated):
     [finding] = [f for f in node.findings if f.check == "held-out.transfer"]
     assert finding.blocking and "ratio" in finding.message
     # the judge had accepted it: a large public gain on fresh seeds, fresh windows included
-    assert node.verdict["passed"] and node.verdict["effect_pct"] > 20
+    assert node.verdict.passed and node.verdict.effect_pct > 20
     assert not [f for f in node.findings if f.check == "fresh-data"]
 
 

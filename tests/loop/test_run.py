@@ -27,7 +27,7 @@ def test_a_small_real_run_end_to_end(small_run):
     # the baseline's noise seed: run, in its verdict, and not in the mean every node is held to
     baseline = run.node(report["baseline"]["node"])
     assert confirmation_seed(baseline.id, 0) in baseline.values("val_bpb")
-    assert baseline.verdict["noise_n"] == len(run.task.spec.seeds.values) + 1
+    assert baseline.verdict.noise_n == len(run.task.spec.seeds.values) + 1
     assert "noise ±" in baseline.reason
     assert report["counts"]["experiments"] == 4
     assert set(report["best"]) >= {"node", "mean", "std", "n", "improvement_pct", "ci95"}

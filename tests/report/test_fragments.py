@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from recursor.report import fragments as f
+from recursor.store import BaselineVerdict, ConfirmVerdict, StoppedEarlyVerdict
 
 
 def entry(node_id, parent, status, title="idea"):
@@ -31,9 +34,9 @@ def test_a_diff_marks_added_and_removed_lines_and_escapes_them():
 
 
 def test_a_stopped_early_verdict_says_where_and_why():
-    verdict = {"stage": "stopped-early", "scope": "seed", "parent": 6, "evaluation": 50,
-               "progress": 0.75, "step": 191, "predicted_difference": 0.1135,
-               "interval90": [0.038, 0.189], "risk": 0.02, "pairs": 13, "p_better": 0.0107}
+    verdict = StoppedEarlyVerdict(scope="seed", parent=6, evaluation=50, progress=0.75, step=191,
+                                  predicted_difference=0.1135, interval90=(0.038, 0.189),
+                                  risk=0.02, pairs=13, p_better=0.0107)
     out = f.verdict_table(verdict, "val_bpb", lambda i: None)
     assert "75% of evaluation 50, step 191" in out
     assert "+0.1135 val_bpb, 90% interval [+0.038, +0.189]" in out
@@ -41,19 +44,41 @@ def test_a_stopped_early_verdict_says_where_and_why():
 
 
 def test_a_test_futility_stop_at_the_screen_says_so_and_names_its_prior():
-    verdict = {"stage": "stopped-early", "scope": "confirm", "parent": 2, "evaluation": 14,
-               "progress": 1.0, "step": None, "predicted_difference": -0.002,
-               "interval90": [-0.03, 0.03], "risk": 0.1, "pairs": 0, "p_pass": 0.061,
-               "bar": 0.045, "effect_spread": 0.021, "pairs_ended": [0, 2]}
+    verdict = StoppedEarlyVerdict(scope="confirm", parent=2, evaluation=14, progress=1.0,
+                                  step=None, predicted_difference=-0.002,
+                                  interval90=(-0.03, 0.03), risk=0.1, pairs=0, p_pass=0.061,
+                                  bar=0.045, effect_spread=0.021, pairs_ended=(0, 2))
     out = f.verdict_table(verdict, "val_bpb", lambda i: None)
     assert "after its screen, before its confirmation pairs" in out
     assert "100% of evaluation" not in out and "pairs_ended" not in out
     assert "0.061 &lt; stop level 0.1" in out and "0.045 better" in out
     assert "centred on none, spread 0.021" in out
-    between = f.verdict_table({**verdict, "pairs_ended": [1, 2], "effect_spread": None},
+    between = f.verdict_table(replace(verdict, pairs_ended=(1, 2), effect_spread=None),
                               "val_bpb", lambda i: None)
     assert "after 1 of its 2 confirmation pairs" in between and "flat" in between
-    running = f.verdict_table({**verdict, "pairs_ended": None, "progress": 0.45, "step": 60,
-                               "during": "screen"}, "val_bpb", lambda i: None)
+    running = f.verdict_table(replace(verdict, pairs_ended=None, progress=0.45, step=60,
+                                      during="screen"), "val_bpb", lambda i: None)
     assert "45% of evaluation 14, step 60 (its screen; its test forecast to fail)" in running
     assert "during" not in running
+
+
+def test_a_tested_verdict_names_its_effect_and_shows_what_it_has_no_words_for():
+    verdict = ConfirmVerdict(parent=3, screen_gain=0.01, seeds=(1000300, 1000301), effect=0.02,
+                             ci95=(0.01, 0.03), effect_pct=0.5, ci95_pct=(0.2, 0.8),
+                             p_value=0.004, alpha=0.02, sigma=0.011, df=9, passed=True,
+                             task_gains={"1": 0.01})
+    out = f.verdict_table(verdict, "val_bpb", lambda i: f"/nodes/{i}")
+    assert 'node <a href="/nodes/3">3</a>' in out
+    assert "+0.02 val_bpb (+ = better), 95% CI [+0.01, +0.03]" in out
+    assert "+0.50%, 95% CI [+0.20%, +0.80%]" in out and "0.004 (test level 0.02)" in out
+    assert "1000300, 1000301" in out and "<th>test passed</th><td>yes</td>" in out
+    assert "seed 1: +0.01" in out
+    assert out.endswith("<tr><th>sigma</th><td>0.011</td></tr><tr><th>df</th><td>9</td></tr>"
+                        "</table>")
+    level = f.verdict_table(replace(verdict, effect_pct=None, ci95_pct=None), "val_bpb",
+                            lambda i: None)
+    assert "effect %" not in level and "<th>effect_pct</th><td>null</td>" in level
+    base = f.verdict_table(BaselineVerdict(3.1, 0.02, 4, 0.03, 7), "val_bpb", lambda i: None)
+    assert "3.1000 ± 0.0200 over 4 seeds" in base and "<th>noise_n</th><td>7</td>" in base
+    assert f.verdict_table(None, "val_bpb", lambda i: None) == (
+        '<p class="muted">No verdict recorded.</p>')

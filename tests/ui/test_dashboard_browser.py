@@ -107,7 +107,7 @@ def test_a_person_reads_a_finished_run(small_run, page):
         expect(seeds.first).to_contain_text(f"{parent.values(first.evaluation)[first.seed]:.4f}")
         expect(page.locator('[data-plot="curves"] svg')).to_be_visible()
         expect(page.locator('[data-plot="curves"]')).to_contain_text(f"parent, node {parent.id}")
-        expect(page.locator('[data-part="verdict"]')).to_contain_text(node.verdict["stage"])
+        expect(page.locator('[data-part="verdict"]')).to_contain_text(node.verdict.stage)
         expect(page.locator("details.log summary").first).to_contain_text(
             f"program.log · seed {first.seed}")
     assert page.dialogs == []

@@ -15,7 +15,7 @@ import pytest
 from recursor.judge import Judge, JudgeConfig
 from recursor.judge.stats import Pooled
 from recursor.loop.stopping import MIN_NOISE_DF, Confirmation, EarlyStopping, Flying
-from recursor.store import Idea, NodeStatus, RunStore
+from recursor.store import Idea, NodeStatus, RunStore, ScreenVerdict
 from recursor.value import Curve, Pair, StopSettings
 
 SIGMA = 0.02
@@ -73,7 +73,7 @@ def test_a_near_null_is_given_up_after_its_first_pair(run):
     assert stop.p < 0.02 and stop.progress == 1.0
     reason = stop.reason("val_bpb", True, base.id)
     assert "after 1 of its 2 confirmation pairs" in reason and "P(pass)" in reason
-    assert stop.verdict(base.id)["pairs_ended"] == [1, 2]
+    assert stop.verdict(base.id).pairs_ended == (1, 2)
     (p,) = [p for p in store.predictions() if p.scope == "confirm"]
     assert p.decision == "stop" and p.p_better == pytest.approx(stop.p)
     # the same ended pair is not looked at twice
@@ -153,7 +153,7 @@ def test_a_run_of_near_nulls_teaches_the_screen_look_to_doubt_a_small_gain(run):
     assert [s.node_id for s in stops] == [late.id]
     (stop,) = stops
     assert stop.between == (0, 2) and stop.p < 0.10
-    assert stop.verdict(base.id)["effect_spread"] == pytest.approx(SIGMA)  # the floor
+    assert stop.verdict(base.id).effect_spread == pytest.approx(SIGMA)  # the floor
 
 
 def test_a_nodes_prior_is_the_spread_of_the_other_nodes_not_its_own(run):
@@ -172,7 +172,7 @@ def test_a_nodes_prior_is_the_spread_of_the_other_nodes_not_its_own(run):
     es, c = look(store, judge)
     (stop,) = es.look([], {n.id: n for n in store.nodes()}, c)
     assert stop.node_id == late.id and stop.between == (1, 2)
-    spread = stop.verdict(base.id)["effect_spread"]
+    spread = stop.verdict(base.id).effect_spread
     assert spread == pytest.approx(effect_spread(others, SIGMA))
     assert spread != pytest.approx(effect_spread(others + [[-0.01]], SIGMA))
 
@@ -251,7 +251,7 @@ def test_a_level_screen_is_given_up_while_it_runs_once_its_forecast_is_sharp(run
     assert stop.node_id == node.id and stop.scope == "confirm" and stop.p < 0.10
     assert stop.progress == 0.75 and stop.evaluation_id == flying.evaluation_id
     assert "at 75% of its screen" in stop.reason("val_bpb", True, base.id)
-    assert stop.verdict(base.id)["during"] == "screen"
+    assert stop.verdict(base.id).during == "screen"
     assert store.predictions()[-1].decision == "stop"
 
 
@@ -294,7 +294,7 @@ def test_no_test_look_before_the_runs_noise_has_its_degrees_of_freedom(run, tmp_
     flying = screening(store, base, tmp_path, gap=0.0)[1]
     assert es.look([flying], {n.id: n for n in store.nodes()}, c) == []  # its first look
     (stop,) = es.look([grown(flying, 0.0, 3)], {n.id: n for n in store.nodes()}, c)
-    assert stop.scope == "confirm" and stop.verdict(base.id)["during"] == "screen"
+    assert stop.scope == "confirm" and stop.verdict(base.id).during == "screen"
 
 
 def test_a_look_forecasts_the_test_its_node_will_get(run, tmp_path):
@@ -344,8 +344,7 @@ def test_an_audited_screen_look_on_a_node_its_screen_rejects_counts_as_a_right_s
     assert [p.decision for p in store.predictions()] == ["continue", "audit"]
     store.finish_evaluation(flying.evaluation_id, ok=True, value=3.004, metrics={}, reason=None,
                             seconds=1.0, curve=CURVE)
-    store.decide(node.id, NodeStatus.REJECTED, "screen", {"stage": "screen",
-                                                          "screen_gain": -0.004})
+    store.decide(node.id, NodeStatus.REJECTED, "screen", ScreenVerdict(base.id, -0.004))
     (outcome,) = audit_outcomes(store.predictions(), store.nodes(), minimize=True)
     assert outcome.scope == "confirm" and not outcome.wrong and not outcome.accepted
     assert outcome.improvement == -0.004

@@ -31,13 +31,20 @@ the bound for each run.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from scipy import stats
 
 from recursor.judge.stats import TINY, PairedTest, Pooled, paired_test, pool, sample_variance
 from recursor.store.records import EvalStatus, Node, NodeStatus
+from recursor.store.verdicts import (
+    BaselineVerdict,
+    ConfirmVerdict,
+    ParentFailedVerdict,
+    ScreenVerdict,
+    Verdict,
+)
 
 Action = Literal["run", "accept", "reject", "fail"]
 FRESH_SEED_BASE = 1_000_000
@@ -53,7 +60,7 @@ class Step:
     action: Action
     runs: tuple[tuple[int, int], ...] = ()  # (node id, seed) evaluations still needed
     reason: str = ""
-    verdict: dict[str, Any] | None = field(default=None)
+    verdict: Verdict | None = field(default=None)
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -165,7 +172,7 @@ class Judge:
                 "reject",
                 reason=(f"screen: not better than node {parent.id} on seed {screen} "
                         f"({self._signed(screen_gain)})"),
-                verdict={"parent": parent.id, "stage": "screen", "screen_gain": screen_gain},
+                verdict=ScreenVerdict(parent.id, screen_gain),
             )
         fresh = self.confirmation_seeds(node)
         parent_failed = _failed(parent, self.metric, fresh)
@@ -173,7 +180,7 @@ class Judge:
             return Step("reject", reason=(
                 f"confirm: the parent, node {parent.id}, failed on confirmation seed "
                 f"{parent_failed.seed} ({parent_failed.reason}); nothing to compare against"),
-                verdict={"parent": parent.id, "stage": "confirm", "screen_gain": screen_gain})
+                verdict=ParentFailedVerdict(parent.id, screen_gain))
         # seed by seed, the parent first: with one worker, each of the candidate's runs then
         # has its parent's finished curve beside it, which the value function needs to look
         needed = tuple(run for s in fresh for run in ((parent.id, s), (node.id, s))
@@ -192,13 +199,14 @@ class Judge:
             why = (f"p >= {alpha:g}" if test.p_value >= alpha
                    else f"effect below the task's min_effect {floor:g}")
             return Step("reject", reason=f"not proven better ({why}): {summary}",
-                        verdict={**verdict, "passed": False})
-        verdict["passed"] = True  # what the value function's futility stops are checked against
+                        verdict=replace(verdict, passed=False))
+        # whether it passed is what the value function's futility stops are checked against
+        verdict = replace(verdict, passed=True)
         missing = tuple((node.id, s) for s in self.seeds if s not in values)
         if missing:
             return Step("run", missing, "complete")
-        verdict["task_gains"] = {str(s): g for s, g in self.task_improvements(node,
-                                                                                parent).items()}
+        verdict = replace(verdict, task_gains={
+            str(s): g for s, g in self.task_improvements(node, parent).items()})
         return Step("accept", reason=f"better beyond noise: {summary}", verdict=verdict)
 
     def _baseline_step(self, node: Node, values: dict[int, float]) -> Step:
@@ -210,33 +218,32 @@ class Judge:
         mean = sum(vals) / len(vals)
         std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
         reason = f"baseline: {mean:.4f} ± {std:.4f} over {len(vals)} seeds"
-        verdict = {"stage": "baseline", "mean": mean, "std": std, "n": len(vals)}
+        verdict = BaselineVerdict(mean, std, len(vals))
         if extra:
             # the mean stays over the task's seeds, which every accepted node runs: comparable
             every = [values[s] for s in self.seeds + extra]
             noise_std = sample_variance(every) ** 0.5
             reason += f"; noise ± {noise_std:.4f} over {len(every)} seeds"
-            verdict.update(noise_std=noise_std, noise_n=len(every))
+            verdict = replace(verdict, noise_std=noise_std, noise_n=len(every))
         return Step("accept", reason=reason, verdict=verdict)
 
     def _verdict(self, node: Node, parent: Node, screen_gain: float,
-                 test: PairedTest) -> dict[str, Any]:
+                 test: PairedTest) -> ConfirmVerdict:
         parent_mean = parent.mean(self.metric, self.seeds)
-        return {
-            "parent": parent.id,
-            "stage": "confirm",
-            "screen_gain": screen_gain,
-            "seeds": list(self.confirmation_seeds(node)),
-            "effect": test.mean,
-            "ci95": list(test.ci95),
-            "effect_pct": 100 * test.mean / abs(parent_mean) if parent_mean else None,
-            "ci95_pct": ([100 * c / abs(parent_mean) for c in test.ci95]
-                         if parent_mean else None),
-            "p_value": test.p_value,
-            "alpha": self.config.alpha,
-            "sigma": test.sigma,
-            "df": test.df,
-        }
+        return ConfirmVerdict(
+            parent=parent.id,
+            screen_gain=screen_gain,
+            seeds=self.confirmation_seeds(node),
+            effect=test.mean,
+            ci95=tuple(test.ci95),
+            effect_pct=100 * test.mean / abs(parent_mean) if parent_mean else None,
+            ci95_pct=(tuple(100 * c / abs(parent_mean) for c in test.ci95)
+                      if parent_mean else None),
+            p_value=test.p_value,
+            alpha=self.config.alpha,
+            sigma=test.sigma,
+            df=test.df,
+        )
 
     def _signed(self, gain: float) -> str:
         word = "better" if gain > 0 else "worse" if gain < 0 else "no change"

@@ -74,7 +74,8 @@ class Harvester:
             if e.evaluation in held_out and e.value is not None:
                 parent_held.setdefault(e.evaluation, {})[str(e.seed)] = e.value
         return {
-            "verdict": dict(node.verdict or {}),
+            # as stored in the run: the library is plain JSON, read by other recursor versions
+            "verdict": node.verdict.to_json() if node.verdict else {},
             "reason": node.reason,
             "seeds": {str(s): {"node": mine[s], "parent": theirs[s]} for s in seeds},
             "held_out": {name: {"node": v, "parent": parent_held.get(name, {})}

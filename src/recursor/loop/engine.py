@@ -34,7 +34,7 @@ from recursor.loop.progress import Observer, Progress, SilentObserver, snapshot
 from recursor.loop.proposing import Proposals
 from recursor.loop.stopping import EarlyStopping
 from recursor.proposer import Proposer
-from recursor.store import Finding, Node, NodeStatus, RunStore
+from recursor.store import ConfirmVerdict, Finding, Node, NodeStatus, RunStore, Verdict
 from recursor.task import Task
 from recursor.value import StopSettings
 
@@ -289,8 +289,8 @@ class ResearchLoop(ValueLooks):
             # workers end cannot change (see Judge.unsettled)
             noise = self.judge.noise(self._nodes, upto=node.id)
         step = self.judge.next_step(node, parent, noise)
-        tested = step.reason == "complete" or (step.action != "run" and (
-            step.verdict or {}).get("stage") == "confirm")
+        tested = step.reason == "complete" or (
+            step.action != "run" and step.verdict is not None and step.verdict.stage == "confirm")
         # ids only grow and a settled node stays settled: a test made here is never made
         # again with another noise (the one of a node that passed is re-made when it completes)
         if tested:
@@ -411,14 +411,14 @@ class ResearchLoop(ValueLooks):
                 f"the baseline failed ({step.reason}). The task's own program must run before "
                 f"recursor can improve it; see the logs under {self.store.node_dir(node.id)}"
             )
-        if not node.is_baseline and step.verdict and step.verdict.get("stage") == "confirm":
+        if not node.is_baseline and step.verdict and step.verdict.stage == "confirm":
             step = self._audit_evidence(node, step)
             if step.action == "accept" and self.heldout:
                 parent = self._nodes[node.parent_id]
                 if not self.heldout.complete(node, parent):
                     return  # accepted by the judge: its held-out runs decide whether it stands
                 found = self.heldout.gate(self._nodes[node.id], parent, self.judge,
-                                          step.verdict.get("sigma") or 0.0, self._nodes)
+                                          _sigma(step.verdict) or 0.0, self._nodes)
                 node = self._add_findings(self._nodes[node.id], found)
                 if node.blocking:
                     step = Step("reject", reason=blocked_reason(list(node.blocking)),
@@ -439,7 +439,7 @@ class ResearchLoop(ValueLooks):
     def _audit_evidence(self, node: Node, step: Step) -> Step:
         """The auditor's checks across seeds and windows, before a confirmed verdict stands."""
         found = across_seeds(node, self._nodes[node.parent_id], self.judge,
-                             step.action == "accept", (step.verdict or {}).get("sigma"),
+                             step.action == "accept", _sigma(step.verdict),
                              self.task.spec.seeds.values)
         node = self._add_findings(node, found, announce=False)
         blocking = [f for f in node.findings if f.blocking]
@@ -478,3 +478,8 @@ class ResearchLoop(ValueLooks):
 
 class _BaselineFailed(Exception):
     pass
+
+
+def _sigma(verdict: Verdict | None) -> float | None:
+    """The pooled spread a paired test used; None without a test (the parent failed)."""
+    return verdict.sigma if isinstance(verdict, ConfirmVerdict) else None

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recursor.executor.job import read_metrics
-from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore
+from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore, StoppedEarlyVerdict
 from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
 from recursor.value.calibration import audit_outcomes
 from recursor.value.curves import looked_at, readings, schedule_departs
@@ -127,16 +127,15 @@ class Stop:
                 f"{forecast} (90% interval [{lo:+.4g}, {hi:+.4g}], + = worse), "
                 f"P(better) = {self.p:.3g} < {self.risk:g}")
 
-    def verdict(self, parent_id: int) -> dict:
-        v = {"stage": "stopped-early", "scope": self.scope, "parent": parent_id,
-             "evaluation": self.evaluation_id, "progress": self.progress, "step": self.step,
-             "predicted_difference": self.predicted, "interval90": list(self.interval),
-             "risk": self.risk, "pairs": self.pairs}
+    def verdict(self, parent_id: int) -> StoppedEarlyVerdict:
+        v = StoppedEarlyVerdict(self.scope, parent_id, self.evaluation_id, self.progress,
+                                self.step, self.predicted, tuple(self.interval), self.risk,
+                                self.pairs)
         if self.scope == "confirm":
-            return {**v, "p_pass": self.p, "bar": self.bar, "effect_spread": self.prior_sd,
-                    **({"pairs_ended": list(self.between)} if self.between else {}),
-                    **({"during": "screen"} if self.in_screen else {})}
-        return {**v, "p_better": self.p}
+            return replace(v, p_pass=self.p, bar=self.bar, effect_spread=self.prior_sd,
+                           pairs_ended=tuple(self.between) if self.between else None,
+                           during="screen" if self.in_screen else None)
+        return replace(v, p_better=self.p)
 
 
 class EarlyStopping:

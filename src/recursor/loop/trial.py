@@ -13,6 +13,7 @@ from typing import Any
 
 from recursor.proposer.base import Proposal, ProposalContext
 from recursor.store.records import Idea, Node, NodeStatus
+from recursor.store.verdicts import ConfirmVerdict
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def verdict(node: Node, baseline: Node, metric: str, seeds: Sequence[int],
     pct = None
     if mean is not None and base:
         pct = 100 * ((base - mean) if minimize else (mean - base)) / abs(base)
-    v = node.verdict or {}
+    test = node.verdict if isinstance(node.verdict, ConfirmVerdict) else None
     return {
         "node": node.id,
         "title": node.title,
@@ -70,8 +71,8 @@ def verdict(node: Node, baseline: Node, metric: str, seeds: Sequence[int],
         "mean": mean,
         "baseline_mean": base,
         "improvement_pct": pct,
-        "effect": v.get("effect"),
-        "ci95": v.get("ci95"),
-        "p_value": v.get("p_value"),
+        "effect": test.effect if test else None,
+        "ci95": list(test.ci95) if test else None,
+        "p_value": test.p_value if test else None,
         "audit": [f.to_dict() for f in node.findings],
     }

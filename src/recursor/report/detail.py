@@ -112,7 +112,7 @@ def node_detail(run: Run, node_id: int, log_lines: int = 60) -> dict[str, Any]:
         "children": [{"id": n.id, "title": n.title, "status": n.status.value}
                      for n in nodes.values() if n.parent_id == node.id],
         "reason": node.reason,
-        "verdict": node.verdict or {},
+        "verdict": node.verdict,
         "metric": metric,
         "minimize": spec.minimize,
         "rows": rows,

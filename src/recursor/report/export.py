@@ -22,7 +22,7 @@ from typing import Any
 
 from recursor.api import Run
 from recursor.patch.diff import unified_diff
-from recursor.store import Node, NodeStatus
+from recursor.store import ConfirmVerdict, Node, NodeStatus
 
 
 def export(run: Run | Path | str, out: Path | str | None = None) -> list[Path]:
@@ -52,9 +52,10 @@ def export(run: Run | Path | str, out: Path | str | None = None) -> list[Path]:
         plots = _plots(run, node, folder)
         (folder / "README.md").write_text(_page(run, node, parent, metric, seeds, plots, step))
         written.append(folder)
-        v = node.verdict or {}
+        test = _test(node)
         index.append(f"| {i} | [{_cell(node.title)}]({folder.name}/README.md) | {node.id} | "
-                     f"{parent.id} | {_num(v.get('effect'))} | {_num(node.mean(metric, seeds))} |")
+                     f"{parent.id} | {_num(test.effect if test else None)} | "
+                     f"{_num(node.mean(metric, seeds))} |")
     (out / "README.md").write_text(_index(run, baseline, metric, seeds, index))
     return written
 
@@ -89,7 +90,7 @@ def _index(run: Run, baseline: Node, metric: str, seeds: list[int], rows: list[s
 
 def _page(run: Run, node: Node, parent: Node, metric: str, seeds: list[int], plots: list[str],
           diff: str) -> str:
-    idea, v = node.idea, node.verdict or {}
+    idea, test = node.idea, _test(node)
     mine, theirs = node.values(metric), parent.values(metric)
     lines = [f"# {node.title}", "",
              f"Task `{run.task.name}`, run `{run.run_dir}`, node {node.id} on node {parent.id}; "
@@ -107,11 +108,11 @@ def _page(run: Run, node: Node, parent: Node, metric: str, seeds: list[int], plo
     for s in sorted(set(mine) & set(theirs)):
         kind = "" if s in seeds else " (fresh)"
         lines.append(f"| {s}{kind} | {mine[s]:.4f} | {theirs[s]:.4f} | {mine[s] - theirs[s]:+.4f} |")
-    if v.get("effect") is not None:
-        ci = v.get("ci95") or [None, None]
-        lines += ["", f"Paired test on the fresh seeds: effect {v['effect']:+.4g} {metric} "
-                      f"better, 95% CI [{_num(ci[0])}, {_num(ci[1])}], p = {v['p_value']:.3g} "
-                      f"(level {v.get('alpha')})."]
+    if test is not None and test.effect is not None:
+        ci = test.ci95 or (None, None)
+        lines += ["", f"Paired test on the fresh seeds: effect {test.effect:+.4g} {metric} "
+                      f"better, 95% CI [{_num(ci[0])}, {_num(ci[1])}], p = {test.p_value:.3g} "
+                      f"(level {test.alpha})."]
     held = _held_out(node, parent, metric)
     if held:
         lines += ["", "Held-out evaluations (not used to decide):", "",
@@ -128,6 +129,10 @@ def _page(run: Run, node: Node, parent: Node, metric: str, seeds: list[int], plo
               "`step.patch` is this change; `from-baseline.patch` takes the task's baseline to "
               "this step's program."]
     return "\n".join(lines) + "\n"
+
+
+def _test(node: Node) -> ConfirmVerdict | None:
+    return node.verdict if isinstance(node.verdict, ConfirmVerdict) else None
 
 
 def _held_out(node: Node, parent: Node, metric: str) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from recursor.report.render import _value_lines, headline
+from recursor.store.verdicts import BaselineVerdict, ConfirmVerdict, StoppedEarlyVerdict, Verdict
 
 Link = Callable[[int], str | None]
 # node statuses, then a run's (recursor.report.summary.run_status)
@@ -196,74 +197,89 @@ def idea_table(idea: Any, reason_chosen: bool = True) -> str:
     return '<table class="kv idea">' + "".join(rows) + "</table>"
 
 
-def verdict_table(verdict: dict[str, Any], metric: str, link: Link) -> str:
+def verdict_table(verdict: Verdict | None, metric: str, link: Link) -> str:
     """The judge's verdict (or the value function's stop) in words and numbers."""
-    if not verdict:
+    if verdict is None:
         return '<p class="muted">No verdict recorded.</p>'
-    v = dict(verdict)
-    rows: list[tuple[str, str]] = []
-    take = v.pop
-    stage = take("stage", "")
-    rows.append(("stage", esc(stage)))
-    if "parent" in v:
-        rows.append(("against", "node " + node_ref(take("parent"), link)))
-    if "screen_gain" in v:
-        rows.append(("screen", f"{signed(take('screen_gain'))} {esc(metric)} on the first seed "
+    rows: list[tuple[str, str]] = [("stage", esc(verdict.stage))]
+    if isinstance(verdict, BaselineVerdict):
+        rows.append(("noise floor", f"{verdict.mean:.4f} ± {verdict.std or 0:.4f} over "
+                                    f"{verdict.n} seeds"))
+        if verdict.noise_std is not None:  # not named on the page: shown as they are stored
+            rows += [_raw("noise_std", verdict.noise_std), _raw("noise_n", verdict.noise_n)]
+    elif isinstance(verdict, StoppedEarlyVerdict):
+        rows += _stop_rows(verdict, metric, link)
+    else:
+        rows.append(("against", "node " + node_ref(verdict.parent, link)))
+        rows.append(("screen", f"{signed(verdict.screen_gain)} {esc(metric)} on the first seed "
                                "(+ = better)"))
-    if "effect" in v:
-        ci = take("ci95", None)
-        text = f"{signed(take('effect'))} {esc(metric)} (+ = better)"
-        if ci:
-            text += f", 95% CI [{ci[0]:+.4g}, {ci[1]:+.4g}]"
-        rows.append(("effect", text))
-    if v.get("effect_pct") is not None:
-        ci = take("ci95_pct", None)
-        rows.append(("effect %", pct(take("effect_pct"))
-                     + (f", 95% CI [{ci[0]:+.2f}%, {ci[1]:+.2f}%]" if ci else "")))
-    if "p_value" in v:
-        alpha = take("alpha", None)
-        rows.append(("p-value", f"{take('p_value'):.3g}" + (f" (test level {alpha:g})" if alpha else "")))
-    if "seeds" in v:
-        rows.append(("fresh seeds", esc(", ".join(str(s) for s in take("seeds")))))
-    if "passed" in v:
-        rows.append(("test passed", "yes" if take("passed") else "no"))
-    if stage == "stopped-early":
-        scope = take("scope", "seed")
-        ended = take("pairs_ended", None)
-        if ended:  # a look between runs: the screen, or a fresh pair, had ended
-            rows.append(("stopped", "after its screen, before its confirmation pairs" if ended[0] == 0
-                         else f"after {ended[0]} of its {ended[1]} confirmation pairs"))
-            for key in ("progress", "evaluation", "step"):  # of the run that ended: said above
-                take(key, None)
-        else:
-            where = f"{take('progress', 0):.0%} of evaluation {esc(take('evaluation', ''))}"
-            rows.append(("stopped at", where
-                         + (f", step {esc(take('step'))}" if v.get("step") is not None else "")
-                         + (" (its screen; its test forecast to fail)"
-                            if take("during", None) == "screen"
-                            else " (confirmation)" if scope == "confirm" else "")))
-        lo, hi = take("interval90", (None, None))
-        rows.append(("forecast", f"final difference node − parent {signed(take('predicted_difference'))} "
-                     f"{esc(metric)}" + (f", 90% interval [{lo:+.4g}, {hi:+.4g}]" if lo is not None else "")))
-        for key, label in (("p_better", "P(better than the parent)"), ("p_pass", "P(test passes)")):
-            if key in v:
-                rows.append((label, esc(f"{take(key):.3g} < stop level {take('risk', 0):g}")))
-        if "bar" in v:
-            rows.append(("the test needs", f"{take('bar'):.4g} better"))
-        if "effect_spread" in v:
-            tau = take("effect_spread")
-            rows.append(("prior on its effect", "flat (fewer than 3 nodes had ended a fresh pair)"
-                         if tau is None else f"centred on none, spread {tau:.4g} (the run's nodes)"))
-    if "mean" in v and "n" in v:
-        rows.append(("noise floor", f"{take('mean'):.4f} ± {take('std') or 0:.4f} over {take('n')} seeds"))
-    if "task_gains" in v:
-        gains = take("task_gains")
-        rows.append(("gain on the task's seeds",
-                     esc(", ".join(f"seed {s}: {g:+.4g}" for s, g in gains.items()))))
-    for key, value in v.items():  # what this page does not name yet, shown as it is
-        rows.append((key, esc(value if isinstance(value, str) else json.dumps(value))))
+        if isinstance(verdict, ConfirmVerdict):
+            rows += _test_rows(verdict, metric)
     return '<table class="kv verdict">' + "".join(
         f"<tr><th>{esc(k)}</th><td>{val}</td></tr>" for k, val in rows) + "</table>"
+
+
+def _raw(key: str, value: Any) -> tuple[str, str]:
+    """A verdict's number the page has no words for, under its stored name."""
+    return key, esc(value if isinstance(value, str) else json.dumps(value))
+
+
+def _test_rows(v: ConfirmVerdict, metric: str) -> list[tuple[str, str]]:
+    text = f"{signed(v.effect)} {esc(metric)} (+ = better)"
+    if v.ci95:
+        text += f", 95% CI [{v.ci95[0]:+.4g}, {v.ci95[1]:+.4g}]"
+    rows = [("effect", text)]
+    if v.effect_pct is not None:
+        ci = v.ci95_pct
+        rows.append(("effect %", pct(v.effect_pct)
+                     + (f", 95% CI [{ci[0]:+.2f}%, {ci[1]:+.2f}%]" if ci else "")))
+    rows.append(("p-value", f"{v.p_value:.3g}"
+                 + (f" (test level {v.alpha:g})" if v.alpha else "")))
+    rows.append(("fresh seeds", esc(", ".join(str(s) for s in v.seeds))))
+    if v.passed is not None:
+        rows.append(("test passed", "yes" if v.passed else "no"))
+    if v.task_gains is not None:
+        rows.append(("gain on the task's seeds",
+                     esc(", ".join(f"seed {s}: {g:+.4g}" for s, g in v.task_gains.items()))))
+    if v.effect_pct is None:  # the parent's mean was 0: no percentages to name
+        rows += [_raw("effect_pct", None),
+                 _raw("ci95_pct", None if v.ci95_pct is None else list(v.ci95_pct))]
+    return rows + [_raw("sigma", v.sigma), _raw("df", v.df)]
+
+
+def _stop_rows(v: StoppedEarlyVerdict, metric: str, link: Link) -> list[tuple[str, str]]:
+    rows = [("against", "node " + node_ref(v.parent, link))]
+    scope = v.scope or "seed"  # a stop of a recursor before test looks: on a seed run
+    if v.pairs_ended:  # a look between runs: the screen, or a fresh pair, had ended
+        done, total = v.pairs_ended
+        rows.append(("stopped", "after its screen, before its confirmation pairs" if done == 0
+                     else f"after {done} of its {total} confirmation pairs"))
+    else:
+        where = f"{v.progress:.0%} of evaluation {esc(v.evaluation)}"
+        rows.append(("stopped at", where
+                     + (f", step {esc(v.step)}" if v.step is not None else "")
+                     + (" (its screen; its test forecast to fail)" if v.during == "screen"
+                        else " (confirmation)" if scope == "confirm" else "")))
+    lo, hi = v.interval90
+    rows.append(("forecast", f"final difference node − parent {signed(v.predicted_difference)} "
+                 f"{esc(metric)}" + (f", 90% interval [{lo:+.4g}, {hi:+.4g}]"
+                                     if lo is not None else "")))
+    if v.scope == "confirm":
+        rows.append(("P(test passes)", esc(f"{v.p_pass:.3g} < stop level {v.risk:g}")))
+        rows.append(("the test needs", f"{v.bar:.4g} better"))
+        tau = v.effect_spread
+        rows.append(("prior on its effect", "flat (fewer than 3 nodes had ended a fresh pair)"
+                     if tau is None else f"centred on none, spread {tau:.4g} (the run's nodes)"))
+    else:
+        rows.append(("P(better than the parent)",
+                     esc(f"{v.p_better:.3g} < stop level {v.risk:g}")))
+    # not named on the page: shown as they are stored (a look between runs names no step)
+    if not v.pairs_ended and v.step is None:
+        rows.append(_raw("step", None))
+    rows.append(_raw("pairs", v.pairs))
+    if v.pairs_ended and v.during:
+        rows.append(_raw("during", v.during))
+    return rows
 
 
 def seeds_table(detail: dict[str, Any], link: Link) -> str:

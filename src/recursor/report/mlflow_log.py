@@ -38,7 +38,7 @@ from typing import Any
 from recursor.api import Run
 from recursor.errors import RecursorError
 from recursor.loop.config import RunConfig
-from recursor.store import EvalStatus, Node, NodeStatus
+from recursor.store import ConfirmVerdict, EvalStatus, Node, NodeStatus
 
 log = logging.getLogger("recursor.mlflow")
 
@@ -353,11 +353,13 @@ class _Logger:
                     if k not in _POSITIONS and _number(v):
                         yield self._point(f"{prefix}{_key(k)}/seed_{ev.seed}", v,
                                           ev.finished_at or at, step)
-        v = node.verdict or {}
-        for k in ("effect", "p_value"):
-            if _number(v.get(k)):
-                yield self._point(f"verdict/{k}", v[k], at, 0)
-        ci = v.get("ci95") or ()
+        test = node.verdict if isinstance(node.verdict, ConfirmVerdict) else None
+        if test is None:
+            return
+        for k, x in (("effect", test.effect), ("p_value", test.p_value)):
+            if _number(x):
+                yield self._point(f"verdict/{k}", x, at, 0)
+        ci = test.ci95 or ()
         if len(ci) == 2 and all(_number(c) for c in ci):
             yield self._point("verdict/ci95_lo", ci[0], at, 0)
             yield self._point("verdict/ci95_hi", ci[1], at, 0)
@@ -367,7 +369,8 @@ class _Logger:
         if diff is not None and diff.is_file():
             self.client.log_text(run_id, diff.read_text(), "step.patch")
         if node.findings or node.verdict:
-            self.client.log_dict(run_id, {"verdict": node.verdict, "reason": node.reason,
+            verdict = node.verdict.to_json() if node.verdict else None
+            self.client.log_dict(run_id, {"verdict": verdict, "reason": node.reason,
                                           "findings": [f.to_dict() for f in node.findings]},
                                  "verdict.json")
 

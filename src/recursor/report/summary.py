@@ -26,7 +26,7 @@ from recursor.loop.config import RunConfig
 from recursor.loop.lock import is_driven
 from recursor.loop.overhead import engine_summary
 from recursor.report.diversity import diversity
-from recursor.store import EvalStatus, Node, NodeStatus, RunStore
+from recursor.store import ConfirmVerdict, EvalStatus, Node, NodeStatus, RunStore
 from recursor.value import calibration
 
 
@@ -104,8 +104,7 @@ def build_report(store: RunStore) -> dict[str, Any]:
         "wall_seconds": round(wall_seconds(store), 1),
         "sandbox": meta.get("sandbox"),
         "false_accept_bound": round(sum(
-            (n.verdict or {}).get("alpha", 0) for n in nodes.values()
-            if (n.verdict or {}).get("stage") == "confirm"), 3),
+            n.verdict.alpha for n in nodes.values() if isinstance(n.verdict, ConfirmVerdict)), 3),
         "proposers": _proposers(store, list(nodes.values())),
         "diversity": diversity(list(nodes.values())),
         "value": _value(store, config, spec, list(nodes.values())),
@@ -228,7 +227,7 @@ def _node_entry(store: RunStore, node: Node, metric: str, seeds: list[int],
         "patch": str(store.path(node.patch_path)) if node.patch_path else None,
         "diff": str(store.path(node.diff_path)) if node.diff_path else None,
         "reason": node.reason,
-        "verdict": node.verdict,
+        "verdict": node.verdict.to_json() if node.verdict else None,
         "failures": [{"seed": e.seed, "reason": e.reason} for e in failed],
         "seconds": round(sum(e.seconds or 0 for e in node.evaluations), 1),
     }

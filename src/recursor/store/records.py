@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from recursor.store.verdicts import Verdict
+
 
 class NodeStatus(StrEnum):
     RUNNING = "running"
@@ -147,7 +149,7 @@ class Node:
     created_at: float
     decided_at: float | None
     reason: str | None
-    verdict: dict[str, Any] | None
+    verdict: Verdict | None
     evaluations: tuple[Evaluation, ...] = field(default=())
     findings: tuple[Finding, ...] = field(default=())
     # how each block of the patch was applied: {"block", "path", "rule", "lines", "score"},

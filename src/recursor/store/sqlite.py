@@ -45,6 +45,7 @@ from recursor.store.records import (
     Prediction,
 )
 from recursor.store.schema import migrate
+from recursor.store.verdicts import Verdict, verdict_from_json
 
 DB_NAME = "run.db"
 
@@ -221,7 +222,7 @@ class RunStore:
         node_id: int,
         status: NodeStatus,
         reason: str,
-        verdict: Mapping[str, Any] | None = None,
+        verdict: Verdict | None = None,
     ) -> Node:
         current = self.node(node_id).status
         if status not in TRANSITIONS[current]:
@@ -231,7 +232,7 @@ class RunStore:
         with self._conn:
             self._conn.execute(
                 "UPDATE nodes SET status=?, reason=?, verdict=?, decided_at=? WHERE id=?",
-                (status.value, reason, json.dumps(verdict) if verdict else None, time.time(),
+                (status.value, reason, json.dumps(verdict.to_json()) if verdict else None, time.time(),
                  node_id),
             )
         return self.node(node_id)
@@ -473,7 +474,7 @@ class RunStore:
             created_at=row["created_at"],
             decided_at=row["decided_at"],
             reason=row["reason"],
-            verdict=json.loads(row["verdict"]) if row["verdict"] else None,
+            verdict=verdict_from_json(json.loads(row["verdict"])) if row["verdict"] else None,
             evaluations=tuple(evals),
             findings=tuple(found),
             applied=tuple(json.loads(row["applied"])) if row["applied"] else (),

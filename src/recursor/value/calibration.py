@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from recursor.store.records import EvalStatus, Node, NodeStatus, Prediction
+from recursor.store.verdicts import ConfirmVerdict, ScreenVerdict
 from recursor.value.stopper import AuditOutcome
 
 
@@ -33,10 +34,10 @@ def _actual(p: Prediction, values: dict[int, float], owner: dict[int, Node],
     its verdict keeps as the test's effect (an improvement: positive = better)."""
     if p.scope == "confirm":
         node = owner.get(p.evaluation_id)
-        verdict = (node.verdict or {}) if node is not None else {}
-        if verdict.get("stage") != "confirm" or verdict.get("effect") is None:
+        verdict = node.verdict if node is not None else None
+        if not isinstance(verdict, ConfirmVerdict) or verdict.effect is None:
             return None
-        return sign * verdict["effect"]
+        return sign * verdict.effect
     if p.evaluation_id in values and p.reference_id in values:
         return values[p.evaluation_id] - values[p.reference_id]
     return None
@@ -51,21 +52,21 @@ def audit_outcomes(predictions: Iterable[Prediction], nodes: Iterable[Node],
         if p.decision != "audit" or (p.scope, p.evaluation_id) in seen:
             continue
         node = owner.get(p.evaluation_id)
-        verdict = (node.verdict or {}) if node is not None else {}
+        verdict = node.verdict if node is not None else None
         actual = _actual(p, values, owner, sign)
         if actual is not None:
             improvement = sign * actual
-        elif p.scope == "confirm" and verdict.get("stage") == "screen":
+        elif p.scope == "confirm" and isinstance(verdict, ScreenVerdict):
             # a test look made while the screen ran, on a node its screen then rejected: the
             # test never ran and the node was not accepted, so the stop was not a false one;
             # the screen's improvement is the one measured
-            improvement = verdict["screen_gain"]
+            improvement = verdict.screen_gain
         else:
             continue
         seen.add((p.scope, p.evaluation_id))
         out.append(AuditOutcome(p.evaluation_id, improvement,
                                 node.status is NodeStatus.ACCEPTED, p.scope,
-                                bool(verdict.get("passed"))))
+                                isinstance(verdict, ConfirmVerdict) and bool(verdict.passed)))
     return out
 
 
