@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recursor.loop.config import RunConfig
+from recursor.settings import SETTINGS, Launch, RunConfig, describe, keyword_parameters, keywords
 from recursor.store import Node, RunStore
 
 if TYPE_CHECKING:
@@ -87,105 +88,51 @@ class Run:
         return f"Run({str(self.run_dir)!r}, status={self.status!r})"
 
 
-def run(
-    task: str | Path,
-    *,
-    run_dir: Path | str | None = None,
-    experiments: int | None = None,
-    minutes: float | None = None,
-    policy: str = "best-first",
-    workers: int | None = None,
-    seed: int = 0,
-    alpha: float = 0.02,
-    overrides: dict[str, Any] | None = None,
-    ideas: Sequence[Path | str] = (),
-    observer: Observer | None = None,
-    proposer: Proposer | str | None = None,
-    sandbox: str = "auto",
-    heldout: bool = True,
-    models: Sequence[str] = (),
-    models_file: Path | str | None = None,
-    base_url: str | None = None,
-    context_tokens: int | None = None,
-    personas: Sequence[str] = (),
-    library_share: float = 0.25,
-    propose_ahead: int | None = None,
-    max_repairs: int = 2,
-    max_cost: float | None = None,
-    novelty: bool = True,
-    embeddings: dict[str, Any] | None = None,
-    agent_command: Sequence[str] = (),
-    agent_timeout: float = 900,
-    executor: str = "local",
-    ray_address: str | None = None,
-    early_stop: bool = True,
-    stop_risk: float = 0.02,
-    stop_test_risk: float = 0.15,
-    stop_audit: float = 0.2,
-    discoveries: bool = True,
-    discoveries_dir: Path | str | None = None,
-    mlflow: str | None = None,
-    mlflow_experiment: str | None = None,
-) -> Run:
+def run(task: str | Path, *, ideas: Sequence[Path | str] = (), observer: Observer | None = None,
+        **settings: Any) -> Run:
     """Start a research run on `task` (a built-in name or a task folder) and drive it to its end.
 
-    `overrides` change task.toml settings for this run (`{"budget.train_tokens": 40000}`);
-    `ideas` adds folders of idea files to the task's library; `proposer` replaces the built-in
-    library proposer with your own (see `recursor.proposer.Proposer`), or names a built-in one:
-    "library", "llm" (LLM researchers: `models` such as "openai:gpt-4o-mini" or
-    "anthropic:claude-sonnet-4-5", optionally at `base_url` and with a `context_tokens`
-    window, or the `[[models]]` of `models_file`; each model with every persona of `personas`,
-    by default the personas of the task's family), "mixed" (those and the library,
-    which takes `library_share` of the turns) or "agent" (a coding agent's CLI,
-    `agent_command`, killed after `agent_timeout` seconds). `propose_ahead` candidates are
-    proposed while every worker is busy, so that a free worker need not wait for a slow
-    proposer (default: 0 for the library, 1 for the others). `max_cost` caps the dollars spent
-    on model calls; `embeddings` ({"model", "base_url", "api_key_env"}) gives the novelty filter
-    an embedding endpoint.
-    `sandbox` chooses the experiments' confinement (auto, bwrap, unshare, none);
-    `heldout=False` skips the held-out evaluations of accepted nodes.
-    `executor` chooses where experiments run: "local" (a process pool on this machine) or
-    "ray" (Ray tasks: a local Ray instance, or the cluster at `ray_address`, e.g.
-    "head-node:6379" or "auto"; needs `pip install 'recursor[ray]'` and the run folder on a file
-    system every Ray node shares).
-    `early_stop` lets the value function stop a candidate whose forecast gives it less than
-    `stop_risk` chance of beating its parent (tasks that stream a `metric.curve`), or, from its
-    screen on, less than `stop_test_risk` chance of passing its paired test; `stop_audit`
-    of those would-be stops run to the end to measure the false-stop rate.
-    `discoveries` uses the discovery library at `discoveries_dir` (default: `$RECURSOR_LIBRARY`,
-    else ~/.local/share/recursor/discoveries): this task's past discoveries are tried first,
-    other tasks' are suggestions, and every accepted node is kept there (False: neither).
-    `mlflow` logs the run, while it goes, to the MLflow tracking server or store at that URI
-    ("" for MLflow's default), in `mlflow_experiment` (default "recursor/<task>"); see
-    `log_mlflow`.
-    Returns the finished run.
-    Ctrl-C stops it cleanly; `resume` continues it.
+    The keywords are the run settings of `recursor.settings`, listed below with their defaults
+    and help (the same as `recursor run --help`), and two that are not settings: `ideas` adds
+    folders of idea files to the task's library, and `observer` is told the run's progress.
+    `proposer` also takes your own proposer object in place of a name (see
+    `recursor.proposer.Proposer`); the run records it as "library". `models` names models
+    ("openai:gpt-4o-mini", "anthropic:claude-sonnet-4-5"), read with `base_url`,
+    `context_tokens` and `models_file`; each model works as every persona of `personas`.
+    `executor="ray"` needs `pip install 'recursor[ray]'` and the run folder on a file system
+    every Ray node shares. `mlflow` logs the run to MLflow as it goes; see `log_mlflow`.
+    Returns the finished run. Ctrl-C stops it cleanly; `resume` continues it.
     """
     from recursor.loop.setup import create_run, drive
 
-    kind = proposer if isinstance(proposer, str) else "library"
-    endpoints = _endpoints(models, models_file, base_url, context_tokens)
-    config = RunConfig(experiments=experiments, minutes=minutes, policy=policy, workers=workers,
-                       seed=seed, alpha=alpha, sandbox=sandbox, heldout=heldout,
-                       overrides=dict(overrides or {}), proposer=kind,
-                       models=tuple(e.to_json() for e in endpoints), personas=tuple(personas),
-                       library_share=library_share, propose_ahead=propose_ahead,
-                       max_repairs=max_repairs, max_cost=max_cost,
-                       novelty=novelty, embeddings=embeddings,
-                       agent_command=tuple(agent_command), agent_timeout=agent_timeout,
-                       executor=executor, ray_address=ray_address, early_stop=early_stop,
-                       stop_risk=stop_risk, stop_test_risk=stop_test_risk,
-                       stop_audit=stop_audit, discoveries=discoveries,
-                       discoveries_dir=str(Path(discoveries_dir).expanduser().resolve())
-                       if discoveries_dir is not None else None)
-    uri = _check_mlflow(mlflow)
-    store = create_run(task, config, run_dir, ideas)
+    given = keywords(settings, SETTINGS)
+    launch = Launch.from_keywords(given)
+    # the model names become stored endpoints with the launch settings that say how to reach them
+    endpoints = _endpoints(given["models"], launch.models_file, launch.base_url,
+                           launch.context_tokens)
+    config = RunConfig.from_keywords({**given, "models": tuple(e.to_json() for e in endpoints)})
+    uri = _check_mlflow(launch.mlflow)
+    store = create_run(task, config, launch.run_dir, ideas)
+    proposer = given["proposer"]
     try:
-        with _mlflow_follower(store.run_dir, uri, mlflow_experiment):
+        with _mlflow_follower(store.run_dir, uri, launch.mlflow_experiment):
             drive(store, observer, None if isinstance(proposer, str) else proposer)
     finally:
         store.close()
     return Run(store.run_dir)
+
+
+# help(recursor.run) and a notebook's completion show every setting as a keyword
+run.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="str | Path"),
+    *keyword_parameters(SETTINGS),
+    inspect.Parameter("ideas", inspect.Parameter.KEYWORD_ONLY, default=(),
+                      annotation="Sequence[Path | str]"),
+    inspect.Parameter("observer", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation="Observer | None"),
+], return_annotation="Run")
+if run.__doc__:  # None under python -OO
+    run.__doc__ += describe(SETTINGS, indent="    ")
 
 
 def _check_mlflow(uri: str | None) -> str | None:

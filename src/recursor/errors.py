@@ -53,5 +53,11 @@ class BudgetError(RecursorError):
     """A run asked to do nothing, or a budget that cannot be honoured."""
 
 
+class SettingsError(BudgetError, ValueError):
+    """Run settings out of their range, not among their choices, or at odds with each other: the
+    message names each setting and what it allows. A BudgetError because that is how these were
+    reported before, so that code catching it still does; a ValueError, as a bad value is."""
+
+
 class SandboxError(RecursorError):
     """A sandbox kind that was asked for but does not work here; the message names the fix."""

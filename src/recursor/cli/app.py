@@ -17,19 +17,23 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from recursor.cli import options
 from recursor.cli.discoveries_cmd import discoveries_app, export_cmd, reproduce_cmd
 from recursor.cli.mlflow_cmd import Experiment, mlflow_cmd
 from recursor.cli.task_cmd import task_app
 from recursor.cli.ui_cmd import ui_cmd
 from recursor.errors import RecursorError
+from recursor.settings import SETTINGS, Setting
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -49,10 +53,9 @@ if not console.is_terminal:  # a log file or a pipe: wide enough that tables do 
 err_console = Console(stderr=True)
 
 RunDir = Annotated[Path, typer.Argument(help="A run folder (made by `recursor run`).")]
-MlflowUri = Annotated[str | None, typer.Option(
-    "--mlflow", help="Log the run to MLflow while it goes: a tracking URI such as "
-                     "http://mlflow:5000 or sqlite:///mlflow.db ('' for $MLFLOW_TRACKING_URI); "
-                     "pip install 'recursor\\[mlflow]'.")]
+TaskName = Annotated[str, typer.Argument(help="A built-in task's name or a task folder.")]
+Override = options.option_of("overrides")
+MlflowUri = options.option_of("mlflow")
 
 
 def _fail(err: Exception) -> None:
@@ -80,9 +83,8 @@ def tasks() -> None:
 
 @app.command()
 def validate(
-    task: Annotated[str, typer.Argument(help="A built-in task's name or a task folder.")],
-    override: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a task.toml setting, e.g. --set budget.train_tokens=40000.")] = None,
+    task: TaskName,
+    override: Override = None,
 ) -> None:
     """Check a task folder: task.toml, program, harness, ideas (each must apply), data."""
     from recursor.task import idea_problems, load_task, parse_override
@@ -109,123 +111,43 @@ def validate(
                   f"({s.metric.direction}), {len(s.seeds.values)} seeds, {len(s.data)} data file(s)")
 
 
-@app.command()
-def run(
-    task: Annotated[str, typer.Argument(help="A built-in task's name or a task folder.")],
-    experiments: Annotated[int | None, typer.Option(
-        help="Candidates to try (the baseline is not counted).")] = None,
-    minutes: Annotated[float | None, typer.Option(
-        help="Wall-clock budget of the whole run, in minutes.")] = None,
-    run_dir: Annotated[Path | None, typer.Option(
-        help="Where the run is kept (default runs/TASK-TIME).")] = None,
-    policy: Annotated[str, typer.Option(
-        help="Search policy: greedy, best-first, islands or map-elites.")] = "best-first",
-    workers: Annotated[int | None, typer.Option(
-        help="Experiments in parallel (default: what the machine can hold).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the proposer's and policy's choices.")] = 0,
-    alpha: Annotated[float, typer.Option(help="Level of each confirmation test.")] = 0.02,
-    override: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a task.toml setting, e.g. --set budget.train_tokens=40000.")] = None,
-    ideas: Annotated[list[Path] | None, typer.Option(
-        help="A folder of extra idea files to add to the task's library.")] = None,
-    sandbox: Annotated[str, typer.Option(
-        help="Confinement of experiments: auto, bwrap, unshare or none.")] = "auto",
-    executor: Annotated[str, typer.Option(
-        help="Where experiments run: local (a process pool here) or ray (Ray tasks; "
-             "pip install 'recursor\\[ray]').")] = "local",
-    ray_address: Annotated[str | None, typer.Option(
-        help="With --executor ray: the cluster to join (HOST:6379 or auto; default: start a "
-             "local Ray instance). The run folder must be on a file system all nodes "
-             "share.")] = None,
-    heldout: Annotated[bool, typer.Option(
-        help="Run the task's held-out evaluations on accepted nodes.")] = True,
-    early_stop: Annotated[bool, typer.Option(
-        help="Let the value function stop candidates whose partial curve says they will lose "
-             "to their parent.")] = True,
-    stop_risk: Annotated[float, typer.Option(
-        help="Stop a candidate below this forecast chance of beating its parent.")] = 0.02,
-    stop_test_risk: Annotated[float, typer.Option(
-        help="Stop a candidate below this forecast chance of being accepted: of passing its "
-             "screen and then its paired test (looked at from its screen on, once the run's "
-             "noise has 6 degrees of freedom).")] = 0.15,
-    stop_audit: Annotated[float, typer.Option(
-        help="Share of would-be stops run to the end anyway, to measure false stops.")] = 0.2,
-    proposer: Annotated[str, typer.Option(
-        help="Who proposes: library, llm, mixed (llm and library) or agent.")] = "library",
-    model: Annotated[list[str] | None, typer.Option(
-        help="A model for the LLM researchers, e.g. openai:gpt-4o-mini or "
-             "anthropic:claude-sonnet-4-5; repeat for several.")] = None,
-    base_url: Annotated[str | None, typer.Option(
-        help="The endpoint of the --model(s): an OpenAI-compatible server (vLLM, Ollama, "
-             "llama.cpp, OpenRouter) or an Anthropic-compatible one.")] = None,
-    context_tokens: Annotated[int | None, typer.Option(
-        help="The context window of the --model(s), in tokens: a brief that would not fit "
-             "with room for the answer is sent in its compact form.")] = None,
-    models_file: Annotated[Path | None, typer.Option(
-        help="A TOML file of [[models]] (model, provider, base_url, api_key_env, price_in, "
-             "price_out, context_tokens, ...).")] = None,
-    persona: Annotated[list[str] | None, typer.Option(
-        help="Researcher personas (default: optimizer, architecture, systems, contrarian).")] = None,
-    max_cost: Annotated[float | None, typer.Option(
-        help="Stop proposing once model calls have cost this many dollars.")] = None,
-    library_share: Annotated[float, typer.Option(
-        help="With --proposer mixed: the library's share of the turns.")] = 0.25,
-    propose_ahead: Annotated[int | None, typer.Option(
-        help="Candidates to propose ahead while every worker is busy, so that a free worker "
-             "starts one at once instead of waiting for the proposer (at most N wait; one "
-             "proposal is out at a time; never past the budget). Default: 0 for the library "
-             "(instant; its runs stay deterministic), 1 for llm, mixed and agent.")] = None,
-    agent_command: Annotated[str | None, typer.Option(
-        help="With --proposer agent: the agent's command line, e.g. "
-             "\"claude -p {prompt} --permission-mode acceptEdits\".")] = None,
-    agent_timeout: Annotated[float, typer.Option(
-        help="With --proposer agent: seconds one agent call may take before it is killed.")] = 900,
-    embeddings_model: Annotated[str | None, typer.Option(
-        help="An embedding model for the novelty filter (OpenAI-compatible /v1/embeddings).")] = None,
-    embeddings_url: Annotated[str | None, typer.Option(
-        help="The endpoint of --embeddings-model (default: OpenAI's).")] = None,
-    discoveries: Annotated[bool, typer.Option(
-        help="Use the discovery library: try this task's past discoveries first, show other "
-             "tasks' as suggestions, keep every accepted node there.")] = True,
-    discoveries_dir: Annotated[Path | None, typer.Option(
-        help="The discovery library's folder (default: $RECURSOR_LIBRARY, else "
-             "~/.local/share/recursor/discoveries).")] = None,
-    mlflow: MlflowUri = None,
-    mlflow_experiment: Experiment = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every seed's result.")] = False,
-) -> None:
-    """Run the research loop on a task until its budget is spent."""
-    import shlex
+def run_command(settings: Sequence[Setting] = SETTINGS) -> Callable[..., None]:
+    """`recursor run` with an option for each flag of each setting of `settings`."""
 
-    import recursor
-    from recursor.task import parse_override
+    def run(task: str, ideas: list[Path] | None = None, verbose: bool = False,
+            **given: Any) -> None:
+        """Run the research loop on a task until its budget is spent."""
+        import recursor
 
-    def start(observer):
-        overrides = dict(parse_override(o) for o in override or [])
-        return recursor.run(task, run_dir=run_dir, experiments=experiments, minutes=minutes,
-                            policy=policy, workers=workers, seed=seed, alpha=alpha,
-                            overrides=overrides, ideas=ideas or (), observer=observer,
-                            sandbox=sandbox, heldout=heldout, proposer=proposer,
-                            models=model or (), base_url=base_url, models_file=models_file,
-                            context_tokens=context_tokens,
-                            personas=persona or (), max_cost=max_cost,
-                            library_share=library_share, propose_ahead=propose_ahead,
-                            embeddings=({"model": embeddings_model, "base_url": embeddings_url}
-                                        if embeddings_model else None),
-                            agent_command=shlex.split(agent_command) if agent_command else (),
-                            agent_timeout=agent_timeout, executor=executor,
-                            ray_address=ray_address, early_stop=early_stop,
-                            stop_risk=stop_risk, stop_test_risk=stop_test_risk,
-                            stop_audit=stop_audit,
-                            discoveries=discoveries, discoveries_dir=discoveries_dir,
-                            mlflow=mlflow, mlflow_experiment=mlflow_experiment)
+        def start(observer):
+            # converted here, inside _drive, so that a bad --set is reported as an error
+            chosen = options.keywords(settings, given)
+            return recursor.run(task, ideas=ideas or (), observer=observer, **chosen)
 
-    _drive(start, verbose)
+        _drive(start, verbose)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    run.__signature__ = inspect.Signature([
+        inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=TaskName),
+        *options.parameters(settings),
+        # not settings: idea folders are read into the run's task when it is created, and
+        # --verbose is how this command shows progress
+        inspect.Parameter("ideas", keyword, default=None, annotation=Annotated[
+            list[Path] | None, typer.Option(
+                help="A folder of extra idea files to add to the task's library.",
+                rich_help_panel="Task")]),
+        inspect.Parameter("verbose", keyword, default=False, annotation=Annotated[
+            bool, typer.Option("--verbose", "-v", help="Show every seed's result.")]),
+    ])
+    return run
+
+
+run = app.command("run")(run_command())
 
 
 @app.command("try")
 def try_(
-    task: Annotated[str, typer.Argument(help="A built-in task's name or a task folder.")],
+    task: TaskName,
     patch: Annotated[list[Path], typer.Option(
         help="A change to judge: a unified diff (as `git diff` writes it) or SEARCH/REPLACE "
              "blocks. Repeat to judge several, each against the baseline.")],
@@ -233,8 +155,7 @@ def try_(
     run_dir: Annotated[Path | None, typer.Option(
         help="Where the trial's run is kept (default runs/TASK-TIME).")] = None,
     workers: Annotated[int | None, typer.Option(help="Experiments in parallel.")] = None,
-    override: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a task.toml setting, e.g. --set budget.train_tokens=40000.")] = None,
+    override: Override = None,
     sandbox: Annotated[str, typer.Option(help="auto, bwrap, unshare or none.")] = "auto",
     heldout: Annotated[bool, typer.Option(help="Run the held-out evaluations.")] = True,
 ) -> None:
@@ -272,6 +193,8 @@ def try_(
 @app.command()
 def resume(
     run_dir: RunDir,
+    # the budget options change a stored run (raise its budget, move it to a cluster), so they
+    # say so in their own help rather than in the settings'
     experiments: Annotated[int | None, typer.Option(help="Raise the experiment budget.")] = None,
     minutes: Annotated[float | None, typer.Option(help="Set the time budget.")] = None,
     workers: Annotated[int | None, typer.Option(help="Experiments in parallel.")] = None,

@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from recursor.cli.options import option_of
 from recursor.errors import RecursorError
 
 TrackingUri = Annotated[str | None, typer.Option(
     "--uri", help="The MLflow tracking server or store, e.g. http://mlflow:5000 or "
                   "sqlite:///mlflow.db (default: $MLFLOW_TRACKING_URI, else MLflow's own).")]
-Experiment = Annotated[str | None, typer.Option(
-    help="The MLflow experiment (default: recursor/TASK).")]
+Experiment = option_of("mlflow_experiment")
 
 
 def mlflow_cmd(

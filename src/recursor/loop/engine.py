@@ -81,10 +81,7 @@ class ResearchLoop(ValueLooks):
         if config.early_stop and spec.metric.curve:
             self.stopping = EarlyStopping.for_run(
                 store, task.name, config.overrides, self.metric, spec.metric.curve,
-                spec.minimize, StopSettings(risk=config.stop_risk,
-                                            test_risk=config.stop_test_risk,
-                                            audit=config.stop_audit),
-                spec.metric.schedule)
+                spec.minimize, StopSettings.of(config), spec.metric.schedule)
         self.meter = OverheadMeter(workers, store.meta().get("engine"))
         self.discoveries = (RunLibrary(store, task, config.discoveries_dir, config.overrides)
                             if config.discoveries and config.discoveries_dir else None)

@@ -38,6 +38,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from recursor import settings
+from recursor.errors import SettingsError
+from recursor.settings import RunConfig
 from recursor.value.model import Forecast
 
 MIN_RISK = 1e-4
@@ -45,22 +48,31 @@ MIN_RISK = 1e-4
 
 @dataclass(frozen=True)
 class StopSettings:
-    risk: float = 0.02  # stop below this probability of beating the parent (on the seed)
-    test_risk: float = 0.15  # in confirmation: stop below this probability of passing the test
-    audit: float = 0.2  # share of would-be stops that run on to measure false stops
+    """The stop rule's levels. `risk`, `test_risk` and `audit` are the run settings stop_risk,
+    stop_test_risk and stop_audit (recursor.settings), whose defaults and checks they take; the
+    others are the rule's own."""
+
+    risk: float = settings.default("stop_risk")  # stop below this P(beating the parent) on a seed
+    test_risk: float = settings.default("stop_test_risk")  # confirmation: below this P(passing)
+    audit: float = settings.default("stop_audit")  # would-be stops run on to measure false stops
     target: float = 0.10  # false-stop rate above which the risk level tightens
     min_progress: float = 0.2  # no look before this share of the experiment
     looks: int = 2  # successive forecast looks below the level before a stop
 
     def __post_init__(self) -> None:
-        if not 0 < self.risk < 0.5:
-            raise ValueError(f"stop risk must be between 0 and 0.5 (got {self.risk})")
-        if not 0 < self.test_risk < 0.5:
-            raise ValueError(f"stop test risk must be between 0 and 0.5 (got {self.test_risk})")
-        if not 0 <= self.audit <= 1:
-            raise ValueError(f"stop audit share must be between 0 and 1 (got {self.audit})")
+        problems = settings.problems(
+            {"stop_risk": self.risk, "stop_test_risk": self.test_risk, "stop_audit": self.audit},
+            {"stop_risk": "stop risk", "stop_test_risk": "stop test risk",
+             "stop_audit": "stop audit share"})
         if self.looks < 1:
-            raise ValueError(f"stop looks must be at least 1 (got {self.looks})")
+            problems.append(f"stop looks must be at least 1 (got {self.looks})")
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    @classmethod
+    def of(cls, config: RunConfig) -> StopSettings:
+        """The levels a run's config sets."""
+        return cls(risk=config.stop_risk, test_risk=config.stop_test_risk, audit=config.stop_audit)
 
 
 @dataclass(frozen=True)
