@@ -13,6 +13,7 @@ from recursor.audit.memorisation import task_corpus
 from recursor.loop.candidates import apply_proposal
 from recursor.proposer import ProposalContext
 from recursor.proposer.llm.answer import AnswerError, parse_answer
+from recursor.proposer.llm.hints import unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.researcher import echoed_title
 from recursor.store import Idea, Node, NodeStatus
 from recursor.task import load_task
@@ -27,6 +28,10 @@ OUTCOME = {NodeStatus.RUNNING: "ok", NodeStatus.FAILED: "patch-error",
 def test_a_recorded_answer(case):
     task = load_task(case["task"])
     text = (HERE / case["file"]).read_text()
+    if case["outcome"] == "truncated":
+        # a cut-off answer is not applied; what goes back says which blocks changed nothing
+        assert [n for n, _ in unchanged_blocks(text)] == case["unchanged"]
+        return
     try:
         answer = parse_answer(text)
     except AnswerError as err:
@@ -34,13 +39,23 @@ def test_a_recorded_answer(case):
         return
     applied = apply_proposal(answer.patch, task.program_files(), task.spec.program.editable,
                              task_corpus(task), task.may_write, generous=True)
+    if case["outcome"] == "no-change":
+        assert applied.status is NodeStatus.RUNNING and applied.files == task.program_files()
+        hint = unchanged_hint(f"{answer.title} {answer.hypothesis}", task.program_files(),
+                              task.spec.program.editable)
+        assert case["points_at"] in hint, hint
+        return
     assert OUTCOME[applied.status] == case["outcome"], applied.reason
+    for path, text in applied.files.items() if "keeps" in case else ():
+        if path in task.spec.program.editable:
+            assert case["keeps"] in text, text
     if case["outcome"] == "ok":
         assert [m.rule for m in applied.matches] == case["rules"]
         assert applied.files != task.program_files()
         # a title that copies the goal or the history goes back to the model for a real one
         echoed = echoed_title(answer.title, _context(task))
-        assert bool(echoed) == (case.get("title") == "echo"), (answer.title, echoed)
+        if case.get("title") != "kept":  # a title the test does not judge
+            assert bool(echoed) == (case.get("title") == "echo"), (answer.title, echoed)
     if case["outcome"] == "patch-error":
         # what goes back to the model names the nearest lines of the file
         assert "nearest lines" in applied.reason or "occurs" in applied.reason \
