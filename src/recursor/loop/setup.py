@@ -20,6 +20,7 @@ import recursor
 from recursor.errors import BudgetError, TaskError
 from recursor.executor.local import LocalExecutor
 from recursor.executor.sandbox import detect
+from recursor.library import default_location
 from recursor.loop.config import RunConfig, default_workers
 from recursor.loop.engine import ResearchLoop
 from recursor.loop.jobs import resolve_data
@@ -55,8 +56,6 @@ def create_run(
     task = load_task(snapshot, config.overrides)  # the snapshot must load as the original did
     store.set_meta("task", task.name)
     if config.discoveries and config.discoveries_dir is None:
-        from recursor.library import default_location
-
         config = dataclasses.replace(config, discoveries_dir=str(default_location().resolve()))
     store.set_meta("config", config.to_json())
     store.set_meta("harness_hashes", task.harness_hashes())
