@@ -216,8 +216,8 @@ def test_under_the_islands_policy_each_island_has_its_own_personas(run):
 
 
 def test_models_from_the_command_line_and_from_a_file(tmp_path):
-    from recursor.api import _endpoints
     from recursor.errors import RecursorError
+    from recursor.loop.setup import _endpoints
 
     [e] = _endpoints(["qwen2.5-coder:7b"], None, "http://localhost:11434/v1")
     assert (e.provider, e.model, e.base_url) == ("openai", "qwen2.5-coder:7b",

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from recursor.library.store import DiscoveryLibrary, LibraryError
+from recursor.loop.trial import try_patches
+from recursor.task import load_task
 
 SEED_BASE = 2_000_000  # far from the task's own seeds and from the first runs' fresh seeds
 
@@ -23,9 +25,6 @@ def reproduce(ref: str, *, library: Path | str | None = None, run_dir: Path | st
               heldout: bool = True, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Re-run discovery `ref` (an id or its prefix) on fresh seeds; whether it holds, with the
     recorded and the new evidence side by side."""
-    from recursor.api import try_patches
-    from recursor.task import load_task
-
     lib = DiscoveryLibrary(library)
     d = lib.get(ref)
     folder = lib.folder(d)

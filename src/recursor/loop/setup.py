@@ -7,10 +7,12 @@ files are hashed when the run is created and checked before every experiment.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +20,20 @@ import recursor
 from recursor.errors import BudgetError, TaskError
 from recursor.executor.local import LocalExecutor
 from recursor.executor.sandbox import detect
+from recursor.library import default_location
 from recursor.loop.config import RunConfig, default_workers
 from recursor.loop.engine import ResearchLoop
 from recursor.loop.jobs import resolve_data
 from recursor.loop.lock import RunLock
 from recursor.loop.progress import Observer
+from recursor.loop.snapshot import SNAPSHOT, run_task_snapshot
 from recursor.policy import make_policy
 from recursor.proposer import Proposer
 from recursor.proposer.factory import build_proposer
+from recursor.proposer.llm.endpoint import load_models, parse_model
+from recursor.settings import SETTINGS, Launch, keywords
 from recursor.store import RunStore
-from recursor.task import Task, load_task
-
-SNAPSHOT = "task"
+from recursor.task import load_task
 
 
 def default_run_dir(task_name: str) -> Path:
@@ -52,8 +56,6 @@ def create_run(
     task = load_task(snapshot, config.overrides)  # the snapshot must load as the original did
     store.set_meta("task", task.name)
     if config.discoveries and config.discoveries_dir is None:
-        from recursor.library import default_location
-
         config = dataclasses.replace(config, discoveries_dir=str(default_location().resolve()))
     store.set_meta("config", config.to_json())
     store.set_meta("harness_hashes", task.harness_hashes())
@@ -74,11 +76,6 @@ def _add_ideas(target: Path, folders: Sequence[Path | str]) -> None:
                 raise TaskError(str(folder), [f"{f.name}: the task already has an idea of that "
                                               "name; rename the file"])
             shutil.copy2(f, target / f.name)
-
-
-def run_task_snapshot(store: RunStore) -> Task:
-    config = RunConfig.from_json(store.meta()["config"])
-    return load_task(store.run_dir / SNAPSHOT, config.overrides)
 
 
 def make_executor(config: RunConfig, workers: int, threads: int = 1) -> Any:
@@ -120,6 +117,43 @@ def drive(store: RunStore, observer: Observer | None = None,
             executor=make_executor(config, workers, limits.threads),
         )
         return loop.run()
+
+
+# What a caller wraps around driving a new run, chosen from its launch settings before the run
+# is created (so a bad tracking URI fails first): the API follows the run in MLflow with it.
+Follow = Callable[[Launch], Callable[[Path], AbstractContextManager[Any]]]
+
+
+def research(task: str | Path, *, ideas: Sequence[Path | str] = (), observer: Observer | None = None,
+             follow: Follow | None = None, **settings: Any) -> Path:
+    """Create a run of `task` from the keywords of `recursor.run` and drive it to its end; its
+    run folder."""
+    given = keywords(settings, SETTINGS)
+    launch = Launch.from_keywords(given)
+    # the model names become stored endpoints with the launch settings that say how to reach them
+    endpoints = _endpoints(given["models"], launch.models_file, launch.base_url,
+                           launch.context_tokens)
+    config = RunConfig.from_keywords({**given, "models": tuple(e.to_json() for e in endpoints)})
+    wrap = follow(launch) if follow is not None else None
+    store = create_run(task, config, launch.run_dir, ideas)
+    proposer = given["proposer"]
+    try:
+        with wrap(store.run_dir) if wrap is not None else contextlib.nullcontext():
+            drive(store, observer, None if isinstance(proposer, str) else proposer)
+    finally:
+        store.close()
+    return store.run_dir
+
+
+def _endpoints(models: Sequence[str], models_file: Path | str | None,
+               base_url: str | None, context_tokens: int | None = None) -> list[Any]:
+    options: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    if context_tokens is not None:
+        options["context_tokens"] = context_tokens
+    found = [parse_model(m, **options) for m in models]
+    if models_file is not None:
+        found += load_models(models_file)
+    return found
 
 
 def extend_budget(store: RunStore, experiments: int | None, minutes: float | None,

@@ -1,4 +1,4 @@
-"""Judging given changes by hand: `recursor try TASK --patch FILE`.
+"""Judging given changes by hand: `recursor try TASK --patch FILE`, `recursor.try_patches`.
 
 A trial is an ordinary run whose proposer hands over the given patches (each against the
 baseline) instead of library ideas, so a person's change meets the same sandbox, auditor and
@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from recursor.errors import RecursorError
+from recursor.loop.setup import research
+from recursor.loop.snapshot import run_task_snapshot
 from recursor.proposer.base import Proposal, ProposalContext
+from recursor.store import RunStore
 from recursor.store.records import Idea, Node, NodeStatus
 from recursor.store.verdicts import ConfirmVerdict
 
@@ -76,3 +81,43 @@ def verdict(node: Node, baseline: Node, metric: str, seeds: Sequence[int],
         "p_value": test.p_value if test else None,
         "audit": [f.to_dict() for f in node.findings],
     }
+
+
+def try_patches(
+    task: str | Path,
+    patches: Sequence[str | Path],
+    *,
+    run_dir: Path | str | None = None,
+    workers: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    sandbox: str = "auto",
+    heldout: bool = True,
+    alpha: float = 0.02,
+    discoveries: bool = False,
+) -> list[dict[str, Any]]:
+    """Judge given changes (unified diffs or SEARCH/REPLACE blocks; text or file paths), each
+    against the task's baseline, with the full judge and auditor. Returns one verdict per patch
+    (`status`, `reasons`, `seeds`, `mean`, `baseline_mean`, `improvement_pct`, `audit`, ...).
+    A trial judges and does not research: it keeps nothing in the discovery library unless
+    `discoveries` is set."""
+    given = []
+    for i, p in enumerate(patches, start=1):
+        if isinstance(p, str) and "\n" in p:  # the patch itself, not a file name
+            given.append(GivenPatch(f"patch {i}", p))
+        elif Path(p).is_file():
+            given.append(GivenPatch(Path(p).name, Path(p).read_text()))
+        else:
+            raise RecursorError(f"no patch file {p}")
+    folder = research(task, run_dir=run_dir, experiments=len(given), workers=workers, alpha=alpha,
+                      overrides=overrides, proposer=GivenPatches(given), sandbox=sandbox,
+                      heldout=heldout, discoveries=discoveries)
+    done = RunStore.open(folder, readonly=True)
+    try:
+        nodes = done.nodes()
+        spec = run_task_snapshot(done).spec
+        baseline = next(n for n in nodes if n.is_baseline)
+        box = done.meta().get("sandbox") or {}
+        return [{**verdict(n, baseline, spec.metric.name, spec.seeds.values, spec.minimize),
+                 "sandbox": box.get("kind")} for n in nodes if not n.is_baseline]
+    finally:
+        done.close()

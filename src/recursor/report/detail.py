@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from recursor.store import EvalStatus, Node
 
 if TYPE_CHECKING:
-    from recursor.api import Run
+    from recursor.report.run import Run
 
 LOG_NAMES = ("program.log", "harness.log")
 TAIL_BYTES = 64 * 1024  # a log's tail is read from its last bytes: logs can be large

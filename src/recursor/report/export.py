@@ -20,16 +20,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from recursor.api import Run
 from recursor.patch.diff import unified_diff
+from recursor.report.run import Run, open_run
 from recursor.store import ConfirmVerdict, Node, NodeStatus
 
 
 def export(run: Run | Path | str, out: Path | str | None = None) -> list[Path]:
     """Write the invention reports of a run's accepted steps under `out` (default RUN/export);
     the folders written, one per step, in the order they were accepted."""
-    from recursor.api import open_run
-
     run = run if isinstance(run, Run) else open_run(run)
     out = Path(out) if out is not None else run.run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +59,7 @@ def export(run: Run | Path | str, out: Path | str | None = None) -> list[Path]:
 
 
 def _plots(run: Run, node: Node, folder: Path) -> list[str]:
-    from recursor.report import plots
+    from recursor.report import plots  # matplotlib loads only when a run has steps to draw
 
     names = []
     for name, draw in (("curves.svg", plots.curves_svg), ("seeds.svg", plots.seeds_svg)):

@@ -17,13 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import recursor
 from recursor.report import fragments as f
 from recursor.report import plots
 from recursor.report.detail import node_detail
 from recursor.report.render import sandbox_warning
 
 if TYPE_CHECKING:
-    from recursor.api import Run
+    from recursor.report.run import Run
 
 
 def stylesheet() -> str:
@@ -63,8 +64,6 @@ def _step(run: Run, node: dict[str, Any], link: f.Link) -> str:
 
 def page(run: Run) -> str:
     """The report page of a run (live or finished) as HTML text."""
-    import recursor
-
     report = run.report()
     accepted = [n for n in report["nodes"] if n["status"] == "accepted" and n["parent"] is not None]
     # a node links to its section when it has one; the baseline to the summary

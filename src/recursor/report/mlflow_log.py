@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recursor.api import Run
 from recursor.errors import RecursorError
 from recursor.loop.config import RunConfig
+from recursor.report.run import Run
 from recursor.store import ConfirmVerdict, EvalStatus, Node, NodeStatus
 
 log = logging.getLogger("recursor.mlflow")

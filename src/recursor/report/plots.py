@@ -29,7 +29,7 @@ from recursor.executor.job import read_metrics
 from recursor.store import EvalStatus, Evaluation, Node, NodeStatus
 
 if TYPE_CHECKING:
-    from recursor.api import Run
+    from recursor.report.run import Run
 
 # Okabe-Ito colours: told apart with every common colour-vision deficiency; report.css uses them too
 STATUS_COLOR = {"accepted": "#009E73", "rejected": "#E69F00", "stopped-early": "#CC79A7",

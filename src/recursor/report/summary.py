@@ -25,6 +25,7 @@ from recursor.judge.stats import mean_ci95
 from recursor.loop.config import RunConfig
 from recursor.loop.lock import is_driven
 from recursor.loop.overhead import engine_summary
+from recursor.loop.snapshot import run_task_snapshot
 from recursor.report.diversity import diversity
 from recursor.store import ConfirmVerdict, EvalStatus, Node, NodeStatus, RunStore
 from recursor.value import calibration
@@ -56,8 +57,6 @@ def lineage(nodes: dict[int, Node], node: Node) -> list[int]:
 def build_report(store: RunStore) -> dict[str, Any]:
     meta = store.meta()
     config = RunConfig.from_json(meta["config"])
-    from recursor.loop.setup import run_task_snapshot
-
     spec = run_task_snapshot(store).spec
     metric, minimize = spec.metric.name, spec.minimize
     seeds = list(spec.seeds.values)

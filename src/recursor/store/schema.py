@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from recursor.errors import StoreError
+
 SCHEMA_VERSION = 6
 
 _V1 = """
@@ -145,8 +147,6 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database to SCHEMA_VERSION; return the version it had."""
     (found,) = conn.execute("PRAGMA user_version").fetchone()
     if found > SCHEMA_VERSION:
-        from recursor.errors import StoreError
-
         raise StoreError(
             f"this run database has schema version {found}, newer than this recursor "
             f"understands ({SCHEMA_VERSION}); upgrade recursor to open it"

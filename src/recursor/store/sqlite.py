@@ -44,17 +44,17 @@ from recursor.store.records import (
     NodeStatus,
     Prediction,
 )
-from recursor.store.schema import migrate
+from recursor.store.schema import SCHEMA_VERSION, migrate
 from recursor.store.verdicts import Verdict, verdict_from_json
 
 DB_NAME = "run.db"
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, readonly: bool, timeout: float = 30) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
     else:
-        conn = sqlite3.connect(path, timeout=30)
+        conn = sqlite3.connect(path, timeout=timeout)
         _wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -101,20 +101,20 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, run_dir: Path | str, readonly: bool = False) -> RunStore:
+    def open(cls, run_dir: Path | str, readonly: bool = False, timeout: float = 30) -> RunStore:
+        """`timeout`: how long to wait for a lock another process holds, in seconds (a reader of
+        other runs, which may skip one that is busy, waits less)."""
         run_dir = Path(run_dir)
         path = run_dir / DB_NAME
         if not path.exists():
             raise StoreError(f"{run_dir} is not a recursor run folder (no {DB_NAME} in it)")
-        conn = _connect(path, readonly=readonly)
+        conn = _connect(path, readonly=readonly, timeout=timeout)
         if readonly:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
-            from recursor.store.schema import SCHEMA_VERSION
-
             if version != SCHEMA_VERSION:  # an old run: upgrade it once, then read
                 conn.close()
-                migrate(_connect(path, readonly=False))
-                conn = _connect(path, readonly=True)
+                migrate(_connect(path, readonly=False, timeout=timeout))
+                conn = _connect(path, readonly=True, timeout=timeout)
         else:
             migrate(conn)
         return cls(run_dir, conn)

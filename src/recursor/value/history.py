@@ -1,18 +1,21 @@
 """Finished candidate/parent pairs: of this run, and of earlier runs of the same task.
 
 Earlier runs count only when they ran the same task with the same overrides (a different token
-budget is a different curve) and their harness streamed `progress`. They are read straight from
-their databases, read-only: a run that is going on elsewhere is never locked or migrated.
+budget is a different curve) and their harness streamed `progress`. They are read through their
+stores, read-only (an old run is upgraded once, as any reader of it would): a run that is going
+on elsewhere is never locked, and one that is busy or broken is skipped.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from recursor.errors import StoreError
+from recursor.library.records import program_hash
+from recursor.store import RunStore
 from recursor.store.records import EvalStatus, Node
 from recursor.value.curves import Curve
 from recursor.value.model import Pair
@@ -46,37 +49,39 @@ def earlier_pairs(run_dir: Path, task: str, overrides: dict[str, Any], metric: s
         if db.parent.resolve() in skip:
             continue
         try:
-            pairs += _pairs_of(db, task, overrides, metric, key)
-        except (sqlite3.Error, ValueError, KeyError):
+            pairs += _pairs_of(db.parent, task, overrides, metric, key)
+        except (StoreError, sqlite3.Error, ValueError, KeyError):
             continue  # not a readable run of ours: another tool's folder, a run being created
     return pairs
 
 
-def _pairs_of(db: Path, task: str, overrides: dict[str, Any], metric: str,
+def _pairs_of(folder: Path, task: str, overrides: dict[str, Any], metric: str,
               key: str) -> list[Pair]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+    store = RunStore.open(folder, readonly=True, timeout=1)
     try:
-        meta = dict(conn.execute("SELECT key, value FROM meta"))
-        config = json.loads(meta["config"])
-        if json.loads(meta["task"]) != task or config.get("overrides", {}) != overrides:
+        meta = store.meta()
+        if meta["task"] != task or meta["config"].get("overrides", {}) != overrides:
             return []
-        parent_of = dict(conn.execute("SELECT id, parent_id FROM nodes"))
-        workspace = dict(conn.execute("SELECT id, workspace FROM nodes"))
-        rows = conn.execute("SELECT id, node_id, seed, value FROM evaluations WHERE status=? "
-                            "AND evaluation=?", (EvalStatus.OK.value, metric)).fetchall()
-        by_node_seed = {(n, s): (i, v) for i, n, s, v in rows}
+        nodes = store.nodes()
+        parent_of = {n.id: n.parent_id for n in nodes}
+        workspace = {n.id: n.workspace for n in nodes}
+        evals = sorted((e for n in nodes for e in n.evaluations
+                        if e.status is EvalStatus.OK and e.evaluation == metric), key=lambda e: e.id)
+        by_node_seed = {(e.node_id, e.seed): e for e in evals}
         pairs = []
-        for eid, node, seed, value in rows:
-            ref = by_node_seed.get((parent_of.get(node), seed))
+        for e in evals:
+            ref = by_node_seed.get((parent_of.get(e.node_id), e.seed))
             if ref is None:
                 continue
-            cand, base = _curve(conn, eid, key), _curve(conn, ref[0], key)
+            cand = Curve.from_points(store.curve(e.id), key)
+            base = Curve.from_points(store.curve(ref.id), key)
             if len(cand.progress) and len(base.progress):
-                program = program_key(db.parent / workspace[node]) or (str(db), node)
-                pairs.append(Pair(cand, base, value - ref[1], program))
+                program = program_key(folder / workspace[e.node_id]) or (
+                    str(folder / "run.db"), e.node_id)
+                pairs.append(Pair(cand, base, e.value - ref.value, program))
         return pairs
     finally:
-        conn.close()
+        store.close()
 
 
 def program_key(workspace: Path) -> str | None:
@@ -85,13 +90,5 @@ def program_key(workspace: Path) -> str | None:
     model.Pair.group)."""
     if not workspace.is_dir():
         return None
-    from recursor.library.records import program_hash
-
     return program_hash({str(p.relative_to(workspace)): p.read_text(errors="surrogateescape")
                          for p in workspace.rglob("*") if p.is_file()})
-
-
-def _curve(conn: sqlite3.Connection, eval_id: int, key: str) -> Curve:
-    points = [json.loads(p) for (p,) in conn.execute(
-        "SELECT point FROM curves WHERE evaluation_id=? ORDER BY seq", (eval_id,))]
-    return Curve.from_points(points, key)

@@ -62,7 +62,7 @@ from typing import Any
 from recursor.errors import RecursorError
 from recursor.task.kernel.shrink import FLOOR, STRUCTURAL, _Skip
 from recursor.task.kernel.source import defines, model_doc, rename_model, size_constants
-from recursor.task.kernel.task_folder import task_toml, write_folder
+from recursor.task.kernel.task_folder import ImportedTask, task_toml, write_folder
 
 __all__ = [
     "ImportResult",
@@ -81,19 +81,6 @@ TIMEOUT_SECONDS = 300.0  # one problem's check (and shrink search) in its subpro
 THREADS = 2
 
 _NAME_OK = re.compile(r"[^a-z0-9._-]+")
-
-
-@dataclass(frozen=True)
-class ImportedTask:
-    """One task folder written: its shapes and the measured time of one eager CPU call."""
-
-    name: str
-    folder: Path
-    source: Path
-    cpu_shapes: tuple[dict[str, int], ...]
-    gpu_shapes: tuple[dict[str, int], ...]
-    cpu_ms: float  # one eager call of the reference at cpu_shapes[0], 2 threads
-    notes: tuple[str, ...] = ()
 
 
 @dataclass

@@ -11,18 +11,28 @@ import re
 import shutil
 import tempfile
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from recursor.errors import TaskError
 from recursor.task.kernel.shrink import _Skip
 
-if TYPE_CHECKING:
-    from recursor.task.kernel.importer import ImportedTask
-
-__all__ = ["CKERNEL", "task_toml", "write_folder"]
+__all__ = ["CKERNEL", "ImportedTask", "task_toml", "write_folder"]
 
 CKERNEL = Path(__file__).with_name("ckernel.py")
+
+
+@dataclass(frozen=True)
+class ImportedTask:
+    """One task folder written: its shapes and the measured time of one eager CPU call."""
+
+    name: str
+    folder: Path
+    source: Path
+    cpu_shapes: tuple[dict[str, int], ...]
+    gpu_shapes: tuple[dict[str, int], ...]
+    cpu_ms: float  # one eager call of the reference at cpu_shapes[0], 2 threads
+    notes: tuple[str, ...] = ()
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
