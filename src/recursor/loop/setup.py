@@ -12,11 +12,10 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import recursor
 from recursor.errors import BudgetError, TaskError
-from recursor.executor.local import LocalExecutor
+from recursor.executor import EXECUTORS, Executor
 from recursor.executor.sandbox import detect
 from recursor.loop.config import RunConfig, default_workers
 from recursor.loop.engine import ResearchLoop
@@ -81,14 +80,10 @@ def run_task_snapshot(store: RunStore) -> Task:
     return load_task(store.run_dir / SNAPSHOT, config.overrides)
 
 
-def make_executor(config: RunConfig, workers: int, threads: int = 1) -> Any:
-    """The executor the run asks for: the local process pool, or Ray (imported only then).
-    `threads` is one experiment's CPUs, to size a local Ray instance."""
-    if config.executor == "ray":
-        from recursor.executor.ray_pool import RayExecutor
-
-        return RayExecutor(workers, config.ray_address, threads=threads)
-    return LocalExecutor(workers)
+def make_executor(config: RunConfig, workers: int, threads: int = 1) -> Executor:
+    """The executor the run asks for (`recursor.executor.EXECUTORS`). `threads` is one
+    experiment's CPUs, to size a local Ray instance."""
+    return EXECUTORS[config.executor](workers, threads, config.ray_address)
 
 
 def drive(store: RunStore, observer: Observer | None = None,
