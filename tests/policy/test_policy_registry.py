@@ -4,6 +4,7 @@ name and the loop's proposing side asks it for every parent."""
 from __future__ import annotations
 
 from concurrent.futures import wait
+from pathlib import Path
 
 import pytest
 
@@ -21,30 +22,37 @@ from recursor.policy import (
     make_policy,
 )
 from recursor.proposer import LibraryProposer
-from recursor.store import Idea, Node, NodeStatus
+from recursor.store import Idea, NodeStatus
+
+DOCS = Path(__file__).parents[2] / "docs" / "extending.md"
 
 
-class OldestPolicy(SearchPolicy):
-    """Extends the oldest extendable node (greedy would take the newest of equal ones)."""
+def docs_policy(monkeypatch) -> type[SearchPolicy]:
+    """The policy example of docs/extending.md, run as it is written there (its registry
+    line included), with POLICIES restored after the test."""
+    text = DOCS.read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setattr("recursor.policy.POLICIES", dict(POLICIES))
+    import recursor.policy
 
-    name = "oldest"
-
-    def __init__(self) -> None:
-        self.views: list[SearchView] = []
-
-    def select_parent(self, view: SearchView) -> Node:
-        self.views.append(view)
-        return min(view.frontier, key=lambda n: n.id)
+    before = set(recursor.policy.POLICIES)
+    exec(compile(code, str(DOCS), "exec"), {})
+    added = set(recursor.policy.POLICIES) - before
+    assert added == {"oldest"}
+    return recursor.policy.POLICIES["oldest"]
 
 
 def test_a_registered_policy_chooses_the_parents(tiny_lm_store, monkeypatch):
     task, store = tiny_lm_store
     with pytest.raises(SettingsError):
         RunConfig(policy="oldest")
-    monkeypatch.setitem(POLICIES, "oldest", OldestPolicy)
+    oldest = docs_policy(monkeypatch)
     config = RunConfig(policy="oldest")  # the setting's names are the registry's
     policy = make_policy(config.policy, task.spec.search)
-    assert isinstance(policy, OldestPolicy) and not isinstance(policy, IslandPolicy)
+    assert isinstance(policy, oldest) and not isinstance(policy, IslandPolicy)
+    views: list[SearchView] = []
+    choose = policy.select_parent
+    policy.select_parent = lambda view: views.append(view) or choose(view)
 
     base = store.nodes()[0]
     child = store.add_node(base.id, Idea(title="a step", proposer="test"),
@@ -62,8 +70,8 @@ def test_a_registered_policy_chooses_the_parents(tiny_lm_store, monkeypatch):
     wait([proposals.pending], timeout=60)
     assert proposals.take(nodes)
     proposals.close()
-    assert len(policy.views) == 1
-    assert {n.id for n in policy.views[0].frontier} == {base.id, child.id}
+    assert len(views) == 1
+    assert {n.id for n in views[0].frontier} == {base.id, child.id}
     added = max(nodes.values(), key=lambda n: n.id)
     assert added.id not in (base.id, child.id) and added.parent_id == base.id
 
