@@ -97,12 +97,14 @@ def render_progress(p: Progress) -> Group:
             best.append(f"   best {p.best:.4f} (node {p.best_node}, "
                         f"{100 * gain / abs(p.baseline):+.2f}%)", style="bold green")
     table = Table(box=None, pad_edge=False, header_style="dim")
-    for col in ("node", "idea", "seed", "stage", "time", "step", "train loss", "curve"):
+    for col in ("node", "idea", "seed", "stage", "time", "step", p.curve.replace("_", " "),
+                "curve"):
         table.add_column(col, justify="right" if col in ("node", "seed", "time", "step") else "left")
     for r in p.running:
         point = r.point or {}
-        loss = point.get("train_loss")
+        loss = point.get(p.curve)
         table.add_row(str(r.node_id), r.title[:48], str(r.seed), r.stage, _clock(r.seconds),
-                      str(point.get("step", "")), f"{loss:.4f}" if loss is not None else "",
+                      str(point.get("step", "")),
+                      f"{loss:.4f}" if isinstance(loss, (int, float)) else "",
                       sparkline(r.losses))
     return Group(head, best, table)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 import recursor
 from recursor.executor.job import read_metrics, tail
+from recursor.loop.progress import curve_key
 from recursor.report.render import STATUS_STYLE, headline
 from recursor.store import EvalStatus
 
@@ -38,15 +39,16 @@ def status_view(run_dir: Path) -> RenderableType:
                if e.status is EvalStatus.RUNNING]
     if running and report["status"] == "running":
         table = Table(title="running", header_style="dim", box=None)
-        for col in ("node", "idea", "seed", "for", "step", "train loss"):
+        key = curve_key(run.task.spec)
+        for col in ("node", "idea", "seed", "for", "step", key.replace("_", " ")):
             table.add_column(col)
         for node, ev in running:
             curve, _, _ = read_metrics(run.path(ev.job_dir) / "metrics.jsonl")
             point = curve[-1] if curve else {}
-            loss = point.get("train_loss")
+            loss = point.get(key)
             table.add_row(str(node.id), node.title[:50], str(ev.seed),
                           _clock(time.time() - ev.started_at), str(point.get("step", "")),
-                          f"{loss:.4f}" if loss is not None else "")
+                          f"{loss:.4f}" if isinstance(loss, (int, float)) else "")
         parts.append(table)
     events = run.events(limit=8)
     if events:

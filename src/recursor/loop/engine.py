@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
-from typing import Any
+from types import MappingProxyType
 
 from recursor.errors import IntegrityError, RecursorError
+from recursor.executor.base import Executor
 from recursor.executor.job import JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
@@ -30,9 +31,10 @@ from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import Flight, make_job, parent_usage
 from recursor.loop.looks import ValueLooks
 from recursor.loop.overhead import OverheadMeter
-from recursor.loop.progress import Observer, Progress, SilentObserver, snapshot
+from recursor.loop.progress import LoopState, Observer, Progress, SilentObserver, snapshot
 from recursor.loop.proposing import Proposals
 from recursor.loop.stopping import EarlyStopping
+from recursor.policy import SearchPolicy
 from recursor.proposer import Proposer
 from recursor.store import ConfirmVerdict, Finding, Node, NodeStatus, RunStore, Verdict
 from recursor.task import Task
@@ -49,9 +51,9 @@ class ResearchLoop(ValueLooks):
         task: Task,
         config: RunConfig,
         *,
-        executor: Any,
+        executor: Executor,
         proposer: Proposer,
-        policy: Any,
+        policy: SearchPolicy,
         workers: int,
         data_paths: dict[str, str],
         sandbox: Sandbox,
@@ -469,8 +471,14 @@ class ResearchLoop(ValueLooks):
 
     # -- progress --------------------------------------------------------------------------
 
+    def state(self) -> LoopState:
+        """A read-only view of the loop as it stands, for whoever watches it."""
+        return LoopState(self.task, self.config, self.metric, self.workers, self.elapsed(),
+                         self._candidates(), MappingProxyType(self._nodes),
+                         tuple(self._flights.values()))
+
     def progress(self) -> Progress:
-        return snapshot(self)
+        return snapshot(self.state())
 
 
 class _BaselineFailed(Exception):

@@ -7,8 +7,7 @@ loop's.
 
 from __future__ import annotations
 
-from typing import Any
-
+from recursor.executor.base import Executor
 from recursor.judge import Judge, Pooled
 from recursor.loop.config import RunConfig
 from recursor.loop.jobs import Flight
@@ -24,7 +23,7 @@ class ValueLooks:
     task: Task
     judge: Judge
     metric: str
-    executor: Any
+    executor: Executor
     _flights: dict[int, Flight]
     _abandoned: set[int]  # runs in flight whose node was stopped early
     _nodes: dict[int, Node]

@@ -16,13 +16,12 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from recursor.audit.memorisation import task_corpus
 from recursor.loop.candidates import Programs, add_candidate
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
-from recursor.policy import SearchView
+from recursor.policy import IslandPolicy, SearchPolicy, SearchView
 from recursor.proposer import Proposal, ProposalContext, ProposalFailed, Proposer
 from recursor.store import Node, NodeStatus, RunStore
 from recursor.task import Task
@@ -37,7 +36,7 @@ class Proposals:
     thread; adds the candidate to the store when it is back."""
 
     def __init__(self, store: RunStore, task: Task, config: RunConfig, proposer: Proposer,
-                 policy: Any, discoveries: RunLibrary | None, event: Event,
+                 policy: SearchPolicy, discoveries: RunLibrary | None, event: Event,
                  data_paths: Mapping[str, str] | None = None):
         self.store, self.task, self.config = store, task, config
         # the task's data, for the auditor's memorisation check: indexed on the first review,
@@ -124,8 +123,8 @@ class Proposals:
                           spec.minimize, spec.seeds.values)
         # under the islands policy the child joins the island whose turn it is: tell the
         # proposers, so that each island keeps its own mix of researchers
-        island = (self.policy.next_island(view), self.policy.islands) if hasattr(
-            self.policy, "next_island") else None
+        island = ((self.policy.next_island(view), self.policy.islands)
+                  if isinstance(self.policy, IslandPolicy) else None)
         parent = self.policy.select_parent(view)
         return self._context(parent, nodes, programs), island
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import recursor
 from recursor.errors import BudgetError, TaskError
-from recursor.executor.local import LocalExecutor
+from recursor.executor import EXECUTORS, Executor
 from recursor.executor.sandbox import detect
 from recursor.library import default_location
 from recursor.loop.config import RunConfig, default_workers
@@ -78,14 +78,10 @@ def _add_ideas(target: Path, folders: Sequence[Path | str]) -> None:
             shutil.copy2(f, target / f.name)
 
 
-def make_executor(config: RunConfig, workers: int, threads: int = 1) -> Any:
-    """The executor the run asks for: the local process pool, or Ray (imported only then).
-    `threads` is one experiment's CPUs, to size a local Ray instance."""
-    if config.executor == "ray":
-        from recursor.executor.ray_pool import RayExecutor
-
-        return RayExecutor(workers, config.ray_address, threads=threads)
-    return LocalExecutor(workers)
+def make_executor(config: RunConfig, workers: int, threads: int = 1) -> Executor:
+    """The executor the run asks for (`recursor.executor.EXECUTORS`). `threads` is one
+    experiment's CPUs, to size a local Ray instance."""
+    return EXECUTORS[config.executor](workers, threads, config.ray_address)
 
 
 def drive(store: RunStore, observer: Observer | None = None,

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from recursor.executor.job import read_metrics
 from recursor.store import EvalStatus, Node, NodeStatus, Prediction, RunStore, StoppedEarlyVerdict
-from recursor.value import Curve, Forecast, Pair, PairedCurveModel, StopRule, StopSettings
+from recursor.value import Curve, Forecast, Pair, StopRule, StopSettings
+from recursor.value.base import CurveValue, ValueFunction
 from recursor.value.calibration import audit_outcomes
 from recursor.value.curves import looked_at, readings, schedule_departs
 from recursor.value.futility import confirm_forecast, effect_spread, screen_forecast
@@ -141,18 +142,19 @@ class Stop:
 class EarlyStopping:
     def __init__(self, store: RunStore, metric: str, curve_key: str, minimize: bool,
                  settings: StopSettings, history: Iterable[Pair] = (),
-                 schedule_key: str | None = None):
+                 schedule_key: str | None = None, value: ValueFunction | None = None):
         self.store, self.metric, self.key = store, metric, curve_key
         self.schedule_key = schedule_key  # the curve quantity that is the learning rate
         self._points: dict[int, list[dict]] = {}  # finished evaluations' curve points
         self._departed: set[int] = set()  # nodes whose schedule is not their parent's
         self._notices: list[tuple[int, str]] = []
-        self.rule = StopRule(settings, minimize)
         self.history = tuple(history)
         self._curves: dict[int, Curve] = {}  # finished evaluations' curves
         self._programs: dict[int, object] = {}  # node -> its program's identity
         self._pairs_seen: tuple = ()
-        self._model = PairedCurveModel(self.history)
+        # the deciding: pure, handed the curves read here (recursor.value.base)
+        self.value: ValueFunction = (CurveValue(StopRule(settings, minimize), self.history)
+                                     if value is None else value.fitted(self.history))
         looks = store.predictions()
         # evaluation -> last progress point looked at; a resumed loop does not look again
         self._looked: dict[int, float] = {}
@@ -195,10 +197,10 @@ class EarlyStopping:
         for cand, ref, diff, node in found:
             pairs.append(Pair(self._finished_curve(cand), self._finished_curve(ref), diff,
                               self._program(nodes[node])))
-        self._model = PairedCurveModel(pairs)
-        outcomes = audit_outcomes(self.store.predictions(), nodes.values(), self.rule.minimize)
-        self._risk = self.rule.risk_now(outcomes, "seed")
-        self._test_risk = self.rule.risk_now(outcomes, "confirm")
+        self.value = self.value.fitted(pairs)
+        outcomes = audit_outcomes(self.store.predictions(), nodes.values(), self.value.minimize)
+        self._risk = self.value.risk_now(outcomes, "seed")
+        self._test_risk = self.value.risk_now(outcomes, "confirm")
 
     def _program(self, node: Node) -> object:
         if node.id not in self._programs:
@@ -238,7 +240,7 @@ class EarlyStopping:
 
     @property
     def pairs(self) -> int:
-        return len(self._model.pairs)
+        return len(self.value.pairs)
 
     # -- looking ---------------------------------------------------------------------------
 
@@ -274,7 +276,7 @@ class EarlyStopping:
                 continue
             self._looked[r.evaluation_id] = looked_at(min(seen[-1].reached, ref_curve.reached))
             looks = [(curve, fc) for curve in seen
-                     if (fc := self._model.forecast(curve, ref_curve, self._program(node)))]
+                     if (fc := self.value.forecast(curve, ref_curve, self._program(node)))]
             if not looks:
                 continue
             if self._departs(node, parent, points, ref_points):
@@ -291,9 +293,10 @@ class EarlyStopping:
                 # half-way), so it is stopped only when the node's test is forecast to fail (the
                 # futility look below, which weighs what the node's screen already showed),
                 # never on its own seed
-                p = self.rule.p_better(forecast)
+                p = self.value.p_better(forecast)
                 streak = self._streaks.add(("seed", r.evaluation_id), p, self._risk)
-                decision = (self.rule.decide(forecast, r.evaluation_id, self._risk, streak)
+                decision = (self.value.decide_on(p, forecast.progress, r.evaluation_id,
+                                                 self._risk, streak)
                             if r.stage == "screen" else "continue")
                 self._add_look(r, ref_id, curve, forecast, decision)
                 if decision == "audit":
@@ -338,7 +341,7 @@ class EarlyStopping:
         lo, hi = forecast.interval
         self.store.add_prediction(Prediction(
             r.evaluation_id, ref_id, forecast.progress, curve.step, forecast.mean, lo, hi,
-            self.rule.p_better(forecast), self._risk, decision, time.time()))
+            self.value.p_better(forecast), self._risk, decision, time.time()))
 
     def _departs(self, node: Node, parent: Node, points: list, ref_points: list) -> bool:
         """Whether the node's learning-rate schedule, as far as both runs have logged it, is
@@ -363,7 +366,7 @@ class EarlyStopping:
     def _fresh_gains(self, nodes: dict[int, Node], c: Confirmation) -> dict[int, list[float]]:
         """Node -> the improvements of its ended fresh pairs, once per look: the test
         forecasts' prior is their spread over the run's other nodes."""
-        sign = -1.0 if self.rule.minimize else 1.0
+        sign = -1.0 if self.value.minimize else 1.0
         gains = {}
         for node in nodes.values():
             parent = nodes.get(node.parent_id) if node.parent_id is not None else None
@@ -388,7 +391,7 @@ class EarlyStopping:
         screen = c.screen_seed
         if screen not in mine or screen not in theirs:
             return None  # still in its screen
-        sign = -1.0 if self.rule.minimize else 1.0
+        sign = -1.0 if self.value.minimize else 1.0
         if sign * (mine[screen] - theirs[screen]) <= 0:
             return None  # the judge rejects it at its screen
         fresh = c.seeds(node)
@@ -410,7 +413,7 @@ class EarlyStopping:
         parent = nodes.get(node.parent_id)
         if parent is None:
             return None
-        sign = -1.0 if self.rule.minimize else 1.0
+        sign = -1.0 if self.value.minimize else 1.0
         mine, theirs = node.values(self.metric), parent.values(self.metric)
         screen: float | Forecast
         if c.screen_seed in mine and c.screen_seed in theirs:
@@ -440,11 +443,11 @@ class EarlyStopping:
         # the prior: the other nodes' spread; the node's own pairs enter once, as data
         prior_sd = effect_spread([g for n, g in gains.items() if n != node.id], c.sigma)
         if isinstance(screen, Forecast):  # no fresh seed runs before the screen has ended
-            cf = screen_forecast(screen, unseen, c.sigma, c.bar, self.rule.minimize, c.df,
+            cf = screen_forecast(screen, unseen, c.sigma, c.bar, self.value.minimize, c.df,
                                  prior_sd)
         else:
             cf = confirm_forecast(screen, finished, forecasts, unseen, c.sigma, c.bar,
-                                  self.rule.minimize, c.df, prior_sd)
+                                  self.value.minimize, c.df, prior_sd)
         if cf is None:
             return None
         if r is not None and latest is not None:
@@ -457,7 +460,7 @@ class EarlyStopping:
         # a look on forecasts waits for a second one below the level; a look between pairs
         # rests on finished runs and decides at once
         streak = self._streaks.add(("confirm", node.id), cf.p_pass, self._test_risk)
-        decision = self.rule.decide_on(cf.p_pass, cf.progress, eval_id, self._test_risk,
+        decision = self.value.decide_on(cf.p_pass, cf.progress, eval_id, self._test_risk,
                                        streak if r is not None else None)
         lo, hi = sorted(sign * x for x in cf.interval)
         self.store.add_prediction(Prediction(

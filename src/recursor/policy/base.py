@@ -8,9 +8,12 @@ every accepted node has run all the task's seeds, so their means compare on the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from recursor.store.records import Node
+
+if TYPE_CHECKING:
+    from recursor.task.spec import SearchSpec
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,29 @@ class SearchView:
 
 
 class SearchPolicy(Protocol):
+    """What the loop asks of a policy. A policy class subclasses this (explicitly, so that it
+    inherits `from_search`) and is listed in `recursor.policy.POLICIES`."""
+
     name: str
 
     def select_parent(self, view: SearchView) -> Node:
         """One node of `view.frontier` (never called with an empty frontier)."""
+        ...
+
+    @classmethod
+    def from_search(cls, search: SearchSpec | None) -> SearchPolicy:
+        """The policy set up from the task's `[search]` table (None: the defaults). Only the
+        policies that read the table override this; the others take no settings."""
+        return cls()
+
+
+@runtime_checkable
+class IslandPolicy(SearchPolicy, Protocol):
+    """A policy that keeps `islands` sub-populations: the loop asks which island the next
+    parent is chosen for (same view, same answer as the `select_parent` that follows) and
+    tells the proposers, so that each island keeps its own mix of researchers."""
+
+    islands: int
+
+    def next_island(self, view: SearchView) -> int:
         ...

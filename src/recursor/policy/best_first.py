@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 
-from recursor.policy.base import SearchView
+from recursor.policy.base import SearchPolicy, SearchView
 from recursor.store.records import Node
 
 
-class BestFirstPolicy:
+class BestFirstPolicy(SearchPolicy):
     name = "best-first"
 
     def __init__(self, exploration: float = 1.0):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from recursor.policy.base import SearchView
+from recursor.policy.base import SearchPolicy, SearchView
 from recursor.store.records import Node
 
 
-class GreedyPolicy:
+class GreedyPolicy(SearchPolicy):
     name = "greedy"
 
     def select_parent(self, view: SearchView) -> Node:

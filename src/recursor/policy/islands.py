@@ -44,10 +44,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from recursor.policy.base import SearchView
+from recursor.policy.base import IslandPolicy, SearchView
 from recursor.policy.best_first import BestFirstPolicy
 from recursor.store.records import Node, NodeStatus
+
+if TYPE_CHECKING:
+    from recursor.task.spec import SearchSpec
 
 BASELINE = -1  # the island of the baseline: it belongs to all of them
 
@@ -64,7 +68,7 @@ def _accepted_by(node: Node, t: float) -> bool:
     return node.status is NodeStatus.ACCEPTED and (node.decided_at is None or node.decided_at <= t)
 
 
-class IslandsPolicy:
+class IslandsPolicy(IslandPolicy):
     name = "islands"
 
     def __init__(self, islands: int = 3, migration_interval: int = 8, exploration: float = 1.0):
@@ -73,6 +77,12 @@ class IslandsPolicy:
         self.islands = islands
         self.migration_interval = migration_interval
         self.exploration = exploration
+
+    @classmethod
+    def from_search(cls, search: SearchSpec | None) -> IslandsPolicy:
+        if search is None:
+            return cls()
+        return cls(islands=search.islands, migration_interval=search.migration_interval)
 
     def island_of(self, node_id: int, view: SearchView) -> int:
         """The island of a node of the view; -1 for the baseline (it is in every island)."""

@@ -24,9 +24,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from recursor.policy.base import SearchView
+from recursor.policy.base import SearchPolicy, SearchView
 from recursor.store.records import Node, NodeStatus
+
+if TYPE_CHECKING:
+    from recursor.task.spec import SearchSpec
 
 Tree = Mapping[int, Node]
 
@@ -68,7 +72,7 @@ DESCRIPTORS: dict[str, Callable[[Node, Tree], Hashable]] = {
     "category": _category, "proposer": _proposer, "depth": _depth}
 
 
-class MapElitesPolicy:
+class MapElitesPolicy(SearchPolicy):
     name = "map-elites"
 
     def __init__(self, descriptors: Sequence[str] = ("category", "depth"), exploration: float = 1.0):
@@ -77,6 +81,10 @@ class MapElitesPolicy:
             raise ValueError(f"unknown descriptors {unknown}; choose from {', '.join(DESCRIPTORS)}")
         self.descriptors = tuple(descriptors)
         self.exploration = exploration
+
+    @classmethod
+    def from_search(cls, search: SearchSpec | None) -> MapElitesPolicy:
+        return cls() if search is None else cls(descriptors=search.descriptors)
 
     def cell(self, node: Node, view: SearchView) -> tuple:
         """The node's cell: its descriptors, in the order given to the constructor."""

@@ -1,8 +1,8 @@
 """Proposers: turn (task, parent, history) into an idea with a patch."""
 
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed, Proposer
+from recursor.proposer.factory import PROPOSERS, build_proposer
 from recursor.proposer.library import LibraryProposer
 
-PROPOSERS = {"library": LibraryProposer}  # plug-ins are listed here, not registered on import
-
-__all__ = ["PROPOSERS", "LibraryProposer", "Proposal", "ProposalContext", "ProposalFailed", "Proposer"]
+__all__ = ["PROPOSERS", "LibraryProposer", "Proposal", "ProposalContext", "ProposalFailed",
+           "Proposer", "build_proposer"]

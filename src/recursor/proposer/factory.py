@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from recursor.proposer.base import Proposer
@@ -14,18 +15,31 @@ if TYPE_CHECKING:
     from recursor.task import Task
 
 
+# (config, store, task or None) -> the proposer; `task` picks the default personas of its family
+ProposerFactory = Callable[["RunConfig", "RunStore", "Task | None"], Proposer]
+
+
 def build_proposer(config: RunConfig, store: RunStore, task: Task | None = None) -> Proposer:
-    """The proposer `config` names; `task` picks the default personas of its family."""
-    if config.proposer == "library":
-        return LibraryProposer()
-    if config.proposer == "agent":
-        from pathlib import Path
+    """The proposer `config` names (`PROPOSERS`); `task` picks the default personas of its
+    family."""
+    return PROPOSERS[config.proposer](config, store, task)
 
-        from recursor.proposer.agent import AgentProposer
 
-        return AgentProposer(config.agent_command, name=Path(config.agent_command[0]).name,
-                             timeout=config.agent_timeout)
+def _library(config: RunConfig, store: RunStore, task: Task | None) -> Proposer:
+    return LibraryProposer()
 
+
+def _agent(config: RunConfig, store: RunStore, task: Task | None) -> Proposer:
+    from pathlib import Path
+
+    from recursor.proposer.agent import AgentProposer
+
+    return AgentProposer(config.agent_command, name=Path(config.agent_command[0]).name,
+                         timeout=config.agent_timeout)
+
+
+def _team(config: RunConfig, store: RunStore, task: Task | None) -> Proposer:
+    """The LLM researchers, with the built-in library beside them under `mixed`."""
     from recursor.proposer.brief import is_kernel_task
     from recursor.proposer.llm.endpoint import ChatClient, Endpoint
     from recursor.proposer.llm.personas import DEFAULT_PERSONAS, default_personas
@@ -66,3 +80,8 @@ def build_proposer(config: RunConfig, store: RunStore, task: Task | None = None)
                                              family=tuple(config.personas or family)))
     library = LibraryProposer() if config.proposer == "mixed" else None
     return Team(researchers, library, config.library_share if library else 0.0)
+
+
+# name (the `proposer` setting) -> factory; a new proposer is one class and one line here
+PROPOSERS: dict[str, ProposerFactory] = {"library": _library, "llm": _team, "mixed": _team,
+                                         "agent": _agent}

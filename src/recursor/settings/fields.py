@@ -70,8 +70,8 @@ POSITIVE = Range(0, open=True)
 @dataclass(frozen=True)
 class OneOf:
     """One of a list of names, or with `each` a sequence of them. `names` may be a function:
-    lists defined by the policies and personas are read when a value is checked, so that this
-    module imports neither."""
+    the registries of policies and executors and the list of personas are read when a value is
+    checked, so that this module imports none of them."""
 
     names: tuple[str, ...] | Callable[[], Iterable[str]]
     each: bool = False

@@ -77,6 +77,12 @@ def _policies() -> Iterable[str]:
     return POLICIES
 
 
+def _executors() -> Iterable[str]:
+    from recursor.executor import EXECUTORS
+
+    return EXECUTORS
+
+
 def _personas() -> Iterable[str]:
     from recursor.proposer.llm.personas import PERSONAS
 
@@ -116,13 +122,15 @@ class RunConfig:
                            check=OneOf(("auto", "bwrap", "unshare", "none")))
     executor: str = setting(
         "local", EXECUTOR, "Where experiments run: local (a process pool here) or ray (Ray "
-        "tasks; pip install 'recursor\\[ray]').", check=OneOf(("local", "ray")))
+        "tasks; pip install 'recursor\\[ray]').", check=OneOf(_executors))
     ray_address: str | None = setting(
         None, EXECUTOR, "With --executor ray: the cluster to join (HOST:6379 or auto; default: "
         "start a local Ray instance). The run folder must be on a file system all nodes share.")
     heldout: bool = setting(True, JUDGE, "Run the task's held-out evaluations on accepted nodes.")
     proposer: str = setting(
         "library", PROPOSER, "Who proposes: library, llm, mixed (llm and library) or agent.",
+        # the names of recursor.proposer.PROPOSERS, written out: reading the registry here
+        # would make an import cycle through its factories' RunConfig (a test checks they agree)
         check=OneOf(("library", "llm", "mixed", "agent")),
         # recursor.run also takes a Proposer object, which the run stores as "library"
         api="Proposer | str | None", api_default=None, to_stored=_proposer_kind)
