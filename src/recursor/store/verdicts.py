@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 def _pair(x: Any) -> tuple | None:
@@ -53,33 +53,33 @@ class BaselineVerdict:
 
 
 @dataclass(frozen=True)
-class ScreenVerdict:
-    stage: ClassVar[str] = "screen"
+class _ParentAndGain:
+    """A reject decided before any paired test: the parent and the screen's gain."""
+
+    stage: ClassVar[str]
     parent: int
-    screen_gain: float  # improvement on the first seed (+ = better), here <= 0
+    screen_gain: float  # improvement on the first seed (+ = better)
 
     def to_json(self) -> dict[str, Any]:
         return {"parent": self.parent, "stage": self.stage, "screen_gain": self.screen_gain}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> ScreenVerdict:
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
         return cls(d["parent"], d["screen_gain"])
 
 
 @dataclass(frozen=True)
-class ParentFailedVerdict:
+class ScreenVerdict(_ParentAndGain):
+    """The screen seed said the candidate is not better (its gain <= 0)."""
+
+    stage: ClassVar[str] = "screen"
+
+
+@dataclass(frozen=True)
+class ParentFailedVerdict(_ParentAndGain):
     """Stage "confirm" without a test: the parent failed on a confirmation seed."""
 
     stage: ClassVar[str] = "confirm"
-    parent: int
-    screen_gain: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"parent": self.parent, "stage": self.stage, "screen_gain": self.screen_gain}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> ParentFailedVerdict:
-        return cls(d["parent"], d["screen_gain"])
 
 
 @dataclass(frozen=True)
