@@ -39,3 +39,9 @@ def test_a_hint_without_named_lines_still_says_what_to_do():
     message = unchanged_hint("Make it better", {"train.py": PY_SOURCE}, ["train.py"])
     assert "changes nothing" in message and "line" not in message.split("REPLACE text")[0]
     assert "The lines that set" not in message
+
+
+def test_a_plain_word_points_only_at_a_constant_it_sets():
+    files = {"m.py": "dropout = 0.1\nmodel = GPT()\ndata = load()\n"}
+    found = lines_setting(named("Add dropout to the model's data"), files, ["m.py"])
+    assert [n for _, n, _ in found] == [1]

@@ -380,3 +380,23 @@ def test_a_persona_with_a_failed_experiment_to_repair_takes_the_next_turn(tiny_l
         assert team.pick(context(task, store)) is contrarian
         team.propose(context(task, store))
         assert f"repair node {crashed.id}" in llm.requests[0].body["messages"][-1]["content"]
+
+
+def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tiny_lm_store):
+    # the 1.5B model kept quoting class GPT unchanged and changed its title: first a copy of
+    # the goal (it names nothing the file sets), then 'Increase the learning rate to 3e-4'
+    task, store = tiny_lm_store
+    klass = store.files(store.nodes()[0])["train.py"].split("class MLP")[1].split("\n\n")[0]
+    vague = answer("Lower the validation bits per byte", "class MLP" + klass, "class MLP" + klass)
+    learning = answer("Increase the learning rate to 3e-4", "class MLP" + klass,
+                      "class MLP" + klass)
+    fixed = answer("Increase the learning rate to 3e-4", "learning_rate = 1e-3",
+                   "learning_rate = 3e-4")
+    with FakeLLM([vague, learning, fixed]) as llm:
+        r = researcher(llm, store)
+        proposal = r.propose(context(task, store))
+        follows = [req.body["messages"][-1]["content"] for req in llm.requests[1:]]
+    assert [c.outcome for c in proposal.calls] == ["no-change", "no-change", "ok"]
+    assert "the settings they make at the top" in follows[0] and "n_layer = 4" in follows[0]
+    assert "train.py line 39: learning_rate = 1e-3" in follows[1]
+    assert "n_layer = 4" not in follows[1]

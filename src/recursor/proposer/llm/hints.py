@@ -20,6 +20,9 @@ import re
 from collections.abc import Iterable, Mapping
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+UNCHANGED = "the patch changes nothing"
+# a literal a setting is made of: a number, a string, a boolean or None, or a tuple or list
+_CONSTANT = r"(?:[-+]?\.?\d|['\"]|True\b|False\b|None\b|[(\[])"
 _COMMON = frozenset({"the", "a", "an", "to", "of", "in", "and", "or", "for", "by", "with",
                      "use", "using", "lower", "higher", "smaller", "larger", "more", "less",
                      "will", "is", "be", "it", "this", "that", "from", "on", "at", "as"})
@@ -38,20 +41,34 @@ def named(text: str) -> set[str]:
     return names
 
 
+def _alternatives(names: Iterable[str]) -> str:
+    return "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+
+
 def lines_setting(names: Iterable[str], files: Mapping[str, str], paths: Iterable[str],
                   most: int = 5) -> list[tuple[str, int, str]]:
     """(path, line number, line) for lines of `paths` that assign, define or declare one of
-    `names` (case-insensitive), in file order, at most `most`."""
+    `names` (case-insensitive), in file order, at most `most`. A plain word ("dropout",
+    "model") counts only where it is set to a constant: as a name of any code it would point
+    at everything a vague idea mentions (`model = GPT()`, `data = ...`)."""
     wanted = {n.lower() for n in names}
-    if not wanted:
+    compound = {n for n in wanted if "_" in n or any(c.isdigit() for c in n)}
+    plain = wanted - compound
+    patterns = []
+    if compound:
+        alts = _alternatives(compound)
+        patterns.append(rf"^\s*(?:self\.)?(?:{alts})\s*(?::[^=]+)?=(?!=)"
+                        rf"|^\s*(?:def|class)\s+(?:{alts})\b")
+    if plain:
+        patterns.append(rf"^\s*(?:self\.)?(?:{_alternatives(plain)})\s*(?::[^=]+)?=\s*{_CONSTANT}")
+    if not patterns:
         return []
-    alternatives = "|".join(sorted(map(re.escape, wanted), key=len, reverse=True))
-    python = re.compile(rf"^\s*(?:self\.)?(?:{alternatives})\s*(?::[^=]+)?=(?!=)"
-                        rf"|^\s*(?:def|class)\s+(?:{alternatives})\b", re.IGNORECASE)
-    c_like = re.compile(rf"^\s*#define\s+(?:{alternatives})\b"
+    alts = _alternatives(wanted)
+    python = re.compile("|".join(patterns), re.IGNORECASE)
+    c_like = re.compile(rf"^\s*#define\s+(?:{alts})\b"
                         rf"|^\s*(?:(?:const|static|constexpr|unsigned)\s+)*"
                         rf"(?!(?:return|if|while|for|else)\b)[A-Za-z_][\w:<>]*\s*\**\s+"
-                        rf"(?:{alternatives})\b\s*(?:=(?!=)|[(;\[])", re.IGNORECASE)
+                        rf"(?:{alts})\b\s*(?:=(?!=)|[(;\[])", re.IGNORECASE)
     found: list[tuple[str, int, str]] = []
     for path in paths:
         setting = python if path.endswith(".py") else c_like
@@ -63,16 +80,33 @@ def lines_setting(names: Iterable[str], files: Mapping[str, str], paths: Iterabl
     return found
 
 
+def top_level_settings(files: Mapping[str, str], paths: Iterable[str],
+                       most: int = 12) -> list[tuple[str, int, str]]:
+    """(path, line number, line) of the module-level constants of the Python files in `paths`:
+    the settings a change most often starts from."""
+    constant = re.compile(rf"^[A-Za-z_]\w*\s*(?::[^=]+)?=\s*{_CONSTANT}")
+    found = [(path, number, line) for path in paths if path.endswith(".py")
+             for number, line in enumerate(files.get(path, "").splitlines(), 1)
+             if constant.match(line)]
+    return found[:most]
+
+
 def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str]) -> str:
-    """The message for a patch that changes nothing, with the lines its idea names."""
-    message = ("the patch changes nothing: its REPLACE text is the same as its SEARCH text. "
+    """The message for a patch that changes nothing, with the lines its idea names, or, for an
+    idea that names nothing in the files, the settings the files make at their top level."""
+    paths = list(paths)
+    message = (f"{UNCHANGED}: its REPLACE text is the same as its SEARCH text. "
                "In SEARCH put only the lines your idea changes, copied exactly; in REPLACE "
                "put those lines as they should become")
     lines = lines_setting(named(idea_text), files, paths)
+    heading = "The lines that set what your idea names"
+    if not lines:
+        lines = top_level_settings(files, paths)
+        heading = "Your idea names nothing these files set; the settings they make at the top"
     if not lines:
         return message
     shown = "\n".join(f"  {path} line {number}: {line.strip()}" for path, number, line in lines)
-    return f"{message}. The lines that set what your idea names:\n{shown}"
+    return f"{message}. {heading}:\n{shown}"
 
 
 _BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE",

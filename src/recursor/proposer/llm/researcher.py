@@ -42,7 +42,7 @@ from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import estimate_tokens, task_brief
 from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer, whole_file_patch
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
-from recursor.proposer.llm.hints import unchanged_blocks, unchanged_hint
+from recursor.proposer.llm.hints import UNCHANGED, unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.store.records import Call, Idea, Node, NodeStatus
 
@@ -200,6 +200,10 @@ class LLMResearcher:
                 return "bad-answer", why, None, ()
             answer = dataclasses.replace(answer, patch=patch)
         said = " ".join(answer.patch.split())
+        if said in answers and answers[said].startswith(UNCHANGED):
+            # the same empty patch under a new idea: what that idea names is the help, not
+            # the list of what was tried (a 1.5B model kept its quote and changed its idea)
+            return "no-change", self._unchanged(ctx, answer), None, ()
         if said in answers:
             return ("repeat", "it is the same patch as an earlier answer of yours, which was "
                     f"refused: {answers[said]}", None, ())
@@ -225,9 +229,7 @@ class LLMResearcher:
         if applied.status is NodeStatus.REJECTED:
             return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", None
         if applied.files == dict(ctx.parent_files):
-            return "no-change", unchanged_hint(
-                " ".join((answer.title, answer.hypothesis)), ctx.parent_files,
-                ctx.task.spec.program.editable), None
+            return "no-change", self._unchanged(ctx, answer), None
         held = ctx.programs.get(program_hash(applied.files)) if ctx.programs else None
         if held is not None:
             node = next((n for n in ctx.nodes if n.id == held), None)
@@ -246,6 +248,11 @@ class LLMResearcher:
                 return ("duplicate", f"the idea repeats one the run already tried: "
                         f"{similar.reason}. Propose a different idea.", None)
         return "ok", "", applied
+
+    @staticmethod
+    def _unchanged(ctx: ProposalContext, answer: Answer) -> str:
+        return unchanged_hint(" ".join((answer.title, answer.hypothesis)), ctx.parent_files,
+                              ctx.task.spec.program.editable)
 
     def _idea(self, answer: Answer, broken: Node | None, switched: str = "") -> Idea:
         if broken is not None:
