@@ -400,3 +400,22 @@ def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tin
     assert "the settings they make at the top" in follows[0] and "n_layer = 4" in follows[0]
     assert "train.py line 39: learning_rate = 1e-3" in follows[1]
     assert "n_layer = 4" not in follows[1]
+
+
+def test_a_kernel_answer_is_asked_for_and_kept_in_the_kernel_categories(tmp_path):
+    task = load_task("kernel-gelu")
+    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    line = next(x for x in task.program_files()["solution.py"].splitlines()
+                if x.strip().startswith("return "))
+    fused = (f"TITLE: One fused call\nCATEGORY: rewrite\nHYPOTHESIS: fewer passes.\n"
+             f"RATIONALE: none.\nPATCH:\nsolution.py\n<<<<<<< SEARCH\n{line}\n=======\n"
+             "        return torch.nn.functional.gelu(x, approximate='tanh')\n"
+             ">>>>>>> REPLACE\n")
+    with FakeLLM([fused]) as llm:
+        proposal = researcher(llm, store, "memory").propose(context(task, store))
+        asked = llm.requests[0].body["messages"][-1]["content"]
+    assert "CATEGORY: <one of: cpu-kernel, rewrite, triton, cuda, other>" in asked
+    assert proposal.idea.category == "rewrite"  # not 'other', as a training category list had it
+    store.close()

@@ -29,13 +29,18 @@ from dataclasses import dataclass
 
 CATEGORIES = ("architecture", "optimizer", "schedule", "hyperparameter", "initialization",
               "regularization", "data", "systems", "other")
+# a kernel task's ideas are told apart by how the operation is made faster (the categories of
+# its library's ideas), not by the training categories above
+KERNEL_CATEGORIES = ("cpu-kernel", "rewrite", "triton", "cuda", "other")
 FIELDS = ("TITLE", "CATEGORY", "HYPOTHESIS", "RATIONALE", "PATCH")
 
-FORMAT = f"""\
+def answer_format(categories: tuple[str, ...] = CATEGORIES) -> str:
+    """What the model is asked to answer, with the categories of the task's family."""
+    return f"""\
 Answer with exactly one idea, in this format (plain text; no other sections):
 
 TITLE: <the change you make, in a few words (not the task's goal)>
-CATEGORY: <one of: {', '.join(CATEGORIES)}>
+CATEGORY: <one of: {', '.join(categories)}>
 HYPOTHESIS: <what will happen to the metric, by about how much, and why>
 RATIONALE: <the mechanism; cite the paper or project it comes from, if any>
 PATCH:
@@ -50,6 +55,9 @@ A patch may hold several blocks, for one or more editable files; each SEARCH mus
 current file exactly once, whitespace included. Never copy a whole class or function into
 SEARCH to change one line of it: quote that line (and one line around it, if it is not
 unique). Keep the change small and focused on the idea."""
+
+
+FORMAT = answer_format()
 
 _LABEL = re.compile(r"^\s*(?:[*#>\-\s]*)\**\s*(" + "|".join(FIELDS) + r")\s*\**\s*:\s*(.*)$",
                     re.IGNORECASE)
@@ -70,7 +78,7 @@ class Answer:
     code: str | None = None  # a whole file given in place of a patch (see whole_file_patch)
 
 
-def parse_answer(text: str) -> Answer:
+def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES) -> Answer:
     fields: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
@@ -94,7 +102,7 @@ def parse_answer(text: str) -> Answer:
     category = " ".join(fields.get("CATEGORY", [])).strip().lower().strip("*` .")
     return Answer(
         title=_clean(fields["TITLE"])[:200],
-        category=category if category in CATEGORIES else "other",
+        category=category if category in categories else "other",
         hypothesis=_clean(fields.get("HYPOTHESIS", [])),
         rationale=_clean(fields.get("RATIONALE", [])),
         patch=patch,

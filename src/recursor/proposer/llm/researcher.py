@@ -39,8 +39,16 @@ from recursor.audit.memorisation import task_corpus
 from recursor.library.records import program_hash
 from recursor.loop.candidates import Applied, apply_proposal
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
-from recursor.proposer.brief import estimate_tokens, task_brief
-from recursor.proposer.llm.answer import FORMAT, Answer, AnswerError, parse_answer, whole_file_patch
+from recursor.proposer.brief import estimate_tokens, is_kernel_task, task_brief
+from recursor.proposer.llm.answer import (
+    CATEGORIES,
+    KERNEL_CATEGORIES,
+    Answer,
+    AnswerError,
+    answer_format,
+    parse_answer,
+    whole_file_patch,
+)
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
 from recursor.proposer.llm.hints import UNCHANGED, unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
@@ -156,7 +164,7 @@ class LLMResearcher:
                 text = (brief + f"\n\n## Your turn\n{turn(looking)}\nPropose one new idea "
                         f"for node {ctx.parent.id}: a direction listed above that the run has "
                         "not tried, or one of your own, implemented in full.\n\n"
-                        + FORMAT)
+                        + answer_format(_categories(ctx)))
             need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
             if window is None or need <= window:
                 return text, compact
@@ -190,7 +198,7 @@ class LLMResearcher:
                     "one line around them, not whole classes or functions; skip unchanged "
                     "lines with a '...' line in SEARCH and REPLACE alike", None, ())
         try:
-            answer = parse_answer(reply.text)
+            answer = parse_answer(reply.text, _categories(ctx))
         except AnswerError as err:
             return "bad-answer", str(err), None, ()
         if answer.code is not None:
@@ -306,7 +314,11 @@ class LLMResearcher:
                 f"experiment failed:\n\n{broken.reason}\n\nThe patch:\n```\n"
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
-                f"{ctx.parent.id}'s code, as shown above.\n\n" + FORMAT)
+                f"{ctx.parent.id}'s code, as shown above.\n\n" + answer_format(_categories(ctx)))
+
+
+def _categories(ctx: ProposalContext) -> tuple[str, ...]:
+    return KERNEL_CATEGORIES if is_kernel_task(ctx.task) else CATEGORIES
 
 
 def title_from_patch(before: Mapping[str, str], after: Mapping[str, str]) -> str:
