@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 import recursor
-from recursor.proposer.llm.researcher import REPAIR_TAG
+from recursor.proposer.llm.researcher import REPAIR_TAG, repair_chain
 from recursor.store import NodeStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,18 +109,8 @@ def measure(run_dir: Path) -> dict:
            and not any(f.blocking and f.seed is not None for f in n.findings)]
     accepted = [n for n in llm if n.status is NodeStatus.ACCEPTED]
     # an idea and its repairs (`repair of node N`) as one: did any of them run ok?
-    by_id = {n.id: n for n in llm}
-
-    def first(node):
-        while node.idea.source.startswith(REPAIR_TAG):
-            earlier = by_id.get(int(node.idea.source.removeprefix(REPAIR_TAG)))
-            if earlier is None:
-                break
-            node = earlier
-        return node.id
-
     ideas = len([n for n in llm if not n.idea.source.startswith(REPAIR_TAG)]) + len(failed)
-    ideas_ok = len({first(n) for n in ran})
+    ideas_ok = len({min(repair_chain(n, llm)) for n in ran})
     rules = collections.Counter(a["rule"] for n in applied for a in n.applied)
     outcomes = collections.Counter(c.outcome for c in calls)
     return {

@@ -249,7 +249,7 @@ class LLMResearcher:
             from recursor.proposer.novelty import tried_in_run
 
             idea = self._idea(answer, None)
-            mending = _repair_chain(broken, ctx.nodes) if broken is not None else set()
+            mending = repair_chain(broken, ctx.nodes) if broken is not None else set()
             tried = [t for t in tried_in_run(ctx, self.read_patch) if t[0] not in mending]
             novel, similar = self.novelty.is_novel(idea, answer.patch, tried)
             if not novel:
@@ -304,7 +304,7 @@ class LLMResearcher:
                     and _broken(node) and node.patch_path
                     and not (node.reason or "").startswith("patch does not apply")
                     and f"{REPAIR_TAG}{node.id}" not in repaired
-                    and _repair_depth(node, children) < self.max_repairs):
+                    and len(repair_chain(node, children)) - 1 < self.max_repairs):
                 return node
         return None
 
@@ -384,8 +384,9 @@ def _broken(node: Node) -> bool:
         f.check in REPAIRABLE_CHECKS for f in node.findings if f.blocking)
 
 
-def _repair_chain(node: Node, nodes: Sequence[Node]) -> set[int]:
-    """`node` and the failed attempts it repairs, back to the original idea."""
+def repair_chain(node: Node, nodes: Sequence[Node]) -> set[int]:
+    """`node` and the failed attempts it repairs, back to the original idea (the lowest id);
+    its size less one is how many repairs led to `node`."""
     by_id = {n.id: n for n in nodes}
     chain: set[int] = set()
     while node is not None and node.id not in chain:
@@ -394,15 +395,3 @@ def _repair_chain(node: Node, nodes: Sequence[Node]) -> set[int]:
         node = (by_id.get(int(source.removeprefix(REPAIR_TAG)))
                 if source.startswith(REPAIR_TAG) else None)
     return chain
-
-
-def _repair_depth(node: Node, siblings: Sequence[Node]) -> int:
-    """How many repairs led to `node` (0 for an original idea)."""
-    by_id = {n.id: n for n in siblings}
-    depth = 0
-    while node.idea and node.idea.source.startswith(REPAIR_TAG):
-        depth += 1
-        node = by_id.get(int(node.idea.source.removeprefix(REPAIR_TAG)))
-        if node is None:
-            break
-    return depth
