@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recursor.library.reproduce import reproduce as run_again
+from recursor.loop.reproduce import reproduce as run_again
 from recursor.loop.setup import drive, extend_budget, research
 from recursor.loop.trial import try_patches
 from recursor.report.export import export as write_export
@@ -129,7 +129,7 @@ def try_patch(task: str | Path, patch: str | Path, **options: Any) -> dict[str, 
 
 
 def reproduce(discovery: str, **options: Any) -> dict[str, Any]:
-    """Run a discovery of the library again on fresh seeds; see `recursor.library.reproduce`."""
+    """Run a discovery of the library again on fresh seeds; see `recursor.loop.reproduce`."""
     return run_again(discovery, **options)
 
 

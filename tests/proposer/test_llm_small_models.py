@@ -96,7 +96,7 @@ def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
 
 
 def _hash(store, node):
-    from recursor.library.records import program_hash
+    from recursor.discoveries.records import program_hash
 
     return program_hash(store.files(node))
 

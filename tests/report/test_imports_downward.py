@@ -10,7 +10,7 @@ import pytest
 
 BELOW_THE_API = ["recursor.report.run", "recursor.report.html", "recursor.report.export",
                  "recursor.report.mlflow_log", "recursor.report.detail", "recursor.report.plots",
-                 "recursor.library.reproduce", "recursor.loop.trial", "recursor.value.history"]
+                 "recursor.loop.reproduce", "recursor.loop.trial", "recursor.value.history"]
 
 
 @pytest.mark.parametrize("module", BELOW_THE_API)

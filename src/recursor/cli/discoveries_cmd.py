@@ -1,4 +1,4 @@
-"""The discovery library on the command line, a thin layer over `recursor.library`.
+"""The discovery library on the command line, a thin layer over `recursor.discoveries`.
 
     recursor discoveries [--task NAME] [--dir PATH] [--json]   list them
     recursor discoveries show ID                                one, with its evidence
@@ -66,7 +66,7 @@ def list_cmd(
     """List the discoveries of the library (oldest first)."""
     if ctx.invoked_subcommand is not None:
         return
-    from recursor.library import DiscoveryLibrary
+    from recursor.discoveries import DiscoveryLibrary
 
     lib = DiscoveryLibrary(directory)
     found = [d for d in lib.all() if task is None or d.task == task]
@@ -89,7 +89,7 @@ def show_cmd(
     directory: LibDir = None,
 ) -> None:
     """One discovery: its idea, evidence and patch."""
-    from recursor.library import DiscoveryLibrary
+    from recursor.discoveries import DiscoveryLibrary
 
     try:
         lib = DiscoveryLibrary(directory)
@@ -113,8 +113,8 @@ def show_cmd(
 def add_cmd(run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
             directory: LibDir = None) -> None:
     """Keep every accepted node of a run in the library (for runs made without it)."""
-    from recursor.library import DiscoveryLibrary
-    from recursor.library.harvest import harvest_run
+    from recursor.discoveries import DiscoveryLibrary
+    from recursor.discoveries.harvest import harvest_run
 
     try:
         lib = DiscoveryLibrary(directory)
@@ -130,7 +130,7 @@ def add_cmd(run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
 def remove_cmd(ref: Annotated[str, typer.Argument(help="A discovery's id, or the start of it.")],
                directory: LibDir = None) -> None:
     """Delete a discovery from the library."""
-    from recursor.library import DiscoveryLibrary
+    from recursor.discoveries import DiscoveryLibrary
 
     try:
         d = DiscoveryLibrary(directory).remove(ref)

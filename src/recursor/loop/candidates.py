@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from recursor import patch as patches
 from recursor.audit.memorisation import Corpus
 from recursor.audit.static import review_patch
+from recursor.discoveries.records import program_hash
 from recursor.errors import PatchError
-from recursor.library.records import program_hash
 from recursor.store import Finding, Idea, Node, NodeStatus, RunStore
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from recursor.library import Discovery, DiscoveryLibrary, program_hash
-from recursor.library.harvest import Harvester
+from recursor.discoveries import Discovery, DiscoveryLibrary, program_hash
+from recursor.discoveries.harvest import Harvester
 from recursor.store import Node, RunStore
 from recursor.task import Task
 

@@ -14,8 +14,8 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from recursor.discoveries.records import program_hash
 from recursor.errors import IntegrityError
-from recursor.library.records import program_hash
 from recursor.task import Task
 
 

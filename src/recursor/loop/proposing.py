@@ -13,7 +13,6 @@ early (`stopped` says why) when the cost cap is reached or proposing failed
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -23,6 +22,7 @@ from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.policy import IslandPolicy, SearchPolicy, SearchView
 from recursor.proposer import Proposal, ProposalContext, ProposalFailed, Proposer
+from recursor.proposer.team import Team
 from recursor.store import Node, NodeStatus, RunStore
 from recursor.task import Task
 
@@ -50,14 +50,9 @@ class Proposals:
         self._programs = Programs(store)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="proposer")
         self._out: tuple[Future, ProposalContext] | None = None
-        # a team's built-in library (`--proposer mixed`) proposes on the loop's thread while a
-        # model's proposal is out on the proposer's: its calls from the two are serialized
-        library = getattr(proposer, "library", None)
-        self._library: Proposer | None = None
-        if library is not None:
-            # a team driven again (a resumed run given the same object) is wrapped once
-            self._library = library if isinstance(library, _Serialized) else _Serialized(library)
-            proposer.library = self._library  # type: ignore[attr-defined]
+        # a team's built-in library (`--proposer mixed`) fills gaps on the loop's thread while a
+        # model's proposal is out on the proposer's; the team serializes the library's calls
+        self._library: Proposer | None = proposer.library if isinstance(proposer, Team) else None
 
     @property
     def pending(self) -> Future | None:
@@ -195,20 +190,3 @@ class Proposals:
             other_discoveries=self.discoveries.other if self.discoveries else (),
             programs=programs,
         )
-
-
-class _Serialized:
-    """A proposer whose calls hold a lock: the library is safe from two threads at once."""
-
-    def __init__(self, proposer: Proposer):
-        self._proposer = proposer
-        self.name = proposer.name
-        self._lock = threading.Lock()
-
-    def has_ideas_for(self, ctx: ProposalContext) -> bool:
-        with self._lock:
-            return self._proposer.has_ideas_for(ctx)
-
-    def propose(self, ctx: ProposalContext) -> Proposal | None:
-        with self._lock:
-            return self._proposer.propose(ctx)

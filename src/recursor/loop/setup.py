@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import recursor
+from recursor.discoveries import default_location
 from recursor.errors import BudgetError, TaskError
 from recursor.executor import EXECUTORS, Executor
 from recursor.executor.sandbox import detect
-from recursor.library import default_location
 from recursor.loop.config import RunConfig, default_workers
 from recursor.loop.engine import ResearchLoop
 from recursor.loop.jobs import resolve_data

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from recursor.discoveries.records import Discovery
 from recursor.errors import RecursorError
-from recursor.library.records import Discovery
 from recursor.store.records import Call, Idea, Node
 from recursor.task.folder import Task
 
@@ -27,7 +27,7 @@ class ProposalContext:
     seed: int  # for any randomness, so that the same run state gives the same proposal
     cost_left: float | None = None  # dollars the run may still spend on model calls; None: no cap
     island: tuple[int, int] | None = None  # (island, islands) under the islands policy
-    # the discovery library (recursor.library): accepted steps of earlier runs of this task on
+    # the discovery library (recursor.discoveries): accepted steps of earlier runs of this task on
     # the same baseline, and of other tasks
     past_discoveries: tuple[Discovery, ...] = ()
     other_discoveries: tuple[Discovery, ...] = ()

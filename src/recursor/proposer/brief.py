@@ -12,7 +12,7 @@ can be shown to a person (`recursor show` keeps each prompt). It holds:
 - what else was tried on this parent and across the run, with outcomes and reasons (failures
   quoted), so a researcher neither repeats an idea nor repeats a crash;
 - ideas of the task's library not yet tried here: known directions, to build on or avoid;
-- discoveries of earlier runs (recursor.library): of this task, to adapt to the parent; of other
+- discoveries of earlier runs (recursor.discoveries): of this task, to adapt to the parent; of other
   tasks, as suggestions;
 - the facts a researcher cannot guess: the hardware experiments run on (a CUDA kernel is no use
   on a machine without a GPU, and the library's GPU ideas are not shown there), which files

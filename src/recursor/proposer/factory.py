@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from recursor.proposer.base import Proposer
-from recursor.proposer.library import LibraryProposer
+from recursor.proposer.ideas import LibraryProposer
 from recursor.store.records import Node
 
 if TYPE_CHECKING:

@@ -21,6 +21,7 @@ rest of the session, so that a persona whose answers keep failing does not take 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed, Proposer
@@ -34,7 +35,9 @@ class Team:
         if not researchers and library is None:
             raise ValueError("a team needs at least one proposer")
         self.researchers = list(researchers)
-        self.library = library
+        # the library may be asked from two threads: the team's turn on the proposer's thread,
+        # and the loop's gap-filling on its own (loop/proposing.py)
+        self.library = None if library is None else Serialized(library)
         self.library_share = library_share if researchers else 1.0
         self.exploration = exploration
         self.name = "team"
@@ -114,3 +117,20 @@ def _model_of_proposer(proposer: str) -> str | None:
     if proposer.startswith("llm:") and proposer.count(":") >= 2:
         return proposer.rsplit(":", 1)[0]
     return None
+
+
+class Serialized:
+    """A proposer whose calls hold a lock, so that it is safe from two threads at once."""
+
+    def __init__(self, proposer: Proposer):
+        self._proposer = proposer
+        self.name = proposer.name
+        self._lock = threading.Lock()
+
+    def has_ideas_for(self, ctx: ProposalContext) -> bool:
+        with self._lock:
+            return self._proposer.has_ideas_for(ctx)
+
+    def propose(self, ctx: ProposalContext) -> Proposal | None:
+        with self._lock:
+            return self._proposer.propose(ctx)

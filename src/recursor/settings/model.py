@@ -201,7 +201,7 @@ class RunConfig:
     stop_audit: float = setting(
         0.2, STOPPING, "Share of would-be stops run to the end anyway, to measure false stops.",
         check=between(0, 1))
-    # the discovery library (recursor.library)
+    # the discovery library (recursor.discoveries)
     discoveries: bool = setting(
         True, DISCOVERIES, "Use the discovery library: try this task's past discoveries first, "
         "show other tasks' as suggestions, keep every accepted node there.")

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from recursor.discoveries.records import program_hash
 from recursor.errors import StoreError
-from recursor.library.records import program_hash
 from recursor.store import RunStore
 from recursor.store.records import EvalStatus, Node
 from recursor.value.curves import Curve
@@ -85,7 +85,7 @@ def _pairs_of(folder: Path, task: str, overrides: dict[str, Any], metric: str,
 
 
 def program_key(workspace: Path) -> str | None:
-    """The identity of a program: its files' hash (recursor.library.program_hash). The same idea
+    """The identity of a program: its files' hash (recursor.discoveries.program_hash). The same idea
     on the same parent in two runs is one program, and its pairs must count once (see
     model.Pair.group)."""
     if not workspace.is_dir():

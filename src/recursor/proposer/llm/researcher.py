@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from recursor.audit.memorisation import task_corpus
-from recursor.library.records import program_hash
+from recursor.discoveries.records import program_hash
 from recursor.loop.candidates import Applied, apply_proposal
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import estimate_tokens, is_kernel_task, task_brief

@@ -9,7 +9,7 @@ import pytest
 
 import recursor
 from recursor import patch as patches
-from recursor.library import DiscoveryLibrary
+from recursor.discoveries import DiscoveryLibrary
 from recursor.loop.trial import GivenPatch, GivenPatches
 from recursor.store import NodeStatus
 from recursor.task import load_task

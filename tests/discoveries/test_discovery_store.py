@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from recursor.library import Discovery, DiscoveryLibrary, LibraryError, program_hash
-from recursor.library.records import discovery_id
+from recursor.discoveries import Discovery, DiscoveryLibrary, LibraryError, program_hash
+from recursor.discoveries.records import discovery_id
 from recursor.proposer.base import ProposalContext
-from recursor.proposer.library import LibraryProposer
+from recursor.proposer.ideas import LibraryProposer
 from recursor.store.records import Idea, Node, NodeStatus
 from recursor.task import load_task
 

@@ -52,7 +52,7 @@ def test_never_makes_a_program_the_run_holds_from_another_branch():
     """A then B on one branch is B then A on another: the second would run the first's program
     again (seen in a README main job: 9 runs, a fifth of its time, on a program already judged)."""
     from recursor import patch as patches
-    from recursor.library import program_hash
+    from recursor.discoveries import program_hash
 
     proposer = LibraryProposer()
     ideas = {i.key: i for i in TASK.ideas}

@@ -1,7 +1,7 @@
 """The built-in library proposer: no network, no model, always available.
 
 For a parent, it considers the task's ideas, and the past discoveries of the same task from the
-discovery library (recursor.library), that are not in the parent's lineage, not already tried on
+discovery library (recursor.discoveries), that are not in the parent's lineage, not already tried on
 this parent, and whose patch applies to the parent's files and makes a program the run does not
 hold yet (two ideas in either order on two branches are one program). It prefers, in order:
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 import random
 
 from recursor import patch as patches
+from recursor.discoveries.records import Discovery, program_hash
 from recursor.errors import PatchError
-from recursor.library.records import Discovery, program_hash
 from recursor.proposer.base import Proposal, ProposalContext
 from recursor.store.records import Idea, NodeStatus
 from recursor.task.ideas import LibraryIdea

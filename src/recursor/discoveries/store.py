@@ -1,7 +1,7 @@
 """The discovery library on disk: one folder per discovery, outside any one run.
 
     LIBRARY/
-      <id>/discovery.json   the record (recursor.library.records.Discovery)
+      <id>/discovery.json   the record (recursor.discoveries.records.Discovery)
       <id>/patch.txt        the change, against the parent it was accepted on
       <id>/baseline.diff    the accepted program against the task's baseline (`git apply`-able)
       <id>/task/            the task folder, the parent's program in place of the baseline
@@ -24,8 +24,8 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from recursor.discoveries.records import Discovery
 from recursor.errors import RecursorError
-from recursor.library.records import Discovery
 
 RECORD = "discovery.json"
 

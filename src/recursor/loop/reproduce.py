@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recursor.library.store import DiscoveryLibrary, LibraryError
+from recursor.discoveries.store import DiscoveryLibrary, LibraryError
 from recursor.loop.trial import try_patches
 from recursor.task import load_task
 

@@ -1,4 +1,4 @@
-"""Accepted nodes of a run, turned into discoveries (recursor.library.records)."""
+"""Accepted nodes of a run, turned into discoveries (recursor.discoveries.records)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recursor.library.records import Discovery, discovery_id, program_hash
-from recursor.library.store import DiscoveryLibrary
+from recursor.discoveries.records import Discovery, discovery_id, program_hash
+from recursor.discoveries.store import DiscoveryLibrary
 from recursor.patch.diff import unified_diff
 from recursor.store import Node, NodeStatus, RunStore
 
