@@ -18,9 +18,9 @@ from test_static import EDITABLE, HERE, VANILLA, read_fixture
 from test_static import apply as apply_fixture
 from test_static_flow import MODEL, review_at
 
+from recursor.audit.admission import apply_proposal
 from recursor.audit.memorisation import Corpus, task_corpus
 from recursor.audit.static import review_patch
-from recursor.loop.candidates import apply_proposal
 from recursor.task import load_task
 
 

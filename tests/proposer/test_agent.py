@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from recursor.audit.admission import apply_proposal
 from recursor.errors import RecursorError
-from recursor.loop.candidates import apply_proposal
 from recursor.patch import unified_diff
 from recursor.proposer import ProposalContext, ProposalFailed
 from recursor.proposer.agent import AgentError, AgentProposer, parse_answer, patch_between

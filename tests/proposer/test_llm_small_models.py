@@ -235,7 +235,7 @@ def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp
 def test_a_generously_applied_patch_is_audited_on_what_it_made(tiny_lm_store):
     """The auditor reads the files the ladder made, not the patch text: a rule-breaking change
     placed by the comments or fuzzy rule is rejected like any other."""
-    from recursor.loop.candidates import apply_proposal
+    from recursor.audit.admission import apply_proposal
 
     task, store = tiny_lm_store
     files = task.program_files()

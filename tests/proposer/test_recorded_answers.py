@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from recursor.audit.admission import apply_proposal
 from recursor.audit.memorisation import task_corpus
-from recursor.loop.candidates import apply_proposal
 from recursor.proposer import ProposalContext
 from recursor.proposer.llm.answer import AnswerError, parse_answer
 from recursor.proposer.llm.hints import unchanged_blocks, unchanged_hint

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from types import MappingProxyType
 
+from recursor.audit.admission import blocked_reason
 from recursor.errors import IntegrityError, RecursorError
 from recursor.executor.base import Executor
 from recursor.executor.job import JobResult
@@ -23,7 +24,6 @@ from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
 from recursor.loop.budget import Budget, queued
-from recursor.loop.candidates import blocked_reason
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.loop.gates import HeldOut, across_seeds, harness_findings

@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from recursor.proposer.base import Proposer
 from recursor.proposer.ideas import LibraryProposer
 from recursor.store.records import Node
 
 if TYPE_CHECKING:
-    from recursor.loop.config import RunConfig
     from recursor.store import RunStore
     from recursor.task import Task
 
 
+class ProposerConfig(Protocol):
+    """The settings a proposer is built from: the part of a run's config (`RunConfig`, defined
+    with every other setting in recursor.settings, which sits above the proposers) that this
+    package reads."""
+
+    proposer: str
+    models: Sequence[Mapping[str, Any]]
+    personas: Sequence[str]
+    max_repairs: int
+    library_share: float
+    novelty: bool
+    embeddings: Mapping[str, Any] | None
+    agent_command: Sequence[str]
+    agent_timeout: float
+
+
 # (config, store, task or None) -> the proposer; `task` picks the default personas of its family
-ProposerFactory = Callable[["RunConfig", "RunStore", "Task | None"], Proposer]
+ProposerFactory = Callable[["ProposerConfig", "RunStore", "Task | None"], Proposer]
 
 
-def build_proposer(config: RunConfig, store: RunStore, task: Task | None = None) -> Proposer:
+def build_proposer(config: ProposerConfig, store: RunStore, task: Task | None = None) -> Proposer:
     """The proposer `config` names (`PROPOSERS`); `task` picks the default personas of its
     family."""
     return PROPOSERS[config.proposer](config, store, task)
 
 
-def _library(config: RunConfig, store: RunStore, task: Task | None) -> Proposer:
+def _library(config: ProposerConfig, store: RunStore, task: Task | None) -> Proposer:
     return LibraryProposer()
 
 
-def _agent(config: RunConfig, store: RunStore, task: Task | None) -> Proposer:
+def _agent(config: ProposerConfig, store: RunStore, task: Task | None) -> Proposer:
     from pathlib import Path
 
     from recursor.proposer.agent import AgentProposer
@@ -38,7 +53,7 @@ def _agent(config: RunConfig, store: RunStore, task: Task | None) -> Proposer:
                          timeout=config.agent_timeout)
 
 
-def _team(config: RunConfig, store: RunStore, task: Task | None) -> Proposer:
+def _team(config: ProposerConfig, store: RunStore, task: Task | None) -> Proposer:
     """The LLM researchers, with the built-in library beside them under `mixed`."""
     from recursor.proposer.brief import is_kernel_task
     from recursor.proposer.llm.endpoint import ChatClient, Endpoint

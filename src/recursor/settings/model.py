@@ -71,6 +71,10 @@ def _resolved(folder: Path | str | None) -> str | None:
     return str(Path(folder).expanduser().resolve()) if folder is not None else None
 
 
+# The registries are read when a setting is checked, not copied here, so that a policy,
+# executor or proposer added to its registry later is a valid name. They are imported then,
+# not with this module: the CLI builds its options from these settings, and `recursor --help`
+# should not wait for the task package, the executors and the proposers to load.
 def _policies() -> Iterable[str]:
     from recursor.policy import POLICIES
 
@@ -81,6 +85,12 @@ def _executors() -> Iterable[str]:
     from recursor.executor import EXECUTORS
 
     return EXECUTORS
+
+
+def _proposers() -> Iterable[str]:
+    from recursor.proposer import PROPOSERS
+
+    return PROPOSERS
 
 
 def _personas() -> Iterable[str]:
@@ -129,9 +139,7 @@ class RunConfig:
     heldout: bool = setting(True, JUDGE, "Run the task's held-out evaluations on accepted nodes.")
     proposer: str = setting(
         "library", PROPOSER, "Who proposes: library, llm, mixed (llm and library) or agent.",
-        # the names of recursor.proposer.PROPOSERS, written out: reading the registry here
-        # would make an import cycle through its factories' RunConfig (a test checks they agree)
-        check=OneOf(("library", "llm", "mixed", "agent")),
+        check=OneOf(_proposers),
         # recursor.run also takes a Proposer object, which the run stores as "library"
         api="Proposer | str | None", api_default=None, to_stored=_proposer_kind)
     # stored as Endpoint fields (no keys: keys stay in the environment); recursor.run reads the

@@ -35,9 +35,9 @@ import difflib
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from recursor.audit.admission import Applied, apply_proposal
 from recursor.audit.memorisation import task_corpus
 from recursor.discoveries.records import program_hash
-from recursor.loop.candidates import Applied, apply_proposal
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import estimate_tokens, is_kernel_task, task_brief
 from recursor.proposer.llm.answer import (
