@@ -33,7 +33,7 @@ from recursor.proposer.factory import build_proposer
 from recursor.proposer.llm.endpoint import load_models, parse_model
 from recursor.settings import SETTINGS, Launch, keywords
 from recursor.store import RunStore
-from recursor.task import load_task
+from recursor.task import Task, load_task
 
 
 def default_run_dir(task_name: str) -> Path:
@@ -46,10 +46,23 @@ def create_run(
     run_dir: Path | str | None = None,
     extra_ideas: Sequence[Path | str] = (),
 ) -> RunStore:
-    """Validate the task, snapshot it into a new run folder, and record the run's settings."""
+    """Validate the task, snapshot it into a new run folder, and record the run's settings.
+    A run that cannot be created leaves no folder behind (see `research`)."""
     task = load_task(task_ref, config.overrides)
     run_dir = Path(run_dir) if run_dir else default_run_dir(task.name)
+    before = _entries(run_dir)
     store = RunStore.create(run_dir, {})
+    try:
+        return _record(store, task, config, extra_ideas)
+    except BaseException:
+        store.close()
+        _forget(run_dir, before)
+        raise
+
+
+def _record(store: RunStore, task: Task, config: RunConfig,
+            extra_ideas: Sequence[Path | str]) -> RunStore:
+    run_dir = store.run_dir
     snapshot = run_dir / SNAPSHOT
     shutil.copytree(task.root, snapshot, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     _add_ideas(snapshot / task.spec.ideas.dir, extra_ideas)
@@ -62,6 +75,32 @@ def create_run(
     store.set_meta("created_at", time.time())
     store.set_meta("recursor_version", recursor.__version__)
     return store
+
+
+def started(store: RunStore) -> bool:
+    """Whether any experiment of the run has started: until then it holds nothing that a
+    second attempt would not make again."""
+    return any(node.evaluations for node in store.nodes())
+
+
+def _entries(run_dir: Path | None) -> set[str] | None:
+    """What a folder held before a run was created in it; None when there was no folder."""
+    return {p.name for p in run_dir.iterdir()} if run_dir is not None and run_dir.is_dir() else None
+
+
+def _forget(run_dir: Path, before: set[str] | None) -> None:
+    """Remove what a run that never started wrote: its folder, or, in a folder that was there
+    before, only the entries the run added (the caller's own files stay)."""
+    if before is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for child in run_dir.iterdir():
+        if child.name in before:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def _add_ideas(target: Path, folders: Sequence[Path | str]) -> None:
@@ -131,11 +170,19 @@ def research(task: str | Path, *, ideas: Sequence[Path | str] = (), observer: Ob
                            launch.context_tokens)
     config = RunConfig.from_keywords({**given, "models": tuple(e.to_json() for e in endpoints)})
     wrap = follow(launch) if follow is not None else None
+    before = _entries(Path(launch.run_dir) if launch.run_dir is not None else None)
     store = create_run(task, config, launch.run_dir, ideas)
     proposer = given["proposer"]
     try:
         with wrap(store.run_dir) if wrap is not None else contextlib.nullcontext():
             drive(store, observer, None if isinstance(proposer, str) else proposer)
+    except BaseException:
+        # data not found, no sandbox, a model or Ray that cannot be reached: nothing ran, so
+        # nothing is lost, and the same command can simply be run again once it is fixed
+        if not started(store):
+            store.close()
+            _forget(store.run_dir, before)
+        raise
     finally:
         store.close()
     return store.run_dir
