@@ -27,7 +27,7 @@ from typing import Any
 from unittest import mock
 
 import recursor
-from recursor.loop import candidates
+from recursor.audit import admission
 
 HEADER = re.compile(r"#\s*([a-z]+):\s*(.*)")
 JUDGE_REASONS = ("screen:", "not proven better")
@@ -95,7 +95,7 @@ def judge(fixtures: list[Fixture], root: Path, overrides: dict[str, Any], *,
             continue
         run_dir = Path(root) / name
         # without the static auditor: the runtime lines of defence alone
-        off = mock.patch.object(candidates, "review_patch", lambda *args, **kwargs: [])
+        off = mock.patch.object(admission, "review_patch", lambda *args, **kwargs: [])
         with off if not static else contextlib.nullcontext():
             results = recursor.try_patches(task, texts, run_dir=run_dir, workers=workers,
                                            overrides=overrides, heldout=heldout,

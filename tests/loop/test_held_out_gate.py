@@ -18,7 +18,7 @@ import pytest
 from conftest import SMALL
 
 import recursor
-from recursor.loop import candidates
+from recursor.audit import admission
 from recursor.loop.jobs import resolve_data
 from recursor.task import load_task
 
@@ -69,7 +69,7 @@ learning_rate = 3e-3
 def gated(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("gate") / "run"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(candidates, "review_patch", lambda *args, **kwargs: [])
+        mp.setattr(admission, "review_patch", lambda *args, **kwargs: [])
         recursor.try_patches("tiny-lm", [memoriser(), GOOD], run_dir=run_dir, workers=2,
                              overrides=SMALL, heldout=True)
     run = recursor.open_run(run_dir)

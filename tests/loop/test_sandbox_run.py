@@ -19,7 +19,7 @@ import pytest
 from conftest import SMALL
 
 import recursor
-import recursor.loop.candidates as candidates
+from recursor.audit import admission
 from recursor.executor.sandbox import detect
 from recursor.loop.jobs import resolve_data
 from recursor.store import NodeStatus
@@ -82,7 +82,7 @@ def escapes(tmp_path_factory):
     os.environ["OPENAI_API_KEY"] = "sk-test-not-a-real-key-0451"
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(candidates, "review_patch", lambda *args, **kwargs: [])
+            mp.setattr(admission, "review_patch", lambda *args, **kwargs: [])
             texts = [patch(code) for code in attempts.values()]
             run_dir = root / "run"
             recursor.try_patches("tiny-lm", texts, run_dir=run_dir, workers=2,
