@@ -148,9 +148,10 @@ class Judge:
 
     def unsettled(self, node: Node, nodes: Mapping[int, Node]) -> Node | None:
         """The first node proposed before `node` whose share of the noise is not yet known:
-        undecided, with fresh pairs still to run (or a screen that may lead to them). A test
-        made before it is settled would pool a different noise than one made after, and which
-        comes first is a matter of timing; so `node`'s decision waits for it (its runs don't)."""
+        undecided, with fresh pairs still to run (or a screen that may lead to them, or a look
+        that asks for more). A test made before it is settled would pool a different noise than
+        one made after, and which comes first is a matter of timing; so `node`'s decisions, its
+        looks' included, wait for it (its runs don't)."""
         for other in sorted(nodes.values(), key=lambda n: n.id):
             if other.id >= node.id:
                 return None
