@@ -135,12 +135,16 @@ class Judge:
         `upto`, of the nodes proposed up to that one: the noise node `upto` is tested with."""
         baseline = next(n for n in nodes.values() if n.is_baseline)
         groups = []
+        read: dict[int, dict[int, float]] = {}  # a parent's values: read once, not per child
         for node in nodes.values():
             if node.is_baseline or node.parent_id not in nodes:
                 continue
             if upto is not None and node.id > upto:
                 continue
-            gains = self.fresh_improvements(node, nodes[node.parent_id])
+            for n in (node, nodes[node.parent_id]):
+                if n.id not in read:
+                    read[n.id] = n.values(self.metric)
+            gains = self._fresh(node, read[node.id], read[node.parent_id])
             if len(gains) >= 2:
                 groups.append(gains)
         seeds = self.seeds + self.noise_seeds(baseline)
@@ -200,7 +204,10 @@ class Judge:
         return state.seeds
 
     def fresh_improvements(self, node: Node, parent: Node) -> list[float]:
-        mine, theirs = node.values(self.metric), parent.values(self.metric)
+        return self._fresh(node, node.values(self.metric), parent.values(self.metric))
+
+    def _fresh(self, node: Node, mine: Mapping[int, float],
+               theirs: Mapping[int, float]) -> list[float]:
         return [self.improvement(theirs[s], mine[s]) for s in self.confirmation_seeds(node)
                 if s in mine and s in theirs]
 

@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 Spending = Literal["obrien-fleming", "pocock"]
 SPENDINGS: tuple[str, ...] = ("obrien-fleming", "pocock")
@@ -102,7 +102,8 @@ def conditional_power(z: float, fraction: float, final_boundary: float) -> float
     if fraction >= 1.0:
         return float(z >= final_boundary)
     drift = z / math.sqrt(fraction)  # the expected z at the cap under the current trend
-    return float(stats.norm.sf((final_boundary - drift) / math.sqrt(1.0 - fraction)))
+    # special.ndtr is stats.norm.cdf without its argument checks, which cost 50x the sum here
+    return float(special.ndtr((drift - final_boundary) / math.sqrt(1.0 - fraction)))
 
 
 @dataclass(frozen=True)
@@ -147,5 +148,5 @@ class Design:
 
     def conditional_power(self, k: int, p_value: float) -> float:
         """The chance to pass at the cap from look `k`'s p-value, under the current trend."""
-        z = float(stats.norm.isf(p_value))
+        z = float(-special.ndtri(p_value))  # stats.norm.isf(p_value)
         return conditional_power(z, self.pairs[k] / self.cap, self.boundaries[-1])
