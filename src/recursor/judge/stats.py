@@ -59,6 +59,19 @@ def pool(baseline: Sequence[float], groups: Sequence[Sequence[float]]) -> Pooled
     return Pooled(ss / df, df)
 
 
+def regroup(pooled: Pooled, old: Sequence[float], new: Sequence[float]) -> Pooled:
+    """`pooled` with one group's residuals `old` replaced by `new`: the noise an earlier look of
+    a sequential confirmation was tested with, when the node had fewer pairs in the pool."""
+    ss, df = pooled.variance * pooled.df, pooled.df
+    for group, sign in ((old, -1), (new, 1)):
+        if len(group) >= 2:
+            ss += sign * sample_variance(group) * (len(group) - 1)
+            df += sign * (len(group) - 1)
+    if df <= 0:
+        raise ValueError("no degrees of freedom left once the group is replaced")
+    return Pooled(max(ss, 0.0) / df, df)
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """One-sided test that the mean improvement is above zero."""

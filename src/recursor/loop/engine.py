@@ -70,6 +70,8 @@ class ResearchLoop(ValueLooks):
         self.judge = Judge(self.metric, spec.minimize, spec.seeds.values,
                            JudgeConfig(alpha=config.alpha, min_effect=spec.metric.min_effect,
                                        confirm=spec.seeds.confirm,
+                                       confirm_max=spec.seeds.confirm_max,
+                                       spending=spec.seeds.confirm_spending,
                                        fresh_base=spec.seeds.fresh_base,
                                        noise=spec.seeds.noise))
         self.heldout = HeldOut(task, config.heldout)
@@ -288,7 +290,7 @@ class ResearchLoop(ValueLooks):
             # workers end cannot change (see Judge.unsettled)
             noise = self.judge.noise(self._nodes, upto=node.id)
         step = self.judge.next_step(node, parent, noise)
-        tested = step.reason == "complete" or (
+        tested = step.tested or step.reason == "complete" or (
             step.action != "run" and step.verdict is not None and step.verdict.stage == "confirm")
         # ids only grow and a settled node stays settled: a test made here is never made
         # again with another noise (the one of a node that passed is re-made when it completes)

@@ -52,7 +52,8 @@ class ValueLooks:
                   for f in self._flights.values() if f.evaluation.id not in self._abandoned]
         confirmation = None if self._noise is None else Confirmation(
             self.judge.confirmation_bar(self._noise), self._noise.sigma,
-            self.task.spec.seeds.values[0], self.judge.confirmation_seeds, self._noise.df,
+            self.task.spec.seeds.values[0],
+            lambda node: self.judge.forecast_seeds(node, self._nodes), self._noise.df,
             tested_with=self._tested_with)
         for stop in self.stopping.look(flying, self._nodes, confirmation):
             self._stop_node(stop)

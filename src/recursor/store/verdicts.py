@@ -10,6 +10,7 @@ library's evidence. Five kinds are written:
 - `ParentFailedVerdict` (stage "confirm"): a candidate whose parent failed on one of its
   confirmation seeds, so that there was nothing to test against;
 - `ConfirmVerdict` (stage "confirm"): the paired test on the fresh seeds, and whether it passed;
+  with a sequential confirmation, also its `looks` (one `Look` each: pairs, level, p-value);
 - `StoppedEarlyVerdict` (stage "stopped-early"): the value function's stop, on one seed run's
   forecast (scope "seed") or on the forecast of the node's paired test (scope "confirm").
 
@@ -83,6 +84,34 @@ class ParentFailedVerdict(_ParentAndGain):
 
 
 @dataclass(frozen=True)
+class Look:
+    """One look of a sequential confirmation: the paired test on the fresh pairs ended so far."""
+
+    pairs: int  # fresh pairs tested at this look
+    level: float  # the nominal one-sided p-value it had to beat (the spending function's)
+    p_value: float
+    effect: float  # mean paired improvement over those pairs (+ = better)
+    # "continue" (promising: more pairs), "pass", "futile", "cap" (not passed at the last
+    # look) or "small" (passed the level, below the task's min_effect)
+    decision: str
+    # the chance to pass at the cap under the current trend; None at the last look
+    conditional_power: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"pairs": self.pairs, "level": self.level,
+                               "p_value": self.p_value, "effect": self.effect,
+                               "decision": self.decision}
+        if self.conditional_power is not None:
+            out["conditional_power"] = self.conditional_power
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Look:
+        return cls(d["pairs"], d["level"], d["p_value"], d["effect"], d["decision"],
+                   d.get("conditional_power"))
+
+
+@dataclass(frozen=True)
 class ConfirmVerdict:
     """The paired test of a candidate's fresh seeds against its parent's."""
 
@@ -102,6 +131,17 @@ class ConfirmVerdict:
     # (None in verdicts of a recursor that did not record it)
     passed: bool | None = None
     task_gains: dict[str, float] | None = None  # seed -> improvement, once accepted
+    # a sequential confirmation (None: the fixed one, one test at alpha, as ever): every look
+    # made, the looks planned up to the cap, and the spending function of the levels; the
+    # fields above are the last look's test, `alpha` what all the looks spend together
+    looks: tuple[Look, ...] | None = None
+    planned_looks: int | None = None
+    spending: str | None = None
+
+    @property
+    def look(self) -> int | None:
+        """The look (1-based) that decided; None for a fixed confirmation."""
+        return None if self.looks is None else len(self.looks)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -122,15 +162,20 @@ class ConfirmVerdict:
             out["passed"] = self.passed
         if self.task_gains is not None:
             out["task_gains"] = dict(self.task_gains)
+        if self.looks is not None:  # left out of a fixed confirmation's, as before
+            out.update(looks=[look.to_json() for look in self.looks],
+                       planned_looks=self.planned_looks, spending=self.spending)
         return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ConfirmVerdict:
-        gains = d.get("task_gains")
+        gains, looks = d.get("task_gains"), d.get("looks")
         return cls(d["parent"], d["screen_gain"], tuple(d["seeds"]), d["effect"],
                    _pair(d["ci95"]), d.get("effect_pct"), _pair(d.get("ci95_pct")),
                    d["p_value"], d["alpha"], d["sigma"], d["df"], d.get("passed"),
-                   None if gains is None else dict(gains))
+                   None if gains is None else dict(gains),
+                   None if looks is None else tuple(Look.from_json(x) for x in looks),
+                   d.get("planned_looks"), d.get("spending"))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class _Strict(BaseModel):
@@ -71,6 +79,13 @@ class SeedsSpec(_Strict):
     values: tuple[int, ...] = Field(min_length=2)
     # fresh seed pairs (candidate and parent) that confirm a candidate after its screen
     confirm: int = Field(default=2, ge=2)
+    # the cap of a sequential confirmation: a promising candidate (not yet proven better, not
+    # futile) gets `confirm` more fresh pairs at each further look, up to this many, with alpha
+    # spent over the looks (recursor.judge.sequential). Default: `confirm`, one look, the
+    # fixed test. Above 99 the seeds of two nodes would meet (fresh_base + 100 n + j)
+    confirm_max: int | None = Field(default=None, description="most fresh pairs per candidate")
+    # how a sequential confirmation spends alpha over its looks
+    confirm_spending: Literal["obrien-fleming", "pocock"] = "obrien-fleming"
     # where the confirmation seeds start (node n's j-th is fresh_base + 100 n + j): `reproduce`
     # moves it, so that a discovery's new runs share no seed with the run that found it
     fresh_base: int = Field(default=1_000_000, ge=0)
@@ -84,6 +99,18 @@ class SeedsSpec(_Strict):
     def _distinct(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if len(set(v)) != len(v):
             raise ValueError("seeds must be distinct")
+        return v
+
+    @field_validator("confirm_max")
+    @classmethod
+    def _cap(cls, v: int | None, info: ValidationInfo) -> int | None:
+        confirm = info.data.get("confirm")
+        if v is not None and confirm is not None and v < confirm:
+            raise ValueError(f"the cap of fresh pairs must be at least seeds.confirm ({confirm}), "
+                             "the first look's")
+        if v is not None and v > 99:
+            raise ValueError("at most 99 fresh pairs per candidate: node n's confirmation seeds "
+                             "are fresh_base + 100 n + j, and j must stay below 100")
         return v
 
 
