@@ -66,6 +66,10 @@ def test_a_null_results_page_says_not_better_and_that_its_finding_decided_nothin
     assert "recorded: auditor: seed-consistency" in decision  # the stored reason, last
     findings = text(page.text.split('<table class="findings">')[1].split("</table>")[0])
     assert "seed-consistency would block (the node was not better anyway)" in findings
+    # its per-seed table's mean counts the screening seed it was picked on: the judge's is named
+    seeds = text(page.text.split('<table class="seeds">')[1].split("</p>")[0])
+    assert ("+0.01447 val_bpb (+ = better); the judge's test, on the fresh seeds only: "
+            "-0.30% vs #2 (2 pairs)") in seeds
 
     blocked = client.get(f"/runs/{key}/nodes/6").text
     assert text(blocked.split('class="reason')[1].split("</div>")[0]).startswith(

@@ -324,8 +324,14 @@ def seeds_table(detail: dict[str, Any], link: Link) -> str:
     out = table([">eval", "evaluation", ">seed", "status", f">node {detail['id']}", parent_head,
                  ">improvement", ">seconds", "note"], rows, "seeds")
     if detail.get("paired_mean") is not None:
+        tested = detail.get("vs_parent") or {}
+        # the mean over every seed counts the screening seed, on which the node was picked
+        # for looking better: the judge's effect leaves it out, and may well disagree
+        judged = (f"; the judge's test, on the fresh seeds only: <b>{esc(tested['text'])}</b>"
+                  if tested.get("basis") == "test" else "")
         out += (f'<p class="muted">Mean paired improvement over {detail["paired_n"]} seed(s): '
-                f'<b>{signed(detail["paired_mean"])}</b> {esc(detail["metric"])} (+ = better).</p>')
+                f'<b>{signed(detail["paired_mean"])}</b> {esc(detail["metric"])} (+ = better)'
+                f'{judged}.</p>')
     return out
 
 
