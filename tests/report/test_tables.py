@@ -167,3 +167,11 @@ def test_the_html_report_marks_only_a_block_with_the_auditors_flag(run):
     assert "+6.81%" not in lucky and "vs baseline" not in lucky
     best = tree.split('data-node="2"')[1].split("<ul>")[0]
     assert "+5.00% vs #1 (2 pairs)" in best and "+5.00% vs baseline" in best
+
+
+def test_show_opens_a_node_with_the_tables_label_and_effect(run):
+    out = runner.invoke(app, ["show", str(run.run_dir), "3"], env={"COLUMNS": "200"}).output
+    assert "decision: not better · -0.30% vs #2 (2 pairs)" in out
+    assert "recorded: auditor: seed-consistency" in out  # the stored reason, said to be that
+    out = runner.invoke(app, ["show", str(run.run_dir), "2"], env={"COLUMNS": "200"}).output
+    assert "decision: accepted · +5.00% vs #1 (2 pairs) · +5.00% vs baseline" in out
