@@ -160,8 +160,9 @@ def finding_kind(n: dict[str, Any], f: dict[str, Any]) -> str:
     """A blocking finding on a node the judge had rejected anyway decided nothing: said so."""
     if not f["blocking"]:
         return "warning"
-    return "blocking" if why(n)["kind"] in ("auditor", "running") else (
-        "would block (the node was not better anyway)")
+    if why(n)["kind"] == "not-better":
+        return "would block (the node was not better anyway)"
+    return "blocking"
 
 
 def text_report(report: dict[str, Any]) -> Group:
