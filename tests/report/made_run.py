@@ -19,6 +19,8 @@ Metric val_bpb, lower is better; task seeds 1-4 (seed 1 is the screen), two fres
     10    2       its patch did not apply                            failed: did not apply
     11    2       the static check refused it before it ran          auditor: static.network
     12    2       the same program as node 2                         duplicate (not run)
+    13    2       stopped after one of its two fresh pairs           stopped early, 1 pair
+    14    2       still running, one fresh pair in                   running, 1 pair so far
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from recursor.store import (
 
 METRIC = "val_bpb"
 FRESH = {2: (1000201, 1000202), 3: (1000301, 1000302), 5: (1000501, 1000502),
-         6: (1000601, 1000602)}
+         6: (1000601, 1000602), 13: (1001301, 1001302), 14: (1001401, 1001402)}
 
 
 def _ok(store: RunStore, node: int, seed: int, value: float, seconds: float = 70.0) -> None:
@@ -74,7 +76,7 @@ def _confirm(parent: int, node: int, effect: float, p: float, passed: bool | Non
 
 def make_run(run_dir: Path) -> Path:
     """Write the run described above into `run_dir` (a new folder); returns it."""
-    store = create_run("tiny-lm", RunConfig(experiments=11, discoveries=False, heldout=False),
+    store = create_run("tiny-lm", RunConfig(experiments=13, discoveries=False, heldout=False),
                        run_dir)
     try:
         _fill(store)
@@ -102,7 +104,7 @@ def _fill(store: RunStore) -> None:
     store.decide(best, NodeStatus.ACCEPTED,
                  "better beyond noise: +0.175 vs node 1 on 2 fresh seed pairs",
                  _confirm(base, 2, 0.175, 0.004, True, parent_mean=3.5))
-    for seed in (*FRESH[3], *FRESH[5], *FRESH[6]):
+    for seed in (*FRESH[3], *FRESH[5], *FRESH[6], FRESH[13][0], FRESH[14][0]):
         _ok(store, best, seed, 3.325)
 
     # 3: its screening seed beats the best; its test does not pass; the auditor flagged it too
@@ -180,6 +182,21 @@ def _fill(store: RunStore) -> None:
     _child(store, files, "Same as node 2", status=NodeStatus.REJECTED,
            reason="duplicate: the same program as node 2, which the run holds already; "
                   "not run again")
+
+    # 13: its test forecast to fail after one of its two fresh pairs had ended
+    futile = _child(store, files, "Stopped in confirmation")
+    _ok(store, futile, 1, 3.30)
+    _ok(store, futile, FRESH[13][0], 3.3283)
+    store.decide(futile, NodeStatus.STOPPED_EARLY,
+                 "stopped early: its paired test forecast to fail (P(passes) 0.01 < 0.1)",
+                 StoppedEarlyVerdict(scope="confirm", parent=best, evaluation=1, progress=1.0,
+                                     step=None, predicted_difference=0.003,
+                                     interval90=(-0.01, 0.02), risk=0.1, pairs=1, p_pass=0.01,
+                                     bar=0.04, effect_spread=None, pairs_ended=(1, 2)))
+    # 14: still running: its screen and one fresh pair are in
+    going = _child(store, files, "Still running")
+    _ok(store, going, 1, 3.31)
+    _ok(store, going, FRESH[14][0], 3.30)
     store.set_meta("finished_at", time.time())
     store.set_meta("end_reason", "budget")
 
@@ -198,4 +215,6 @@ EXPECTED = {
     10: ("no value", "failed: did not apply"),
     11: ("no value", "auditor: static.network"),
     12: ("no value", "duplicate (not run)"),
+    13: ("-0.10% vs #2 (1 pair, not tested)", "stopped early"),
+    14: ("+0.75% vs #2 (1 pair so far)", "running"),
 }

@@ -154,7 +154,10 @@ def test_the_json_report_carries_the_rows(run):
     assert nodes[7]["vs_parent"]["basis"] == "forecast"
     assert [r.why.kind for r in run.rows()] == [
         "baseline", "accepted", "not-better", "not-better", "not-better", "auditor",
-        "stopped-early", "failed", "failed", "failed", "auditor", "duplicate"]
+        "stopped-early", "failed", "failed", "failed", "auditor", "duplicate", "stopped-early",
+        "running"]
+    # pairs that ended without a test leave out the screening seed the node was picked on
+    assert nodes[13]["vs_parent"]["basis"] == "pairs" and nodes[14]["vs_parent"]["basis"] == "so-far"
 
 
 def test_the_html_report_marks_only_a_block_with_the_auditors_flag(run):

@@ -136,7 +136,7 @@ WHY_STYLE = {"accepted": "green", "not-better": "yellow", "stopped-early": "mage
              "duplicate": "dim", "not-tested": "yellow", "rejected": "yellow"}
 LEGEND = ("vs parent: the effect against the node's parent (+ = better), the mean paired "
           "difference on the seed pairs named; \"screen only, 1 seed\" was never confirmed. "
-          "vs baseline: accepted nodes only.")
+          "vs baseline: an accepted node's mean on the task's seeds against the baseline's.")
 
 
 def vs_parent(n: dict[str, Any]) -> str:

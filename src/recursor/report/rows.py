@@ -39,7 +39,8 @@ class Effect:
     """A node's effect against its parent, + = better, whichever way the metric points.
 
     basis: "test" (the judge's paired test on fresh seeds), "screen" (the screening seed only,
-    never confirmed), "pairs" (seeds both ran, never tested), "forecast" (the value function's
+    never confirmed), "pairs" (seeds both ran, never tested), "so-far" (the pairs of a node
+    still running, whose test may be under way), "forecast" (the value function's
     forecast for a node it stopped before any pair ended: not measured), "none" (nothing to
     compare).
     """
@@ -62,6 +63,7 @@ class Effect:
         said = {"test": pairs,
                 "screen": "screen only, 1 seed",
                 "pairs": f"{pairs}, not tested",
+                "so-far": f"{pairs} so far",
                 "forecast": "forecast" + (f" at {self.progress:.0%}"
                                           if self.progress is not None else "")}[self.basis]
         return f"{size} vs #{self.parent} ({said})"
@@ -164,7 +166,8 @@ def _effect(node: Node, parent: Node | None, metric: str, minimize: bool,
     later = [g for s, g in gains if s != screen]
     if later:
         mean = sum(later) / len(later)
-        return Effect(parent_id, mean, _pct(mean, scale), len(later), "pairs")
+        return Effect(parent_id, mean, _pct(mean, scale), len(later),
+                      "so-far" if node.status is NodeStatus.RUNNING else "pairs")
     if gains:
         return Effect(parent_id, gains[0][1], _pct(gains[0][1], scale), 1, "screen")
     if isinstance(v, (ScreenVerdict, ParentFailedVerdict)):
