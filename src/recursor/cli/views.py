@@ -14,7 +14,7 @@ from rich.text import Text
 import recursor
 from recursor.executor.job import read_metrics, tail
 from recursor.loop.progress import curve_key
-from recursor.report.render import STATUS_STYLE, headline
+from recursor.report.render import STATUS_STYLE, WHY_STYLE, headline
 from recursor.store import EvalStatus
 
 
@@ -79,8 +79,20 @@ def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
                             ("source", idea.source)):
             facts.add_row(label, " ".join(text.split()))  # TOML line breaks are not paragraphs
         parts.append(facts)
-    if node.reason:
-        parts.append(Text.assemble(("decision: ", "bold"), node.reason))
+    # the same label and effect as the run's tables (recursor.report.rows), then the record
+    row = next(r for r in run.rows() if r.id == node.id)
+    if node.status.final:
+        decision = Text.assemble(("decision: ", "bold"),
+                                 (row.why.label, WHY_STYLE.get(row.why.kind, "")))
+        if row.effect is not None:
+            decision.append(f" · {row.effect.text}")
+        if row.vs_baseline_pct is not None:
+            decision.append(f" · {row.vs_baseline_pct:+.2f}% vs baseline")
+        if row.why.detail:
+            decision.append(f"\n  {row.why.detail}")
+        parts.append(decision)
+    if node.reason and node.reason != row.why.detail:
+        parts.append(Text.assemble(("recorded: ", "dim"), node.reason))
 
     table = Table(title=f"per-seed {metric}", header_style="bold")
     for col in ("eval", "evaluation", "seed", "status", "value", "parent", "improvement",

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recursor.report.summary import spec_rows
 from recursor.store import EvalStatus, Node
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ def node_detail(run: Run, node_id: int, log_lines: int = 60) -> dict[str, Any]:
         "children": [{"id": n.id, "title": n.title, "status": n.status.value}
                      for n in nodes.values() if n.parent_id == node.id],
         "reason": node.reason,
+        # the same row the run's tables print: its effect against its parent, why it ended
+        **next(r for r in spec_rows({**nodes, node.id: node}, spec)
+                 if r.id == node.id).to_json(),
         "verdict": node.verdict,
         "metric": metric,
         "minimize": spec.minimize,

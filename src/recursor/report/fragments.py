@@ -13,7 +13,16 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from recursor.report.render import _value_lines, headline
+from recursor.report.render import (
+    LEGEND,
+    _value_lines,
+    ci_text,
+    finding_kind,
+    headline,
+    metric_cell,
+    vs_parent,
+    why,
+)
 from recursor.store.verdicts import BaselineVerdict, ConfirmVerdict, StoppedEarlyVerdict, Verdict
 
 Link = Callable[[int], str | None]
@@ -125,28 +134,37 @@ def _heldout(n: dict[str, Any]) -> str:
                                if flag else "")
 
 
+def why_cell(n: dict[str, Any]) -> str:
+    """Why a node ended: the label the other views print, then the sentence behind it."""
+    w = why(n)
+    detail = f' <span class="why">{esc(w["detail"])}</span>' if w["detail"] else ""
+    return f'<span class="w-{esc(w["kind"])}">{esc(w["label"])}</span>{detail}'
+
+
 def nodes_table(report: dict[str, Any], link: Link) -> str:
     m = report["metric"]["name"]
     rows = []
     for n in report["nodes"]:
         v = n.get("verdict") or {}
-        effect = ""
-        if v.get("ci95"):
-            effect = f"{v['effect']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]"
         p = f"{v['p_value']:.3g}" if v.get("p_value") is not None else ""
         seeds = ", ".join(f"{x:.4f}" for x in n["seeds"])
-        flagged = "".join(f' <span class="flag" title="{esc(f)}">⚑</span>' for f in n.get("flagged", ())
-                          if not f.startswith("held-out."))
+        # the auditor's mark only where it decided: a null result it also flagged is not one
+        flagged = "".join(f' <span class="flag" title="{esc(f)}">⚑</span>'
+                          for f in n.get("flagged", ())
+                          if not f.startswith("held-out.") and why(n)["kind"] == "auditor")
         rows.append([node_ref(n["id"], link), node_ref(n["parent"], link),
                      node_ref(n["id"], link, n["title"]) + flagged, esc(n["proposer"]),
-                     badge(n["status"]), num(n["mean"]), pct(n.get("gain_pct")), _heldout(n),
-                     seeds, effect, p, f'<span class="why">{esc(n.get("reason") or "")}</span>'])
-    return table([">node", ">parent", "idea", "by", "status", f">{m}", ">gain", ">held-out (gain)",
-                  "per seed", "effect (95% CI)", ">p", "decision"], rows, "nodes")
+                     badge(n["status"]), esc(metric_cell(report, n)),
+                     f'<span class="effect">{esc(vs_parent(n))}</span>', esc(ci_text(n)),
+                     pct(n.get("vs_baseline_pct")), _heldout(n), seeds, p, why_cell(n)])
+    return (table([">node", ">parent", "idea", "by", "status", f">{m}", "vs parent", "95% CI",
+                   ">vs baseline", ">held-out (gain)", "per seed", ">p", "why"], rows, "nodes")
+            + f'<p class="muted legend">{esc(LEGEND)}</p>')
 
 
 def tree(report: dict[str, Any], link: Link) -> str:
-    """The lineage tree as nested lists: each node's status, mean and gain, children below it."""
+    """The lineage tree as nested lists: each node's status, its effect against its parent and
+    why it ended (the accepted ones: their gain over the baseline), children below it."""
     children: dict[int | None, list[dict[str, Any]]] = {}
     for n in report["nodes"]:
         children.setdefault(n["parent"], []).append(n)
@@ -155,13 +173,21 @@ def tree(report: dict[str, Any], link: Link) -> str:
     roots = [n for n in report["nodes"] if n["parent"] is None or n["parent"] not in ids]
 
     def item(n: dict[str, Any]) -> str:
-        gain = f' <span class="gain">{pct(n.get("gain_pct"))}</span>' if n.get("gain_pct") is not None else ""
-        mean = f' <span class="mean">{num(n["mean"])}</span>' if n["mean"] is not None else ""
+        notes = ""
+        if n["parent"] is None and n["mean"] is not None:
+            notes += f' <span class="mean">{num(n["mean"])}</span>'
+        if vs_parent(n):
+            notes += f' <span class="effect">{esc(vs_parent(n))}</span>'
+        if n.get("vs_baseline_pct") is not None:
+            notes += f' <span class="gain">{pct(n["vs_baseline_pct"])} vs baseline</span>'
+        w = why(n)
+        if w["kind"] not in ("accepted", "baseline", "running"):
+            notes += f' <span class="why w-{esc(w["kind"])}">{esc(w["label"])}</span>'
         kids = children.get(n["id"], [])
         sub = "<ul>" + "".join(item(k) for k in kids) + "</ul>" if kids else ""
         return (f'<li data-node="{n["id"]}" data-status="{esc(n["status"])}">'
                 f'{node_ref(n["id"], link, str(n["id"]))} {badge(n["status"])} '
-                f'{node_ref(n["id"], link, n["title"])}{mean}{gain}{sub}</li>')
+                f'{node_ref(n["id"], link, n["title"])}{notes}{sub}</li>')
 
     return '<ul class="tree">' + "".join(item(r) for r in roots) + "</ul>"
 
@@ -170,9 +196,11 @@ def findings_table(report: dict[str, Any], link: Link) -> str:
     rows = []
     for n in report["nodes"]:
         for f in n.get("audit", ()):
+            kind = finding_kind(n, f)
             rows.append([node_ref(n["id"], link), node_ref(n["id"], link, n["title"]),
                          esc(f["check"]),
-                         '<span class="blocking">blocking</span>' if f["blocking"] else "warning",
+                         '<span class="blocking">blocking</span>' if kind == "blocking"
+                         else esc(kind),
                          esc("" if f.get("seed") is None else f["seed"]), esc(f["message"]),
                          f'<code class="evidence">{esc(f.get("evidence") or "")}</code>'])
     return table([">node", "idea", "check", "kind", ">seed", "finding", "evidence"], rows,
@@ -296,8 +324,14 @@ def seeds_table(detail: dict[str, Any], link: Link) -> str:
     out = table([">eval", "evaluation", ">seed", "status", f">node {detail['id']}", parent_head,
                  ">improvement", ">seconds", "note"], rows, "seeds")
     if detail.get("paired_mean") is not None:
+        tested = detail.get("vs_parent") or {}
+        # the mean over every seed counts the screening seed, on which the node was picked
+        # for looking better: the judge's effect leaves it out, and may well disagree
+        judged = (f"; the judge's test, on the fresh seeds only: <b>{esc(tested['text'])}</b>"
+                  if tested.get("basis") == "test" else "")
         out += (f'<p class="muted">Mean paired improvement over {detail["paired_n"]} seed(s): '
-                f'<b>{signed(detail["paired_mean"])}</b> {esc(detail["metric"])} (+ = better).</p>')
+                f'<b>{signed(detail["paired_mean"])}</b> {esc(detail["metric"])} (+ = better)'
+                f'{judged}.</p>')
     return out
 
 

@@ -8,6 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from recursor.report.rows import metric_text
+
 STATUS_STYLE = {"accepted": "green", "rejected": "yellow", "failed": "red",
                 "stopped-early": "magenta", "running": "cyan"}
 
@@ -129,24 +131,72 @@ def _heldout(n: dict[str, Any]) -> str:
     return ", ".join(parts) + mark
 
 
+WHY_STYLE = {"accepted": "green", "not-better": "yellow", "stopped-early": "magenta",
+             "auditor": "bold red", "failed": "red", "running": "cyan", "baseline": "dim",
+             "duplicate": "dim", "not-tested": "yellow", "rejected": "yellow"}
+LEGEND = ("vs parent: the effect against the node's parent (+ = better), the mean paired "
+          "difference on the seed pairs named; \"screen only, 1 seed\" was never confirmed. "
+          "vs baseline: an accepted node's mean on the task's seeds against the baseline's.")
+
+
+def vs_parent(n: dict[str, Any]) -> str:
+    """The node's effect against its parent as the tables print it (recursor.report.rows)."""
+    return (n.get("vs_parent") or {}).get("text", "")
+
+
+def ci_text(n: dict[str, Any]) -> str:
+    return (n.get("vs_parent") or {}).get("ci_text", "")
+
+
+def why(n: dict[str, Any]) -> dict[str, str]:
+    return n.get("why") or {"kind": "rejected", "label": n["status"], "detail": n.get("reason") or ""}
+
+
+def metric_cell(report: dict[str, Any], n: dict[str, Any]) -> str:
+    return metric_text(n["mean"], len(n["seeds"]), len(report["seeds"]))
+
+
+def finding_kind(n: dict[str, Any], f: dict[str, Any]) -> str:
+    """A blocking finding on a node the judge had rejected anyway decided nothing: said so."""
+    if not f["blocking"]:
+        return "warning"
+    if why(n)["kind"] == "not-better":
+        return "would block (the node was not better anyway)"
+    return "blocking"
+
+
 def text_report(report: dict[str, Any]) -> Group:
+    """The headline, then one row per node. The why column is coloured by the node's status
+    and names it, so the status has no column of its own: the table fits a terminal."""
+    held = any(n.get("heldout") for n in report["nodes"])
     table = Table(header_style="bold", show_lines=False)
-    for col, just in (("node", "right"), ("parent", "right"), ("idea", "left"),
-                      ("status", "left"), (report["metric"]["name"], "right"),
-                      ("gain", "right"), ("held-out (gain)", "right"),
-                      ("effect (95% CI)", "left"), ("why", "left")):
-        table.add_column(col, justify=just, overflow="fold")
+    for col, just, wrap in (("node", "right", True), ("parent", "right", True),
+                            ("idea", "left", True), (report["metric"]["name"], "right", True),
+                            ("vs parent", "left", False), ("95% CI", "left", False),
+                            ("vs baseline", "right", False),
+                            *((("held-out (gain)", "right", True),) if held else ()),
+                            ("why", "left", True)):
+        table.add_column(col, justify=just, overflow="fold", no_wrap=not wrap)
     for n in report["nodes"]:
-        v = n["verdict"] or {}
-        effect = ""
-        if v.get("ci95"):
-            effect = f"{v['effect']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]"
-        why = (n["reason"] or "").split(": ", 1)[0] if n["status"] != "failed" else n["reason"]
+        w = why(n)
+        cell = Text(w["label"], style=WHY_STYLE.get(w["kind"], ""))
+        if w["label"] == "failed: crashed" and w["detail"]:  # what broke is what one reads
+            cell.append(" — " + _cut(w["detail"], 70), style="dim")
+        accepted = n["status"] == "accepted"
         table.add_row(str(n["id"]), "" if n["parent"] is None else str(n["parent"]),
-                      n["title"], Text(n["status"], style=STATUS_STYLE.get(n["status"], "")),
-                      _fmt(n["mean"]), _pct(n.get("gain_pct")), _heldout(n), effect,
-                      (why or "")[:80])
-    return Group(*[Text(line) for line in headline(report)], table)
+                      n["title"], Text(metric_cell(report, n), style="" if accepted else "dim"),
+                      vs_parent(n), ci_text(n), _pct(n.get("vs_baseline_pct")),
+                      *((_heldout(n),) if held else ()), cell)
+    return Group(*[Text(line) for line in headline(report)], table, Text(LEGEND, style="dim"))
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _md(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -155,30 +205,32 @@ def markdown_report(report: dict[str, Any]) -> str:
     out += [f"- {line}" for line in headline(report)]
     out += ["", f"Metric: `{m['name']}` ({m['direction']}"
             + (f", {m['unit']}" if m.get("unit") else "") + "). Seeds: "
-            + ", ".join(str(s) for s in report["seeds"]) + ".", ""]
-    out += ["| node | parent | idea | by | status | mean | gain | held-out (gain) | per-seed | "
-            "effect (95% CI) | p | patch |",
-            "| ---: | ---: | --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | --- |"]
+            + ", ".join(str(s) for s in report["seeds"]) + ".", "", LEGEND, ""]
+    out += ["| node | parent | idea | by | status | mean | vs parent | 95% CI | vs baseline | "
+            "held-out (gain) | per-seed | p | why | patch |",
+            "| ---: | ---: | --- | --- | --- | ---: | --- | --- | ---: | ---: | --- | ---: | --- "
+            "| --- |"]
     for n in report["nodes"]:
         v = n["verdict"] or {}
-        effect = (f"{v['effect']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]"
-                  if v.get("ci95") else "")
         p = f"{v['p_value']:.3g}" if v.get("p_value") is not None else ""
         seeds = ", ".join(f"{x:.4f}" for x in n["seeds"])
         patch = f"[diff]({n['diff']})" if n.get("diff") else ""
-        title = n["title"].replace("|", "\\|")
-        out.append(f"| {n['id']} | {'' if n['parent'] is None else n['parent']} | {title} | "
-                   f"{n['proposer']} | {n['status']} | {_fmt(n['mean'])} | {_pct(n.get('gain_pct'))} | "
-                   f"{_heldout(n)} | {seeds} | {effect} | {p} | {patch} |")
+        w = why(n)
+        out.append(f"| {n['id']} | {'' if n['parent'] is None else n['parent']} | "
+                   f"{_md(n['title'])} | {n['proposer']} | {n['status']} | "
+                   f"{metric_cell(report, n)} | {vs_parent(n)} | {ci_text(n)} | "
+                   f"{_pct(n.get('vs_baseline_pct'))} | {_heldout(n)} | {seeds} | {p} | "
+                   f"**{_md(w['label'])}** | {patch} |")
     out += ["", "## Decisions", ""]
     for n in report["nodes"]:
-        if n["reason"]:
-            out.append(f"- node {n['id']} ({n['title']}): {n['status']} — {n['reason']}")
+        w = why(n)
+        if n["status"] != "running":
+            detail = f": {_md(w['detail'])}" if w["detail"] else ""
+            out.append(f"- node {n['id']} ({_md(n['title'])}): **{_md(w['label'])}**{detail}")
     found = [(n, f) for n in report["nodes"] for f in n.get("audit", ())]
     if found:
         out += ["", "## Auditor findings", ""]
         for n, f in found:
-            kind = "blocking" if f["blocking"] else "warning"
-            out.append(f"- node {n['id']} ({n['title']}): `{f['check']}` ({kind}) — "
+            out.append(f"- node {n['id']} ({n['title']}): `{f['check']}` ({finding_kind(n, f)}) — "
                        f"{f['message']} Evidence: {f['evidence']}")
     return "\n".join(out) + "\n"

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from recursor.loop.snapshot import run_task_snapshot
-from recursor.report.summary import build_report, run_status
+from recursor.report.rows import NodeRow
+from recursor.report.summary import build_report, run_status, table_rows
 from recursor.settings import RunConfig
 from recursor.store import Node, RunStore
 from recursor.task import Task
@@ -55,6 +56,11 @@ class Run:
 
     def report(self) -> dict[str, Any]:
         return build_report(self._store)
+
+    def rows(self) -> list[NodeRow]:
+        """Every node's row of the report's tables: its effect against its parent and why it
+        ended (the report's `nodes[].vs_parent` and `nodes[].why`, typed)."""
+        return table_rows(self._store)
 
     def path(self, rel: str | None) -> Path | None:
         """Absolute path of an artifact a node records (patch, diff, workspace, job folder)."""

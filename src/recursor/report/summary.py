@@ -3,7 +3,8 @@
 Stable keys (other tools read them; add more freely, never rename): `task`, `status`,
 `metric` {name, direction}, `baseline` {node, mean, std, n}, `best` {node, mean, std, n,
 improvement_pct, ci95}, `counts` {experiments, accepted, rejected, failed, stopped_early},
-`nodes` [{id, parent, title, status, proposer, seeds, mean, patch, audit, heldout, flagged}],
+`nodes` [{id, parent, title, status, proposer, seeds, mean, patch, audit, heldout, flagged,
+vs_parent, why, vs_baseline_pct}],
 `wall_seconds`, `sandbox` {kind, describe}, `false_accept_bound`, `proposers` {name: {tried,
 accepted, calls, tokens, cost, cost_per_accepted}}, `diversity` (see report.diversity).
 
@@ -13,6 +14,12 @@ over the task's seeds only (confirmation seeds are for the paired test). `heldou
 held-out evaluation's mean and its gain over the baseline in percent, beside the public gain
 (`gain_pct`): the generalisation gap. `false_accept_bound` is the expected number of noise
 candidates accepted in this run, at most: alpha times the confirmation tests it ran.
+
+`gain_pct` compares a node's mean on the task's seeds with the baseline's, whatever the node's
+status: for a rejected node that is its screening seed alone. What the tables print instead is
+the node's row (recursor.report.rows): `vs_parent` (its effect against its parent, the seed
+pairs behind it, and its text), `why` {kind, label, detail}, and `vs_baseline_pct`, set for
+accepted nodes only.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from recursor.loop.lock import is_driven
 from recursor.loop.overhead import engine_summary
 from recursor.loop.snapshot import run_task_snapshot
 from recursor.report.diversity import diversity
+from recursor.report.rows import NodeRow, node_rows
 from recursor.store import ConfirmVerdict, EvalStatus, Node, NodeStatus, RunStore
 from recursor.value import calibration
 
@@ -52,6 +60,17 @@ def lineage(nodes: dict[int, Node], node: Node) -> list[int]:
     while nodes[chain[-1]].parent_id is not None:
         chain.append(nodes[chain[-1]].parent_id)
     return list(reversed(chain))
+
+
+def table_rows(store: RunStore) -> list[NodeRow]:
+    """Every node's row of the report's tables (recursor.report.rows), from the run's store."""
+    return spec_rows({n.id: n for n in store.nodes()}, run_task_snapshot(store).spec)
+
+
+def spec_rows(nodes: dict[int, Node], spec: Any) -> list[NodeRow]:
+    """The rows of `nodes` under the task's settings (`spec`, a TaskSpec)."""
+    return node_rows(nodes, spec.metric.name, spec.minimize, list(spec.seeds.values),
+                     spec.limits.timeout_seconds, spec.metric.min_effect)
 
 
 def build_report(store: RunStore) -> dict[str, Any]:
@@ -82,6 +101,7 @@ def build_report(store: RunStore) -> dict[str, Any]:
         decided = [n for n in nodes.values() if n.status is NodeStatus.ACCEPTED]
         best_node = min(decided, key=lambda n: (sign * n.mean(metric, seeds), -n.id))
     best = summary(best_node)
+    rows = {r.id: r for r in spec_rows(nodes, spec)}
     if best is not None and baseline is not None:
         best.update(_gain_over(baseline, best_node, metric, minimize, seeds))
         best["lineage"] = lineage(nodes, best_node)
@@ -97,8 +117,9 @@ def build_report(store: RunStore) -> dict[str, Any]:
         "baseline": summary(baseline),
         "best": best,
         "counts": counts,
-        "nodes": [_node_entry(store, n, metric, seeds, baseline, minimize,
-                              [e.name for e in spec.evaluations if e.held_out])
+        "nodes": [{**_node_entry(store, n, metric, seeds, baseline, minimize,
+                                 [e.name for e in spec.evaluations if e.held_out]),
+                   **rows[n.id].to_json()}
                   for n in nodes.values()],
         "wall_seconds": round(wall_seconds(store), 1),
         "sandbox": meta.get("sandbox"),
