@@ -21,7 +21,7 @@ from statistics import median
 
 import numpy as np
 
-from recursor.executor.child import finding
+from recursor.harness import finding
 
 TOLERANCE = 1e-3  # logits may differ by float noise between two batch layouts
 THREAD_SLACK = 1.25  # cpu <= threads * wall * slack + 0.5 s (interpreter start, GC threads)
