@@ -23,6 +23,7 @@ library only: it runs in the harness's process, beside nothing of the candidate'
 docs/harness.md is the guide: the config, the working folder, the curve, scoring safely.
 """
 
+from recursor.harness.audits import usage_findings
 from recursor.harness.curve import MAX_POINTS, Curve, RegexCurve, curve_pattern, json_lines
 from recursor.harness.errors import HarnessError, NoSandbox, Overtime
 from recursor.harness.host import ProgramHost
@@ -46,5 +47,5 @@ __all__ = [
     "Overtime", "Program", "ProgramHost", "RegexCurve", "child_env", "command", "config_problems",
     "curve_pattern", "die_with", "finding", "fresh_folder", "harness_main", "json_lines",
     "kill_strays", "load_config", "placeholders", "read_score", "remove", "restore_program",
-    "run_child", "run_program", "working_copy",
+    "run_child", "run_program", "usage_findings", "working_copy",
 ]
