@@ -111,7 +111,8 @@ def init_cmd(
              "THE PROGRAM: what it prints is its score.")] = None,
     program: Annotated[list[Path] | None, typer.Option(
         help="A file or folder of the program (repeat); copied into the task at its path "
-             "relative to --from. Default: the script --train runs.")] = None,
+             "relative to --from (files that are not text, or over 1 MiB, into assets/, put "
+             "back at that path for every run). Default: the script --train runs.")] = None,
     editable: Annotated[list[Path] | None, typer.Option(
         help="A program file ideas may change (repeat). Default: the script --train "
              "runs.")] = None,
@@ -151,7 +152,7 @@ def init_cmd(
         raise typer.Exit(2) from None
     console.print(f"[green]wrote[/] {escape(str(folder))}: task {escape(made.name)}, "
                   f"{len(made.program)} program file(s) ({escape(', '.join(made.editable))} "
-                  f"editable), {len(made.scoring)} scoring file(s)"
+                  f"editable), {len(made.assets)} asset(s), {len(made.scoring)} scoring file(s)"
                   + (f", example idea {escape(made.idea)}" if made.idea else ""),
                   highlight=False, soft_wrap=True)
     for note in made.notes:

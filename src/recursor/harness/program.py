@@ -119,26 +119,36 @@ def fresh_folder(path: str) -> str:
     return path
 
 
-def working_copy(config: Mapping[str, Any], name: str = "work") -> str:
-    """A writable copy of the program's files in the scratch folder, made afresh; its path."""
+def working_copy(config: Mapping[str, Any], name: str = "work",
+                 assets: str | None = None) -> str:
+    """A writable copy of the program's files in the scratch folder, made afresh, with the
+    files of the folder `assets` (data the program reads, kept by the task outside its
+    program files) put in at their paths; its path."""
     folder = os.path.join(config["scratch"], name)
     remove(folder)
     shutil.copytree(config["workspace"], folder)
+    if assets and os.path.isdir(assets):
+        _put_back(assets, folder)
     return folder
 
 
-def restore_program(config: Mapping[str, Any], folder: str) -> None:
-    """Put the program's own files back in `folder` as they were given, and keep everything
-    else a run wrote there (its checkpoint): a run that rewrote the program's code (or put a
-    link in the place of a file or a folder) cannot hand the next run code of its own that way,
-    nor send the harness's copy outside the scratch folder."""
-    workspace = config["workspace"]
+def restore_program(config: Mapping[str, Any], folder: str, assets: str | None = None) -> None:
+    """Put the program's own files (and the assets) back in `folder` as they were given, and
+    keep everything else a run wrote there (its checkpoint): a run that rewrote the program's
+    code (or put a link in the place of a file or a folder) cannot hand the next run code of
+    its own that way, nor send the harness's copy outside the scratch folder."""
     if os.path.islink(folder) or not os.path.isdir(folder):
         fresh_folder(folder)
-    for root, _, files in os.walk(workspace):
+    _put_back(config["workspace"], folder)
+    if assets and os.path.isdir(assets):
+        _put_back(assets, folder)
+
+
+def _put_back(source_folder: str, folder: str) -> None:
+    for root, _, files in os.walk(source_folder):
         for name in files:
             source = os.path.join(root, name)
-            target = os.path.join(folder, os.path.relpath(source, workspace))
+            target = os.path.join(folder, os.path.relpath(source, source_folder))
             _real_folders(folder, os.path.dirname(target))
             remove(target)
             shutil.copy2(source, target)
@@ -157,14 +167,15 @@ def _real_folders(top: str, folder: str) -> None:
 
 class Program:
     """The candidate's program, run command by command in the sandbox, each started in the same
-    writable copy of its folder (`folder`): what one command writes there (a checkpoint) the
-    next finds; `restore()` puts the program's own files back between them."""
+    writable copy of its folder (`folder`, with the files of `assets` put in at their paths):
+    what one command writes there (a checkpoint) the next finds; `restore()` puts the
+    program's own files and the assets back between them."""
 
-    def __init__(self, config: Mapping[str, Any], log: IO[bytes]):
+    def __init__(self, config: Mapping[str, Any], log: IO[bytes], assets: str | None = None):
         if not config.get("sandbox") or not config["sandbox"].get("prefix"):
             raise NoSandbox()
-        self.config, self.log = config, log
-        self.folder = working_copy(config)
+        self.config, self.log, self.assets = config, log, assets
+        self.folder = working_copy(config, assets=assets)
         self.env = child_env(config["scratch"], config["limits"]["threads"])
 
     def run(self, argv: Sequence[str], *, seconds: float, what: str,
@@ -175,4 +186,4 @@ class Program:
                            log=self.log, on_line=on_line, pass_fds=pass_fds, env=self.env)
 
     def restore(self) -> None:
-        restore_program(self.config, self.folder)
+        restore_program(self.config, self.folder, self.assets)

@@ -10,6 +10,9 @@ What goes where (the rule the CLI states too):
   listed in task.toml's program.files: every experiment gets a fresh copy of them, and the
   program runs from a writable copy of that folder, so relative paths work. Default: the
   script `train` runs.
+  A file that is not UTF-8 text, or is larger than ASSET_BYTES, is an *asset* instead (the
+  program's data: nanoGPT's train.bin): kept in the task folder's `assets/` at the same
+  relative path, hashed like the harness, and put into the program's folder by the harness.
 - `editable`: which of them an idea may change (default: the script `train` runs).
 - `scoring`: files and folders only the score step sees (the scoring script, the held-out
   data); copied into the task folder's `scoring/` under their own names and listed as harness
@@ -37,6 +40,7 @@ HARNESS = Path(__file__).with_name("harness.py")
 TRAIN_PLACEHOLDERS = ("seed", "python", "threads", "progress_fd")
 SCORE_PLACEHOLDERS = ("seed", "python", "threads", "scoring", "output")
 SKIPPED = ("__pycache__", ".git", ".ipynb_checkpoints")
+ASSET_BYTES = 1 << 20  # a program file larger than this is kept as an asset (text or not)
 PYTHON = re.compile(r"^(\{python\}|python(\d+(\.\d+)?)?)$")
 
 
@@ -48,6 +52,7 @@ class Scaffold:
     name: str
     program: tuple[str, ...]
     editable: tuple[str, ...]
+    assets: tuple[str, ...]
     scoring: tuple[str, ...]
     idea: str | None  # the example idea's file, relative to root
     notes: tuple[str, ...] = field(default=())  # what the user still has to do
@@ -69,6 +74,7 @@ class Plan:
     metric_regex: str | None
     program: dict[str, Path]  # relative path in the task -> source file
     editable: tuple[str, ...]
+    assets: dict[str, Path]  # relative path in the program's folder -> source file
     scoring: dict[str, Path]  # relative path in the task (scoring/...) -> source file
     train_seconds: float
     score_seconds: float
@@ -183,13 +189,21 @@ def _check(dest: Path, *, train, metric, minimize, score, curve_regex, total_ste
         problems.append(f"--train runs {script}, which is not among the program's files: add "
                         f"--program {script}")
     score_files = _scoring_files(scoring, files, source, problems)
+    assets = {rel: path for rel, path in files.items() if not _is_text(path)}
+    for rel in chosen:
+        if rel in assets:
+            problems.append(f"--editable {rel} is not a UTF-8 text file under "
+                            f"{ASSET_BYTES >> 20} MiB, so no idea can edit it")
+    files = {rel: path for rel, path in files.items() if rel not in assets}
+    if not files and not problems:
+        problems.append("the program has no text file: --program must name its code")
     if problems:
         raise TaskError(str(dest), problems)
     return Plan(dest=dest, name=name, train=_python_first(train),
                 score=_python_first(score) if score else None, metric=metric,
                 minimize=minimize, curve_regex=curve_regex, curve_name=curve_name,
                 total_steps=total_steps, metric_regex=metric_regex, program=files,
-                editable=chosen, scoring=score_files, train_seconds=float(train_seconds),
+                editable=chosen, assets=assets, scoring=score_files, train_seconds=float(train_seconds),
                 score_seconds=float(score_seconds), memory_mb=int(memory_mb),
                 threads=int(threads), seeds=int(seeds))
 
@@ -275,6 +289,17 @@ def _program_files(source: Path, program, train_argv, problems) -> tuple[dict[st
     return dict(sorted(files.items())), script
 
 
+def _is_text(path: Path) -> bool:
+    """Whether a program file can be a program file: recursor keeps those as text."""
+    if path.stat().st_size > ASSET_BYTES:
+        return False
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _walk(path: Path) -> list[str]:
     """A file as ".", a folder as its files' relative paths (caches and VCS folders left out)."""
     if path.is_file():
@@ -320,7 +345,8 @@ def _write(plan: Plan) -> Scaffold:
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=parent))
     try:
-        for rel, src in [*plan.program.items(), *plan.scoring.items()]:
+        assets = {f"assets/{rel}": src for rel, src in plan.assets.items()}
+        for rel, src in [*plan.program.items(), *assets.items(), *plan.scoring.items()]:
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, staging / rel)
         shutil.copy(HARNESS, staging / "harness.py")
@@ -339,5 +365,5 @@ def _write(plan: Plan) -> Scaffold:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Scaffold(root=dest.resolve(), name=plan.name, program=tuple(plan.program),
-                    editable=plan.editable, scoring=tuple(plan.scoring), idea=idea,
+                    editable=plan.editable, assets=tuple(plan.assets), scoring=tuple(plan.scoring), idea=idea,
                     notes=tuple(notes))

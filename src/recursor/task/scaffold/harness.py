@@ -6,14 +6,16 @@ task.toml's [settings] and its caps from [budget], and it never runs or loads an
 candidate's in its own process:
 
 1. Training. It copies the program (recursor's fresh workspace) into a writable folder of the
-   scratch folder, `work/`, and runs settings.train there, in the sandbox, with `{seed}` the
+   scratch folder, `work/`, puts the files of this folder's `assets/` (the program's data, too
+   large or not text enough to be program files) in at their paths, and runs settings.train
+   there, in the sandbox, with `{seed}` the
    experiment's seed, for at most budget.train_seconds. The program starts in `work/`, so it
    finds its own files by relative paths and may write beside them (its checkpoint). Its
    output goes to the program log. The curve: with settings.curve_regex, every line of its
    output the regex finds is a point; with `{progress_fd}` in settings.train, every JSON line
    it writes on that fd is one; settings.total_steps turns `step` into `progress`.
-2. Scoring. It puts the program's own files back as they were given (what training wrote
-   stays), copies this folder's `scoring/` into the scratch folder as `{scoring}` (it was not
+2. Scoring. It puts the program's own files and assets back as they were given (what
+   training wrote stays), copies this folder's `scoring/` into the scratch folder as `{scoring}` (it was not
    there while training ran, and under bwrap nothing of this folder is visible to the
    program), and runs settings.score in a fresh sandbox, in `work/`, for at most
    budget.score_seconds. The score step writes its result as JSON to `{output}`: a number, or
@@ -53,6 +55,7 @@ from recursor.harness import (
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCORING = os.path.join(HERE, "scoring")  # harness files: never shown to the training run
+ASSETS = os.path.join(HERE, "assets")  # data the program reads, put in its folder at their paths
 
 
 def run(config, metrics):
@@ -72,7 +75,7 @@ def run(config, metrics):
 
     log_path = config.get("program_log") or os.path.join(config["scratch"], "program.log")
     with open(log_path, "ab") as log:
-        program = Program(config, log)
+        program = Program(config, log, ASSETS)
         usage = {"train": train(program, settings["train"], values, budget, curve, on_line)}
         if settings.get("score"):
             program.restore()

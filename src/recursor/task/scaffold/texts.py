@@ -52,8 +52,8 @@ def task_toml(plan: Plan) -> str:
         "",
         "[harness]",
         "command = ['{python}', 'harness.py']   # {python}: the interpreter recursor runs with",
-        f"files = {toml(['harness.py', *plan.scoring])}   # hashed before every experiment; "
-        "never shown to the program",
+        f"files = {toml(['harness.py', *(f'assets/{a}' for a in plan.assets), *plan.scoring])}"
+        "   # hashed before every experiment",
         "",
         "[metric]",
         f"name = {toml(plan.metric)}",
@@ -203,6 +203,9 @@ def readme(plan: Plan, idea: str | None, todo: list[str]) -> str:
         f"- the program: {', '.join(plan.program)} (copied from your folder; every experiment "
         "gets a fresh copy of these, with the candidate's changes)",
         f"- editable by ideas: {', '.join(plan.editable)}",
+        f"- assets: {', '.join(plan.assets) or 'none'} (the program's data, kept in `assets/` "
+        "and put into its folder at these paths for every run; hashed before every "
+        "experiment)",
         f"- scoring files: {scoring} (seen only by the score step, never by training; hashed "
         "before every experiment)",
         "- `harness.py`: runs one experiment (read its docstring); `task.toml`: the commands "
