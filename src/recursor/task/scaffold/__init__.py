@@ -9,10 +9,10 @@ What goes where (the rule the CLI states too):
   default the current one); each is copied into the task folder at the same relative path and
   listed in task.toml's program.files: every experiment gets a fresh copy of them, and the
   program runs from a writable copy of that folder, so relative paths work. Default: the
-  script `train` runs.
-  A file that is not UTF-8 text, or is larger than ASSET_BYTES, is an *asset* instead (the
-  program's data: nanoGPT's train.bin): kept in the task folder's `assets/` at the same
-  relative path, hashed like the harness, and put into the program's folder by the harness.
+  script `train` runs. A file that is not UTF-8 text (or holds a NUL byte), or is larger
+  than ASSET_BYTES, is an *asset* instead (the program's data: nanoGPT's train.bin): kept in
+  the task folder's `assets/` at the same relative path, hashed like the harness, and put
+  into the program's folder by the harness for every run.
 - `editable`: which of them an idea may change (default: the script `train` runs).
 - `scoring`: files and folders only the score step sees (the scoring script, the held-out
   data); copied into the task folder's `scoring/` under their own names and listed as harness
@@ -293,8 +293,11 @@ def _is_text(path: Path) -> bool:
     """Whether a program file can be a program file: recursor keeps those as text."""
     if path.stat().st_size > ASSET_BYTES:
         return False
+    data = path.read_bytes()
+    if b"\0" in data:  # git's test for binary: token ids of a small vocabulary pass as UTF-8
+        return False
     try:
-        path.read_bytes().decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
