@@ -7,7 +7,7 @@ interpreter, so that `import recursor.harness` works in it). It reads its config
 config names, under a budget, and writes the metrics file itself. The kit is the standard
 library only: it runs in the harness's process, beside nothing of the candidate's.
 
-    from recursor.harness import HarnessError, Program, harness_main, read_score
+    from recursor.harness import Program, command, harness_main, read_score
 
     def run(config, metrics):
         with open(config["program_log"], "ab") as log:
@@ -15,7 +15,7 @@ library only: it runs in the harness's process, beside nothing of the candidate'
             program.run(command("python train.py --seed {seed}", {"seed": config["seed"]}),
                         seconds=config["budget"]["train_seconds"], what="training")
             ...                                   # score in the sandbox, read plain data back
-        return {"metrics": {"my_metric": value}}
+        return {"metrics": read_score(output, config["evaluation"]["name"])}
 
     if __name__ == "__main__":
         sys.exit(harness_main(run))

@@ -65,6 +65,7 @@ class Plan:
     dest: Path
     name: str
     train: str
+    script: str | None  # the program file --train runs, when it names one
     score: str | None
     metric: str
     minimize: bool
@@ -200,6 +201,7 @@ def _check(dest: Path, *, train, metric, minimize, score, curve_regex, total_ste
     if problems:
         raise TaskError(str(dest), problems)
     return Plan(dest=dest, name=name, train=_python_first(train),
+                script=script if script in files else None,
                 score=_python_first(score) if score else None, metric=metric,
                 minimize=minimize, curve_regex=curve_regex, curve_name=curve_name,
                 total_steps=total_steps, metric_regex=metric_regex, program=files,

@@ -92,7 +92,8 @@ def run(config, metrics):
                                "compute the metric in harness.py (docs/harness.md)")
     found = []
     for stage, report in usage.items():
-        found += usage_findings(stage, report, threads)
+        found += usage_findings({"train": "training", "score": "scoring"}[stage], report,
+                                threads)
     return {"metrics": result, "usage": usage, "curve_points": curve.points, "findings": found}
 
 

@@ -32,7 +32,7 @@ def toml(value: Any) -> str:
 
 def task_toml(plan: Plan) -> str:
     direction = "minimize" if plan.minimize else "maximize"
-    script = plan.editable[0]
+    script = plan.script or plan.editable[0]
     lines = [
         "# Written by `recursor task init`; every key is checked by `recursor validate`.",
         "# docs/task-folders.md says what each means, docs/harness.md what harness.py does.",
