@@ -5,8 +5,9 @@ layer by layer as `catalogue` says.
 
 What the cheats try: reading the scoring data (searching for it; waiting for it in a process
 left behind), passing their own score (printing score lines, writing the score step's output
-or a metrics file, planting code that the score step's Python would run, forging the signed
-metrics file under a weaker sandbox), and forging the curve. Each is caught by the check its
+or a metrics file, planting code that the score step's Python would run in place of the
+program's model.py or at its start, forging the signed metrics file under a weaker sandbox),
+and forging the curve. Each is caught by the check its
 fixture names, or gains nothing; the honest change beside them is accepted.
 """
 
@@ -33,7 +34,8 @@ def scaffold(dest: Path):
     return init_task(dest, train="python train.py --seed {seed}", metric="err",
                      score="python {scoring}/score.py --target {scoring}/target.txt "
                            "--output {output}",
-                     program=[HERE / "program" / "train.py", HERE / "program" / "data"],
+                     program=[HERE / "program" / "train.py", HERE / "program" / "model.py",
+                              HERE / "program" / "data"],
                      source=HERE / "program",
                      scoring=[HERE / "scoring" / "score.py", HERE / "scoring" / "target.txt"],
                      curve_regex=CURVE, total_steps=20, train_seconds=60, score_seconds=30,

@@ -28,7 +28,8 @@ def program(tmp_path, monkeypatch) -> Path:
 def init(dest: Path, *extra: str):
     return runner.invoke(app, ["task", "init", str(dest), "--train",
                                "python train.py --seed {seed}", "--metric", "err",
-                               "--program", "train.py", "--program", "data", *extra])
+                               "--program", "train.py", "--program", "model.py", "--program",
+                               "data", *extra])
 
 
 def scored(dest: Path):
@@ -42,7 +43,7 @@ def scored(dest: Path):
 def test_init_then_validate_run_shows_the_metric_the_curve_and_the_logs(program, tmp_path):
     made = scored(tmp_path / "task")
     assert made.exit_code == 0, made.output
-    assert "2 program file(s)" in made.output and "next: recursor validate" in made.output
+    assert "3 program file(s)" in made.output and "next: recursor validate" in made.output
     result = runner.invoke(app, ["validate", str(tmp_path / "task"), "--run"])
     assert result.exit_code == 0, result.output
     value = float(re.search(r"ok err = ([0-9.e-]+) \(seed 1\)", result.output).group(1))

@@ -31,7 +31,8 @@ def scaffolded(tmp_path: Path):
     made = init_task(tmp_path / "toy", train="python train.py --seed {seed}", metric="err",
                      score="python {scoring}/score.py --target {scoring}/target.txt "
                            "--output {output}",
-                     program=[TOY / "program" / "train.py", TOY / "program" / "data"],
+                     program=[TOY / "program" / "train.py", TOY / "program" / "model.py",
+                              TOY / "program" / "data"],
                      source=TOY / "program", scoring=[TOY / "scoring" / "target.txt"])
     return load_task(made.root)
 

@@ -195,6 +195,23 @@ def test_putting_the_program_back_never_follows_a_link_it_left(sandboxed, tmp_pa
     assert not work.is_symlink() and not list(outside.iterdir())
 
 
+def test_putting_the_program_back_removes_the_code_a_run_wrote(sandboxed, tmp_path):
+    # code Python would import in place of the program's own, planted for the next command
+    work = Path(sandboxed["scratch"]) / "work"
+    (work / "out").mkdir(parents=True)
+    (work / "out" / "ckpt.json").write_text("{}")
+    planted = ["train/__init__.py", "__pycache__/train.cpython-311.pyc",
+               "train.cpython-311-x86_64-linux-gnu.so", "data/__pycache__/x.pyc", "helper.py",
+               "sitecustomize.py", "out/hook.pth"]
+    for rel in planted:
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text("planted")
+    restore_program(sandboxed, str(work))
+    assert [rel for rel in planted if (work / rel).exists()] == []
+    assert not (work / "__pycache__").exists()
+    assert (work / "out" / "ckpt.json").exists() and (work / "train.py").exists()
+
+
 def test_a_failing_or_overlong_program_is_the_candidates_failure(sandboxed, tmp_path):
     workspace = Path(sandboxed["workspace"])
     with open(tmp_path / "log", "wb") as log:

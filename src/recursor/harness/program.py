@@ -22,6 +22,7 @@ from recursor.harness.process import child_env, run_child
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PYTHON = re.compile(r"^(\{python\}|python(\d+(\.\d+)?)?)$")
+CODE = (".py", ".pyc", ".pyo", ".so", ".pth")  # what Python would import or run from a folder
 LINE_BYTES = 1 << 16  # a longer line is cut: the program's output is untrusted
 # the POSIX shell is there in every sandbox kind; `exec` leaves no shell process behind
 IN_FOLDER = ["/bin/sh", "-c", 'cd "$1" || exit 126; shift; exec "$@"', "sh"]
@@ -133,18 +134,33 @@ def working_copy(config: Mapping[str, Any], name: str = "work",
 
 
 def restore_program(config: Mapping[str, Any], folder: str, assets: str | None = None) -> None:
-    """Put the program's own files (and the assets) back in `folder` as they were given, and
-    keep everything else a run wrote there (its checkpoint): a run that rewrote the program's
-    code (or put a link in the place of a file or a folder) cannot hand the next run code of
-    its own that way, nor send the harness's copy outside the scratch folder."""
+    """Put the program's own files (and the assets) back in `folder` as they were given, keep
+    what a run wrote there (its checkpoint), and remove the code it wrote.
+
+    So a run cannot hand the next one code of its own: not by rewriting the program's files,
+    not by a link in the place of a file or a folder (which would also send this copy outside
+    the scratch folder), and not by code that Python would import in place of a program file:
+    a package folder or an extension module of the same name, or bytecode in `__pycache__`
+    made to match the source's size and time. Every `__pycache__` folder, and every .py, .pyc,
+    .pyo, .so and .pth file that is not one of the program's, goes."""
     if os.path.islink(folder) or not os.path.isdir(folder):
         fresh_folder(folder)
-    _put_back(config["workspace"], folder)
+    own = _put_back(config["workspace"], folder)
     if assets and os.path.isdir(assets):
-        _put_back(assets, folder)
+        own |= _put_back(assets, folder)
+    for root, dirs, files in os.walk(folder):
+        for name in [d for d in dirs if d == "__pycache__"]:
+            remove(os.path.join(root, name))
+            dirs.remove(name)
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), folder)
+            if name.endswith(CODE) and rel not in own:
+                os.remove(os.path.join(root, name))
 
 
-def _put_back(source_folder: str, folder: str) -> None:
+def _put_back(source_folder: str, folder: str) -> set[str]:
+    """Copy every file of `source_folder` into `folder` at its path; their relative paths."""
+    done = set()
     for root, _, files in os.walk(source_folder):
         for name in files:
             source = os.path.join(root, name)
@@ -152,6 +168,8 @@ def _put_back(source_folder: str, folder: str) -> None:
             _real_folders(folder, os.path.dirname(target))
             remove(target)
             shutil.copy2(source, target)
+            done.add(os.path.relpath(target, folder))
+    return done
 
 
 def _real_folders(top: str, folder: str) -> None:

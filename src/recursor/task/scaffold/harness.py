@@ -8,24 +8,25 @@ candidate's in its own process:
 1. Training. It copies the program (recursor's fresh workspace) into a writable folder of the
    scratch folder, `work/`, puts the files of this folder's `assets/` (the program's data, too
    large or not text enough to be program files) in at their paths, and runs settings.train
-   there, in the sandbox, with `{seed}` the
-   experiment's seed, for at most budget.train_seconds. The program starts in `work/`, so it
-   finds its own files by relative paths and may write beside them (its checkpoint). Its
-   output goes to the program log. The curve: with settings.curve_regex, every line of its
+   there, in the sandbox, with `{seed}` the experiment's seed, for at most
+   budget.train_seconds. The program starts in `work/`, so it finds its own files by
+   relative paths and may write beside them (its checkpoint). Its output goes to the
+   program log. The curve: with settings.curve_regex, every line of its
    output the regex finds is a point; with `{progress_fd}` in settings.train, every JSON line
    it writes on that fd is one; settings.total_steps turns `step` into `progress`.
 2. Scoring. It puts the program's own files and assets back as they were given (what
-   training wrote stays), copies this folder's `scoring/` into the scratch folder as `{scoring}` (it was not
-   there while training ran, and under bwrap nothing of this folder is visible to the
-   program), and runs settings.score in a fresh sandbox, in `work/`, for at most
-   budget.score_seconds. The score step writes its result as JSON to `{output}`: a number, or
-   an object holding the metric by name.
+   training wrote stays, but for code: a planted package or bytecode would be imported in
+   place of the program's own modules), copies this folder's `scoring/` into the scratch
+   folder as `{scoring}` (it was not there while training ran, and under bwrap nothing of
+   this folder is visible to the program), and runs settings.score in a fresh sandbox, in
+   `work/`, for at most budget.score_seconds. The score step writes its result as JSON to
+   `{output}`: a number, or an object holding the metric by name.
 3. It reads that JSON (JSON only: nothing is unpickled or imported here), and writes the
    result: the metric, each run's usage, and findings of processes left behind or threads
    beyond the task's limit.
 
 What it trusts: the score command and what it writes. If the score step imports the program's
-code or loads what training wrote (a checkpoint), that code runs in the score step too: in the
+editable code or loads what training wrote (a checkpoint), that code runs in the score step too: in the
 sandbox, where it cannot harm this machine, but where it could change what the step writes. For
 a metric the program cannot influence, let the score step write predictions only and compute
 the metric here from answers it never sees (docs/harness.md, "Scoring safely"). The metric never

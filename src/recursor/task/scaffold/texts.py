@@ -225,7 +225,8 @@ def readme(plan: Plan, idea: str | None, todo: list[str]) -> str:
     ]
     if plan.score:
         lines += [
-            "2. It puts the program's files back as given (what training wrote stays), copies "
+            "2. It puts the program's files back as given (what training wrote stays, but for "
+            "code it planted), copies "
             "`scoring/` in as `{scoring}`, and runs, in a fresh sandbox, in the same folder:",
             "",
             f"       {plan.score}",
