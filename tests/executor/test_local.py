@@ -144,10 +144,10 @@ def test_workers_must_be_positive(workers):
 
 
 def test_a_line_the_harness_did_not_write_in_its_signed_metrics_fails_the_experiment(tmp_path):
-    # a harness that signs its records (executor.child.Metrics), and a program that reached the
+    # a harness that signs its records (recursor.harness.Metrics), and a program that reached the
     # metrics file (possible under a weaker sandbox) and appended a better result
     job = make_job(tmp_path, """
-        from recursor.executor.child import Metrics
+        from recursor.harness import Metrics
         signed = Metrics(config["metrics_file"])
         signed.write(type="curve", progress=0.5, train_loss=2.0)
         emit(type="result", metrics={"m": 0.001})
@@ -156,7 +156,7 @@ def test_a_line_the_harness_did_not_write_in_its_signed_metrics_fails_the_experi
     result = run_job(job)
     assert not result.ok and "1 line(s) its harness did not write" in result.reason
     honest = run_job(make_job(tmp_path, """
-        from recursor.executor.child import Metrics
+        from recursor.harness import Metrics
         Metrics(config["metrics_file"]).write(type="result", metrics={"m": 3.5})
     """, key="2"))
     assert honest.ok and honest.value == 3.5 and "token" not in honest.metrics

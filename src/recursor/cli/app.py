@@ -1,7 +1,7 @@
 """`recursor`: the command line, a thin layer over `recursor.api`.
 
     recursor tasks
-    recursor validate TASK
+    recursor validate TASK [--run]
     recursor run TASK [--experiments N] [--minutes M] [--policy NAME] [--proposer KIND] [--workers N]
     recursor status RUN
     recursor report RUN [--json | --markdown | --html] [--output FILE]
@@ -41,7 +41,7 @@ app = typer.Typer(
     help="recursor: automated AI research whose verdicts survive noise.",
     pretty_exceptions_enable=False,
 )
-app.add_typer(task_app, name="task", help="Make task folders: import-kernelbench.")
+app.add_typer(task_app, name="task", help="Make task folders: init, import-kernelbench.")
 app.add_typer(discoveries_app, name="discoveries")
 app.command("reproduce")(reproduce_cmd)
 app.command("export")(export_cmd)
@@ -85,8 +85,19 @@ def tasks() -> None:
 def validate(
     task: TaskName,
     override: Override = None,
+    run: Annotated[bool, typer.Option(
+        "--run", help="Also run one baseline experiment (one seed) through the harness and "
+                      "show its metric, curve, time and logs.")] = False,
+    seed: Annotated[int | None, typer.Option(
+        help="With --run: the seed (default: the task's first).")] = None,
+    sandbox: Annotated[str, typer.Option(help="With --run: auto, bwrap, unshare or none.")
+                       ] = "auto",
+    keep: Annotated[bool, typer.Option(
+        help="With --run: keep the experiment's folder (config, metrics file, logs).")] = False,
+    lines: Annotated[int, typer.Option(help="With --run: log lines to show.")] = 15,
 ) -> None:
-    """Check a task folder: task.toml, program, harness, ideas (each must apply), data."""
+    """Check a task folder: task.toml, program, harness, ideas (each must apply), data; with
+    --run, run its baseline once and exit 1 unless the harness wrote the metric."""
     from recursor.task import idea_problems, load_task, parse_override
     from recursor.task.data import resolve
 
@@ -109,6 +120,44 @@ def validate(
     console.print(f"[green]ok[/] task {s.name}: {len(s.program.files)} program file(s), "
                   f"{len(loaded.ideas)} ideas that apply, metric {s.metric.name} "
                   f"({s.metric.direction}), {len(s.seeds.values)} seeds, {len(s.data)} data file(s)")
+    if run:
+        _validate_run(loaded, seed, sandbox, keep, lines)
+
+
+def _validate_run(task, seed: int | None, sandbox: str, keep: bool, lines: int) -> None:
+    from rich.markup import escape
+
+    from recursor.task.check import run_baseline_once
+
+    first = task.spec.seeds.values[0] if seed is None else seed
+    console.print(f"running the baseline once (seed {first}): at most "
+                  f"{task.spec.limits.timeout_seconds:g} s ...", highlight=False)
+    try:
+        done = run_baseline_once(task, seed=seed, sandbox=sandbox, keep=keep, lines=lines)
+    except KeyboardInterrupt:
+        err_console.print("[bold]interrupted[/]")
+        raise typer.Exit(130) from None
+    except RecursorError as err:
+        _fail(err)
+    for name, text in done.logs.items():
+        console.print(f"[bold]-- {name} (last {lines} lines)[/]", highlight=False)
+        console.print(escape(text) if text.strip() else "(empty)", highlight=False,
+                      soft_wrap=True)
+    curve = task.spec.metric.curve
+    console.print(f"sandbox {done.sandbox} · {done.seconds:.1f} s · curve: {done.curve_points} "
+                  f"point(s), {done.with_progress} with progress"
+                  + (f", {done.with_curve} with {curve}" if curve else ""), highlight=False)
+    if done.job_dir is not None:
+        console.print(f"kept: {done.job_dir}", highlight=False)
+    if curve and not done.with_curve:
+        console.print(f"[yellow]note:[/] no curve point carries progress and {curve}: the value "
+                      "function cannot stop this task's experiments early", highlight=False)
+    if not done.ok:
+        err_console.print(f"[bold red]the baseline failed:[/] {escape(done.reason or '')}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/] {done.metric} = {done.value:.6g} (seed {done.seed})",
+                  highlight=False)
 
 
 def run_command(settings: Sequence[Setting] = SETTINGS) -> Callable[..., None]:

@@ -44,7 +44,7 @@ class Job:
     program_source: Path | None = None  # copied to `workspace_dir` by `prepare`
     workspace_dir: Path | None = None
     # handed to the harness in its environment only (never in config.json): a harness that
-    # writes it into each metrics record (`executor.child.Metrics` does) has records nobody
+    # writes it into each metrics record (`recursor.harness.Metrics` does) has records nobody
     # else can forge, should the program reach the metrics file under a weaker sandbox
     token: str = field(default_factory=lambda: secrets.token_hex(16))
 

@@ -234,7 +234,7 @@ def test_links_and_special_files_are_not_handed_over(tmp_path):
 
 
 def test_more_than_two_gigabytes_is_not_handed_over(tmp_path):
-    from recursor.executor.child import HarnessError
+    from recursor.harness import HarnessError
 
     scratch = tmp_path / "scratch"
     (scratch / "program").mkdir(parents=True)

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recursor.executor.child import (
+from recursor.harness import (
     HarnessError,
     child_env,
     finding,

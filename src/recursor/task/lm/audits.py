@@ -1,6 +1,7 @@
 """The harness's audits of a language-model program, from what its runs showed: findings.
 
-- budget.processes, budget.threads: from the sandbox init's usage report of each run;
+- budget.processes, budget.threads: from the sandbox init's usage report of each run (the
+  kit's `recursor.harness.usage_findings`);
 - budget.evaluation: predicting is inference. Its CPU is bounded by the parent's own predict
   CPU times a factor (a model up to that many times as costly per window), not by training's:
   training hidden in predict shows as predict costing more than the parent's model needed.
@@ -21,41 +22,10 @@ from statistics import median
 
 import numpy as np
 
-from recursor.executor.child import finding
+from recursor.harness import finding, usage_findings
 
 TOLERANCE = 1e-3  # logits may differ by float noise between two batch layouts
-THREAD_SLACK = 1.25  # cpu <= threads * wall * slack + 0.5 s (interpreter start, GC threads)
-HELPER_SHARE = 0.25  # threads besides the main one: (threads - 1 + this) * wall + 0.5 s
-
-
-def usage(stage: str, report: Mapping, threads: int) -> list[dict]:
-    """Findings from the init's report of one run of the program."""
-    found = []
-    strays = report.get("strays", 0)
-    if strays:
-        found.append(finding(
-            "budget.processes",
-            f"{stage} left {strays} process(es) running after it exited; they were killed",
-            f"strays={strays}"))
-    cpu, wall = report.get("cpu"), report.get("wall")
-    if cpu is not None and wall and cpu > threads * wall * THREAD_SLACK + 0.5:
-        found.append(finding(
-            "budget.threads",
-            f"{stage} used {cpu:.1f} s of CPU in {wall:.1f} s of wall time, more than its "
-            f"{threads} thread(s) allow: work hidden in extra threads or processes",
-            f"cpu={cpu:.2f} wall={wall:.2f} threads={threads}"))
-        return found
-    main = report.get("main_cpu")
-    if cpu is not None and main is not None and wall:
-        extra = cpu - main
-        if extra > (threads - 1 + HELPER_SHARE) * wall + 0.5:
-            found.append(finding(
-                "budget.threads",
-                f"{stage}'s other threads and processes used {extra:.1f} s of CPU beside its "
-                f"main thread's {main:.1f} s, in {wall:.1f} s of wall time: more than its "
-                f"{threads} thread(s) allow (work hidden in extra threads or processes)",
-                f"cpu={cpu:.2f} main_cpu={main:.2f} wall={wall:.2f} threads={threads}"))
-    return found
+usage = usage_findings  # budget.processes and budget.threads, the kit's: any harness has them
 
 
 def reference_cpu(parent_usage: Sequence[Mapping], stage: str) -> float | None:

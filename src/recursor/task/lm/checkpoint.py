@@ -32,7 +32,7 @@ from statistics import median
 
 import numpy as np
 
-from recursor.executor.child import HarnessError, finding
+from recursor.harness import HarnessError, finding
 
 GRAM = 8  # bytes per compared gram: one uint64
 RUN_BYTES = 512  # a copy of at least this many consecutive training bytes is flagged

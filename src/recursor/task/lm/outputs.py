@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from recursor.executor.child import HarnessError
+from recursor.harness import HarnessError
 
 VOCAB = 256
 DTYPES = (np.dtype("<f4"), np.dtype("<f8")) if np.little_endian else (np.dtype(">f4"),

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recursor.executor.child import (
+from recursor.harness import (
     HarnessError,
     Overtime,
     ProgramHost,

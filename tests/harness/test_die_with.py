@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from recursor.executor.child import die_with
+from recursor.harness import die_with
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux prctl only")
 

@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sandbox import FORGE, alive_with, get
 
-from recursor.executor.child import HarnessError, ProgramHost, child_env
+from recursor.harness import HarnessError, ProgramHost, child_env
+
+# the sandbox tests' helpers: which kinds run here, a report forger, a process finder
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "executor"))
+from test_sandbox import FORGE, alive_with, get  # noqa: E402
 
 KINDS = ("bwrap", "unshare", "none")
 
@@ -236,7 +239,7 @@ def test_under_bwrap_nothing_a_run_leaves_in_tmp_shm_or_ipc_reaches_the_next(scr
 
 
 def test_no_program_runs_without_a_sandbox(scratch, tmp_path):
-    from recursor.executor.child import NoSandbox, run_child
+    from recursor.harness import NoSandbox, run_child
 
     with open(tmp_path / "log", "wb") as log:
         with pytest.raises(NoSandbox, match="never runs one bare"):
