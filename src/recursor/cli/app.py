@@ -127,7 +127,7 @@ def validate(
 def _validate_run(task, seed: int | None, sandbox: str, keep: bool, lines: int) -> None:
     from rich.markup import escape
 
-    from recursor.task.check import run_baseline_once
+    from recursor.loop.check import run_baseline_once
 
     first = task.spec.seeds.values[0] if seed is None else seed
     console.print(f"running the baseline once (seed {first}): at most "

@@ -35,6 +35,7 @@ from pathlib import Path
 from recursor.errors import TaskError
 from recursor.harness import curve_pattern, placeholders
 from recursor.task.scaffold import texts
+from recursor.task.scaffold.plan import Plan
 
 HARNESS = Path(__file__).with_name("harness.py")
 TRAIN_PLACEHOLDERS = ("seed", "python", "threads", "progress_fd")
@@ -56,32 +57,6 @@ class Scaffold:
     scoring: tuple[str, ...]
     idea: str | None  # the example idea's file, relative to root
     notes: tuple[str, ...] = field(default=())  # what the user still has to do
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The checked request: everything `init_task` writes is decided here."""
-
-    dest: Path
-    name: str
-    train: str
-    script: str | None  # the program file --train runs, when it names one
-    score: str | None
-    metric: str
-    minimize: bool
-    curve_regex: str | None
-    curve_name: str | None
-    total_steps: int | None
-    metric_regex: str | None
-    program: dict[str, Path]  # relative path in the task -> source file
-    editable: tuple[str, ...]
-    assets: dict[str, Path]  # relative path in the program's folder -> source file
-    scoring: dict[str, Path]  # relative path in the task (scoring/...) -> source file
-    train_seconds: float
-    score_seconds: float
-    memory_mb: int
-    threads: int
-    seeds: int
 
 
 def init_task(dest: str | Path, *, train: str, metric: str, minimize: bool = True,

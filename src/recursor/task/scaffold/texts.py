@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recursor.task.scaffold import Plan
+    from recursor.task.scaffold.plan import Plan
 
 # settings an example idea would rather change, in this order; else the first number found
 FAVOURED = ("learning_rate", "lr", "max_lr", "weight_decay", "dropout", "warmup_iters",

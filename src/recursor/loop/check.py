@@ -12,6 +12,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recursor.executor.job import tail
+from recursor.executor.local import run_job
+from recursor.executor.sandbox import detect
+from recursor.loop.jobs import make_job, resolve_data
 from recursor.task.folder import Task
 
 
@@ -38,11 +42,6 @@ def run_baseline_once(task: Task, *, seed: int | None = None, sandbox: str = "au
     """Run the task's baseline program through its harness once, on `seed` (default: the
     task's first), in the sandbox the loop would use; with `keep`, leave its job folder (the
     config, the metrics file, the logs) and say where."""
-    from recursor.executor.job import tail
-    from recursor.executor.local import run_job
-    from recursor.executor.sandbox import detect
-    from recursor.loop.jobs import make_job, resolve_data
-
     box = detect(sandbox)
     seed = task.spec.seeds.values[0] if seed is None else seed
     metric = task.spec.metric.name
