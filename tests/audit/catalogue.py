@@ -28,6 +28,7 @@ from unittest import mock
 
 import recursor
 from recursor.audit import admission
+from recursor.executor.sandbox import detect
 
 HEADER = re.compile(r"#\s*([a-z]+):\s*(.*)")
 JUDGE_REASONS = ("screen:", "not proven better")
@@ -75,6 +76,18 @@ def load(folder: Path, honest: bool = False) -> list[Fixture]:
     if bad:
         raise ValueError(f"honest changes that expect a check: {', '.join(bad)}")
     return out
+
+
+def runnable(fixtures: list[Fixture]) -> list[Fixture]:
+    """The fixtures whose sandbox this machine can give (a weaker one may be missing)."""
+    def here(kind: str) -> bool:
+        try:
+            detect(kind)
+        except Exception:  # noqa: BLE001 - a sandbox this machine cannot give
+            return False
+        return True
+
+    return [f for f in fixtures if not f.sandbox or here(f.sandbox)]
 
 
 def judge(fixtures: list[Fixture], root: Path, overrides: dict[str, Any], *,
