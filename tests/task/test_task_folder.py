@@ -43,7 +43,7 @@ def test_parse_override_reads_toml_values():
 def test_bad_task_toml_reports_every_problem_with_its_field(task_copy):
     toml = task_copy / "task.toml"
     text = toml.read_text()
-    text = text.replace('direction = "minimize"', 'direction = "min"')
+    text = text.replace('direction = "minimize"', 'direction = "min"', 1)  # the metric's
     text = text.replace("timeout_seconds = 300", "timeout_seconds = -1")
     text = text.replace('name = "tiny-lm"', 'name = "tiny-lm"\ncolour = "blue"')
     toml.write_text(text)

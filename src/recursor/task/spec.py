@@ -69,6 +69,27 @@ class MetricSpec(_Strict):
     schedule: str | None = Field(default=None, description="curve quantity: the learning rate")
 
 
+class ConstraintSpec(_Strict):
+    """A bound a candidate must be shown to keep on one of the task's metrics, tested on the
+    same fresh seed pairs as the metric (recursor.judge.constraints). Exactly one of:
+
+    relative: at most this share worse than the parent's value (0.1: a metric to minimize at
+        most 10% above the parent's, one to maximize at most 10% below it);
+    limit: never worse than this value (at most it for a metric to minimize, at least it for
+        one to maximize)."""
+
+    metric: str
+    relative: float | None = Field(default=None, ge=0, description="share worse than the parent")
+    limit: float | None = Field(default=None, description="a value never to be worse than")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ConstraintSpec:
+        if (self.relative is None) == (self.limit is None):
+            raise ValueError(f"constraint on '{self.metric}': give exactly one of relative (a "
+                             "share of the parent's value) or limit (a value)")
+        return self
+
+
 class LimitsSpec(_Strict):
     timeout_seconds: float = Field(gt=0, description="hard wall-clock limit of one experiment")
     memory_mb: int = Field(gt=0, description="address-space limit of each process")
@@ -169,6 +190,10 @@ class TaskSpec(_Strict):
     settings: dict[str, Any] = Field(default_factory=dict)
     ideas: IdeasSpec = IdeasSpec()
     search: SearchSpec = SearchSpec()
+    # more metrics the harness reports in the same result record (recursor.task.objectives):
+    # recorded on every run, shown on the Pareto front, and `--objective` may optimise one
+    secondary: tuple[MetricSpec, ...] = ()
+    constraints: tuple[ConstraintSpec, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -182,6 +207,33 @@ class TaskSpec(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"data names must be distinct (got {names})")
         return self
+
+    @model_validator(mode="after")
+    def _secondary_metrics(self) -> TaskSpec:
+        names = [m.name for m in self.metrics]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"metric names must be distinct: {repeated} declared more than once "
+                             "(the metric and the secondary metrics)")
+        # the public evaluation is recorded under the objective's name when a run optimises
+        # a secondary metric: it must not meet another evaluation's name there
+        clash = sorted({m.name for m in self.secondary} & {e.name for e in self.evaluations})
+        if clash:
+            raise ValueError(f"secondary metrics {clash} share a name with an evaluation; "
+                             "name them apart")
+        unknown = [c.metric for c in self.constraints if c.metric not in names]
+        if unknown:
+            raise ValueError(f"constraints on undeclared metrics {unknown}: a constraint names "
+                             f"the metric or a [[secondary]] metric ({', '.join(names)})")
+        return self
+
+    @property
+    def metrics(self) -> tuple[MetricSpec, ...]:
+        """The metric, then the secondary metrics."""
+        return (self.metric, *self.secondary)
+
+    def metric_spec(self, name: str) -> MetricSpec | None:
+        return next((m for m in self.metrics if m.name == name), None)
 
     @property
     def minimize(self) -> bool:
