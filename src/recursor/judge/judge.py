@@ -40,6 +40,8 @@ from typing import Literal
 
 from scipy import stats
 
+from recursor.judge.constraints import Constraint
+from recursor.judge.constraints import check as check_constraints
 from recursor.judge.sequential import FUTILITY_POWER, Design, Spending
 from recursor.judge.stats import (
     TINY,
@@ -94,6 +96,7 @@ class JudgeConfig:
     spending: Spending = "obrien-fleming"  # how a sequential confirmation spends alpha
     fresh_base: int = FRESH_SEED_BASE  # where confirmation seeds start (see confirmation_seed)
     noise: int = 0  # seeds the baseline runs beyond the task's, only for the noise estimate
+    constraints: tuple[Constraint, ...] = ()  # bounds on other metrics (judge.constraints)
 
 
 class Judge:
@@ -270,6 +273,11 @@ class Judge:
                         verdict=replace(verdict, passed=False), tested=True)
         # whether it passed is what the value function's futility stops are checked against
         verdict = replace(verdict, passed=True)
+        held = check_constraints(self.config.constraints, node, parent, self.metric,
+                                 state.seeds, self.config.alpha)
+        if held.broken is not None:
+            return Step("reject", reason=f"{held.reason}; though {summary}", verdict=verdict,
+                        tested=True)
         missing = tuple((node.id, s) for s in self.seeds if s not in values)
         if missing:
             return Step("run", missing, "complete", tested=True)
@@ -279,8 +287,8 @@ class Judge:
         if self.design.sequential:
             where = (f"accepted at look {len(state.looks)} of {self.design.looks} "
                      f"({test.n} fresh pairs): ")
-        return Step("accept", reason=f"better beyond noise: {where}{summary}", verdict=verdict,
-                    tested=True)
+        return Step("accept", reason=f"better beyond noise: {where}{summary}{held.note}",
+                    verdict=verdict, tested=True)
 
     # -- the looks of a confirmation -------------------------------------------------------
 

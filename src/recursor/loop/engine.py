@@ -23,6 +23,7 @@ from recursor.executor.job import JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
 from recursor.judge import Judge, JudgeConfig, Pooled, Step
+from recursor.judge.constraints import Constraint
 from recursor.loop.budget import Budget, queued
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
@@ -73,7 +74,8 @@ class ResearchLoop(ValueLooks):
                                        confirm_max=spec.seeds.confirm_max,
                                        spending=spec.seeds.confirm_spending,
                                        fresh_base=spec.seeds.fresh_base,
-                                       noise=spec.seeds.noise))
+                                       noise=spec.seeds.noise,
+                                       constraints=Constraint.of(spec)))
         self.heldout = HeldOut(task, config.heldout)
         self._flights: dict[int, Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}

@@ -181,6 +181,26 @@ class Node:
             and (keep is None or e.seed in keep)
         }
 
+    def measured(self, evaluation: str, metric: str,
+                 seeds: Iterable[int] | None = None) -> dict[int, float]:
+        """Seed -> the value of `metric` (a secondary metric, or the metric itself) that the
+        harness reported in the finished evaluations named `evaluation`; seeds whose result
+        has no number for it are left out."""
+        keep = None if seeds is None else set(seeds)
+        out = {}
+        for e in self.evaluations:
+            if e.evaluation != evaluation or e.status is not EvalStatus.OK:
+                continue
+            if keep is not None and e.seed not in keep:
+                continue
+            reported = e.metrics.get("metrics")
+            value = reported.get(metric) if isinstance(reported, dict) else None
+            # bool is an int to Python, never a measurement
+            if isinstance(value, int | float) and not isinstance(value, bool) \
+                    and math.isfinite(value):
+                out[e.seed] = float(value)
+        return out
+
     def mean(self, evaluation: str, seeds: Iterable[int] | None = None) -> float | None:
         vals = list(self.values(evaluation, seeds).values())
         return sum(vals) / len(vals) if vals else None
