@@ -53,7 +53,18 @@ def run(task: str | Path, *, ideas: Sequence[Path | str] = (), observer: Observe
     every Ray node shares. `mlflow` logs the run to MLflow as it goes; see `log_mlflow`.
     Returns the finished run. Ctrl-C stops it cleanly; `resume` continues it.
     """
+    _check_objective(task, settings)
     return Run(research(task, ideas=ideas, observer=observer, follow=_mlflow, **settings))
+
+
+def _check_objective(task: str | Path, settings: dict[str, Any]) -> None:
+    """An objective the task does not have fails here, before anything of the run is made."""
+    if settings.get("objective") is None:
+        return
+    from recursor.task import load_task
+    from recursor.task.objectives import for_objective
+
+    for_objective(load_task(task, settings.get("overrides") or {}), settings["objective"])
 
 
 # help(recursor.run) and a notebook's completion show every setting as a keyword

@@ -441,9 +441,11 @@ class ResearchLoop(ValueLooks):
 
     def _audit_evidence(self, node: Node, step: Step) -> Step:
         """The auditor's checks across seeds and windows, before a confirmed verdict stands."""
+        # fresh windows score the task's own metric: beside a gain in another objective they
+        # say nothing, so that check is for runs that optimise the task's metric
         found = across_seeds(node, self._nodes[node.parent_id], self.judge,
-                             step.action == "accept", _sigma(step.verdict),
-                             self.task.spec.seeds.values)
+                             step.action == "accept" and self.task.task_metric is None,
+                             _sigma(step.verdict), self.task.spec.seeds.values)
         node = self._add_findings(node, found, announce=False)
         blocking = [f for f in node.findings if f.blocking]
         if not blocking:

@@ -15,6 +15,7 @@ from recursor.executor.job import Job, JobResult
 from recursor.executor.sandbox import Sandbox
 from recursor.store import EvalStatus, Evaluation, Node
 from recursor.task import Task
+from recursor.task.objectives import harness_evaluation
 
 
 @dataclass
@@ -75,7 +76,7 @@ def make_job(
                      for d in spec.data],
             "budget": spec.budget,
             "settings": spec.settings,
-            "evaluation": spec.evaluation(evaluation).model_dump(),
+            "evaluation": harness_evaluation(task, evaluation),
             "sandbox": confinement,
             "parent_usage": [dict(u) for u in parent_usage],
         },

@@ -9,11 +9,12 @@ from __future__ import annotations
 from recursor.settings import RunConfig
 from recursor.store import RunStore
 from recursor.task import Task, load_task
+from recursor.task.objectives import for_objective
 
 SNAPSHOT = "task"
 
 
 def run_task_snapshot(store: RunStore) -> Task:
-    """The task as the run started it, with the run's overrides."""
+    """The task as the run started it, with the run's overrides, as its objective sees it."""
     config = RunConfig.from_json(store.meta()["config"])
-    return load_task(store.run_dir / SNAPSHOT, config.overrides)
+    return for_objective(load_task(store.run_dir / SNAPSHOT, config.overrides), config.objective)

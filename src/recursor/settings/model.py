@@ -217,6 +217,12 @@ class RunConfig:
         None, DISCOVERIES, "The discovery library's folder (default: $RECURSOR_LIBRARY, else "
         "~/.local/share/recursor/discoveries).",
         api=Path | str | None, cli=Path | None, to_stored=_resolved)
+    # checked against the task when the run is created (recursor.task.objectives), since the
+    # names are the task's; None is the task's metric
+    objective: str | None = setting(
+        None, JUDGE, "The metric the search optimises and the judge tests: the task's metric "
+        "(default) or one of its secondary metrics (task.toml \\[\\[secondary]]); the others "
+        "are still recorded.")
 
     def __post_init__(self) -> None:
         if self.experiments is None and self.minutes is None:

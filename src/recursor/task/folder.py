@@ -33,6 +33,9 @@ class Task:
     spec: TaskSpec
     ideas: tuple[LibraryIdea, ...]
     raw: dict[str, Any]  # task.toml as read, with overrides applied
+    # the task's own metric when a run optimises a secondary one (recursor.task.objectives):
+    # the public evaluation is recorded under the objective's name, the harness knows it by this
+    task_metric: str | None = None
 
     @property
     def name(self) -> str:
