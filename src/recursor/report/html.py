@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import recursor
 from recursor.report import fragments as f
-from recursor.report import plots
+from recursor.report import pareto, plots
 from recursor.report.detail import node_detail
 from recursor.report.render import sandbox_warning
 
@@ -95,6 +95,8 @@ def page(run: Run) -> str:
 {steps}
 <h2>Every node</h2>
 {f.nodes_table(report, link)}
+<h2>{pareto.TITLE}</h2>
+{pareto.html_section(report, link)}
 <h2>Value function, engine, proposers</h2>
 {f.value_lines(report)}
 {f.proposers_table(report)}

@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from recursor.report import pareto
 from recursor.report.rows import metric_text
 
 STATUS_STYLE = {"accepted": "green", "rejected": "yellow", "failed": "red",
@@ -187,7 +188,8 @@ def text_report(report: dict[str, Any]) -> Group:
                       n["title"], Text(metric_cell(report, n), style="" if accepted else "dim"),
                       vs_parent(n), ci_text(n), _pct(n.get("vs_baseline_pct")),
                       *((_heldout(n),) if held else ()), cell)
-    return Group(*[Text(line) for line in headline(report)], table, Text(LEGEND, style="dim"))
+    return Group(*[Text(line) for line in headline(report)], table, Text(LEGEND, style="dim"),
+                 *pareto.renderables(report))
 
 
 def _cut(text: str, width: int) -> str:
@@ -221,6 +223,7 @@ def markdown_report(report: dict[str, Any]) -> str:
                    f"{metric_cell(report, n)} | {vs_parent(n)} | {ci_text(n)} | "
                    f"{_pct(n.get('vs_baseline_pct'))} | {_heldout(n)} | {seeds} | {p} | "
                    f"**{_md(w['label'])}** | {patch} |")
+    out += pareto.markdown(report)
     out += ["", "## Decisions", ""]
     for n in report["nodes"]:
         w = why(n)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recursor.loop.snapshot import run_task_snapshot
+from recursor.report import pareto
 from recursor.report.rows import NodeRow
 from recursor.report.summary import build_report, run_status, table_rows
 from recursor.settings import RunConfig
@@ -55,7 +56,7 @@ class Run:
         return run_task_snapshot(self._store)
 
     def report(self) -> dict[str, Any]:
-        return build_report(self._store)
+        return {**build_report(self._store), "pareto": pareto.front(self)}
 
     def rows(self) -> list[NodeRow]:
         """Every node's row of the report's tables: its effect against its parent and why it

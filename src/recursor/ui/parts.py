@@ -19,7 +19,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from recursor.report import fragments as f
-from recursor.report import plots
+from recursor.report import pareto, plots
 from recursor.report.detail import node_detail
 
 if TYPE_CHECKING:
@@ -90,6 +90,9 @@ def run_parts(run: Run, key: str, env: Environment, cache: PlotCache) -> dict[st
         "tree": f.tree(report, link),
         "events": env.get_template("parts/events.html").render(events=events, link=link),
         "nodes": f.nodes_table(report, link),
+        # its scatter is drawn with matplotlib: again only when a node changed
+        "pareto": cache.get(("pareto", str(run.run_dir), _nodes_state(run)),
+                            lambda: pareto.html_section(report, link)) or "",
     }
     return {"live": live, "status": report["status"], "report": report, "parts": parts}
 
