@@ -67,7 +67,7 @@ def test_secondary_metrics_and_constraints_load(task_copy):
 def test_a_constraint_on_an_undeclared_metric_is_an_error(task_copy):
     _with(task_copy, '[[constraints]]\nmetric = "peak_rss"\nrelative = 0.1\n')
     message = _problems(task_copy)
-    assert "constraints on undeclared metrics ['peak_rss']" in message
+    assert "field 'constraints': constraints on undeclared metrics ['peak_rss']" in message
     assert "val_bpb, train_seconds, tokens_per_joule" in message  # what it may name
 
 
@@ -97,7 +97,8 @@ def test_metric_names_must_be_distinct_and_apart_from_evaluations(task_copy):
     text = (task_copy / "task.toml").read_text()
     (task_copy / "task.toml").write_text(
         text.replace('name = "tokens_per_joule"', 'name = "val_bpb"'))
-    assert "['val_bpb'] declared more than once" in _problems(task_copy)
+    assert "field 'secondary': metric names must be distinct: ['val_bpb'] declared more than " \
+        "once" in _problems(task_copy)
     (task_copy / "task.toml").write_text(
         text.replace('name = "tokens_per_joule"', 'name = "wikitext2_bpb"'))
     assert "share a name with an evaluation" in _problems(task_copy)

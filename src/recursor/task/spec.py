@@ -208,24 +208,36 @@ class TaskSpec(_Strict):
             raise ValueError(f"data names must be distinct (got {names})")
         return self
 
-    @model_validator(mode="after")
-    def _secondary_metrics(self) -> TaskSpec:
-        names = [m.name for m in self.metrics]
+    @field_validator("secondary")
+    @classmethod
+    def _distinct_metrics(cls, v: tuple[MetricSpec, ...],
+                          info: ValidationInfo) -> tuple[MetricSpec, ...]:
+        metric = info.data.get("metric")
+        names = [m.name for m in v] + ([metric.name] if metric is not None else [])
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"metric names must be distinct: {repeated} declared more than once "
                              "(the metric and the secondary metrics)")
         # the public evaluation is recorded under the objective's name when a run optimises
         # a secondary metric: it must not meet another evaluation's name there
-        clash = sorted({m.name for m in self.secondary} & {e.name for e in self.evaluations})
+        clash = sorted({m.name for m in v} & {e.name for e in info.data.get("evaluations", ())})
         if clash:
             raise ValueError(f"secondary metrics {clash} share a name with an evaluation; "
                              "name them apart")
-        unknown = [c.metric for c in self.constraints if c.metric not in names]
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _declared_metrics(cls, v: tuple[ConstraintSpec, ...],
+                          info: ValidationInfo) -> tuple[ConstraintSpec, ...]:
+        if "metric" not in info.data or "secondary" not in info.data:
+            return v  # those are wrong already, and said
+        names = [info.data["metric"].name, *(m.name for m in info.data["secondary"])]
+        unknown = [c.metric for c in v if c.metric not in names]
         if unknown:
             raise ValueError(f"constraints on undeclared metrics {unknown}: a constraint names "
                              f"the metric or a [[secondary]] metric ({', '.join(names)})")
-        return self
+        return v
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:
