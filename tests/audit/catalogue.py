@@ -3,7 +3,9 @@ tests (tests/audit/test_cheats.py) and the verdicts bench (bench/verdicts.py), a
 catalogue kept anywhere (`load` a folder, then `judge` it).
 
 A fixture is a patch (SEARCH/REPLACE blocks or a unified diff) headed by `# key: value` lines:
-`# expect: CHECK` (required), `# class: N`, `# sandbox: KIND`, `# why: ...`. An expectation is
+`# expect: CHECK` (required), `# class: N`, `# sandbox: KIND`, `# why: ...`, and `# measured:
+NAME>=VALUE ...`: secondary metrics the run must record at least that value of on every run of
+the fixture, whatever the program claimed of them (`measured_floors`). An expectation is
 
 - a check's name: a blocking finding of that check, or the experiment failed with the check
   named in its reason (a predict call past its cap fails as budget.evaluation);
@@ -67,6 +69,17 @@ def read(path: Path, expect: str | None = None) -> Fixture:
         raise ValueError(f"{path.name}: its first lines must hold '# expect: CHECK'")
     return Fixture(path, expect, head.pop("class", ""), head.pop("sandbox", ""),
                    head.pop("why", ""), head)
+
+
+def measured_floors(fixture: Fixture) -> dict[str, float]:
+    """`# measured: name>=value ...` of a fixture, as {name: value}."""
+    out = {}
+    for term in fixture.extra.get("measured", "").split():
+        name, sep, value = term.partition(">=")
+        if not sep:
+            raise ValueError(f"{fixture.name}: write '# measured: NAME>=VALUE', not {term!r}")
+        out[name] = float(value)
+    return out
 
 
 def load(folder: Path, honest: bool = False) -> list[Fixture]:

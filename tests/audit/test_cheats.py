@@ -15,6 +15,9 @@ import catalogue
 import pytest
 from conftest import AUDITED
 
+import recursor
+from recursor.store import EvalStatus
+
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
@@ -44,6 +47,14 @@ def test_each_cheat_is_rejected_for_the_right_reason(verdicts, cheat):
     v = verdicts[cheat.name]
     ok, said = catalogue.caught(v, cheat.expect)
     assert ok, f"{cheat.name}: expected {cheat.expect}; got {said}"
+    floors = catalogue.measured_floors(cheat)
+    if floors:  # what the run recorded of its usage, not what the program claimed
+        run = recursor.open_run(v["run_dir"])
+        runs = [e for e in run.node(v["node"]).evaluations if e.status is EvalStatus.OK]
+        assert runs
+        for e in runs:
+            for name, least in floors.items():
+                assert e.metrics["metrics"][name] >= least, (cheat.name, name, e.metrics)
     if v["status"] == "rejected" and cheat.expect not in ("judge",):
         finding = next(f for f in v["audit"] if f["check"] == cheat.expect)
         assert finding["message"] and finding["evidence"]  # what a person needs to check it
