@@ -32,14 +32,17 @@ def reproduce(ref: str, *, library: Path | str | None = None, run_dir: Path | st
     if not task_dir.is_dir():
         raise LibraryError(f"discovery {d.short} has no task folder to run ({task_dir}): it "
                            "cannot be reproduced from its record")
-    n_seeds = len(load_task(task_dir, d.overrides).spec.seeds.values)
+    spec = load_task(task_dir, d.overrides).spec
+    n_seeds = len(spec.seeds.values)
+    # a discovery made optimising a secondary metric is judged on that metric again
+    objective = d.metric if d.metric != spec.metric.name else None
     moved = {"seeds.values": [seed_base + k for k in range(1, n_seeds + 1)],
              "seeds.fresh_base": seed_base + 1_000_000}
     run_dir = Path(run_dir) if run_dir else Path("runs") / (
         f"reproduce-{d.short}-{time.strftime('%Y%m%d-%H%M%S')}")
     (verdict,) = try_patches(task_dir, [d.patch], run_dir=run_dir, workers=workers,
                              overrides={**d.overrides, **(overrides or {}), **moved},
-                             sandbox=sandbox, heldout=heldout)
+                             sandbox=sandbox, heldout=heldout, objective=objective)
     recorded = d.evidence.get("verdict", {})
     return {
         "discovery": d.id,

@@ -94,12 +94,14 @@ def try_patches(
     heldout: bool = True,
     alpha: float = 0.02,
     discoveries: bool = False,
+    objective: str | None = None,
 ) -> list[dict[str, Any]]:
     """Judge given changes (unified diffs or SEARCH/REPLACE blocks; text or file paths), each
     against the task's baseline, with the full judge and auditor. Returns one verdict per patch
     (`status`, `reasons`, `seeds`, `mean`, `baseline_mean`, `improvement_pct`, `audit`, ...).
     A trial judges and does not research: it keeps nothing in the discovery library unless
-    `discoveries` is set."""
+    `discoveries` is set. `objective` judges another of the task's metrics (see
+    recursor.task.objectives)."""
     given = []
     for i, p in enumerate(patches, start=1):
         if isinstance(p, str) and "\n" in p:  # the patch itself, not a file name
@@ -110,7 +112,7 @@ def try_patches(
             raise RecursorError(f"no patch file {p}")
     folder = research(task, run_dir=run_dir, experiments=len(given), workers=workers, alpha=alpha,
                       overrides=overrides, proposer=GivenPatches(given), sandbox=sandbox,
-                      heldout=heldout, discoveries=discoveries)
+                      heldout=heldout, discoveries=discoveries, objective=objective)
     done = RunStore.open(folder, readonly=True)
     try:
         nodes = done.nodes()
