@@ -248,8 +248,10 @@ def svg(data: Mapping[str, Any]) -> str | None:
     x_ax, y_ax = axes[1], axes[0]
     fig, ax = plots._figure(6.0, 3.4)
     on = sorted(data["front"], key=lambda e: e["values"][x_ax["name"]])
+    # joined only when these two are all the metrics: a front over more is no curve here
     ax.plot([e["values"][x_ax["name"]] for e in on], [e["values"][y_ax["name"]] for e in on],
-            color=plots.BETTER, marker="o", label="front")
+            color=plots.BETTER, marker="o", linestyle="-" if len(axes) == 2 else "none",
+            label="front")
     off = data["dominated"]
     if off:
         ax.scatter([e["values"][x_ax["name"]] for e in off],
