@@ -153,3 +153,15 @@ def test_a_constraint_on_an_undeclared_metric_cannot_be_built():
     ok = spec.model_copy(update={"constraints": (
         ConstraintSpec(metric="peak_memory_mb", relative=0.1),)})
     assert Constraint.of(ok) == (Constraint("peak_memory_mb", True, 0.1, None, "MB"),)
+
+
+def test_a_sequential_confirmation_tests_constraints_on_the_pairs_of_its_deciding_look():
+    judge = Judge("m", minimize=True, seeds=SEEDS,
+                  config=JudgeConfig(alpha=0.05, confirm_max=6, constraints=(MEMORY,)))
+    # a gain far beyond the noise passes at the first look, on its first 2 of 6 possible pairs
+    cand, base = pair((row(2.00, mem=405.0), row(2.01, mem=402.0)), (row(3.00), row(3.01)))
+    step = judge.next_step(cand, base, judge.noise({1: base, 2: cand}))
+    assert step.reason == "complete", step.reason
+    cand, base = pair((row(2.00, mem=900.0), row(2.01, mem=902.0)), (row(3.00), row(3.01)))
+    step = judge.next_step(cand, base, judge.noise({1: base, 2: cand}))
+    assert step.action == "reject" and step.reason.startswith("constraint: mem at most 10%")
