@@ -19,7 +19,7 @@ from recursor.loop.setup import create_run
 from recursor.report import html, pareto
 from recursor.report.render import markdown_report, text_report
 from recursor.settings import RunConfig
-from recursor.store import Idea, NodeStatus
+from recursor.store import ConfirmVerdict, Idea, NodeStatus
 from recursor.store.schema import _V1
 
 MIN, MAX = pareto.Axis("loss", True, objective=True), pareto.Axis("speed", False)
@@ -61,7 +61,7 @@ NODES = {
 }
 
 
-def make_run(tmp_path, nodes=NODES, objective=None, metrics_key=True):
+def make_run(tmp_path, nodes=NODES, objective=None, metrics_key=True, decide=None):
     config = RunConfig(experiments=4, overrides=SMALL, discoveries=False, objective=objective)
     store = create_run("tiny-lm", config, tmp_path / "run")
     try:
@@ -79,7 +79,7 @@ def make_run(tmp_path, nodes=NODES, objective=None, metrics_key=True):
                           "train_seconds": secs}
                 store.finish_evaluation(ev.id, ok=True, value=values[name], metrics=record,
                                         reason=None, seconds=secs)
-            store.decide(node.id, status, "made by hand")
+            store.decide(node.id, status, *(decide or {}).get(key, ("made by hand",)))
     finally:
         store.close()
     return recursor.open_run(tmp_path / "run")
@@ -147,9 +147,12 @@ def test_the_front_shows_in_the_terminal_markdown_html_and_dashboard(tmp_path):
 
 
 def test_nodes_without_the_secondary_metrics_are_left_off_and_said(tmp_path):
-    data = make_run(tmp_path, metrics_key=False).report()["pareto"]
+    report = make_run(tmp_path, metrics_key=False).report()
+    data = report["pareto"]
     assert data["front"] == [] and data["unmeasured"] == [1, 2, 3, 4]
-    assert "No accepted node was measured" in pareto.html_section({"pareto": data}, str)
+    assert "No accepted node was measured" in pareto.html_section(report, str)
+    assert "Pareto front: no accepted node was measured on every metric" in _terminal(report)
+    assert "No accepted node was measured on every metric yet." in markdown_report(report)
 
 
 def _strip_secondary(task_toml):
@@ -186,3 +189,18 @@ def test_an_old_run_without_secondary_metrics_still_reports(tmp_path):
     assert "Pareto" not in terminal and "val_bpb" in terminal
     assert "Pareto" not in markdown_report(report)
     assert "declares no secondary metrics" in html.page(run)
+
+
+def test_a_node_rejected_on_a_constraint_says_so_in_the_tables(tmp_path):
+    reason = ("constraint: peak_memory_mb at most 10% above the parent's: not shown to hold on "
+              "2 fresh seed pairs (mean headroom -58, lower bound -71); though 0.1 val_bpb "
+              "better vs node 1 on 2 fresh seed pairs, 95% CI [+0.05, +0.15], p=0.001")
+    verdict = ConfirmVerdict(1, 0.1, (1000500, 1000501), 0.1, (0.05, 0.15), 3.3, (1.6, 5.0),
+                             0.001, 0.02, 0.01, 6, passed=True)
+    run = make_run(tmp_path, decide={5: (reason, verdict)})
+    row = next(n for n in run.report()["nodes"] if n["id"] == 5)
+    assert row["why"]["kind"] == "constraint"
+    assert row["why"]["label"] == "constraint: peak_memory_mb"
+    assert row["why"]["detail"].startswith("peak_memory_mb at most 10% above the parent's")
+    assert "constraint: peak_memory_mb" in _terminal(run.report())
+    assert 'class="w-constraint"' in html.page(run)

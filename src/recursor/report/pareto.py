@@ -135,6 +135,7 @@ def _entry(p: Point) -> dict[str, Any]:
 TITLE = "Pareto front"
 EXPLAIN = ("accepted nodes that no other accepted node matches or beats on every metric "
            "(means over the task's seeds)")
+UNMEASURED = "no accepted node was measured on every metric yet"
 
 
 def number(x: float | None, scale: float | None = None) -> str:
@@ -178,6 +179,8 @@ def renderables(report: Mapping[str, Any]) -> list[RenderableType]:
     from rich.table import Table
     from rich.text import Text
 
+    if not data["front"]:
+        return [Text(f"{TITLE}: {UNMEASURED}")]
     table = Table(title=f"{TITLE}: {EXPLAIN}", title_justify="left", header_style="bold")
     table.add_column("node", justify="right")
     table.add_column("idea", overflow="fold")
@@ -194,6 +197,8 @@ def markdown(report: Mapping[str, Any]) -> list[str]:
     data = report.get("pareto")
     if not data:
         return []
+    if not data["front"]:
+        return ["", f"## {TITLE}", "", UNMEASURED[0].upper() + UNMEASURED[1:] + "."]
     out = ["", f"## {TITLE}", "", f"The {EXPLAIN}.", "",
            "| node | idea | " + " | ".join(_head(ax) for ax in data["axes"]) + " |",
            "| ---: | --- | " + " | ".join("---:" for _ in data["axes"]) + " |"]
@@ -213,7 +218,7 @@ def html_section(report: Mapping[str, Any], link: Callable[[int], str | None]) -
         return ('<p class="muted">The task declares no secondary metrics: there is no front '
                 'beyond the best node.</p>')
     if not data["front"]:
-        return '<p class="muted">No accepted node was measured on every metric yet.</p>'
+        return f'<p class="muted">{UNMEASURED[0].upper() + UNMEASURED[1:]}.</p>'
 
     def esc(x: Any) -> str:
         return html.escape(str(x), quote=True)

@@ -134,7 +134,8 @@ def _heldout(n: dict[str, Any]) -> str:
 
 WHY_STYLE = {"accepted": "green", "not-better": "yellow", "stopped-early": "magenta",
              "auditor": "bold red", "failed": "red", "running": "cyan", "baseline": "dim",
-             "duplicate": "dim", "not-tested": "yellow", "rejected": "yellow"}
+             "duplicate": "dim", "not-tested": "yellow", "rejected": "yellow",
+             "constraint": "yellow"}
 LEGEND = ("vs parent: the effect against the node's parent (+ = better), the mean paired "
           "difference on the seed pairs named; \"screen only, 1 seed\" was never confirmed. "
           "vs baseline: an accepted node's mean on the task's seeds against the baseline's.")

@@ -31,7 +31,7 @@ from recursor.store.verdicts import (
 
 # why a node ended, for styling: the label says it in words
 KINDS = ("baseline", "accepted", "not-better", "stopped-early", "auditor", "failed",
-         "not-tested", "duplicate", "rejected", "running")
+         "not-tested", "duplicate", "rejected", "running", "constraint")
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,12 @@ def _why(node: Node, metric: str, timeout_seconds: float | None, min_effect: flo
     if isinstance(v, ParentFailedVerdict):
         return Why("not-tested", "not tested: parent failed",
                    f"node {v.parent} failed on a confirmation seed: nothing to compare against")
+    if isinstance(v, ConfirmVerdict) and _passed(v, min_effect) and not blocking:
+        # better, and nothing blocked it: a bound on another metric did (judge.constraints),
+        # which the judge's reason names first
+        detail = (node.reason or "").removeprefix("constraint: ")
+        named = detail.split(" ", 1)[0] if node.reason != detail else ""
+        return Why("constraint", f"constraint: {named}" if named else "constraint", detail)
     if blocking:
         first = blocking[0]
         more = f" (and {len(blocking) - 1} more blocking finding(s))" if len(blocking) > 1 else ""
