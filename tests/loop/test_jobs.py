@@ -93,8 +93,8 @@ def test_a_program_rewritten_between_its_experiments_stops_the_run(tmp_path):
     """Under a weaker sandbox a candidate could rewrite its parent's program, so that the
     parent's runs on its confirmation seeds lose: the run stops at the parent's next run."""
     import recursor
+    from recursor.audit import admission
     from recursor.errors import IntegrityError
-    from recursor.loop import candidates
 
     run_dir = tmp_path / "run"
     parent = run_dir / "nodes" / "1" / "workspace" / "train.py"
@@ -116,7 +116,7 @@ def train(args):
 >>>>>>> REPLACE
 """
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(candidates, "review_patch", lambda *args, **kwargs: [])
+        mp.setattr(admission, "review_patch", lambda *args, **kwargs: [])
         with pytest.raises(IntegrityError, match="node 1's program changed on disk"):
             recursor.try_patches("tiny-lm", [cripples], run_dir=run_dir, workers=1,
                                  overrides=SMALL, heldout=False, sandbox="none")
