@@ -78,6 +78,9 @@ def task_toml(plan: Plan) -> str:
         f"values = {toml(list(range(1, plan.seeds + 1)))}   # the baseline runs them all; a "
         "candidate is screened on the first",
         "confirm = 2   # then candidate and parent both run 2 fresh seeds",
+        "# ... and 2 more at a time while the candidate is promising, up to 6: a training run's",
+        "# noise often hides a real gain from 2 pairs (docs/judge.md, sequential confirmation)",
+        "confirm_max = 6",
         "",
         "[settings]   # read by harness.py",
         f"train = {toml(plan.train)}",
