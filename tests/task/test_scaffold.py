@@ -55,7 +55,8 @@ def test_the_folder_holds_what_an_experiment_needs_and_loads(program, tmp_path):
     assert [i.key for i in task.ideas] == ["example"] and not idea_problems(task)
     assert "rate = 0.6" in task.ideas[0].patch_text  # a setting found in the editable file
     # a user's training run is noisy: more fresh pairs while a candidate is promising
-    assert (task.spec.seeds.confirm, task.spec.seeds.confirm_max) == (2, 6)
+    seeds = task.spec.seeds
+    assert (seeds.confirm, seeds.confirm_max, seeds.confirm_spending) == (2, 6, "pocock")
     readme = (root / "README.md").read_text()
     assert "What the harness trusts" in readme and "never comes from the program's output" in readme
     assert "from recursor.harness import" in (root / "harness.py").read_text()

@@ -81,6 +81,7 @@ def task_toml(plan: Plan) -> str:
         "# ... and 2 more at a time while the candidate is promising, up to 6: a training run's",
         "# noise often hides a real gain from 2 pairs (docs/judge.md, sequential confirmation)",
         "confirm_max = 6",
+        "confirm_spending = \"pocock\"   # a clear win passes at the first look, not later",
         "",
         "[settings]   # read by harness.py",
         f"train = {toml(plan.train)}",
