@@ -96,7 +96,7 @@ def page(run: Run) -> str:
 <h2>Every node</h2>
 {f.nodes_table(report, link)}
 <h2>{pareto.TITLE}</h2>
-{pareto.html_section(report, link)}
+{pareto.html_section(report, link, plots.pareto_svg(report.get("pareto")))}
 <h2>Value function, engine, proposers</h2>
 {f.value_lines(report)}
 {f.proposers_table(report)}

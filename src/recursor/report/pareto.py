@@ -7,9 +7,10 @@ accepted node has run), as the harness reported it with the public evaluation. T
 accepted each of these nodes on its objective only; the front is what a person picks from when
 the other metrics matter too (a faster or leaner program for a little of the objective).
 
-Computed here once, from the read model (`front(run)`, which `Run.report()` adds to the report
-as `pareto`), and drawn from that data by every view: the terminal table (`renderables`), the
-Markdown page (`markdown`), the HTML report and the dashboard (`html_section`, `svg`).
+Computed here once, from the read model (`front(run.task.spec, run.nodes())`, which
+`Run.report()` adds to the report as `pareto`), and drawn from that data by every view: the
+terminal table (`renderables`), the Markdown page (`markdown`), the HTML report and the
+dashboard (`html_section`, `svg`).
 
     "pareto": {"axes": [{name, direction, unit, objective}],
                "front": [{node, title, values: {name: mean}, seeds}],
@@ -22,7 +23,7 @@ over one metric the front is just the best node, which the report already names.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from recursor.store import Node, NodeStatus
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from recursor.report.run import Run
+    from recursor.task.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -100,15 +101,15 @@ def point(node: Node, evaluation: str, axes: Sequence[Axis], seeds: Sequence[int
     return Point(node.id, node.title, values, min(counts))
 
 
-def front(run: Run) -> dict[str, Any] | None:
-    """The run's front as report data (see the module); None without secondary metrics."""
-    spec = run.task.spec
+def front(spec: TaskSpec, nodes: Iterable[Node]) -> dict[str, Any] | None:
+    """The front of a run of a task with `spec`, over its `nodes`, as report data (see the
+    module); None without secondary metrics."""
     if not spec.secondary:
         return None
     axes = axes_of(spec)
     seeds = list(spec.seeds.values)
     points, unmeasured = [], []
-    for node in run.nodes():
+    for node in nodes:
         if node.status is not NodeStatus.ACCEPTED:
             continue
         p = point(node, spec.metric.name, axes, seeds)
@@ -147,7 +148,7 @@ def number(x: float | None, scale: float | None = None) -> str:
     return f"{x:.1f}" if big >= 100 else f"{x:.2f}" if big >= 10 else f"{x:.4f}"
 
 
-def _head(ax: Mapping[str, Any]) -> str:
+def axis_label(ax: Mapping[str, Any]) -> str:
     arrow = "↓" if ax["direction"] == "minimize" else "↑"
     unit = f" ({ax['unit']})" if ax.get("unit") else ""
     return f"{ax['name']}{unit} {arrow}" + (" (objective)" if ax.get("objective") else "")
@@ -185,7 +186,7 @@ def renderables(report: Mapping[str, Any]) -> list[RenderableType]:
     table.add_column("node", justify="right")
     table.add_column("idea", overflow="fold")
     for ax in data["axes"]:
-        table.add_column(_head(ax), justify="right")
+        table.add_column(axis_label(ax), justify="right")
     for row in _rows(data):
         table.add_row(*row)
     note = _footnote(data)
@@ -200,7 +201,7 @@ def markdown(report: Mapping[str, Any]) -> list[str]:
     if not data["front"]:
         return ["", f"## {TITLE}", "", UNMEASURED[0].upper() + UNMEASURED[1:] + "."]
     out = ["", f"## {TITLE}", "", f"The {EXPLAIN}.", "",
-           "| node | idea | " + " | ".join(_head(ax) for ax in data["axes"]) + " |",
+           "| node | idea | " + " | ".join(axis_label(ax) for ax in data["axes"]) + " |",
            "| ---: | --- | " + " | ".join("---:" for _ in data["axes"]) + " |"]
     for row in _rows(data):
         row[1] = row[1].replace("|", "\\|")
@@ -211,8 +212,10 @@ def markdown(report: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def html_section(report: Mapping[str, Any], link: Callable[[int], str | None]) -> str:
-    """The front as HTML (a table and the scatter plot); every value escaped."""
+def html_section(report: Mapping[str, Any], link: Callable[[int], str | None],
+                 plot: str | None = None) -> str:
+    """The front as HTML: a table, and `plot`, its scatter (`plots.pareto_svg`) as SVG; every
+    value escaped."""
     data = report.get("pareto")
     if not data:
         return ('<p class="muted">The task declares no secondary metrics: there is no front '
@@ -227,44 +230,14 @@ def html_section(report: Mapping[str, Any], link: Callable[[int], str | None]) -
         href = link(node)
         return f'<a href="{esc(href)}">{node}</a>' if href else str(node)
 
-    head = "".join(f'<th class="num">{esc(_head(ax))}</th>' for ax in data["axes"])
+    head = "".join(f'<th class="num">{esc(axis_label(ax))}</th>' for ax in data["axes"])
     body = "".join(
         f'<tr><td class="num">{ref(e["node"])}</td><td>{esc(e["title"])}</td>'
         + "".join(f'<td class="num">{esc(cell)}</td>' for cell in row[2:]) + "</tr>"
         for e, row in zip(data["front"], _rows(data), strict=True))
     note = _footnote(data)
-    plot = svg(data)
     return (f'<p class="muted">The {esc(EXPLAIN)}.</p>'
             f'<table class="pareto"><thead><tr><th class="num">node</th><th>idea</th>{head}'
             f'</tr></thead><tbody>{body}</tbody></table>'
             + (f'<p class="muted">{esc(note)}.</p>' if note else "")
             + (f'<div class="plot">{plot}</div>' if plot else ""))
-
-
-def svg(data: Mapping[str, Any]) -> str | None:
-    """A scatter of the objective against the first secondary metric: the front joined as a
-    step line, dominated nodes grey. None with fewer than two axes or no node."""
-    axes = data["axes"]
-    points = data["front"] + data["dominated"]
-    if len(axes) < 2 or not points:
-        return None
-    from recursor.report import plots  # matplotlib: only for the pages that draw
-
-    x_ax, y_ax = axes[1], axes[0]
-    fig, ax = plots._figure(6.0, 3.4)
-    on = sorted(data["front"], key=lambda e: e["values"][x_ax["name"]])
-    # joined only when these two are all the metrics: a front over more is no curve here
-    ax.plot([e["values"][x_ax["name"]] for e in on], [e["values"][y_ax["name"]] for e in on],
-            color=plots.BETTER, marker="o", linestyle="-" if len(axes) == 2 else "none",
-            label="front")
-    off = data["dominated"]
-    if off:
-        ax.scatter([e["values"][x_ax["name"]] for e in off],
-                   [e["values"][y_ax["name"]] for e in off], color=plots.PARENT, label="dominated")
-    for e in points:  # nodes by id only: idea text is untrusted (see recursor.report.plots)
-        ax.annotate(str(int(e["node"])), (e["values"][x_ax["name"]], e["values"][y_ax["name"]]),
-                    textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel(_head(x_ax).replace(" (objective)", ""))
-    ax.set_ylabel(_head(y_ax).replace(" (objective)", ""))
-    ax.legend(loc="best", fontsize=8, frameon=False)
-    return plots.svg(fig)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from recursor.executor.job import read_metrics
+from recursor.report.pareto import axis_label
 from recursor.store import EvalStatus, Evaluation, Node, NodeStatus
 
 if TYPE_CHECKING:
@@ -311,3 +312,32 @@ def seeds_figure(run: Run, node_id: int) -> Figure | None:
                frameon=False)
     ax.set_title(title, fontsize=9, loc="left")
     return fig
+
+
+def pareto_svg(data: Mapping[str, Any] | None) -> str | None:
+    """A scatter of the objective against the first secondary metric: the front joined as a
+    step line, dominated nodes grey. None with fewer than two axes or no node."""
+    if not data:
+        return None
+    axes = data["axes"]
+    points = data["front"] + data["dominated"]
+    if len(axes) < 2 or not points:
+        return None
+    x_ax, y_ax = axes[1], axes[0]
+    fig, ax = _figure(6.0, 3.4)
+    on = sorted(data["front"], key=lambda e: e["values"][x_ax["name"]])
+    # joined only when these two are all the metrics: a front over more is no curve here
+    ax.plot([e["values"][x_ax["name"]] for e in on], [e["values"][y_ax["name"]] for e in on],
+            color=BETTER, marker="o", linestyle="-" if len(axes) == 2 else "none",
+            label="front")
+    off = data["dominated"]
+    if off:
+        ax.scatter([e["values"][x_ax["name"]] for e in off],
+                   [e["values"][y_ax["name"]] for e in off], color=PARENT, label="dominated")
+    for e in points:  # nodes by id only: idea text is untrusted (see this module's first lines)
+        ax.annotate(str(int(e["node"])), (e["values"][x_ax["name"]], e["values"][y_ax["name"]]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(axis_label(x_ax).replace(" (objective)", ""))
+    ax.set_ylabel(axis_label(y_ax).replace(" (objective)", ""))
+    ax.legend(loc="best", fontsize=8, frameon=False)
+    return svg(fig)

@@ -56,7 +56,7 @@ class Run:
         return run_task_snapshot(self._store)
 
     def report(self) -> dict[str, Any]:
-        return {**build_report(self._store), "pareto": pareto.front(self)}
+        return {**build_report(self._store), "pareto": pareto.front(self.task.spec, self.nodes())}
 
     def rows(self) -> list[NodeRow]:
         """Every node's row of the report's tables: its effect against its parent and why it

@@ -92,7 +92,8 @@ def run_parts(run: Run, key: str, env: Environment, cache: PlotCache) -> dict[st
         "nodes": f.nodes_table(report, link),
         # its scatter is drawn with matplotlib: again only when a node changed
         "pareto": cache.get(("pareto", str(run.run_dir), _nodes_state(run)),
-                            lambda: pareto.html_section(report, link)) or "",
+                            lambda: pareto.html_section(
+                                report, link, plots.pareto_svg(report.get("pareto")))) or "",
     }
     return {"live": live, "status": report["status"], "report": report, "parts": parts}
 
