@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from recursor.store import Node, NodeStatus
+from recursor.store import EvalStatus, Node, NodeStatus
 from recursor.store.verdicts import (
     ConfirmVerdict,
     ParentFailedVerdict,
@@ -249,7 +249,7 @@ def _stop_detail(v: Any, parent: int | None) -> str:
 
 
 def _failed(node: Node, metric: str, timeout_seconds: float | None) -> Why:
-    failed = [e for e in node.evaluations if e.status.value == "failed"]
+    failed = [e for e in node.evaluations if e.status is EvalStatus.FAILED]
     if not node.evaluations and not node.workspace:
         # a node is stored without program files only when its patch did not apply
         return Why("failed", "failed: did not apply", node.reason or "")
