@@ -145,6 +145,30 @@ def test_a_small_window_gets_the_compact_brief(tiny_lm_store):
     assert "compact brief" in small.calls[0].detail and "compact" not in big.calls[0].detail
 
 
+def test_the_brief_setting_forces_its_form_and_caps_the_ideas_listed(tiny_lm_store):
+    task, store = tiny_lm_store
+    ctx = context(task, store)
+    listed = [line for line in task_brief(ctx).splitlines() if line.startswith("- ")
+              and line.endswith(tuple(f"({i.category})" for i in task.ideas))]
+    assert len(listed) > 6
+    capped = task_brief(ctx, ideas=2)
+    assert sum(capped.count(line) for line in listed) == 2
+    with FakeLLM([BATCH]) as llm:
+        r = researcher(llm, store, context_tokens=32_000)
+        r.brief = "compact"  # fits whole, sent compact
+        forced = r.propose(ctx)
+        assert "def train(args):\n    ...\n" in llm.requests[0].prompt
+    assert "compact brief" in forced.calls[0].detail
+    with pytest.raises(ValueError, match="unknown brief form 'short'"):
+        LLMResearcher(r.endpoint, brief="short")
+    # from the run's settings, through the factory, to every researcher and the library
+    config = RunConfig(proposer="mixed", models=(r.endpoint.to_json(),), brief="compact",
+                       brief_ideas=3, idea_rule="cheapest")
+    team = build_proposer(config, store, task)
+    assert {(x.brief, x.brief_ideas) for x in team.researchers} == {("compact", 3)}
+    assert team.library._proposer.rule == "cheapest"
+
+
 def test_the_brief_states_the_machine_and_the_files(tiny_lm_store):
     task, store = tiny_lm_store
     brief = task_brief(context(task, store))

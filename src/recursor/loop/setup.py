@@ -27,11 +27,12 @@ from recursor.loop.jobs import resolve_data
 from recursor.loop.lock import RunLock
 from recursor.loop.progress import Observer
 from recursor.loop.snapshot import SNAPSHOT, run_task_snapshot
-from recursor.policy import make_policy
+from recursor.policy import Tuning, make_policy
 from recursor.proposer import Proposer
 from recursor.proposer.factory import build_proposer
 from recursor.proposer.llm.endpoint import load_models, parse_model
 from recursor.settings import SETTINGS, Launch, keywords
+from recursor.settings.process import load_process, with_process
 from recursor.store import RunStore
 from recursor.task import Task, load_task
 
@@ -143,7 +144,8 @@ def drive(store: RunStore, observer: Observer | None = None,
             task,
             config,
             proposer=proposer or build_proposer(config, store, task),
-            policy=make_policy(config.policy, task.spec.search),
+            policy=make_policy(config.policy, task.spec.search,
+                               Tuning(config.exploration, config.descendant_credit)),
             workers=workers,
             data_paths=data_paths,
             sandbox=sandbox,
@@ -165,6 +167,8 @@ def research(task: str | Path, *, ideas: Sequence[Path | str] = (), observer: Ob
     run folder."""
     given = keywords(settings, SETTINGS)
     launch = Launch.from_keywords(given)
+    if launch.process is not None:
+        given = with_process(given, settings, load_process(launch.process))
     # the model names become stored endpoints with the launch settings that say how to reach them
     endpoints = _endpoints(given["models"], launch.models_file, launch.base_url,
                            launch.context_tokens)

@@ -17,6 +17,20 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """The research-process settings a policy reads (run settings `exploration` and
+    `descendant_credit`, recursor.settings): how much a less-tried parent is preferred, and how
+    much a parent's own children's gains count towards extending it again. The defaults are
+    the policies' behaviour before these were settings."""
+
+    exploration: float = 1.0
+    descendant_credit: float = 0.0
+
+
+DEFAULT_TUNING = Tuning()
+
+
+@dataclass(frozen=True)
 class SearchView:
     nodes: tuple[Node, ...]
     frontier: tuple[Node, ...]
@@ -34,6 +48,24 @@ class SearchView:
     def attempts(self, node: Node) -> int:
         return sum(1 for n in self.nodes if n.parent_id == node.id)
 
+    def children_gain(self, node: Node) -> float:
+        """The mean gain of the node's decided children over it, as a fraction of the run's
+        best improvement over the baseline (0 for a child that was not accepted, or that did
+        no better): how productive extending this node has been. 0 with no child yet."""
+        children = [n for n in self.nodes if n.parent_id == node.id and n.decided_at is not None]
+        baseline = next((n for n in self.nodes if n.is_baseline), None)
+        if not children or baseline is None:
+            return 0.0
+        best = max(self.quality(n) for n in self.nodes
+                   if n.is_baseline or n.status == "accepted")
+        span = best - self.quality(baseline)
+        if span <= 0:
+            return 0.0
+        own = self.quality(node)
+        gains = [max(0.0, self.quality(c) - own) / span if c.status == "accepted" else 0.0
+                 for c in children]
+        return sum(gains) / len(gains)
+
     @property
     def candidates(self) -> int:
         return sum(1 for n in self.nodes if not n.is_baseline)
@@ -50,9 +82,10 @@ class SearchPolicy(Protocol):
         ...
 
     @classmethod
-    def from_search(cls, search: SearchSpec | None) -> SearchPolicy:
-        """The policy set up from the task's `[search]` table (None: the defaults). Only the
-        policies that read the table override this; the others take no settings."""
+    def from_search(cls, search: SearchSpec | None, tuning: Tuning = DEFAULT_TUNING) -> SearchPolicy:
+        """The policy set up from the task's `[search]` table (None: the defaults) and the
+        run's `tuning`. Only the policies that read them override this; the others take no
+        settings."""
         return cls()
 
 

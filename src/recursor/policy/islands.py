@@ -46,7 +46,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from recursor.policy.base import IslandPolicy, SearchView
+from recursor.policy.base import DEFAULT_TUNING, IslandPolicy, SearchView, Tuning
 from recursor.policy.best_first import BestFirstPolicy
 from recursor.store.records import Node, NodeStatus
 
@@ -71,18 +71,21 @@ def _accepted_by(node: Node, t: float) -> bool:
 class IslandsPolicy(IslandPolicy):
     name = "islands"
 
-    def __init__(self, islands: int = 3, migration_interval: int = 8, exploration: float = 1.0):
+    def __init__(self, islands: int = 3, migration_interval: int = 8, exploration: float = 1.0,
+                 descendant_credit: float = 0.0):
         if islands < 1 or migration_interval < 1:
             raise ValueError("islands and migration_interval must be at least 1")
         self.islands = islands
         self.migration_interval = migration_interval
         self.exploration = exploration
+        self.descendant_credit = descendant_credit
 
     @classmethod
-    def from_search(cls, search: SearchSpec | None) -> IslandsPolicy:
+    def from_search(cls, search: SearchSpec | None, tuning: Tuning = DEFAULT_TUNING) -> IslandsPolicy:
         if search is None:
-            return cls()
-        return cls(islands=search.islands, migration_interval=search.migration_interval)
+            return cls(exploration=tuning.exploration, descendant_credit=tuning.descendant_credit)
+        return cls(islands=search.islands, migration_interval=search.migration_interval,
+                   exploration=tuning.exploration, descendant_credit=tuning.descendant_credit)
 
     def island_of(self, node_id: int, view: SearchView) -> int:
         """The island of a node of the view; -1 for the baseline (it is in every island)."""
@@ -101,7 +104,7 @@ class IslandsPolicy(IslandPolicy):
         # the island's own best-first; the bonus still counts the run's proposals, so a node tried
         # often by its island yields to a less-tried one as it would under best-first
         scoped = dataclasses.replace(view, frontier=tuple(pool or view.frontier))
-        return BestFirstPolicy(self.exploration).select_parent(scoped)
+        return BestFirstPolicy(self.exploration, self.descendant_credit).select_parent(scoped)
 
     def _pool(self, layout: _Layout, island: int, view: SearchView) -> list[Node]:
         own = [n for n in view.frontier if layout.island.get(n.id) == island]

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from recursor.policy.base import SearchPolicy, SearchView
+from recursor.policy.base import DEFAULT_TUNING, SearchPolicy, SearchView, Tuning
 from recursor.store.records import Node, NodeStatus
 
 if TYPE_CHECKING:
@@ -83,8 +83,10 @@ class MapElitesPolicy(SearchPolicy):
         self.exploration = exploration
 
     @classmethod
-    def from_search(cls, search: SearchSpec | None) -> MapElitesPolicy:
-        return cls() if search is None else cls(descriptors=search.descriptors)
+    def from_search(cls, search: SearchSpec | None, tuning: Tuning = DEFAULT_TUNING) -> MapElitesPolicy:
+        if search is None:
+            return cls(exploration=tuning.exploration)
+        return cls(descriptors=search.descriptors, exploration=tuning.exploration)
 
     def cell(self, node: Node, view: SearchView) -> tuple:
         """The node's cell: its descriptors, in the order given to the constructor."""

@@ -22,7 +22,9 @@ can be shown to a person (`recursor show` keeps each prompt). It holds:
 A small model has a small context window: `compact=True` gives a shorter brief (the last few
 entries of the history, a few library ideas, and large editable files as an outline whose bodies
 are elided with `...`, which the applier's elision rule takes back), for a researcher whose
-model would not fit the whole one (`Endpoint.context_tokens`).
+model would not fit the whole one (`Endpoint.context_tokens`). The run's `brief` setting forces
+either form, and `brief_ideas` caps the library ideas shown: a shape of the brief, never its
+words, so that a search over research processes cannot write a task's answers into it.
 """
 
 from __future__ import annotations
@@ -91,8 +93,12 @@ def outcome(node: Node, metric: str, seeds: Sequence[int] | None = None) -> str:
     return f"{node.status.value}{value}: {reason}" if reason else f"{node.status.value}{value}"
 
 
-def task_brief(ctx: ProposalContext, compact: bool = False) -> str:
-    """The brief for `ctx.parent`, as Markdown: whole, or `compact` for a small context."""
+BRIEF_FORMS = ("auto", "full", "compact")  # the `brief` setting's choices
+
+
+def task_brief(ctx: ProposalContext, compact: bool = False, ideas: int | None = None) -> str:
+    """The brief for `ctx.parent`, as Markdown: whole, or `compact` for a small context;
+    `ideas` caps the library ideas listed (default: all, or a few when compact)."""
     spec = ctx.task.spec
     metric, seeds = spec.metric.name, spec.seeds.values
     direction = "lower is better" if spec.minimize else "higher is better"
@@ -113,9 +119,14 @@ def task_brief(ctx: ProposalContext, compact: bool = False) -> str:
         # the directions last, nearest the request: a small model takes its idea from what it
         # read last (after the history, it echoed the history's titles and the task's goal)
         _discoveries(ctx, COMPACT_DISCOVERIES if compact else MAX_DISCOVERIES),
-        _library(ctx, COMPACT_IDEAS if compact else None),
+        _library(ctx, _fewest(ideas, COMPACT_IDEAS if compact else None)),
     ]
     return "\n\n".join(p for p in parts if p)
+
+
+def _fewest(*caps: int | None) -> int | None:
+    given = [c for c in caps if c is not None]
+    return min(given) if given else None
 
 
 def _facts(ctx: ProposalContext) -> str:

@@ -28,6 +28,11 @@ class ProposerConfig(Protocol):
     embeddings: Mapping[str, Any] | None
     agent_command: Sequence[str]
     agent_timeout: float
+    idea_rule: str
+    idea_exploration: float
+    idea_weights: Mapping[str, float]
+    brief: str
+    brief_ideas: int | None
 
 
 # (config, store, task or None) -> the proposer; `task` picks the default personas of its family
@@ -41,7 +46,12 @@ def build_proposer(config: ProposerConfig, store: RunStore, task: Task | None = 
 
 
 def _library(config: ProposerConfig, store: RunStore, task: Task | None) -> Proposer:
-    return LibraryProposer()
+    return library_of(config)
+
+
+def library_of(config: ProposerConfig) -> LibraryProposer:
+    """The built-in library proposer with the run's choice rule."""
+    return LibraryProposer(config.idea_rule, config.idea_exploration, config.idea_weights)
 
 
 def _agent(config: ProposerConfig, store: RunStore, task: Task | None) -> Proposer:
@@ -92,8 +102,9 @@ def _team(config: ProposerConfig, store: RunStore, task: Task | None) -> Propose
             researchers.append(LLMResearcher(endpoint, name, max_repairs=config.max_repairs,
                                              novelty=novelty, read_patch=read_patch,
                                              client=client,
-                                             family=tuple(config.personas or family)))
-    library = LibraryProposer() if config.proposer == "mixed" else None
+                                             family=tuple(config.personas or family),
+                                             brief=config.brief, brief_ideas=config.brief_ideas))
+    library = library_of(config) if config.proposer == "mixed" else None
     return Team(researchers, library, config.library_share if library else 0.0)
 
 

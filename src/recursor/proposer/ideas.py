@@ -14,13 +14,26 @@ hold yet (two ideas in either order on two branches are one program). It prefers
 5. ideas rejected or failed elsewhere (an idea rejected on one branch can still win on another).
 
 Within a tier the choice is random, seeded by the run's state (past discoveries go in their
-order), and the reason is recorded. A discovery proposed again keeps its id in the idea's key
+order), and the reason is recorded. The run's `idea_rule` setting changes how the ideas after the
+past discoveries are ordered, by the ideas' features only (their category and the size of their
+patch), never by their names:
+
+- `tiers` (the default): by tier, then at random;
+- `cheapest`: by tier, then the smallest patch first (the least to go wrong), then at random;
+- `prior`: by tier, then by the weight of the idea's category (`idea_weights`, 1 unless given),
+  then at random: what other tasks taught, as a preference over kinds of idea;
+- `bandit`: by the category's upper confidence bound on this run's acceptance rate (UCB1 with
+  constant `idea_exploration`; a category not yet tried first), then by tier, then at random.
+
+A discovery proposed again keeps its id in the idea's key
 (`discovery:<id>`), so the report can say which accepted steps came from the library.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable, Mapping
 
 from recursor import patch as patches
 from recursor.discoveries.records import Discovery, program_hash
@@ -37,6 +50,7 @@ TIERS = (
     "tried elsewhere in this run without success; retried on a new parent",
 )
 DISCOVERY = "discovery:"
+RULES = ("tiers", "cheapest", "prior", "bandit")  # the `idea_rule` setting's choices
 
 
 def discovery_idea(d: Discovery) -> LibraryIdea:
@@ -51,7 +65,13 @@ def discovery_idea(d: Discovery) -> LibraryIdea:
 class LibraryProposer:
     name = "library"
 
-    def __init__(self) -> None:
+    def __init__(self, rule: str = "tiers", exploration: float = 1.0,
+                 weights: Mapping[str, float] | None = None) -> None:
+        if rule not in RULES:
+            raise ValueError(f"unknown idea rule {rule!r}; choose {', '.join(RULES)}")
+        self.rule = rule
+        self.exploration = exploration
+        self.weights = dict(weights or {})
         # (node, idea) -> program_hash of the result, None: does not apply; nodes are immutable
         self._results: dict[tuple[int, str], str | None] = {}
         self._ideas: dict[str, LibraryIdea | None] = {}  # discovery id -> as an idea
@@ -123,17 +143,16 @@ class LibraryProposer:
                 return 2
             return 3 if not seen else 4
 
-        best = min(tier(i) for i in candidates)
-        pool = [i for i in candidates if tier(i) == best]
-        if best == 0:
+        if any(tier(i) == 0 for i in candidates):
+            pool = [i for i in candidates if tier(i) == 0]
             choice = pool[0]  # in the order they were found: each built on the one before
             reason = f"{TIERS[0]}, tried first ({len(pool)} left that apply to node {ctx.parent.id})"
         else:
-            choice = random.Random(ctx.seed).choice(pool)
+            choice, why = self._choose(candidates, tier, ctx)
             like = by_key.get(choice.key) or by_kind.get(choice.category)
-            reason = (f"{TIERS[best]}{f' ({like})' if best == 2 else ''}; picked at random "
-                      f"among {len(pool)} such ideas ({len(candidates)} applicable to node "
-                      f"{ctx.parent.id})")
+            best = tier(choice)
+            reason = (f"{TIERS[best]}{f' ({like})' if best == 2 else ''}; {why} "
+                      f"({len(candidates)} applicable to node {ctx.parent.id})")
         idea = Idea(
             title=choice.title,
             hypothesis=choice.hypothesis,
@@ -146,3 +165,53 @@ class LibraryProposer:
         )
         return Proposal(idea=idea, patch_text=choice.patch_text)
 
+    def _choose(self, candidates: list[LibraryIdea], tier: Callable[[LibraryIdea], int],
+                ctx: ProposalContext) -> tuple[LibraryIdea, str]:
+        """The idea the rule ranks first, ties broken at random, and why, in words."""
+        if self.rule == "bandit":
+            ucb = self._bandit(ctx)
+            top = max(ucb(i.category) for i in candidates)
+            pool = [i for i in candidates if ucb(i.category) == top]
+            first = min(tier(i) for i in pool)
+            pool = [i for i in pool if tier(i) == first]
+            why = (f"category {pool[0].category} has the highest upper bound on this run's "
+                   f"acceptance rate ({'untried' if math.isinf(top) else f'{top:.2f}'}); picked "
+                   f"at random among {len(pool)} such ideas")
+        else:
+            first = min(tier(i) for i in candidates)
+            pool = [i for i in candidates if tier(i) == first]
+            why = f"picked at random among {len(pool)} such ideas"
+            if self.rule == "cheapest":
+                least = min(_size(i) for i in pool)
+                pool = [i for i in pool if _size(i) == least]
+                why = f"the smallest patch ({least} lines); picked at random among {len(pool)}"
+            elif self.rule == "prior":
+                most = max(self.weights.get(i.category, 1.0) for i in pool)
+                pool = [i for i in pool if self.weights.get(i.category, 1.0) == most]
+                why = (f"categories weighted {most:g} by the prior; picked at random among "
+                       f"{len(pool)}")
+        return random.Random(ctx.seed).choice(pool), why
+
+    def _bandit(self, ctx: ProposalContext) -> Callable[[str], float]:
+        """UCB1 over idea categories: this run's decided library ideas, accepted or not."""
+        tried: dict[str, int] = {}
+        won: dict[str, int] = {}
+        for n in ctx.nodes:
+            if n.idea and n.idea.key and n.decided_at is not None:
+                tried[n.idea.category] = tried.get(n.idea.category, 0) + 1
+                won[n.idea.category] = won.get(n.idea.category, 0) + (
+                    n.status is NodeStatus.ACCEPTED)
+        total = sum(tried.values())
+
+        def ucb(category: str) -> float:
+            n = tried.get(category, 0)
+            if n == 0:
+                return math.inf
+            return won[category] / n + self.exploration * math.sqrt(2 * math.log(total) / n)
+
+        return ucb
+
+
+def _size(idea: LibraryIdea) -> int:
+    """An idea's patch size in lines: the feature `cheapest` ranks by."""
+    return len(idea.patch_text.strip().splitlines())

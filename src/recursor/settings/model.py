@@ -93,6 +93,41 @@ def _proposers() -> Iterable[str]:
     return PROPOSERS
 
 
+def _idea_rules() -> Iterable[str]:
+    from recursor.proposer.ideas import RULES
+
+    return RULES
+
+
+def _categories() -> Iterable[str]:
+    import typing
+
+    from recursor.task.ideas import Category
+
+    return typing.get_args(Category)
+
+
+def _weights(given: list[str] | None) -> dict[str, float]:
+    """`--idea-weight CATEGORY=W`, repeated."""
+    out = {}
+    for item in given or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SettingsError(f"--idea-weight {item!r}: give CATEGORY=WEIGHT, e.g. "
+                                "optimizer=2") from None
+        if not sep:
+            raise SettingsError(f"--idea-weight {item!r}: give CATEGORY=WEIGHT")
+    return out
+
+
+def _brief_forms() -> Iterable[str]:
+    from recursor.proposer.brief import BRIEF_FORMS
+
+    return BRIEF_FORMS
+
+
 def _personas() -> Iterable[str]:
     from recursor.proposer.llm.personas import PERSONAS
 
@@ -223,6 +258,40 @@ class RunConfig:
         None, JUDGE, "The metric the search optimises and the judge tests: the task's metric "
         "(default) or one of its secondary metrics (task.toml \\[\\[secondary]]); the others "
         "are still recorded.")
+    # the research process (a process file sets these: recursor.settings.process); last, so
+    # that the stored JSON keeps the order of runs stored before them
+    exploration: float = setting(
+        1.0, SEARCH, "best-first, islands, map-elites: the weight of the bonus for parents "
+        "extended less often (UCB1's constant is 1; 0 always extends the best).",
+        check=at_least(0))
+    descendant_credit: float = setting(
+        0.0, SEARCH, "best-first and islands: the weight of a parent's children's mean gain "
+        "over it in its score, so that a parent whose children keep winning is extended again.",
+        check=at_least(0))
+    brief: str = setting(
+        "auto", PROPOSER, "The LLM researchers' brief: full, compact (the last few entries of "
+        "the history, a few library ideas, large files outlined) or auto (full when it fits the "
+        "model's window).", check=OneOf(_brief_forms))
+    brief_ideas: int | None = setting(
+        None, PROPOSER, "Library ideas the LLM researchers' brief lists (default: all; 6 in a "
+        "compact brief).", check=at_least(0))
+    idea_rule: str = setting(
+        "tiers", PROPOSER, "How the built-in library orders its ideas after past discoveries: "
+        "tiers (accepted elsewhere, like other tasks' discoveries, untried, tried; at random "
+        "within), cheapest (smallest patch first within a tier), prior (heavier --idea-weight "
+        "categories first within a tier) or bandit (UCB over idea categories).",
+        check=OneOf(_idea_rules))
+    idea_exploration: float = setting(
+        1.0, PROPOSER, "With --idea-rule bandit: the UCB constant (0: always the category with "
+        "the best acceptance rate so far).", check=at_least(0))
+    idea_weights: dict[str, float] = setting(
+        {}, PROPOSER, "With --idea-rule prior: weights of idea categories (1 unless given), "
+        "e.g. {\"optimizer\": 2}. By category only, never by an idea's name.",
+        check=OneOf(_categories, each=True, noun="idea category"),
+        api=dict[str, float] | None, api_default=None,
+        flags=(Flag("idea_weight", list[str] | None, "Weight of an idea category for --idea-rule "
+                    "prior: CATEGORY=W, repeated."),),
+        from_cli=_weights, to_stored=lambda given: {k: float(v) for k, v in (given or {}).items()})
 
     def __post_init__(self) -> None:
         if self.experiments is None and self.minutes is None:
@@ -240,6 +309,9 @@ class RunConfig:
             found.append(f"proposer {self.proposer} needs at least one model (--model)")
         if self.proposer == "agent" and not self.agent_command:
             found.append("proposer agent needs the agent's command line (--agent-command)")
+        negative = [k for k, w in self.idea_weights.items() if not w >= 0]
+        if negative:
+            found.append(f"idea_weights must be 0 or more (got {', '.join(negative)})")
         return found
 
     @property
@@ -285,6 +357,10 @@ class Launch:
     models_file: Path | str | None = setting(
         None, PROPOSER, "A TOML file of \\[\\[models]] (model, provider, base_url, api_key_env, "
         "price_in, price_out, context_tokens, ...).", cli=Path | None)
+    process: Path | str | None = setting(
+        None, SEARCH, "A research-process file (meta.toml: how ideas are chosen, parents "
+        "picked, candidates stopped, and the brief's shape), whose values the run takes; see "
+        "docs/meta.md.", cli=Path | None)
     mlflow: str | None = setting(
         None, TRACKING, "Log the run to MLflow while it goes: a tracking URI such as "
         "http://mlflow:5000 or sqlite:///mlflow.db ('' for $MLFLOW_TRACKING_URI); "

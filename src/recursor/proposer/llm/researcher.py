@@ -39,7 +39,7 @@ from recursor.audit.admission import Applied, apply_proposal
 from recursor.audit.memorisation import task_corpus
 from recursor.discoveries.records import program_hash
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
-from recursor.proposer.brief import estimate_tokens, is_kernel_task, task_brief
+from recursor.proposer.brief import BRIEF_FORMS, estimate_tokens, is_kernel_task, task_brief
 from recursor.proposer.llm.answer import (
     CATEGORIES,
     KERNEL_CATEGORIES,
@@ -69,8 +69,13 @@ class LLMResearcher:
                  max_repairs: int = 2, novelty: object | None = None,
                  read_patch: Callable[[Node], str] | None = None,
                  client: ChatClient | None = None,
-                 family: tuple[str, ...] = DEFAULT_PERSONAS):
+                 family: tuple[str, ...] = DEFAULT_PERSONAS,
+                 brief: str = "auto", brief_ideas: int | None = None):
+        if brief not in BRIEF_FORMS:
+            raise ValueError(f"unknown brief form {brief!r}; choose {', '.join(BRIEF_FORMS)}")
         self.endpoint = endpoint
+        self.brief = brief  # auto: the whole brief if it fits the model's window, else compact
+        self.brief_ideas = brief_ideas
         self.persona: Persona = persona(persona_name)
         self.max_repairs = max_repairs
         self.novelty = novelty  # a NoveltyFilter; None: no check
@@ -156,8 +161,9 @@ class LLMResearcher:
         request) comes last, after the brief, whose stable parts come first."""
         window = self.endpoint.context_tokens
         text = ""
-        for compact in (False, True):
-            brief = task_brief(ctx, compact=compact)
+        forms = {"auto": (False, True), "full": (False,), "compact": (True,)}[self.brief]
+        for compact in forms:
+            brief = task_brief(ctx, compact=compact, ideas=self.brief_ideas)
             if broken is not None:
                 text = self._repair_request(ctx, broken, brief)
             else:
@@ -168,7 +174,7 @@ class LLMResearcher:
             need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
             if window is None or need <= window:
                 return text, compact
-        return text, True
+        return text, forms[-1]
 
     def _fit(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
         """The conversation as sent: within the model's window, the brief and the last
