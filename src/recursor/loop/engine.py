@@ -27,6 +27,8 @@ from recursor.judge.constraints import Constraint
 from recursor.loop.budget import Budget, queued
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
+from recursor.loop.final import Final
+from recursor.loop.final import describe as describe_final
 from recursor.loop.gates import HeldOut, across_seeds, harness_findings
 from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import Flight, make_job, parent_usage
@@ -77,6 +79,7 @@ class ResearchLoop(ValueLooks):
                                        noise=spec.seeds.noise,
                                        constraints=Constraint.of(spec)))
         self.heldout = HeldOut(task, config.heldout)
+        self.final = Final(task, config.heldout)
         self._flights: dict[int, Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
@@ -93,7 +96,7 @@ class ResearchLoop(ValueLooks):
                             if config.discoveries and config.discoveries_dir else None)
         self.proposals = Proposals(store, task, config, proposer, policy, self.discoveries,
                                    self._event, data_paths)
-        self.budget = Budget(config)
+        self.budget = Budget(config, self.metric)
         self.ahead = config.ahead
 
     # -- the loop --------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class ResearchLoop(ValueLooks):
                     last_beat = time.monotonic()
                 self.observer.on_progress(self.progress())
             end = self._end_reason()
+            self._conclude()
             self.store.set_meta("finished_at", time.time())
             self.store.set_meta("end_reason", end)
             self._event("finished", f"run finished: {end}")
@@ -156,6 +160,14 @@ class ResearchLoop(ValueLooks):
             self.executor.shutdown()
             self.proposals.close()
             self.store.end_session(session, end)
+
+    def _conclude(self) -> None:
+        """The final evaluations' verdicts, once, when every final run is in."""
+        verdicts = self.final.verdicts(self._nodes, self.judge) if self.final else None
+        if verdicts is not None and self.store.meta().get("final") != verdicts:
+            self.store.set_meta("final", verdicts)
+            for v in verdicts:
+                self._event("final", describe_final(v), v.get("node"))
 
     # -- recovery and bookkeeping ----------------------------------------------------------
 
@@ -196,10 +208,25 @@ class ResearchLoop(ValueLooks):
         return self.budget.candidates(self._nodes)
 
     def _done(self) -> bool:
+        return self._searched() and self._pending_final() is None
+
+    def _searched(self) -> bool:
+        """The search is over: nothing undecided or due, and no room or idea for more."""
         undecided = any(n.status is NodeStatus.RUNNING for n in self._nodes.values())
         if undecided or self._pending_heldout() is not None or self.proposals.pending:
             return False
         return self.proposals.ended or not self.budget.room(self._nodes, self.elapsed())
+
+    def _pending_final(self, flying: set | None = None) -> tuple[int, int, str, str] | None:
+        """The next final run (recursor.loop.final), once the search is over."""
+        if not self.final:
+            return None
+        flying = flying if flying is not None else self._flying()
+        return self.final.next_run(self._nodes, self.judge, flying)
+
+    def _flying(self) -> set[tuple[int, int, str]]:
+        return {(f.evaluation.node_id, f.evaluation.seed, f.evaluation.evaluation)
+                for f in self._flights.values()}
 
     def _end_reason(self) -> str:
         spent = self.budget.spent(self._nodes, self.elapsed())
@@ -252,9 +279,8 @@ class ResearchLoop(ValueLooks):
 
     def _pending_evaluation(self) -> tuple[int, int, str, str] | None:
         """(node id, seed, evaluation, stage) of the next run the decisions under way need;
-        then the held-out runs of accepted nodes."""
-        flying = {(f.evaluation.node_id, f.evaluation.seed, f.evaluation.evaluation)
-                  for f in self._flights.values()}
+        then the held-out runs of accepted nodes; once the search is over, the final runs."""
+        flying = self._flying()
         for node in sorted(self._nodes.values(), key=lambda n: n.id):
             if node.status is not NodeStatus.RUNNING:
                 continue
@@ -276,12 +302,13 @@ class ResearchLoop(ValueLooks):
             for node_id, seed in runs:
                 if (node_id, seed, self.metric) not in flying:
                     return node_id, seed, self.metric, step.reason
-        return self._pending_heldout(flying)
+        pending = self._pending_heldout(flying)
+        if pending is None and self._searched():
+            pending = self._pending_final(flying)
+        return pending
 
     def _pending_heldout(self, flying: set | None = None) -> tuple[int, int, str, str] | None:
-        flying = flying if flying is not None else {
-            (f.evaluation.node_id, f.evaluation.seed, f.evaluation.evaluation)
-            for f in self._flights.values()}
+        flying = flying if flying is not None else self._flying()
         return self.heldout.next_accepted(self._nodes, flying)
 
     def _step(self, node: Node) -> Step:

@@ -38,7 +38,7 @@ class HeldOut:
     def __init__(self, task: Task, enabled: bool):
         spec = task.spec
         self.due = ([(ev.name, tuple(spec.seeds.values[:ev.seeds]))
-                     for ev in spec.evaluations if ev.held_out] if enabled else [])
+                     for ev in spec.evaluations if ev.held_out and not ev.final] if enabled else [])
 
     def __bool__(self) -> bool:
         return bool(self.due)

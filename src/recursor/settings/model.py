@@ -258,6 +258,11 @@ class RunConfig:
         None, JUDGE, "The metric the search optimises and the judge tests: the task's metric "
         "(default) or one of its secondary metrics (task.toml \\[\\[secondary]]); the others "
         "are still recorded.")
+    seed_runs: float | None = setting(
+        None, BUDGET, "Compute budget in seed-run equivalents: stop proposing once the "
+        "evaluations' seconds reach this many of the baseline's mean seconds per seed run "
+        "(deterministic under a result cache, which charges a replay its recorded seconds).",
+        check=POSITIVE)
     # the research process (a process file sets these: recursor.settings.process); last, so
     # that the stored JSON keeps the order of runs stored before them
     exploration: float = setting(
@@ -294,7 +299,7 @@ class RunConfig:
         from_cli=_weights, to_stored=lambda given: {k: float(v) for k, v in (given or {}).items()})
 
     def __post_init__(self) -> None:
-        if self.experiments is None and self.minutes is None:
+        if self.experiments is None and self.minutes is None and self.seed_runs is None:
             object.__setattr__(self, "experiments", DEFAULT_EXPERIMENTS)
         found = problems_of(self) + self._conflicts()
         if found:

@@ -149,6 +149,16 @@ class EvaluationSpec(BaseModel):
     held_out: bool = False
     # held-out evaluations only: how many of the task's seeds each accepted node runs it on
     seeds: int = Field(default=2, ge=1)
+    # held-out evaluations only: read once, after the search, on the best node and the baseline
+    # (recursor.loop.final), never on the way
+    final: bool = False
+
+    @model_validator(mode="after")
+    def _final_is_held_out(self) -> EvaluationSpec:
+        if self.final and not self.held_out:
+            raise ValueError(f"evaluation {self.name}: final = true needs held_out = true (a "
+                             "final evaluation is a held-out one read once, at the end)")
+        return self
 
 
 class IdeasSpec(_Strict):
