@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recursor import patch as patches
 from recursor.meta.canaries import KEY, Planted, family, load_canaries, outcome
-from recursor.meta.harness import CANARIES
+from recursor.meta.inner import CANARIES
 from recursor.proposer import LibraryProposer, ProposalContext
 from recursor.store.records import Idea, Node, NodeStatus
 from recursor.task import load_task
