@@ -221,7 +221,7 @@ def test_a_bad_setting_names_itself_and_what_it_allows_and_is_no_budget_problem(
     text = str(err.value)
     assert "unknown persona(s) poet; choose optimizer, architecture, systems" in text
     assert "unknown policy 'random'; choose greedy, best-first, islands or map-elites" in text
-    assert "unknown proposer 'oracle'; choose library, llm, mixed or agent" in text
+    assert "unknown proposer 'oracle'; choose library, llm, mixed, agent or optuna" in text
     assert "unknown sandbox 'docker'; choose auto, bwrap, unshare or none" in text
     assert "budget" not in text
     assert isinstance(err.value, BudgetError)  # what callers caught before

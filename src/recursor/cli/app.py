@@ -59,7 +59,10 @@ MlflowUri = options.option_of("mlflow")
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: messages name task.toml's tables ([[space]]) and extras ('recursor[ray]')
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -113,13 +116,16 @@ def validate(
         _fail(err)
     if problems:
         err_console.print(f"[bold red]task {loaded.name} has {len(problems)} problem(s):[/]")
+        from rich.markup import escape
+
         for p in problems:
-            err_console.print(f"  - {p}", highlight=False, soft_wrap=True)
+            err_console.print(f"  - {escape(p)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     s = loaded.spec
     console.print(f"[green]ok[/] task {s.name}: {len(s.program.files)} program file(s), "
                   f"{len(loaded.ideas)} ideas that apply, metric {s.metric.name} "
-                  f"({s.metric.direction}), {len(s.seeds.values)} seeds, {len(s.data)} data file(s)")
+                  f"({s.metric.direction}), {len(s.seeds.values)} seeds, {len(s.data)} data file(s)"
+                  + (f", a space of {len(s.space)} settings" if s.space else ""))
     if run:
         _validate_run(loaded, seed, sandbox, keep, lines)
 

@@ -108,6 +108,16 @@ def _team(config: ProposerConfig, store: RunStore, task: Task | None) -> Propose
     return Team(researchers, library, config.library_share if library else 0.0)
 
 
+def _optuna(config: ProposerConfig, store: RunStore, task: Task | None) -> Proposer:
+    """Settings drawn by Optuna over the task's [[space]]: a task without one is an error
+    here, when the run starts, not after its baseline."""
+    from recursor.proposer.sampled import OptunaProposer, require_space
+
+    if task is not None:
+        require_space(task)
+    return OptunaProposer(store.files)
+
+
 # name (the `proposer` setting) -> factory; a new proposer is one class and one line here
 PROPOSERS: dict[str, ProposerFactory] = {"library": _library, "llm": _team, "mixed": _team,
-                                         "agent": _agent}
+                                         "agent": _agent, "optuna": _optuna}

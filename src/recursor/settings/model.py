@@ -173,7 +173,9 @@ class RunConfig:
         "start a local Ray instance). The run folder must be on a file system all nodes share.")
     heldout: bool = setting(True, JUDGE, "Run the task's held-out evaluations on accepted nodes.")
     proposer: str = setting(
-        "library", PROPOSER, "Who proposes: library, llm, mixed (llm and library) or agent.",
+        "library", PROPOSER, "Who proposes: library, llm, mixed (llm and library), agent, "
+        "or optuna (settings drawn by Optuna from the space the task declares; pip install "
+        "'recursor\\[optuna]').",
         check=OneOf(_proposers),
         # recursor.run also takes a Proposer object, which the run stores as "library"
         api="Proposer | str | None", api_default=None, to_stored=_proposer_kind)
@@ -195,13 +197,15 @@ class RunConfig:
     max_repairs: int = setting(
         2, PROPOSER, "Times a model's unusable answer is sent back to it, with what is wrong, "
         "per proposal.", check=at_least(0))
-    # None: 0 for the library (instant, and its runs stay deterministic: each proposal sees
-    # every verdict before it), 1 for the others, whose proposals take as long as an experiment
+    # None: 0 for the library and optuna (instant, and their runs stay deterministic: each
+    # proposal sees every verdict before it), 1 for the others, whose proposals take as long
+    # as an experiment
     propose_ahead: int | None = setting(
         None, PROPOSER, "Candidates to propose ahead while every worker is busy, so that a free "
         "worker starts one at once instead of waiting for the proposer (at most N wait; one "
-        "proposal is out at a time; never past the budget). Default: 0 for the library "
-        "(instant; its runs stay deterministic), 1 for llm, mixed and agent.", check=at_least(0))
+        "proposal is out at a time; never past the budget). Default: 0 for the library and "
+        "optuna (instant; their runs stay deterministic), 1 for llm, mixed and agent.",
+        check=at_least(0))
     max_cost: float | None = setting(
         None, PROPOSER, "Stop proposing once model calls have cost this many dollars.",
         check=POSITIVE)
@@ -324,7 +328,7 @@ class RunConfig:
         """`propose_ahead` with its default for the proposer resolved."""
         if self.propose_ahead is not None:
             return self.propose_ahead
-        return 0 if self.proposer == "library" else 1
+        return 0 if self.proposer in ("library", "optuna") else 1
 
     @classmethod
     def from_keywords(cls, values: Mapping[str, Any]) -> Self:

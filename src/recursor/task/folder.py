@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from recursor import patch as patches
 from recursor.errors import PatchError, TaskError
 from recursor.task.ideas import LibraryIdea, load_ideas
+from recursor.task.space import space_problems
 from recursor.task.spec import TaskSpec, validation_problems
 
 BUILTIN = Path(__file__).parent / "builtin"
@@ -128,6 +129,10 @@ def load_task(
     for f in (*spec.program.files, *spec.harness.files):
         if not (root / f).is_file():
             problems.append(f"{f} is listed in {TASK_FILE} but missing from {root}")
+    if spec.space:
+        named = {f: (root / f).read_text() for f in {s.file for s in spec.space}
+                 if (root / f).is_file()}
+        problems += space_problems(spec.space, named)
     ideas: list[LibraryIdea] = []
     ideas_dir = root / spec.ideas.dir
     if ideas_dir.is_dir():

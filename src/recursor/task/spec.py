@@ -185,6 +185,57 @@ class SearchSpec(_Strict):
         return v
 
 
+KEY = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"  # a dotted key of bare TOML keys
+
+
+class SpaceSpec(_Strict):
+    """One setting a sampler may choose (recursor.proposer.sampled): a key of one of the
+    program's editable TOML files, and the values it may take. Exactly one of:
+
+    choices: the values it may take (strings, numbers or booleans);
+    low and high: a range, of floats or, with integer = true, of whole numbers; log = true
+        samples it on a log scale (low must then be above 0)."""
+
+    file: str = Field(description="an editable TOML file of the program")
+    key: str = Field(pattern=KEY, description="a dotted key in it, e.g. stopping.risk")
+    choices: tuple[bool | int | float | str, ...] | None = Field(
+        default=None, min_length=2, description="the values the setting may take")
+    low: int | float | None = None
+    high: int | float | None = None
+    log: bool = Field(default=False, description="sample the range on a log scale")
+    integer: bool = Field(default=False, description="the range holds whole numbers only")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SpaceSpec:
+        where = f"{self.file}: {self.key}"
+        ranged = self.low is not None or self.high is not None
+        if (self.choices is None) == (not ranged):
+            raise ValueError(f"{where}: give exactly one of choices (a list of values) or low "
+                             "and high (a range)")
+        if self.choices is not None:
+            if self.log or self.integer:
+                raise ValueError(f"{where}: log and integer are for a range, not for choices")
+            # True == 1 to Python, not to a TOML file: a value is its type and itself
+            seen = [(type(c), c) for c in self.choices]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"{where}: choices must be distinct")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"{where}: a range needs both low and high")
+        if not self.low < self.high:
+            raise ValueError(f"{where}: low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"{where}: a log-scale range needs low above 0 (got {self.low})")
+        if self.integer and not all(float(b).is_integer() for b in (self.low, self.high)):
+            raise ValueError(f"{where}: an integer range needs whole-number bounds "
+                             f"(got {self.low} and {self.high})")
+        return self
+
+    @property
+    def is_range(self) -> bool:
+        return self.choices is None
+
+
 class TaskSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
@@ -204,6 +255,9 @@ class TaskSpec(_Strict):
     # recorded on every run, shown on the Pareto front, and `--objective` may optimise one
     secondary: tuple[MetricSpec, ...] = ()
     constraints: tuple[ConstraintSpec, ...] = ()
+    # the settings a sampler may choose, in the program's editable TOML files
+    # (recursor.proposer.sampled, `--proposer optuna`)
+    space: tuple[SpaceSpec, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -247,6 +301,31 @@ class TaskSpec(_Strict):
         if unknown:
             raise ValueError(f"constraints on undeclared metrics {unknown}: a constraint names "
                              f"the metric or a [[secondary]] metric ({', '.join(names)})")
+        return v
+
+    @field_validator("space")
+    @classmethod
+    def _space_in_editable_toml(cls, v: tuple[SpaceSpec, ...],
+                                info: ValidationInfo) -> tuple[SpaceSpec, ...]:
+        program = info.data.get("program")
+        found = []
+        for s in v:
+            if not s.file.endswith(".toml"):
+                found.append(f"{s.file}: {s.key}: the file must be a TOML file (.toml)")
+            elif program is not None and s.file not in program.editable:
+                found.append(f"{s.file}: {s.key}: {s.file} is not an editable file of the "
+                             f"program (program.editable: {', '.join(program.editable)})")
+        keys = [(s.file, s.key) for s in v]
+        repeated = sorted({f"{f}: {k}" for f, k in keys if keys.count((f, k)) > 1})
+        if repeated:
+            found.append(f"keys must be distinct: {', '.join(repeated)} declared more than once")
+        # a key and a key inside it: the first would have to be a value and a table at once
+        nested = sorted(f"{f}: {k} holds {f}: {j}" for f, k in keys for g, j in keys
+                        if f == g and j.startswith(k + "."))
+        if nested:
+            found.append(f"a key cannot hold another: {', '.join(nested)}")
+        if found:
+            raise ValueError("; ".join(found))
         return v
 
     @property
