@@ -67,3 +67,26 @@ def test_the_cache_lives_in_the_run_folder_of_the_job(tmp_path):
     assert cache_folder(job) is None
     (run_dir / "run.db").write_text("")
     assert cache_folder(job) == run_dir / "cache"
+
+
+def test_every_point_of_the_declared_space_is_a_process_the_file_schema_takes():
+    import random
+    import tomllib
+
+    from recursor.settings.process import process_of
+    from recursor.task.space import write_values
+
+    base = TASK.program_files()["meta.toml"]
+    rng = random.Random(0)
+    keys = set()
+    for _ in range(50):
+        point = {}
+        for spec in TASK.spec.space:
+            if spec.choices is not None:
+                point[spec.key] = rng.choice(spec.choices)
+            else:
+                point[spec.key] = rng.uniform(spec.low, spec.high)
+        process = process_of(tomllib.loads(write_values(base, point)))
+        keys |= {k for k, v in process.keywords().items() if v != process_of({}).keywords()[k]}
+    # and the space reaches the library's rule, the parent choice and the stop levels
+    assert {"idea_rule", "policy", "exploration", "descendant_credit", "stop_risk"} <= keys
