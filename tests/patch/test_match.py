@@ -242,3 +242,24 @@ def test_a_misquoted_line_the_replacement_keeps_stays_as_the_file_has_it():
         "class ModelNew(nn.Module):\n"
         "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
         "        return x / (1 + torch.exp(-2 * x))\n")
+
+
+def test_a_change_the_parent_already_has_is_named_as_such_not_suggested_again():
+    # recorded from the 1.5B model: node 2 had made block_size 64 -> 32, and the model, reading
+    # that lineage, sent the same change to node 2 again, quoting the value it saw in the history
+    from recursor import patch as patches
+    from recursor.errors import PatchApplyError
+
+    files = {"train.py": "vocab_size = 256\nblock_size = 32  # context length in bytes\n"
+                         "n_layer = 4\n"}
+    again = "train.py\n<<<<<<< SEARCH\nblock_size = 64\n=======\nblock_size = 32\n>>>>>>> REPLACE\n"
+    with pytest.raises(PatchApplyError) as err:
+        patches.apply(patches.parse_any(again), files)
+    said = str(err.value)
+    assert "the file has this change already" in said and "would read" not in said
+    # a real change quoted with the stale value still gets the block written out with the file's
+    # own lines, ready to send back
+    other = again.replace("=======\nblock_size = 32", "=======\nblock_size = 128")
+    with pytest.raises(PatchApplyError) as err:
+        patches.apply(patches.parse_any(other), files)
+    assert "would read" in str(err.value) and "already" not in str(err.value)

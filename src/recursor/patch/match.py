@@ -368,11 +368,24 @@ def _nearest(file: _Lines, want: Sequence[str], scored: list | None = None,
     differs = _first_difference(want, real)
     if differs:
         out.append(differs)
-    if replace is not None and score >= SUGGEST_MIN:
+    if replace is not None and score >= SUGGEST_MIN and _same_code(file, a, b, replace):
+        # the block rewritten with the real lines would change nothing: the model is making a
+        # change its parent already has (a small model copies the lineage it read); a block
+        # that does nothing would only come back
+        out.append("Those lines already read as your REPLACE writes them: the file has this "
+                   "change already (an earlier step made it). Do not send it again: propose a "
+                   "change the file does not have yet.")
+    elif replace is not None and score >= SUGGEST_MIN:
         out += ["Written with those lines, the block would read:",
                 file.path, "<<<<<<< SEARCH", *real, "=======", *replace.rstrip("\n").split("\n"),
                 ">>>>>>> REPLACE"]
     return "\n".join(out)
+
+
+def _same_code(file: _Lines, a: int, b: int, replace: str) -> bool:
+    """Whether the file's lines a..b are `replace`, comments and indentation aside."""
+    mine = [c.strip() for c in code_parts(replace.rstrip("\n").split("\n"), file.path)]
+    return [c for c in mine if c] == [c.strip() for c in file.code[a:b] if c.strip()]
 
 
 def _first_difference(want: Sequence[str], real: Sequence[str]) -> str:
