@@ -53,6 +53,7 @@ def headline(report: dict[str, Any]) -> list[str]:
                      f"path {' → '.join(str(i) for i in best['lineage'])}")
     elif base:
         lines.append("no candidate was proven better than the baseline")
+    lines += _yield_line(report)
     c = report["counts"]
     lines.append(f"{c['experiments']} experiments: {c['accepted']} accepted, {c['rejected']} "
                  f"rejected, {c['failed']} failed, {c['stopped_early']} stopped early"
@@ -80,6 +81,17 @@ def headline(report: dict[str, Any]) -> list[str]:
         lines.append(f"diversity: {len(d['categories_tried'])} idea categories tried, "
                      f"{len(d['categories_accepted'])} accepted, on {d['branches']} branch(es)")
     return lines
+
+
+def _yield_line(report: dict[str, Any]) -> list[str]:
+    """The run's anytime research yield (recursor.report.anytime), in its own words."""
+    if "anytime_yield" not in report:  # a report dict made without the read model
+        return []
+    found = report["anytime_yield"]
+    if found is None:
+        return [f"anytime yield: not measured yet (the baseline has no finished "
+                f"{report['metric']['name']} run to count compute in)"]
+    return [found["text"]]
 
 
 def _value_lines(report: dict[str, Any]) -> list[str]:

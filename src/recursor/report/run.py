@@ -8,6 +8,7 @@ from typing import Any
 
 from recursor.loop.snapshot import run_task_snapshot
 from recursor.report import pareto
+from recursor.report.anytime import AnytimeYield, anytime_yield
 from recursor.report.rows import NodeRow
 from recursor.report.summary import build_report, run_status, table_rows
 from recursor.settings import RunConfig
@@ -56,7 +57,17 @@ class Run:
         return run_task_snapshot(self._store)
 
     def report(self) -> dict[str, Any]:
-        return {**build_report(self._store), "pareto": pareto.front(self.task.spec, self.nodes())}
+        task, nodes = self.task, self.nodes()
+        found = anytime_yield(task, nodes)
+        return {**build_report(self._store), "pareto": pareto.front(task.spec, nodes),
+                "anytime_yield": None if found is None else found.to_json()}
+
+    def anytime_yield(self, horizon: float | None = None,
+                      heldout: str | None = None) -> AnytimeYield | None:
+        """The run's anytime research yield over `horizon` seed-run equivalents (default: what
+        the run spent), as recursor.report.anytime defines it; None while the baseline has no
+        finished run to count compute in."""
+        return anytime_yield(self.task, self.nodes(), horizon, heldout=heldout)
 
     def rows(self) -> list[NodeRow]:
         """Every node's row of the report's tables: its effect against its parent and why it
