@@ -76,6 +76,7 @@ def inner_run(entry: Mapping[str, Any], run_seed: int, process_file: Path, *, ru
     """Run the process of `process_file` on the task `entry` names (`task`, its `set`
     overrides, `heldout`) with `run_seed`; raises what `recursor.run` raises."""
     import recursor
+    from recursor.errors import RecursorError
     from recursor.meta.canaries import Planted, load_canaries, outcome
     from recursor.proposer.ideas import LibraryProposer
     from recursor.report.anytime import anytime_yield
@@ -101,9 +102,11 @@ def inner_run(entry: Mapping[str, Any], run_seed: int, process_file: Path, *, ru
         audits = audit_outcomes(store.predictions(), nodes, task.spec.minimize)
     finally:
         store.close()
+    found = anytime_yield(task, nodes, horizon=seed_runs)
+    if found is None:  # recursor.run raises first when the baseline fails; this is a guard
+        raise RecursorError(f"the inner run on {task.name} has no finished baseline run")
     return InnerRun(
-        task=task.name, run_seed=run_seed, run_dir=Path(run_dir),
-        anytime=anytime_yield(nodes, task.spec, horizon=seed_runs),
+        task=task.name, run_seed=run_seed, run_dir=Path(run_dir), anytime=found,
         canaries=outcome(nodes), stop_audits=len(audits),
         wrong_stops=sum(1 for a in audits if a.wrong),
         accepted=sum(1 for n in nodes if n.status is NodeStatus.ACCEPTED and not n.is_baseline),

@@ -57,7 +57,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from recursor.store import EvalStatus, Node, NodeStatus
+from recursor.loop.budget import seed_run_seconds
+from recursor.store import Node, NodeStatus
 from recursor.task import Task
 
 
@@ -138,7 +139,7 @@ def anytime_yield(task: Task, nodes: Iterable[Node], horizon: float | None = Non
     if baseline is None:
         return None
     objective, seeds = spec.metric.name, list(spec.seeds.values)
-    unit = _sre_seconds(baseline, objective)
+    unit = seed_run_seconds([baseline], objective)  # the compute budget's unit too
     if unit is None:
         return None
     threads = spec.limits.threads
@@ -173,13 +174,6 @@ def anytime_yield(task: Task, nodes: Iterable[Node], horizon: float | None = Non
     area = _area(points, h)
     return AnytimeYield(tuple(points), total, spent.total * threads / 3600, h, area,
                         area / h if h > 0 else 0.0, metric, fallback, unit, threads)
-
-
-def _sre_seconds(baseline: Node, evaluation: str) -> float | None:
-    """The baseline's mean seconds per finished run of the public evaluation."""
-    runs = [e.seconds for e in baseline.evaluations if e.evaluation == evaluation
-            and e.status is EvalStatus.OK and e.seconds]
-    return sum(runs) / len(runs) if runs else None
 
 
 class _Spent:
