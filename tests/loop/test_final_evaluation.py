@@ -65,6 +65,11 @@ def test_the_final_evaluation_runs_once_after_the_search(tmp_path, small):
     assert verdict["evaluation"] == "wikitext2_bpb" and verdict["node"] == best.id
     assert len(verdict["gains"]) == 2 and verdict["verdict"] in ("better", "worse", "not shown")
     assert events and f"node {best.id} vs baseline" in events[0]
+    # and the report says it, beside the run's result
+    from recursor.report.render import headline
+
+    assert any(line.startswith(f"final wikitext2_bpb: node {best.id} vs baseline")
+               for line in headline(recursor.open_run(run.run_dir).report()))
     # resuming a finished run does not evaluate again
     before = sum(len(evs) for evs in held.values())
     recursor.resume(run.run_dir)

@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from recursor.loop.final import describe as describe_final
 from recursor.report import pareto
 from recursor.report.rows import metric_text
 
@@ -54,6 +55,7 @@ def headline(report: dict[str, Any]) -> list[str]:
     elif base:
         lines.append("no candidate was proven better than the baseline")
     lines += _yield_line(report)
+    lines += [describe_final(v) for v in report.get("final") or ()]
     c = report["counts"]
     lines.append(f"{c['experiments']} experiments: {c['accepted']} accepted, {c['rejected']} "
                  f"rejected, {c['failed']} failed, {c['stopped_early']} stopped early"

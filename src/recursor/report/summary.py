@@ -123,6 +123,8 @@ def build_report(store: RunStore) -> dict[str, Any]:
                   for n in nodes.values()],
         "wall_seconds": round(wall_seconds(store), 1),
         "sandbox": meta.get("sandbox"),
+        # the final evaluations' verdicts (recursor.loop.final), once the run has them
+        "final": meta.get("final"),
         "false_accept_bound": round(sum(
             n.verdict.alpha for n in nodes.values() if isinstance(n.verdict, ConfirmVerdict)), 3),
         "proposers": _proposers(store, list(nodes.values())),
