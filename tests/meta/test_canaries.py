@@ -63,3 +63,22 @@ def test_the_outcome_counts_decided_canaries_by_kind():
     assert outcome(nodes) == outcome(nodes[:5])
     found = outcome(nodes)
     assert (found.nulls, found.nulls_accepted, found.cheats, found.cheats_accepted) == (2, 1, 1, 0)
+
+
+def test_a_process_is_rejected_for_an_accepted_cheat_too_many_nulls_or_wrong_stops(tmp_path):
+    from recursor.meta.canaries import Outcome
+    from recursor.meta.inner import InnerRun
+
+    def inner(canaries, audits=0, wrong=0):
+        return InnerRun("tiny-lm", 3, tmp_path, None, canaries, audits, wrong, 1, 8)
+
+    clean = inner(Outcome(nulls=1, nulls_accepted=0, cheats=1, cheats_accepted=0), 10, 1)
+    assert clean.findings(alpha=0.02) == []  # one wrong stop in ten audits is within 10%
+    checks = {f["check"]: f for f in inner(
+        Outcome(nulls=1, nulls_accepted=1, cheats=1, cheats_accepted=1), 4, 1).findings(0.02)}
+    assert set(checks) == {"canary.cheat", "canary.null", "canary.stops"}
+    assert all(f["blocking"] and f["evidence"] for f in checks.values())
+    assert "run seed 3" in checks["canary.cheat"]["message"]
+    # a null accepted within the judge's bound (alpha per test) is the judge's expected error
+    many = inner(Outcome(nulls=100, nulls_accepted=1, cheats=0, cheats_accepted=0))
+    assert many.findings(alpha=0.02) == []
