@@ -19,6 +19,7 @@ from types import MappingProxyType
 from recursor.audit.admission import blocked_reason
 from recursor.errors import IntegrityError, RecursorError
 from recursor.executor.base import Executor
+from recursor.executor.cache import CachedExecutor
 from recursor.executor.job import JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
@@ -29,7 +30,7 @@ from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.loop.gates import HeldOut, across_seeds, harness_findings
 from recursor.loop.integrity import Integrity
-from recursor.loop.jobs import Flight, make_job, parent_usage
+from recursor.loop.jobs import Flight, make_job, parent_usage, task_fingerprint
 from recursor.loop.looks import ValueLooks
 from recursor.loop.overhead import OverheadMeter
 from recursor.loop.progress import LoopState, Observer, Progress, SilentObserver, snapshot
@@ -77,6 +78,8 @@ class ResearchLoop(ValueLooks):
                                        noise=spec.seeds.noise,
                                        constraints=Constraint.of(spec)))
         self.heldout = HeldOut(task, config.heldout)
+        # made once: the task folder is the run's snapshot, and its harness is checked anyway
+        self.task_hash = task_fingerprint(task)
         self._flights: dict[int, Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
@@ -109,6 +112,8 @@ class ResearchLoop(ValueLooks):
             self._refresh()
             self._event("sandbox", f"sandbox: {self.sandbox.describe()}")
             self._event("value", self._describe_stopping())
+            if isinstance(self.executor, CachedExecutor):
+                self._event("cache", self.executor.describe(self.sandbox.kind))
             if self.discoveries is not None:
                 self._event("library", self.discoveries.describe())
             if not self._nodes:
@@ -131,6 +136,8 @@ class ResearchLoop(ValueLooks):
                     last_beat = time.monotonic()
                 self.observer.on_progress(self.progress())
             end = self._end_reason()
+            if isinstance(self.executor, CachedExecutor):
+                self._event("cache", self.executor.summary())
             self.store.set_meta("finished_at", time.time())
             self.store.set_meta("end_reason", end)
             self._event("finished", f"run finished: {end}")
@@ -325,7 +332,8 @@ class ResearchLoop(ValueLooks):
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
         job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
                        seed, evaluation, self.data_paths, key=str(ev.id), sandbox=self.sandbox,
-                       parent_usage=parent_usage(parent, evaluation) if parent else ())
+                       parent_usage=parent_usage(parent, evaluation) if parent else (),
+                       task_hash=self.task_hash)
         future = self.executor.submit(job)
         self.meter.submitted(future)
         self._flights[ev.id] = Flight(ev, stage, future, job, time.monotonic())
@@ -374,8 +382,9 @@ class ResearchLoop(ValueLooks):
         self._nodes[node.id] = node
         what = (f"{ev.evaluation}={result.value:.4f}" if result.ok
                 else f"failed: {result.reason}")
+        cached = " (replayed from the result cache)" if "replayed" in result.metrics else ""
         self._event("evaluated", f"node {node.id} seed {ev.seed} ({flight.stage}): {what} "
-                    f"in {result.seconds:.0f} s", node.id)
+                    f"in {result.seconds:.0f} s{cached}", node.id)
         for f in findings:
             kind = "blocking" if f.blocking else "warning"
             self._event("finding", f"node {node.id} seed {ev.seed}: {f.check} ({kind}): "
