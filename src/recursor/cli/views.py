@@ -15,7 +15,7 @@ import recursor
 from recursor.executor.job import read_metrics, tail
 from recursor.loop.progress import curve_key
 from recursor.report.render import STATUS_STYLE, WHY_STYLE, headline
-from recursor.store import EvalStatus
+from recursor.store import EvalStatus, Evaluation
 
 
 def _clock(seconds: float) -> str:
@@ -107,7 +107,7 @@ def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
         table.add_row(str(e.id), e.evaluation, str(e.seed), e.status.value,
                       f"{e.value:.4f}" if e.value is not None else "–",
                       f"{pv:.4f}" if pv is not None else "", gain,
-                      f"{e.seconds:.0f}" if e.seconds else "", e.reason or "")
+                      f"{e.seconds:.0f}" if e.seconds else "", _note(e))
     parts.append(table)
     if node.findings:
         found = Table(title="auditor findings", header_style="bold")
@@ -137,6 +137,13 @@ def node_view(run_dir: Path, node_id: int, lines: int = 20) -> RenderableType:
                 parts.append(Panel(Text(text), title=f"{name} (seed {chosen.seed}, last {lines} "
                                                      f"lines): {folder / name}"))
     return Group(*parts)
+
+
+def _note(e: Evaluation) -> str:
+    """An evaluation's reason, and whether its result was replayed from a result cache (its
+    seconds are then those of the run that made it)."""
+    notes = ["from cache"] if isinstance(e.metrics.get("replayed"), dict) else []
+    return "; ".join(notes + ([e.reason] if e.reason else []))
 
 
 def applied_line(a: dict) -> str:

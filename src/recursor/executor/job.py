@@ -47,6 +47,12 @@ class Job:
     # writes it into each metrics record (`recursor.harness.Metrics` does) has records nobody
     # else can forge, should the program reach the metrics file under a weaker sandbox
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    # what decides the result beside the config, which the executor cannot see for itself:
+    # the hash of the task folder's read-only content and of the program's files (made where
+    # the job is made, recursor.loop.jobs). A job without both is never replayed from a
+    # result cache (recursor.executor.cache)
+    task_hash: str | None = None
+    program_hash: str | None = None
 
     @property
     def metrics_file(self) -> Path:

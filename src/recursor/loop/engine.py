@@ -19,6 +19,7 @@ from types import MappingProxyType
 from recursor.audit.admission import blocked_reason
 from recursor.errors import IntegrityError, RecursorError
 from recursor.executor.base import Executor
+from recursor.executor.cache import CachedExecutor
 from recursor.executor.job import JobResult
 from recursor.executor.local import kill_orphan
 from recursor.executor.sandbox import Sandbox
@@ -31,7 +32,7 @@ from recursor.loop.final import Final
 from recursor.loop.final import describe as describe_final
 from recursor.loop.gates import HeldOut, across_seeds, harness_findings
 from recursor.loop.integrity import Integrity
-from recursor.loop.jobs import Flight, make_job, parent_usage
+from recursor.loop.jobs import Flight, make_job, parent_usage, task_fingerprint
 from recursor.loop.looks import ValueLooks
 from recursor.loop.overhead import OverheadMeter
 from recursor.loop.progress import LoopState, Observer, Progress, SilentObserver, snapshot
@@ -80,6 +81,8 @@ class ResearchLoop(ValueLooks):
                                        constraints=Constraint.of(spec)))
         self.heldout = HeldOut(task, config.heldout)
         self.final = Final(task, config.heldout)
+        # made once: the task folder is the run's snapshot, and its harness is checked anyway
+        self.task_hash = task_fingerprint(task)
         self._flights: dict[int, Flight] = {}  # evaluation id -> in flight
         self._nodes: dict[int, Node] = {}
         self._noise: Pooled | None = None
@@ -112,6 +115,8 @@ class ResearchLoop(ValueLooks):
             self._refresh()
             self._event("sandbox", f"sandbox: {self.sandbox.describe()}")
             self._event("value", self._describe_stopping())
+            if isinstance(self.executor, CachedExecutor):
+                self._event("cache", self.executor.describe(self.sandbox.kind))
             if self.discoveries is not None:
                 self._event("library", self.discoveries.describe())
             if not self._nodes:
@@ -135,6 +140,8 @@ class ResearchLoop(ValueLooks):
                 self.observer.on_progress(self.progress())
             end = self._end_reason()
             self._conclude()
+            if isinstance(self.executor, CachedExecutor):
+                self._event("cache", self.executor.summary())
             self.store.set_meta("finished_at", time.time())
             self.store.set_meta("end_reason", end)
             self._event("finished", f"run finished: {end}")
@@ -352,7 +359,8 @@ class ResearchLoop(ValueLooks):
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
         job = make_job(self.task, self.store.path(node.workspace), self.store.path(ev.job_dir),
                        seed, evaluation, self.data_paths, key=str(ev.id), sandbox=self.sandbox,
-                       parent_usage=parent_usage(parent, evaluation) if parent else ())
+                       parent_usage=parent_usage(parent, evaluation) if parent else (),
+                       task_hash=self.task_hash)
         future = self.executor.submit(job)
         self.meter.submitted(future)
         self._flights[ev.id] = Flight(ev, stage, future, job, time.monotonic())
@@ -401,8 +409,9 @@ class ResearchLoop(ValueLooks):
         self._nodes[node.id] = node
         what = (f"{ev.evaluation}={result.value:.4f}" if result.ok
                 else f"failed: {result.reason}")
+        cached = " (replayed from the result cache)" if "replayed" in result.metrics else ""
         self._event("evaluated", f"node {node.id} seed {ev.seed} ({flight.stage}): {what} "
-                    f"in {result.seconds:.0f} s", node.id)
+                    f"in {result.seconds:.0f} s{cached}", node.id)
         for f in findings:
             kind = "blocking" if f.blocking else "warning"
             self._event("finding", f"node {node.id} seed {ev.seed}: {f.check} ({kind}): "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recursor.discoveries.records import program_hash
 from recursor.executor.job import Job, JobResult
 from recursor.executor.sandbox import Sandbox
 from recursor.store import EvalStatus, Evaluation, Node
@@ -40,13 +41,16 @@ def make_job(
     sandbox: Sandbox,
     key: str = "",
     parent_usage: Sequence[Mapping[str, Any]] = (),
+    task_hash: str | None = None,
 ) -> Job:
     """A job that runs `task`'s harness on a fresh copy of the program in `program`.
 
     `sandbox` is required: no candidate runs without one (`Sandbox("none")` is the weakest,
     and only when the user asked for it). `parent_usage`: what the harness reported of the
     parent's runs of this evaluation (`usage`, `checkpoint_bytes`), the reference its cost
-    audits compare the candidate with; empty for the baseline.
+    audits compare the candidate with; empty for the baseline. `task_hash`: the task's
+    `task_fingerprint`, when the caller has it already (it is made here otherwise); with the
+    program's hash it goes on the job, for a result cache's key.
     """
     if not isinstance(sandbox, Sandbox):
         raise TypeError("make_job needs the sandbox to run the candidate in (recursor never "
@@ -85,7 +89,39 @@ def make_job(
         scratch_dir=scratch,
         program_source=program,
         workspace_dir=workspace,
+        task_hash=task_hash or task_fingerprint(task),
+        program_hash=program_fingerprint(program),
     )
+
+
+def task_fingerprint(task: Task) -> str:
+    """The identity of a task folder as a seed run sees it: the task's name and every file of
+    its folder but the editable program files (the program's hash holds those) and the idea
+    library (which no harness reads: a run given more ideas runs the same seed runs). The
+    overrides reach the harness in the job's config, which the cache's key holds too."""
+    root = task.root
+    editable = set(task.spec.program.editable)
+    ideas = root / task.spec.ideas.dir
+    digest = hashlib.sha256(task.name.encode() + b"\0")
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if (not path.is_file() or rel in editable or path.is_relative_to(ideas)
+                or "__pycache__" in path.parts or path.suffix == ".pyc"):
+            continue
+        digest.update(rel.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def program_fingerprint(program: Path) -> str | None:
+    """`program_hash` of the program in a folder, read as the store reads a node's program
+    (so it is the hash the loop's integrity check records for the node); None when a file
+    of it is not text."""
+    try:
+        return program_hash({str(p.relative_to(program)): p.read_text()
+                             for p in sorted(program.rglob("*")) if p.is_file()})
+    except (OSError, UnicodeError):
+        return None
 
 
 def _outside(job_dir: Path) -> Path:

@@ -20,6 +20,7 @@ import recursor
 from recursor.discoveries import default_location
 from recursor.errors import BudgetError, TaskError
 from recursor.executor import EXECUTORS, Executor
+from recursor.executor.cache import CachedExecutor
 from recursor.executor.sandbox import detect
 from recursor.loop.config import RunConfig, default_workers
 from recursor.loop.engine import ResearchLoop
@@ -119,9 +120,10 @@ def _add_ideas(target: Path, folders: Sequence[Path | str]) -> None:
 
 
 def make_executor(config: RunConfig, workers: int, threads: int = 1) -> Executor:
-    """The executor the run asks for (`recursor.executor.EXECUTORS`). `threads` is one
-    experiment's CPUs, to size a local Ray instance."""
-    return EXECUTORS[config.executor](workers, threads, config.ray_address)
+    """The executor the run asks for (`recursor.executor.EXECUTORS`), behind the run's result
+    cache if it names one. `threads` is one experiment's CPUs, to size a local Ray instance."""
+    executor = EXECUTORS[config.executor](workers, threads, config.ray_address)
+    return CachedExecutor(executor, config.cache) if config.cache else executor
 
 
 def drive(store: RunStore, observer: Observer | None = None,

@@ -262,6 +262,13 @@ class RunConfig:
         None, JUDGE, "The metric the search optimises and the judge tests: the task's metric "
         "(default) or one of its secondary metrics (task.toml \\[\\[secondary]]); the others "
         "are still recorded.")
+    # resolved when the run is created, as discoveries_dir: a resumed run keeps the same cache
+    cache: str | None = setting(
+        None, EXECUTOR, "A folder of finished seed runs, shared by the runs that name it: a seed "
+        "run it holds (same task, program, seed, evaluation and settings) is replayed with its "
+        "recorded result and seconds instead of run again, and every seed run that ends "
+        "normally under bwrap is kept there (default: no cache).",
+        api=Path | str | None, cli=Path | None, to_stored=_resolved)
     seed_runs: float | None = setting(
         None, BUDGET, "Compute budget in seed-run equivalents: stop proposing once the "
         "evaluations' seconds reach this many of the baseline's mean seconds per seed run "
