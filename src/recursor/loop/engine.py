@@ -29,8 +29,8 @@ from recursor.loop.budget import Budget, queued
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
 from recursor.loop.final import Final
-from recursor.loop.final import describe as describe_final
 from recursor.loop.gates import HeldOut, across_seeds, harness_findings
+from recursor.loop.heldout_runs import HeldOutRuns
 from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import Flight, make_job, parent_usage, task_fingerprint
 from recursor.loop.looks import ValueLooks
@@ -48,7 +48,7 @@ HEARTBEAT_SECONDS = 5.0
 TICK_SECONDS = 1.0
 
 
-class ResearchLoop(ValueLooks):
+class ResearchLoop(ValueLooks, HeldOutRuns):
     def __init__(
         self,
         store: RunStore,
@@ -168,14 +168,6 @@ class ResearchLoop(ValueLooks):
             self.proposals.close()
             self.store.end_session(session, end)
 
-    def _conclude(self) -> None:
-        """The final evaluations' verdicts, once, when every final run is in."""
-        verdicts = self.final.verdicts(self._nodes, self.judge) if self.final else None
-        if verdicts is not None and self.store.meta().get("final") != verdicts:
-            self.store.set_meta("final", verdicts)
-            for v in verdicts:
-                self._event("final", describe_final(v), v.get("node"))
-
     # -- recovery and bookkeeping ----------------------------------------------------------
 
     def _recover(self) -> None:
@@ -223,17 +215,6 @@ class ResearchLoop(ValueLooks):
         if undecided or self._pending_heldout() is not None or self.proposals.pending:
             return False
         return self.proposals.ended or not self.budget.room(self._nodes, self.elapsed())
-
-    def _pending_final(self, flying: set | None = None) -> tuple[int, int, str, str] | None:
-        """The next final run (recursor.loop.final), once the search is over."""
-        if not self.final:
-            return None
-        flying = flying if flying is not None else self._flying()
-        return self.final.next_run(self._nodes, self.judge, flying)
-
-    def _flying(self) -> set[tuple[int, int, str]]:
-        return {(f.evaluation.node_id, f.evaluation.seed, f.evaluation.evaluation)
-                for f in self._flights.values()}
 
     def _end_reason(self) -> str:
         spent = self.budget.spent(self._nodes, self.elapsed())
@@ -313,10 +294,6 @@ class ResearchLoop(ValueLooks):
         if pending is None and self._searched():
             pending = self._pending_final(flying)
         return pending
-
-    def _pending_heldout(self, flying: set | None = None) -> tuple[int, int, str, str] | None:
-        flying = flying if flying is not None else self._flying()
-        return self.heldout.next_accepted(self._nodes, flying)
 
     def _step(self, node: Node) -> Step:
         parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
@@ -433,14 +410,6 @@ class ResearchLoop(ValueLooks):
             self._decide(node, Step("reject", reason=blocked_reason(blocking)))
             return
         self._decide(node, self._step(node))
-
-    def _check_heldout(self, node: Node) -> None:
-        """Once every held-out run of an accepted node is in, flag a public win that lost
-        held-out (a node gated before its accept has had this already)."""
-        parent = self._nodes.get(node.parent_id) if node.parent_id is not None else None
-        if parent is None:
-            return
-        self._add_findings(node, self.heldout.flags(node, parent, self.judge))
 
     def _decide(self, node: Node, step: Step) -> None:
         if step.action == "run":
