@@ -77,6 +77,8 @@ def research(task: str | Path, run_dir: Path, minutes: float, proposer: str,
             f"max_tokens = {args.max_tokens}\ncontext_tokens = {args.context_tokens}\n"
             "timeout = 900.0\nmax_retries = 1\n")
         models = {"models_file": models_file}
+        if args.process is not None:  # the researcher's brief and personas, as a process says
+            models["process"] = args.process
     recursor.run(task, run_dir=run_dir, minutes=minutes, workers=1, proposer=proposer,
                  heldout=False, discoveries=False, overrides=overrides, **models)
     return run_dir
@@ -150,6 +152,9 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=12)
     p.add_argument("--library-minutes", type=float, default=None)
     p.add_argument("--full-budget", action="store_true", help="tiny-lm at its own budget")
+    p.add_argument("--process", type=Path, default=None,
+                   help="a process file (docs/meta.md) for the model's runs: its [researcher] "
+                        "table sets the brief's form, the ideas it lists and the personas")
     p.add_argument("--out", type=Path, default=Path("runs/llm-local"))
     p.add_argument("--report", type=Path, nargs="+", help="only tabulate these LLM run folders")
     p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
