@@ -109,3 +109,25 @@ def test_a_keyword_that_contradicts_the_file_is_an_error():
     assert with_process(given, {"stop_risk": 0.05}, process)["stop_risk"] == 0.05  # same answer
     with pytest.raises(SettingsError, match=r"stop_risk \(0.1 given, 0.05 in the process file\)"):
         with_process(given, {"stop_risk": 0.1}, process)
+
+
+def test_a_run_started_with_a_process_file_stores_its_settings(tmp_path, monkeypatch):
+    import recursor
+    from recursor.loop import setup
+
+    path = tmp_path / "meta.toml"
+    path.write_text("[ideas]\nrule = 'bandit'\n[stopping]\nrisk = 0.05\n")
+    seen = {}
+
+    def drive(store, observer, proposer):  # the run is created; stop before any experiment
+        seen["config"] = RunConfig.from_json(store.meta()["config"])
+
+    monkeypatch.setattr(setup, "drive", drive)
+    recursor.run("tiny-lm", run_dir=tmp_path / "run", process=path, experiments=1)
+    assert seen["config"].idea_rule == "bandit" and seen["config"].stop_risk == 0.05
+    with pytest.raises(SettingsError, match="given both as a keyword and in the process file"):
+        recursor.run("tiny-lm", run_dir=tmp_path / "other", process=path, stop_risk=0.1)
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(SettingsError, match="frozen"):
+        path.write_text("[stopping]\naudit = 0\n")
+        recursor.run("tiny-lm", run_dir=tmp_path / "third", process=path)
