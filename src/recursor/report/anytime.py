@@ -199,12 +199,16 @@ def _gain_metric(task: Task, heldout: str | None, baseline: Node,
         # the run sees the task through its objective, which drops the held-out evaluations
         return None, (f"the run optimises {spec.metric.name}; the task's held-out evaluations "
                       f"measure {task.task_metric} and are not run for it"), []
-    held = [e for e in spec.evaluations if e.held_out]
+    # a final evaluation runs on the result only, never along the curve (recursor.loop.final)
+    held = [e for e in spec.evaluations if e.held_out and not e.final]
     if heldout is not None and heldout not in {e.name for e in held}:
         raise ValueError(f"{heldout!r} is not a held-out evaluation of task {task.name} "
                          f"(it has {', '.join(e.name for e in held) or 'none'})")
     if not held:
-        return None, "the task declares no held-out evaluation", []
+        finals = [e.name for e in spec.evaluations if e.final]
+        return None, ("the task's held-out evaluation is read once, on the result "
+                      f"({', '.join(finals)}; see the final verdict)" if finals
+                      else "the task declares no held-out evaluation"), []
     chosen = next(e for e in held if heldout is None or e.name == heldout)
     seeds = list(spec.seeds.values[:chosen.seeds])
     if not baseline.values(chosen.name, seeds):
