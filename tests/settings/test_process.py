@@ -82,6 +82,11 @@ def test_what_judges_a_process_is_frozen(tmp_path, text, says):
     ("[search]\nexploration = -1", "search.exploration must be 0 or more"),
     ("[stopping]\nrisk = 0.9", "stopping.risk must be between 0 and 0.5"),
     ("colour = 'blue'", "colour: unknown key"),
+    # a score times inf, or 0 times inf, makes the search's choices undefined
+    ("[search]\nexploration = inf", "search.exploration: must be a finite number"),
+    ("[ideas]\nrule = 'prior'\nweights = { optimizer = inf }",
+     "ideas.weights.optimizer: must be a finite number"),
+    ("[stopping]\nrisk = nan", "stopping.risk: must be a finite number"),
 ])
 def test_a_file_that_could_carry_answers_or_breaks_a_check_is_refused(tmp_path, text, says):
     with pytest.raises(SettingsError) as err:

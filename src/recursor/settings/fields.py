@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import textwrap
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +42,8 @@ class Range:
     open: bool = False
 
     def problem(self, name: str, value: Any) -> str | None:
+        if isinstance(value, float) and math.isinf(value):
+            return f"{name} must be a finite number (got {value})"
         try:
             above = value > self.low if self.open else value >= self.low
             below = self.high is None or (value < self.high if self.open else value <= self.high)

@@ -35,6 +35,7 @@ brief, or weight ideas by name, could carry a task's answers into the runs that 
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -154,7 +155,7 @@ def _toml(value: Any) -> str:
 def process_of(data: Mapping[str, Any], where: str = "process") -> Process:
     """A process from a parsed file, with every problem at once: unknown and frozen keys by
     name and reason, and values the run settings' own checks refuse."""
-    frozen = _frozen_keys(data)
+    frozen = _frozen_keys(data) + _infinite(data)
     if frozen:
         raise SettingsError(f"{where}: " + "; ".join(frozen))
     try:
@@ -191,6 +192,18 @@ def _frozen_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
             out.append(f"{prefix}{key}: frozen ({FROZEN[name]}); a process file may not set it")
         elif isinstance(value, Mapping) and not prefix:
             out += _frozen_keys(value, f"{key}.")
+    return out
+
+
+def _infinite(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Numbers that are not finite: TOML writes inf and nan, and a score times inf (or 0 times
+    inf) would make the search's choices undefined, not merely bold."""
+    out = []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out += _infinite(value, f"{prefix}{key}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            out.append(f"{prefix}{key}: must be a finite number (got {value})")
     return out
 
 
