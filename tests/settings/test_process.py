@@ -112,6 +112,8 @@ def test_a_keyword_that_contradicts_the_file_is_an_error():
     given = {"stop_risk": 0.02, "seed": 3}
     assert with_process(given, {"seed": 3}, process)["stop_risk"] == 0.05
     assert with_process(given, {"stop_risk": 0.05}, process)["stop_risk"] == 0.05  # same answer
+    # at its default, as the CLI passes every option: the file's value
+    assert with_process(given, {"stop_risk": 0.02}, process)["stop_risk"] == 0.05
     with pytest.raises(SettingsError, match=r"stop_risk \(0.1 given, 0.05 in the process file\)"):
         with_process(given, {"stop_risk": 0.1}, process)
 
@@ -133,6 +135,18 @@ def test_a_run_started_with_a_process_file_stores_its_settings(tmp_path, monkeyp
     with pytest.raises(SettingsError, match="given both as a keyword and in the process file"):
         recursor.run("tiny-lm", run_dir=tmp_path / "other", process=path, stop_risk=0.1)
     assert not (tmp_path / "other").exists()
+    # the command passes every option, set or not: those left alone yield to the file
+    from typer.testing import CliRunner
+
+    from recursor.cli import app as cli
+
+    result = CliRunner().invoke(cli.app, ["run", "tiny-lm", "--process", str(path),
+                                          "--run-dir", str(tmp_path / "cli"), "--experiments", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen["config"].idea_rule == "bandit" and seen["config"].stop_risk == 0.05
+    result = CliRunner().invoke(cli.app, ["run", "tiny-lm", "--process", str(path),
+                                          "--stop-risk", "0.1", "--run-dir", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "given both" in result.output
     with pytest.raises(SettingsError, match="frozen"):
         path.write_text("[stopping]\naudit = 0\n")
         recursor.run("tiny-lm", run_dir=tmp_path / "third", process=path)

@@ -222,11 +222,16 @@ def load_process(path: Path | str) -> Process:
 
 def with_process(given: Mapping[str, Any], explicit: Mapping[str, Any],
                  process: Process) -> dict[str, Any]:
-    """The keyword values of a run started with a process file: the file's values, where a
-    keyword given explicitly with another value is an error (one setting, two answers)."""
+    """The keyword values of a run started with a process file: the file's values. A keyword
+    given with a value that is neither the setting's default nor the file's is an error (one
+    setting, two answers); one at its default yields to the file, as the CLI passes every
+    option, set or not."""
+    from recursor.settings.model import default
+
     mine = process.keywords()
     clash = [f"{k} ({explicit[k]!r} given, {v!r} in the process file)" for k, v in mine.items()
-             if k in explicit and explicit[k] is not None and _stored(explicit[k]) != _stored(v)]
+             if explicit.get(k) is not None
+             and _stored(explicit[k]) not in (_stored(v), _stored(default(k)))]
     if clash:
         raise SettingsError("given both as a keyword and in the process file: " + ", ".join(clash))
     return {**given, **mine}
