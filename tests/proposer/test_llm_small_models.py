@@ -121,6 +121,26 @@ def test_repeated_repeats_change_persona_and_temperature(tiny_lm_store):
     assert proposal.idea.proposer == "llm:fake-model:optimizer"  # its turns are still its own
 
 
+def test_a_patch_that_leaves_a_name_undefined_goes_back_before_it_runs(tiny_lm_store):
+    # recorded from the 1.5B model: a setting at module level written as an attribute, which
+    # crashed three experiments with NameError before this check
+    task, store = tiny_lm_store
+    selfish = answer("Shorter context", "block_size = 64", "self.block_size = 32")
+    plain = answer("Shorter context", "block_size = 64", "block_size = 32")
+    with FakeLLM([selfish, plain]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        told = llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["undefined-name", "ok"]
+    assert "uses `self`, which is not defined there" in told and "train.py line" in told
+    # a name the parent already left undefined is not the patch's doing
+    from recursor.proposer.llm.lint import new_undefined_names
+
+    before = {"a.py": "x = y\n"}
+    assert new_undefined_names(before, {"a.py": "x = y\nz = 1\n"}) == ""
+    assert "`w`" in new_undefined_names(before, {"a.py": "x = y\nz = w\n"})
+    assert new_undefined_names(before, {"a.py": "x = (\n"}) == ""  # the auditor names that
+
+
 def test_a_model_that_only_repeats_fails_the_proposal(tiny_lm_store):
     task, store = tiny_lm_store
     broken = answer("Double the batch size", "batch_size = 16", "batch_size = 64")

@@ -55,7 +55,8 @@ class Call:
     """One call to a model (or agent) by a proposer: what it cost and what came of it.
 
     outcome: "ok" (the proposal was used), "bad-answer", "truncated", "patch-error", "audit",
-    "no-change", "repeat", "duplicate" (each sent back to the model for repair), or
+    "no-change", "undefined-name", "repeat", "duplicate" (each sent back to the model for
+    repair), or
     "error:<kind>" (the call failed).
     The prompt and the answer are kept as a transcript file in the run folder, not in the row.
     """

@@ -51,6 +51,7 @@ from recursor.proposer.llm.answer import (
 )
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
 from recursor.proposer.llm.hints import UNCHANGED, unchanged_blocks, unchanged_hint
+from recursor.proposer.llm.lint import new_undefined_names
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.store.records import Call, Idea, Node, NodeStatus
 
@@ -244,6 +245,9 @@ class LLMResearcher:
             return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", None
         if applied.files == dict(ctx.parent_files):
             return "no-change", self._unchanged(ctx, answer), None
+        undefined = new_undefined_names(ctx.parent_files, applied.files)
+        if undefined:
+            return "undefined-name", undefined, None
         held = ctx.programs.get(program_hash(applied.files)) if ctx.programs else None
         if held is not None:
             node = next((n for n in ctx.nodes if n.id == held), None)
