@@ -19,7 +19,8 @@ from typing import Any
 
 from recursor.judge import Judge
 from recursor.judge.stats import mean_ci95
-from recursor.store import EvalStatus, Node, NodeStatus
+from recursor.loop.gates import ENDED
+from recursor.store import Node, NodeStatus
 from recursor.task import Task
 
 Run = tuple[int, int, str, str]  # (node id, seed, evaluation, stage)
@@ -56,7 +57,7 @@ class Final:
         for who in (baseline, best):
             for name, seeds in self.due:
                 ended = {e.seed for e in who.evaluations if e.evaluation == name
-                         and e.status in (EvalStatus.OK, EvalStatus.FAILED)}
+                         and e.status in ENDED}
                 for seed in seeds:
                     if seed not in ended and (who.id, seed, name) not in flying:
                         return who.id, seed, name, STAGE
@@ -84,7 +85,7 @@ class Final:
 
 def _ended(node: Node, name: str, seed: int) -> bool:
     return any(e.evaluation == name and e.seed == seed
-               and e.status in (EvalStatus.OK, EvalStatus.FAILED) for e in node.evaluations)
+               and e.status in ENDED for e in node.evaluations)
 
 
 def _verdict(name: str, best: Node, baseline: Node, seeds: list[int], gains: list[float],
