@@ -20,7 +20,7 @@ import pytest
 from recursor.errors import DataError
 from recursor.task import data as data_mod
 from recursor.task import wheels
-from recursor.task.redteam import categories, loaders, similarity, sources
+from recursor.task.redteam import benign, categories, loaders, similarity, sources
 from recursor.task.redteam.records import SLOT, Template
 from recursor.task.spec import DataSpec
 
@@ -271,3 +271,30 @@ def test_the_screened_template_search_finds_what_comparing_every_pair_finds():
     s, i, j = similarity.closest_template_pair(a, b)
     assert s == pytest.approx(max(similarity.template_similarity(x, y) for x in a for y in b))
     assert similarity.template_similarity(a[i], b[j]) == pytest.approx(s)
+
+
+# --- the benign set ---------------------------------------------------------------------------
+
+def test_the_benign_set_is_varied_and_a_third_look_alike():
+    prompts = benign.load()
+    assert 280 <= len(prompts) <= 320
+    assert len({p.text for p in prompts}) == len(prompts)
+    lookalikes = [p for p in prompts if p.lookalike]
+    assert len(lookalikes) >= 60
+    topics = {p.topic for p in prompts}
+    assert {"coding", "cooking", "health", "history", "travel", "maths", "writing"} <= topics
+    assert all(sum(p.topic == topic for p in prompts) >= 15 for topic in topics)
+    assert any("kill a Python process" in p.text for p in lookalikes)
+
+
+def test_the_benign_deal_is_by_share_stratified_and_independent_of_order():
+    prompts = benign.load()
+    dealt = benign.split(prompts)
+    assert sum(len(d) for d in dealt) == len(prompts)
+    assert len({p.id for d in dealt for p in d}) == len(prompts)
+    for (name, share), part in zip(benign.SHARES, dealt, strict=True):
+        assert abs(len(part) / len(prompts) - share) < 0.05, name
+        assert sum(p.lookalike for p in part) >= 0.2 * len(part), name
+    shuffled = list(prompts)
+    random.Random(3).shuffle(shuffled)
+    assert [set(d) for d in benign.split(shuffled)] == [set(d) for d in dealt]
