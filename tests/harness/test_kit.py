@@ -26,6 +26,7 @@ from recursor.harness import (
     curve_pattern,
     placeholders,
     read_score,
+    read_scores,
     restore_program,
     run_program,
 )
@@ -114,6 +115,22 @@ def test_a_score_steps_result_is_read_as_json_only(tmp_path):
         assert "secret" not in str(err.value)  # what the step read is never quoted
     with pytest.raises(HarnessError, match="wrote no result"):
         read_score(str(tmp_path / "missing.json"), "loss")
+
+
+def test_one_score_per_input_is_a_list_of_that_many_finite_numbers(tmp_path):
+    out = tmp_path / "scores.json"
+    out.write_text("[0.5, 1, -2.25]")
+    assert read_scores(str(out), 3) == [0.5, 1.0, -2.25]
+    for text, says in (("[0.5, 1]", "2 scores for 3 inputs"), ('[0.5, NaN, 1]', "score 1 is not"),
+                       ('[0.5, true, 1]', "score 1 is not"), ('{"a": 1}', "not a JSON list"),
+                       ("secret prompt", "not JSON")):
+        out.write_text(text)
+        with pytest.raises(HarnessError, match=says) as err:
+            read_scores(str(out), 3)
+        assert "secret" not in str(err.value)
+    out.write_text("[" + ",".join(["0.5"] * 1000) + "]")
+    with pytest.raises(HarnessError, match="larger than"):
+        read_scores(str(out), 1000, max_bytes=100)
 
 
 def test_a_score_result_that_is_a_link_is_not_followed(tmp_path):

@@ -40,12 +40,12 @@ from recursor.harness.program import (
 )
 from recursor.harness.results import Metrics, finding, harness_main, load_config
 from recursor.harness.schema import CONFIG_SCHEMA, config_problems
-from recursor.harness.score import LastMatch, read_score
+from recursor.harness.score import LastMatch, read_score, read_scores
 
 __all__ = [
     "CONFIG_SCHEMA", "MAX_POINTS", "Curve", "HarnessError", "LastMatch", "Metrics", "NoSandbox",
     "Overtime", "Program", "ProgramHost", "RegexCurve", "child_env", "command", "config_problems",
     "curve_pattern", "die_with", "finding", "fresh_folder", "harness_main", "json_lines",
-    "kill_strays", "load_config", "placeholders", "read_score", "remove", "restore_program",
+    "kill_strays", "load_config", "placeholders", "read_score", "read_scores", "remove", "restore_program",
     "run_child", "run_program", "usage_findings", "working_copy",
 ]

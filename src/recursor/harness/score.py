@@ -32,6 +32,33 @@ def read_score(path: str, name: str) -> dict[str, float]:
     ever quoted in an error (the step read the scoring data, and an error is kept with the run,
     where a researcher reads it). Raises HarnessError saying what is wrong."""
     where = f"the score step's result ({os.path.basename(path)})"
+    value = _read_json(path, where, MAX_SCORE_BYTES)
+    if _finite(value):
+        return {name: float(value)}
+    if not isinstance(value, dict):
+        raise HarnessError(f"{where} is neither a number nor a JSON object")
+    if not _finite(value.get(name)):
+        raise HarnessError(f"{where} has no finite number '{name}'")
+    return {k: float(v) for k, v in value.items()
+            if isinstance(k, str) and len(k) <= 64 and _finite(v)}
+
+
+def read_scores(path: str, count: int, max_bytes: int = 64 << 20) -> list[float]:
+    """A score step's answer of one number per input: a JSON list of `count` finite numbers,
+    read as `read_score` reads (no link, size-capped, never quoted in an error)."""
+    where = f"the score step's result ({os.path.basename(path)})"
+    value = _read_json(path, where, max_bytes)
+    if not isinstance(value, list):
+        raise HarnessError(f"{where} is not a JSON list")
+    if len(value) != count:
+        raise HarnessError(f"{where} holds {len(value)} scores for {count} inputs")
+    bad = next((i for i, v in enumerate(value) if not _finite(v)), None)
+    if bad is not None:
+        raise HarnessError(f"{where}: score {bad} is not a finite number")
+    return [float(v) for v in value]
+
+
+def _read_json(path: str, where: str, max_bytes: int) -> object:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -41,21 +68,13 @@ def read_score(path: str, name: str) -> dict[str, float]:
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise HarnessError(f"{where} is not a regular file")
-        data = f.read(MAX_SCORE_BYTES + 1)
-    if len(data) > MAX_SCORE_BYTES:
-        raise HarnessError(f"{where} is larger than {MAX_SCORE_BYTES} bytes")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise HarnessError(f"{where} is larger than {max_bytes} bytes")
     try:
-        value = json.loads(data)
+        return json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise HarnessError(f"{where} is not JSON") from None
-    if _finite(value):
-        return {name: float(value)}
-    if not isinstance(value, dict):
-        raise HarnessError(f"{where} is neither a number nor a JSON object")
-    if not _finite(value.get(name)):
-        raise HarnessError(f"{where} has no finite number '{name}'")
-    return {k: float(v) for k, v in value.items()
-            if isinstance(k, str) and len(k) <= 64 and _finite(v)}
 
 
 class LastMatch:

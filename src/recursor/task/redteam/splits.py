@@ -28,8 +28,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from recursor.task.redteam import benign as benign_mod
-from recursor.task.redteam import loaders
+from recursor.task.redteam.benign import load as load_benign
+from recursor.task.redteam.benign import split as split_benign
+from recursor.task.redteam.loaders import advbench, harmbench, past_tense
+from recursor.task.redteam.loaders import templates as load_templates
 from recursor.task.redteam.records import Behaviour, BenignPrompt, Template
 from recursor.task.redteam.similarity import (
     BEHAVIOUR_NEAR,
@@ -59,13 +61,13 @@ def make_splits(paths: Paths | None = None) -> Splits:
     """Every split, from the sources at `paths` (name -> file) or as recursor.task.data finds
     them. The same sources give the same splits, in the same order."""
     left_out: dict[str, int] = {}
-    train = loaders.advbench(paths)
-    heldout = _apart(loaders.harmbench(paths), train, left_out)
-    past = _apart(loaders.past_tense(paths), train, left_out)
-    loaded = loaders.templates(paths)
+    train = advbench(paths)
+    heldout = _apart(harmbench(paths), train, left_out)
+    past = _apart(past_tense(paths), train, left_out)
+    loaded = load_templates(paths)
     left_out.update(loaded.left_out)
     train_t, heldout_t = split_templates(loaded.templates, left_out)
-    b_train, b_threshold, b_heldout = benign_mod.split(benign_mod.load())
+    b_train, b_threshold, b_heldout = split_benign(load_benign())
     return Splits(train, heldout, past, train_t, heldout_t, b_train, b_threshold, b_heldout,
                   dict(sorted(left_out.items())))
 
