@@ -121,7 +121,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/meta-yield"))
     args = p.parse_args()
-    console = Console()
+    console = Console(width=160)  # the per-task column is wide; a narrow terminal wraps it
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "cache"  # one cache for everything: repeats are free, charged their cost
@@ -142,15 +142,16 @@ def main() -> None:
 
     table = Table(title=f"Held-out anytime yield ({len(held)} pairs: "
                         f"{', '.join(sorted({e['task'] for e, _ in held}))})")
-    for col in ("process", "mean yield", "vs default (paired)", "95% CI", "per task"):
+    for col in ("process", "mean yield", "vs default (paired)", "95% CI",
+                "per task: yield (vs default)"):
         table.add_column(col)
     base = results["default"]
     rows = {}
     for name, runs in results.items():
         mean = sum(r.value for r in runs) / len(runs)
         diff, ci = paired(runs, base)
-        per_task = ", ".join(f"{r.task}: {r.value - b.value:+.4f}" for r, b in zip(runs, base,
-                                                                                   strict=True))
+        per_task = ", ".join(f"{r.task} {r.value:.4f} ({r.value - b.value:+.4f})"
+                             for r, b in zip(runs, base, strict=True))
         table.add_row(name, f"{mean:+.4f}", f"{diff:+.4f}", f"[{ci[0]:+.4f}, {ci[1]:+.4f}]",
                       per_task)
         rows[name] = {"mean": mean, "diff": diff, "ci95": ci,
