@@ -32,7 +32,7 @@ def read_score(path: str, name: str) -> dict[str, float]:
     ever quoted in an error (the step read the scoring data, and an error is kept with the run,
     where a researcher reads it). Raises HarnessError saying what is wrong."""
     where = f"the score step's result ({os.path.basename(path)})"
-    value = _read_json(path, where, MAX_SCORE_BYTES)
+    value = read_json(path, where, MAX_SCORE_BYTES)
     if _finite(value):
         return {name: float(value)}
     if not isinstance(value, dict):
@@ -47,7 +47,7 @@ def read_scores(path: str, count: int, max_bytes: int = 64 << 20) -> list[float]
     """A score step's answer of one number per input: a JSON list of `count` finite numbers,
     read as `read_score` reads (no link, size-capped, never quoted in an error)."""
     where = f"the score step's result ({os.path.basename(path)})"
-    value = _read_json(path, where, max_bytes)
+    value = read_json(path, where, max_bytes)
     if not isinstance(value, list):
         raise HarnessError(f"{where} is not a JSON list")
     if len(value) != count:
@@ -58,7 +58,9 @@ def read_scores(path: str, count: int, max_bytes: int = 64 << 20) -> list[float]
     return [float(v) for v in value]
 
 
-def _read_json(path: str, where: str, max_bytes: int) -> object:
+def read_json(path: str, where: str, max_bytes: int) -> object:
+    """A JSON file a step in the sandbox wrote, read as `read_score` reads it; `where` names it
+    in errors."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:

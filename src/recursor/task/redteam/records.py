@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recursor.task.redteam.transforms import TRANSFORMS
+
 # where a template takes the behaviour: every template holds it exactly once, whatever its
 # source's own placeholder was
 SLOT = "{behaviour}"
@@ -30,10 +32,13 @@ class Template:
     # the near-duplicate group the split put it in (the smallest id among its members): a
     # group is one template to an evaluation's interval, however many copies it has
     group: str = ""
+    # what the harness does to the request before it goes in the slot (an attack archive's
+    # cells name one; recursor.task.redteam.transforms)
+    transform: str = "none"
 
     def fill(self, behaviour: str) -> str:
-        """The template with `behaviour` in its slot."""
-        return self.text.replace(SLOT, behaviour, 1)
+        """The template with `behaviour`, transformed as the template says, in its slot."""
+        return self.text.replace(SLOT, TRANSFORMS[self.transform](behaviour), 1)
 
     @property
     def in_the_wild(self) -> bool:

@@ -1,0 +1,80 @@
+"""What a self-play round measures, by the defender task's own harness run on given guards:
+the cross-play matrix (each defender against each archive's templates alone) and each
+defender's held-out success of people's own jailbreaks, with its interval.
+
+Each measurement is one experiment of `redteam-defend` (recursor.executor.local.run_job), in the
+sandbox, on a seed of the task, with the guard program and archives given; nothing here scores
+anything itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from recursor.errors import RecursorError
+from recursor.executor.local import run_job
+from recursor.executor.sandbox import detect
+from recursor.loop.jobs import make_job, resolve_data
+from recursor.selfplay.folders import defend_folder
+from recursor.task import load_task
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A guard's held-out success of human-written jailbreaks, over seeds."""
+
+    success: float
+    ci95: tuple[float, float]
+    benign_fpr: float
+    fpr: float
+    seeds: int
+
+
+def _experiment(folder: Path, guard: Path, where: Path, evaluation: str, seed: int,
+                overrides: dict, sandbox: str) -> dict:
+    task = load_task(folder, overrides)
+    program = where / "program"
+    if program.exists():
+        shutil.rmtree(program)
+    program.mkdir(parents=True)
+    shutil.copy(guard, program / "guard.py")
+    result = run_job(make_job(task, program, where / "job", seed, evaluation, resolve_data(task),
+                              sandbox=detect(sandbox)))
+    if not result.ok:
+        raise RecursorError(f"measuring {guard} ({evaluation}, seed {seed}) failed: "
+                            f"{result.reason}; see {where / 'job'}")
+    return result.metrics
+
+
+def crossplay(guard: Path, trained_with: Sequence[Path], archive: Path, where: Path, *,
+              seed: int = 1, overrides: dict | None = None, sandbox: str = "auto") -> float:
+    """The share of `archive`'s attacks (its templates alone, filled with requests the guard
+    was not trained on) that get past `guard` trained with `trained_with`, at the threshold the
+    harness sets on hidden benign prompts in the same templates."""
+    folder = defend_folder(where / "task", guard, list(dict.fromkeys([*trained_with, archive])))
+    metrics = _experiment(folder, guard, where, "attack_success", seed,
+                          {**(overrides or {}),
+                           "settings.archives": [f"archives/{Path(a).name}" for a in trained_with],
+                           "settings.score_archives": [f"archives/{Path(archive).name}"]},
+                          sandbox)
+    return float(metrics["redteam"]["wrapped_attack_success"])
+
+
+def held_out(guard: Path, trained_with: Sequence[Path], where: Path, *, seeds: Sequence[int],
+             match_templates: int = 0, overrides: dict | None = None,
+             sandbox: str = "auto") -> HeldOut:
+    """`guard`'s held-out success (mean over `seeds`; the interval is the widest bootstrap
+    interval over template groups of any seed), trained with `trained_with` (or, with
+    `match_templates`, as many curated templates alone)."""
+    folder = defend_folder(where / "task", guard, trained_with, match_templates=match_templates)
+    runs = [_experiment(folder, guard, where / f"seed-{s}", "human_jailbreak_success", s,
+                        overrides or {}, sandbox) for s in seeds]
+    values = [m["metrics"]["human_jailbreak_success"] for m in runs]
+    lows = [m["redteam"]["ci95"][0] for m in runs]
+    highs = [m["redteam"]["ci95"][1] for m in runs]
+    return HeldOut(sum(values) / len(values), (min(lows), max(highs)),
+                   sum(m["metrics"]["benign_fpr"] for m in runs) / len(runs),
+                   float(runs[0]["redteam"]["fpr"]), len(runs))

@@ -1,0 +1,54 @@
+"""A self-play folder's rounds as tables: per round, the archive's coverage and success, the
+defender's success on the public attacks and on people's own jailbreaks (held out, with its
+interval, at the benign false-positive rate the harness set); and the cross-play matrix."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+
+from recursor.selfplay.driver import SelfPlay
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f}%"
+
+
+def rounds_table(play: SelfPlay) -> Table:
+    held = play.state.get("heldout", {})
+    table = Table(title=f"self-play in {play.folder}")
+    for col in ("round", "archive coverage", "archive success", "defender: public attacks",
+                "defender: human jailbreaks (held out), 95% CI", "benign FP in wrappers"):
+        table.add_column(col, justify="right" if col != "round" else "left")
+    base = held.get("0")
+    if base:
+        table.add_row("0 (baseline guard)", "", "", "", f"{_pct(base['success'])} "
+                      f"[{_pct(base['ci95'][0])}, {_pct(base['ci95'][1])}]",
+                      _pct(base["benign_fpr"]))
+    for entry in play.rounds:
+        h = held.get(str(entry["round"]))
+        table.add_row(str(entry["round"]), _pct(entry.get("coverage")),
+                      _pct(entry.get("archive_success")), _pct(entry.get("attack_success")),
+                      f"{_pct(h['success'])} [{_pct(h['ci95'][0])}, {_pct(h['ci95'][1])}]"
+                      if h else "", _pct(h["benign_fpr"]) if h else "")
+    fpr = (base or {}).get("fpr")
+    if fpr is not None:
+        table.caption = (f"thresholds set by the harness at {_pct(fpr)} of hidden benign prompts "
+                         "flagged; success = share of attacks not flagged")
+    return table
+
+
+def crossplay_table(play: SelfPlay) -> Table:
+    matrix = play.state.get("crossplay", {})
+    n = len(play.rounds)
+    table = Table(title="cross-play: share of each archive's attacks past each defender")
+    table.add_column("defender \\ archive")
+    for a in range(1, n + 1):
+        table.add_column(f"archive {a}", justify="right")
+    for d in range(0, n + 1):
+        table.add_row(f"defender {d}", *[_pct(matrix.get(f"{d}/{a}")) for a in range(1, n + 1)])
+    return table
+
+
+def render(play: SelfPlay) -> Group:
+    return Group(rounds_table(play), crossplay_table(play))
