@@ -27,7 +27,8 @@ LAYERS: list[set[str]] = [
     {"loop"},
     {"report"},
     {"api"},
-    {"meta"},  # the meta-research task's harness: it runs research runs through the API
+    {"meta", "selfplay"},  # above the API: the meta-research harness and the self-play driver
+                           # run research runs through it
     {"ui"},
     {"cli"},
 ]
