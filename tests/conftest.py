@@ -49,6 +49,31 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
+# test modules whose programs, under the weaker sandbox, share the machine's /tmp, processes and
+# network with whatever else runs: one test worker takes them all, one after another
+TOGETHER = {"test_cheats.py", "test_scaffold_cheats.py", "test_sandbox.py", "test_program_host.py",
+            "test_jobs.py"}
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: at most two test workers. Each real run already keeps two experiments going,
+    so more workers only queue on the same cores and memory."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole modules to a worker (a module's shared fixture, such as the cheat catalogue's one
+    run, is made once), with the modules of TOGETHER on one worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "weaker-sandbox" if Path(module).name in TOGETHER else module
+
+    return ByModule(config, log)
+
+
 def pytest_report_header(config):
     if not (config.getoption("--run-slow") or config.option.markexpr):
         return "slow tests (real runs) left out: pytest --run-slow runs everything"
@@ -80,14 +105,26 @@ def small() -> dict:
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
-    """One finished real run of tiny-lm at the small budget, shared by the tests that read it."""
+    """One finished real run of tiny-lm at the small budget, shared by the tests that read it
+    (and by every test worker: the first to need it makes it, the others wait and open it)."""
+    from filelock import FileLock
+
     import recursor
 
-    run_dir = tmp_path_factory.mktemp("shared") / "run"
-    # no held-out runs: no test of the shared run reads them, and they are a quarter of its time;
-    # one noise seed, so that the run shows the baseline's extra seed through every reader
-    return recursor.run("tiny-lm", run_dir=run_dir, experiments=4, workers=2,
-                        overrides={**SMALL, "seeds.noise": 1}, heldout=False)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's base folder sits in the session's
+        root = root.parent
+    run_dir, done = root / "shared-small-run", root / "shared-small-run.done"
+    with FileLock(str(root / "shared-small-run.lock")):
+        if done.exists():
+            return recursor.open_run(run_dir)
+        # no held-out runs: no test of the shared run reads them, and they are a quarter of its
+        # time; one noise seed, so that the run shows the baseline's extra seed through every
+        # reader
+        run = recursor.run("tiny-lm", run_dir=run_dir, experiments=4, workers=2,
+                           overrides={**SMALL, "seeds.noise": 1}, heldout=False)
+        done.touch()
+        return run
 
 
 @pytest.fixture

@@ -351,7 +351,7 @@ def report(
             path = write(recursor.open_run(run_dir), output or run_dir / "report.html")
         except (RecursorError, OSError) as err:
             _fail(err)
-        err_console.print(f"wrote {path}", highlight=False)
+        err_console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # a path, whole
         return
     try:
         data = recursor.open_run(run_dir).report()
@@ -361,7 +361,7 @@ def report(
         text = json.dumps(data, indent=2) + "\n" if as_json else markdown_report(data)
         if output:
             output.write_text(text)
-            err_console.print(f"wrote {output}")
+            err_console.print(f"wrote {output}", soft_wrap=True)
         else:
             sys.stdout.write(text)
         return
