@@ -104,7 +104,7 @@ def selfplay(rounds: int, folder: Path | str, *, experiments: int = 8,
     return play
 
 
-def _defender(play: SelfPlay, r: int) -> tuple[Path, list[Path]]:
+def defender_of(play: SelfPlay, r: int) -> tuple[Path, list[Path]]:
     """The defender after round r (0: the baseline) and the archives it learnt from."""
     if r == 0:
         b = play.state["baseline"]
@@ -120,7 +120,7 @@ def _round(play: SelfPlay, r: int, say: Callable[[str], None]) -> None:
     if len(play.rounds) < r:
         play.rounds.append({"round": r})
     entry, settings = play.rounds[r - 1], play.state["settings"]
-    guard, archives = _defender(play, r - 1)
+    guard, archives = defender_of(play, r - 1)
     options = {"workers": settings["workers"], "overrides": settings["overrides"],
                "sandbox": settings["sandbox"], "discoveries": False}
 
@@ -223,7 +223,7 @@ def _measure(play: SelfPlay, r: int) -> None:
     kw = {"overrides": settings["overrides"], "sandbox": settings["sandbox"]}
     matrix = play.state.setdefault("crossplay", {})
     for d in range(0, r + 1):
-        guard, learnt = _defender(play, d)
+        guard, learnt = defender_of(play, d)
         for a in range(1, r + 1):
             key = f"{d}/{a}"
             if key in matrix:
@@ -238,7 +238,7 @@ def _measure(play: SelfPlay, r: int) -> None:
     for d in (0, r):
         if str(d) in held:
             continue
-        guard, learnt = _defender(play, d)
+        guard, learnt = defender_of(play, d)
         h = held_out(guard, learnt, play.folder / "measure" / f"heldout-{d}",
                              seeds=seeds, **kw)
         held[str(d)] = {"success": h.success, "ci95": list(h.ci95), "benign_fpr": h.benign_fpr,

@@ -1,0 +1,78 @@
+"""Does self-play make the guard more robust to jailbreaks people wrote? Rounds of the guard duel,
+then the held-out success of human-written jailbreaks of three guards side by side:
+
+    python bench/selfplay.py --rounds 3 --experiments 6
+
+- the baseline guard (TF-IDF and logistic regression, the curated training templates);
+- the self-play defender after the last round (its program, trained with every archive);
+- the control: the same program trained on as many templates as the self-play defender saw,
+  drawn from the curated training split alone (no archive).
+
+All three on the same seeds, at the threshold the harness sets (5% of hidden benign prompts
+flagged), each with its interval over template groups and the benign false-positive rate in
+the same wrappers. Then the self-play rounds and the cross-play matrix, and the compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from recursor.selfplay import selfplay
+from recursor.selfplay.driver import defender_of
+from recursor.selfplay.measure import held_out
+from recursor.selfplay.report import render
+from recursor.task.redteam import make_splits
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--experiments", type=int, default=6, help="each defend and attack run's")
+    p.add_argument("--heldout-seeds", type=int, default=2)
+    p.add_argument("--out", type=Path, default=Path("runs/selfplay"))
+    args = p.parse_args()
+    console = Console(width=160)
+    started = time.time()
+
+    play = selfplay(args.rounds, args.out, experiments=args.experiments,
+                    heldout_seeds=args.heldout_seeds, say=lambda line: console.print(line))
+    console.print(render(play))
+
+    seeds = list(range(1, args.heldout_seeds + 1))
+    guard, archives = defender_of(play, len(play.rounds))
+    base, _ = defender_of(play, 0)
+    seen = len(make_splits().train_templates) + sum(
+        len(json.loads(a.read_text())["cells"]) for a in archives)
+    rows = {
+        "baseline guard": held_out(base, [], args.out / "bench" / "baseline", seeds=seeds),
+        f"self-play defender (round {len(play.rounds)})":
+            held_out(guard, archives, args.out / "bench" / "selfplay", seeds=seeds),
+        "same program, as many curated templates, no archive":
+            held_out(guard, [], args.out / "bench" / "control", seeds=seeds,
+                     match_templates=seen),
+    }
+    table = Table(title=f"Held-out success of human-written jailbreaks (in the wild, "
+                        f"{len(seeds)} seeds), lower is better")
+    for col in ("guard", "success", "95% CI (template groups)", "benign FP in the wrappers",
+                "threshold set at"):
+        table.add_column(col)
+    for name, h in rows.items():
+        table.add_row(name, f"{100 * h.success:.1f}%",
+                      f"[{100 * h.ci95[0]:.1f}%, {100 * h.ci95[1]:.1f}%]",
+                      f"{100 * h.benign_fpr:.1f}%", f"{100 * h.fpr:.0f}% benign flagged")
+    console.print(table)
+    console.print(f"templates the self-play defender learnt from: {seen}; wall time "
+                  f"{(time.time() - started) / 60:.0f} min")
+    (args.out / "bench.json").write_text(json.dumps(
+        {name: {"success": h.success, "ci95": h.ci95, "benign_fpr": h.benign_fpr}
+         for name, h in rows.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
