@@ -11,15 +11,19 @@ of it is in the folder while another program (an attacker) runs there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from recursor.harness import HarnessError, Overtime, read_scores
+from recursor.harness import HarnessError, Overtime, ProgramHost, child_env, read_scores
 from recursor.task.lm import checkpoint
+from recursor.task.redteam.archive import templates
+from recursor.task.redteam.records import Template
 
 PROGRAM = "program"  # the candidate's own folder in the scratch folder
 
@@ -74,6 +78,34 @@ class Guard:
     def discard(self) -> None:
         self.handover.discard()
         self.clear()
+
+
+@contextlib.contextmanager
+def sandboxed(config: Mapping[str, Any], guard_path: str) -> Iterator[tuple[Any, Guard]]:
+    """One experiment's sandbox host (the program log, the task's threads and preload) and a
+    `Guard` at `guard_path` run through it; its handover set and the scratch folder are
+    emptied at the end, whatever happened."""
+    scratch = config["scratch"]
+    log_path = config.get("program_log") or os.path.join(scratch, "program.log")
+    job_dir = os.path.dirname(os.path.abspath(config["metrics_file"]))
+    with open(log_path, "ab") as log:
+        env = child_env(scratch, config["limits"]["threads"])
+        preload = config["settings"].get("preload", ())
+        with ProgramHost(config.get("sandbox"), scratch, env, log, preload) as host:
+            guard = Guard(host, scratch, guard_path, os.path.join(job_dir, "handover"))
+            try:
+                yield host, guard
+            finally:
+                guard.discard()
+
+
+def archive_templates(folder: Path, names: Sequence[str]) -> list[Template]:
+    """The templates of the attack archives `names` beside a harness at `folder` (hashed with
+    it; recursor.task.redteam.archive); a bad archive fails the experiment, named."""
+    try:
+        return templates(folder, names)
+    except ValueError as err:
+        raise HarnessError(str(err)) from None
 
 
 def total_usage(calls: Sequence[Mapping]) -> dict:

@@ -28,55 +28,35 @@ from pathlib import Path
 
 import numpy as np
 
-from recursor.harness import HarnessError, ProgramHost, child_env, harness_main
+from recursor.harness import HarnessError, harness_main
 from recursor.harness.score import read_json
 from recursor.task.lm import audits
 from recursor.task.redteam import archive as grid
 from recursor.task.redteam import guard_eval
-from recursor.task.redteam.archive import templates as grid_templates
-from recursor.task.redteam.guard_runs import Guard, total_usage
+from recursor.task.redteam.guard_runs import archive_templates, sandboxed, total_usage
 from recursor.task.redteam.splits import make_splits
 
 HERE = Path(__file__).resolve().parent
 
 
-def known_templates(names):
-    """The templates of the attack archives `names`, files beside this harness (hashed with
-    it; recursor.task.redteam.archive)."""
-    try:
-        return grid_templates(HERE, names)
-    except ValueError as err:
-        raise HarnessError(str(err)) from None
-
-
 def run(config, metrics):
-    log_path = config.get("program_log") or os.path.join(config["scratch"], "program.log")
     scratch = config["scratch"]
-    job_dir = os.path.dirname(os.path.abspath(config["metrics_file"]))
-    with open(log_path, "ab") as log:
-        env = child_env(scratch, config["limits"]["threads"])
-        preload = config["settings"].get("preload", ())
-        with ProgramHost(config.get("sandbox"), scratch, env, log, preload) as host:
-            # the guard's code goes into the scratch folder with its model, as one handover
-            # set: out of the attacker's folder whenever the attacker runs
-            guard = Guard(host, scratch, os.path.join(scratch, "defender", "guard.py"),
-                          os.path.join(job_dir, "handover"))
-            os.makedirs(os.path.join(scratch, "defender"), exist_ok=True)
-            with open(HERE / config["settings"]["defender"], "rb") as f:
-                code = f.read()
-            with open(os.path.join(scratch, "defender", "guard.py"), "wb") as f:
-                f.write(code)
-            try:
-                return attack(config, host, guard, log)
-            finally:
-                guard.discard()
+    # the guard's code goes into the scratch folder with its model, as one handover set: out
+    # of the attacker's folder whenever the attacker runs
+    with sandboxed(config, os.path.join(scratch, "defender", "guard.py")) as (host, guard):
+        os.makedirs(os.path.join(scratch, "defender"), exist_ok=True)
+        with open(HERE / config["settings"]["defender"], "rb") as f:
+            code = f.read()
+        with open(os.path.join(scratch, "defender", "guard.py"), "wb") as f:
+            f.write(code)
+        return attack(config, host, guard)
 
 
-def attack(config, host, guard, log):
+def attack(config, host, guard):
     settings, budget, seed = config["settings"], config["budget"], config["seed"]
     splits = make_splits({d["name"]: d["path"] for d in config["data"]})
     secret = bytes.fromhex(config["secret"]) if config.get("secret") else os.urandom(16)
-    known = known_templates(settings.get("defender_archives", []))
+    known = archive_templates(HERE, settings.get("defender_archives", []))
     plan = guard_eval.public_plan(splits, known, seed, secret, calls=1, repeats=0,
                                   curated=bool(settings.get("defender_curated", True)),
                                   match=int(settings.get("defender_match_templates", 0)))

@@ -29,41 +29,20 @@ from pathlib import Path
 
 import numpy as np
 
-from recursor.harness import HarnessError, ProgramHost, child_env, harness_main
+from recursor.harness import harness_main
 from recursor.harness.results import finding
 from recursor.task.lm import audits
 from recursor.task.redteam import guard_eval
-from recursor.task.redteam.archive import templates as grid_templates
-from recursor.task.redteam.guard_runs import Guard, total_usage
+from recursor.task.redteam.guard_runs import archive_templates, sandboxed, total_usage
 from recursor.task.redteam.splits import make_splits
 
 HERE = Path(__file__).resolve().parent
 AGREE = 1e-5  # a repeated prompt's two scores: at most this apart (relative to their scale)
 
 
-def archives(names):
-    """The templates of the attack archives `names`, files beside this harness (hashed with
-    it; recursor.task.redteam.archive)."""
-    try:
-        return grid_templates(HERE, names)
-    except ValueError as err:
-        raise HarnessError(str(err)) from None
-
-
 def run(config, metrics):
-    log_path = config.get("program_log") or os.path.join(config["scratch"], "program.log")
-    scratch = config["scratch"]
-    job_dir = os.path.dirname(os.path.abspath(config["metrics_file"]))
-    with open(log_path, "ab") as log:
-        env = child_env(scratch, config["limits"]["threads"])
-        preload = config["settings"].get("preload", ())
-        with ProgramHost(config.get("sandbox"), scratch, env, log, preload) as host:
-            guard = Guard(host, scratch, os.path.join(config["workspace"], "guard.py"),
-                          os.path.join(job_dir, "handover"))
-            try:
-                return train_and_score(config, guard)
-            finally:
-                guard.discard()
+    with sandboxed(config, os.path.join(config["workspace"], "guard.py")) as (_, guard):
+        return train_and_score(config, guard)
 
 
 def train_and_score(config, guard):
@@ -72,7 +51,7 @@ def train_and_score(config, guard):
     splits = make_splits({d["name"]: d["path"] for d in config["data"]})
     secret = bytes.fromhex(config["secret"]) if config.get("secret") else os.urandom(16)
     calls, repeats = int(settings.get("score_calls", 4)), int(settings.get("repeats", 32))
-    known = archives(settings.get("archives", []))
+    known = archive_templates(HERE, settings.get("archives", []))
     options = {"calls": calls, "repeats": repeats, "curated": bool(settings.get("curated", True)),
                "match": int(settings.get("match_templates", 0))}
     if evaluation.get("held_out"):
@@ -80,7 +59,7 @@ def train_and_score(config, guard):
                                        templates=int(settings.get("heldout_templates", 240)))
     else:
         plan = guard_eval.public_plan(splits, known, seed, secret, **options,
-                                      scored=archives(settings.get("score_archives", [])))
+                                      scored=archive_templates(HERE, settings.get("score_archives", [])))
     train_usage, train_seconds = guard.train(plan.train, budget["train_seconds"])
 
     # every row's score, and a second one for the rows scored twice, call by call
