@@ -21,8 +21,9 @@ One row per task, from the run's own records:
   checks), and that were accepted; "ideas ran ok" counts an idea and the repairs of it
   (`repair of node N`, made after its experiment failed) as one, of the ideas proposed;
 - rules: how the applier placed the blocks of the patches that applied (recursor.patch.match);
-- repeats: answers that proposed what was tried; tokens and seconds per proposal; model calls
-  per proposal;
+- repeats: answers that proposed what was tried; trial caught: answers whose program crashed
+  or gave a wrong output in the task's trial run and went back to the model; tokens and
+  seconds per proposal; model calls per proposal;
 - experiments/h: evaluations finished per hour of the run, for the model and for the library.
 
 Every run folder is kept under --out, with each call's transcript in calls/.
@@ -122,6 +123,7 @@ def measure(run_dir: Path) -> dict:
         "accepted_titles": [n.title for n in accepted],
         "rules": dict(rules), "outcomes": dict(outcomes),
         "repeats": outcomes["repeat"] + outcomes["duplicate"],
+        "trials": outcomes["trial-failed"],
         "calls": len(calls), "tokens": sum(c.input_tokens + c.output_tokens for c in calls),
         "seconds": sum(c.seconds for c in calls), "hours": hours, "evaluations": evaluations,
     }
@@ -185,7 +187,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
                     f"{date.today()}, {platform.node()}, {os.cpu_count()} cores)")
     for col in ("task", "proposals", "parsed", "applied", "audit passed", "ran", "ran ok",
                 "ideas ran ok", "accepted",
-                "applier rules", "repeats", "calls/prop", "tokens/prop", "s/prop",
+                "applier rules", "repeats", "trial caught", "calls/prop", "tokens/prop", "s/prop",
                 "exp/h model", "exp/h library"):
         t.add_column(col, overflow="fold")
     for row in rows:
@@ -195,16 +197,16 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
                   share(m["audited"], n), share(m["started"], n), share(m["ran"], n),
                   share(m["ideas_ok"], m["ideas"]), share(m["accepted"], n),
                   ", ".join(f"{k} {v}" for k, v in sorted(m["rules"].items())) or "–",
-                  str(m["repeats"]), f"{m['calls'] / n:.1f}" if n else "–",
+                  str(m["repeats"]), str(m["trials"]), f"{m['calls'] / n:.1f}" if n else "–",
                   f"{m['tokens'] / n:.0f}" if n else "–", f"{m['seconds'] / n:.0f}" if n else "–",
                   f"{m['evaluations'] / m['hours']:.0f}" if m["hours"] else "–",
                   f"{lib['evaluations'] / lib['hours']:.0f}" if lib and lib["hours"] else "–")
     Console(width=200).print(t)
     if getattr(args, "markdown", False):
         print("\n| task | proposals | parsed | applied | ran | ran ok | ideas ran ok | accepted "
-              "| applier rules | repeats | s/proposal | exp/h model | exp/h library |")
+              "| applier rules | repeats | trial caught | s/proposal | exp/h model | exp/h library |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: "
-              "| ---: |")
+              "| ---: | ---: |")
         for row in rows:
             m, n = row["llm"], row["llm"]["proposals"]
             lib = row.get("library")
@@ -214,7 +216,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
                   f"{pct['started']} | {pct['ran']} | {share(m['ideas_ok'], m['ideas'])} | "
                   f"{m['accepted']} | "
                   + (", ".join(f"{k} {v}" for k, v in sorted(m["rules"].items())) or "–")
-                  + f" | {m['repeats']} | {m['seconds'] / n:.0f} | "
+                  + f" | {m['repeats']} | {m['trials']} | {m['seconds'] / n:.0f} | "
                   f"{m['evaluations'] / m['hours']:.0f} | "
                   + (f"{lib['evaluations'] / lib['hours']:.0f}" if lib and lib["hours"] else "–")
                   + " |")

@@ -61,6 +61,18 @@ def test_unknown_file_and_new_file():
     assert out == {"extra.py": "X = 1\n"}
 
 
+def test_a_file_name_written_as_a_block_of_its_own_heads_the_block_after_it():
+    # as a 1.5B model wrote it: the file name in a block of its own, the real block inside it
+    text = ("<<<<<<< SEARCH\ntrain.py\n=======\ntrain.py\n<<<<<<< SEARCH\nbatch = 32\n"
+            "=======\nbatch = 16\n>>>>>>> REPLACE\n")
+    out = patches.apply(patches.parse(text), {"train.py": PROGRAM})
+    assert out["train.py"] == PROGRAM.replace("batch = 32", "batch = 16")
+    # a block of code lines cut short by a new block is still refused
+    with pytest.raises(PatchFormatError, match="missing '>>>>>>> REPLACE'"):
+        patches.parse("train.py\n<<<<<<< SEARCH\nbatch = 32\n=======\nbatch = 16\n"
+                      "<<<<<<< SEARCH\nlr = 1e-3\n=======\nlr = 2e-3\n>>>>>>> REPLACE\n")
+
+
 @pytest.mark.parametrize("text, message", [
     ("just prose, no blocks", "no SEARCH/REPLACE block"),
     ("<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n", "no file name"),

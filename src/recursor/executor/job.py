@@ -19,6 +19,7 @@ import json
 import re
 import secrets
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,40 @@ def last_exception(*logs: Path) -> str | None:
             if EXCEPTION_LINE.match(line):
                 return line.strip()[:300]
     return None
+
+
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<where>.+)$')
+
+
+def program_traceback(log: Path, names: Iterable[str], most: int = 6) -> str | None:
+    """The last traceback of a log told in the program's own terms: its frames in the files
+    named `names` (as `train.py, line 128, in forward` with the line's code), the last `most`
+    of them, and the exception. What a model needs to fix its code; the frames of Python, of
+    libraries and of the sandbox are left out. None when the log has no traceback."""
+    if not log.exists():
+        return None
+    lines = log.read_text(errors="replace").splitlines()[-400:]
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback")),
+                default=None)
+    if start is None:
+        return None
+    wanted = set(names)
+    frames, exception = [], None
+    for i in range(start + 1, len(lines)):
+        frame = _FRAME.match(lines[i])
+        if frame:
+            path = frame["path"].replace("\\", "/")
+            name = next((n for n in wanted if path == n or path.endswith("/" + n)), None)
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if name is not None:
+                frames.append(f"  {name}, line {frame['line']}, in {frame['where']}"
+                              + (f"\n    {code}" if code and not code.startswith("File ") else ""))
+        elif EXCEPTION_LINE.match(lines[i]):
+            exception = lines[i].strip()[:400]
+    if exception is None:
+        return None
+    return "\n".join(["Traceback (the program's own lines, most recent last):",
+                      *frames[-most:], exception])
 
 
 def tail(path: Path, n: int = 40) -> str:

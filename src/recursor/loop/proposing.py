@@ -20,6 +20,7 @@ from recursor.audit.memorisation import task_corpus
 from recursor.loop.candidates import Programs, add_candidate
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
+from recursor.loop.preflight import Preflight
 from recursor.policy import IslandPolicy, SearchPolicy, SearchView
 from recursor.proposer import Proposal, ProposalContext, ProposalFailed, Proposer
 from recursor.proposer.team import Team
@@ -37,8 +38,10 @@ class Proposals:
 
     def __init__(self, store: RunStore, task: Task, config: RunConfig, proposer: Proposer,
                  policy: SearchPolicy, discoveries: RunLibrary | None, event: Event,
-                 data_paths: Mapping[str, str] | None = None):
+                 data_paths: Mapping[str, str] | None = None,
+                 preflight: Preflight | None = None):
         self.store, self.task, self.config = store, task, config
+        self.preflight = preflight  # the task's trial run of a model's candidate, if it has one
         # the task's data, for the auditor's memorisation check: indexed on the first review,
         # once per run (the LLM researchers' own pre-checks share it through task_corpus)
         self.corpus = task_corpus(task, data_paths) if data_paths else None
@@ -172,6 +175,8 @@ class Proposals:
 
     def close(self) -> None:
         # a proposal still out (a model call) is left to finish on its own: not waited for
+        if self.preflight is not None:
+            self.preflight.cancel()  # a trial in progress would outlive the run
         self._thread.shutdown(wait=False, cancel_futures=True)
 
     def _context(self, parent: Node, nodes: dict[int, Node],
@@ -189,4 +194,5 @@ class Proposals:
             past_discoveries=self.discoveries.past if self.discoveries else (),
             other_discoveries=self.discoveries.other if self.discoveries else (),
             programs=programs,
+            trial=self.preflight,
         )

@@ -62,6 +62,12 @@ def parse(text: str, default_path: str | None = None) -> Patch:
         before = _path_before(lines, i)
         start = i
         search, i = _collect(lines, i + 1, DIVIDER, "=======", len(edits) + 1)
+        named = _bare_path(search)
+        if named is not None and i < len(lines) and _opens_block_after_path(lines, i):
+            # a block of file names only, then a real block before any REPLACE line: the model
+            # wrote its file header as a block of its own (1.5B model, three times running)
+            path, i = named, _opens_block_after_path(lines, i)
+            continue
         replace, i = _collect(lines, i, REPLACE, ">>>>>>> REPLACE", len(edits) + 1)
         # models put the file name inside the block too: as SEARCH's first line, or there only
         inside = _leading_path(search)
@@ -111,6 +117,25 @@ def _leading_path(text: str) -> str | None:
     first, sep, _ = text.partition("\n")
     name = first.strip().strip("`*")
     return name if sep and _PATH_LINE.fullmatch(name) else None
+
+
+def _bare_path(text: str) -> str | None:
+    """`text` when it is a single bare file path line, else None."""
+    name = text.strip().strip("`*")
+    return name if name and "\n" not in name and _PATH_LINE.fullmatch(name) else None
+
+
+def _opens_block_after_path(lines: list[str], i: int) -> int:
+    """The index of a SEARCH line that follows line `i` with nothing but one bare file path
+    (or nothing) between them, else 0."""
+    j = i
+    while j < len(lines) and not lines[j].strip():
+        j += 1
+    if j < len(lines) and _bare_path(lines[j]) is not None:
+        j += 1
+    while j < len(lines) and not lines[j].strip():
+        j += 1
+    return j if j < len(lines) and SEARCH.match(lines[j]) else 0
 
 
 def _collect(lines: list[str], i: int, end: re.Pattern, marker: str, block: int) -> tuple[str, int]:

@@ -7,7 +7,7 @@ parent's files. The loop applies the patch; a proposer never touches a workspace
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +37,9 @@ class ProposalContext:
     # time.monotonic() at which the run's time budget ends (None: no time budget): a proposer
     # that would call a model again after it stops and gives back what it has
     deadline: float | None = None
+    # the task's trial run (`[trial]`, recursor.loop.preflight): files -> why the program
+    # failed when run briefly, or None; None when the task has no trial
+    trial: Callable[[Mapping[str, str]], str | None] | None = None
 
     def children(self, node_id: int) -> list[Node]:
         return [n for n in self.nodes if n.parent_id == node_id]

@@ -79,6 +79,21 @@ def _team(config: ProposerConfig, store: RunStore, task: Task | None) -> Propose
             patches[node.id] = path.read_text() if path is not None and path.exists() else ""
         return patches[node.id]
 
+    names = tuple(task.spec.program.files) if task is not None else ()
+
+    def read_failure(node: Node) -> str | None:
+        """The traceback of the node's failed run, in its program's own lines."""
+        from recursor.executor.job import program_traceback
+        from recursor.store import EvalStatus
+
+        for ev in node.evaluations:
+            folder = store.path(ev.job_dir)
+            if ev.status is EvalStatus.FAILED and folder is not None and names:
+                found = program_traceback(folder / "program.log", names)
+                if found:
+                    return found
+        return None
+
     novelty = None
     if config.novelty:
         import os
@@ -101,6 +116,7 @@ def _team(config: ProposerConfig, store: RunStore, task: Task | None) -> Propose
         for name in config.personas or family:
             researchers.append(LLMResearcher(endpoint, name, max_repairs=config.max_repairs,
                                              novelty=novelty, read_patch=read_patch,
+                                             read_failure=read_failure,
                                              client=client,
                                              family=tuple(config.personas or family),
                                              brief=config.brief, brief_ideas=config.brief_ideas))

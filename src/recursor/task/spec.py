@@ -193,6 +193,17 @@ class IdeasSpec(_Strict):
     dir: str = "ideas"
 
 
+class TrialSpec(_Strict):
+    """A short run of a model's candidate before it becomes an experiment (`[trial]`): the
+    harness at a small budget, under the same sandbox. A candidate that crashes there, or that a
+    check of the harness blocks (a kernel's wrong output), goes back to the model with the error
+    instead of spending an experiment. Nothing a trial measures is evidence for a verdict."""
+
+    budget: dict[str, float | int | str] = Field(
+        default_factory=dict, description="keys of [budget] that the trial sets otherwise")
+    timeout_seconds: float = Field(default=60, gt=0, description="wall-clock cap of one trial")
+
+
 class SearchSpec(_Strict):
     """How the diversity-seeking policies look at this task (see recursor.policy)."""
 
@@ -286,6 +297,7 @@ class TaskSpec(_Strict):
     # the settings a sampler may choose, in the program's editable TOML files
     # (recursor.proposer.sampled, `--proposer optuna`)
     space: tuple[SpaceSpec, ...] = ()
+    trial: TrialSpec | None = None  # no trial run unless the task says how to run one briefly
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -298,6 +310,10 @@ class TaskSpec(_Strict):
         names = [d.name for d in self.data]
         if len(set(names)) != len(names):
             raise ValueError(f"data names must be distinct (got {names})")
+        unknown = sorted(set(self.trial.budget) - set(self.budget)) if self.trial else []
+        if unknown:
+            raise ValueError(f"[trial] budget names {unknown}, which [budget] does not have: a "
+                             "trial sets the task's own budget keys, to smaller values")
         return self
 
     @field_validator("secondary")

@@ -14,6 +14,11 @@ back with the list of what the run has tried and a request for another direction
 `REPEATS_BEFORE_SWITCH` repeats in one proposal the model is asked as another persona of the
 run's family, at a higher temperature. The report counts repeats per proposer.
 
+Trial: on a task with a `[trial]` (recursor.loop.preflight), a patch that passes every other
+check is run briefly first; one that crashes, or whose output a check of the harness blocks,
+goes back with the error told in the program's own lines, instead of becoming an experiment
+that fails.
+
 A cut-off answer is not shown back (a small model copies it): the request is asked again, with
 what went wrong, at a warmer temperature; a patch that changes nothing goes back
 with the lines that set what its idea names (`hints`).
@@ -69,6 +74,7 @@ class LLMResearcher:
     def __init__(self, endpoint: Endpoint, persona_name: str = "generalist", *,
                  max_repairs: int = 2, novelty: object | None = None,
                  read_patch: Callable[[Node], str] | None = None,
+                 read_failure: Callable[[Node], str | None] | None = None,
                  client: ChatClient | None = None,
                  family: tuple[str, ...] = DEFAULT_PERSONAS,
                  brief: str = "auto", brief_ideas: int | None = None):
@@ -81,6 +87,7 @@ class LLMResearcher:
         self.max_repairs = max_repairs
         self.novelty = novelty  # a NoveltyFilter; None: no check
         self.read_patch = read_patch  # node -> its patch text, for crash repairs and novelty
+        self.read_failure = read_failure  # node -> the traceback of its failed run, if any
         self.client = client or ChatClient(endpoint)
         self.family = family  # the personas of the run, from which a repeating model is moved
         self.name = f"llm:{endpoint.label}:{self.persona.name}"
@@ -139,6 +146,10 @@ class LLMResearcher:
                 continue
             follow = (f"That answer cannot be used: {problem}\n\nAnswer again with the whole "
                       "idea and a corrected patch, in the same format.")
+            if outcome == "no-change" and temperature is None:
+                # asked again at the same temperature, a small model writes the same empty
+                # patch (3 of 3 identical answers with a 1.5B model)
+                temperature = max(self.endpoint.temperature or 0.0, WARMER)
             if outcome in REPEATS:
                 repeats += 1
                 follow = (f"That answer cannot be used: {problem}\n\n{tried_list(ctx)}\n\n"
@@ -265,6 +276,13 @@ class LLMResearcher:
             if not novel:
                 return ("duplicate", f"the idea repeats one the run already tried: "
                         f"{similar.reason}. Propose a different idea.", None)
+        if ctx.trial is not None:
+            failed = ctx.trial(applied.files)
+            if failed:
+                return "trial-failed", (
+                    "the patched program was run briefly (a trial at a small budget, before "
+                    f"it becomes an experiment) and failed:\n\n{failed}\n\nKeep the idea and "
+                    "fix what the error points at, so that the program runs."), None
         return "ok", "", applied
 
     @staticmethod
@@ -319,9 +337,11 @@ class LLMResearcher:
         return None
 
     def _repair_request(self, ctx: ProposalContext, broken: Node, brief: str) -> str:
+        found = self.read_failure(broken) if self.read_failure is not None else None
+        traceback = f"{found}\n\n" if found else ""
         return (brief + f"\n\n## Your turn: repair node {broken.id}\n"
                 f"Your idea '{broken.title}' was implemented with the patch below and the "
-                f"experiment failed:\n\n{broken.reason}\n\nThe patch:\n```\n"
+                f"experiment failed:\n\n{broken.reason}\n\n{traceback}The patch:\n```\n"
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
                 f"{ctx.parent.id}'s code, as shown above.\n\n" + answer_format(_categories(ctx)))

@@ -68,6 +68,10 @@ timeout_seconds = 300
 memory_mb = 8192
 threads = 2
 
+[trial]   # a model's candidate is run like this first: a crash or a wrong output goes back to it
+budget = {{ trials = 2, warmup = 1 }}   # compile and the correctness checks; little timing
+timeout_seconds = 240
+
 [seeds]
 values = [1, 2, 3, 4]
 confirm = 2
