@@ -37,21 +37,6 @@ def trial_of(name: str, tmp_path, overrides: dict | None = None) -> tuple[Prefli
     return Preflight(task, tmp_path / "run", resolve_data(task), detect("auto")), files
 
 
-def test_a_crash_is_told_in_the_programs_own_lines(tmp_path):
-    trial, files = trial_of("tiny-lm", tmp_path, SMALL)
-    assert trial(files) is None  # the task's own program passes its trial
-    files["train.py"] = files["train.py"].replace(*WIDER)
-    failed = trial(files)
-    assert failed.startswith("training failed with exit code 1: RuntimeError")
-    # the line of train.py that failed, with its code; no frame of torch or of the sandbox
-    assert "train.py, line" in failed and "x = self.wte(idx) + self.wpe(pos)" in failed
-    assert "site-packages" not in failed and "sandbox_init" not in failed
-    # its folder is kept under the run's trials/, the program's copy is not
-    assert sorted(p.name for p in (tmp_path / "run" / "trials").iterdir()) == ["1", "2"]
-    assert (tmp_path / "run" / "trials" / "2" / "job" / "program.log").exists()
-    assert not (tmp_path / "run" / "trials" / "2" / "program").exists()
-
-
 def test_a_trial_never_spends_more_than_the_runs_own_budget(tmp_path):
     trial, _ = trial_of("tiny-lm", tmp_path, {**SMALL, "budget.train_tokens": 4096})
     budget = trial.task.spec.budget
@@ -122,8 +107,17 @@ def test_a_candidate_that_crashes_its_trial_goes_back_to_the_model(tmp_path, mon
                      proposer="llm", models_file=models, personas=["optimizer"],
                      heldout=False, discoveries=False, overrides=SMALL, propose_ahead=0)
         second = llm.requests[1].prompt
+    # the crash in the program's own lines: the line of train.py and its code, and no frame of
+    # torch or of the sandbox
     assert "was run briefly" in second and "train.py, line" in second
+    assert "x = self.wte(idx) + self.wpe(pos)" in second
     assert "RuntimeError: The size of tensor a" in second
+    assert "site-packages" not in second and "sandbox_init" not in second
+    # each trial's folder is kept under the run's trials/, without the program's copy
+    trials = tmp_path / "run" / "trials"
+    assert sorted(p.name for p in trials.iterdir()) == ["1", "2"]
+    assert (trials / "1" / "job" / "program.log").exists()
+    assert not (trials / "1" / "program").exists()
     store = RunStore.open(tmp_path / "run", readonly=True)
     try:
         calls, nodes = store.calls(), store.nodes()
