@@ -112,8 +112,10 @@ def test_repeated_repeats_change_persona_and_temperature(tiny_lm_store):
         last = [req.body["messages"][-1]["content"] for req in llm.requests]
         systems = {req.body["messages"][0]["content"] for req in llm.requests}
     assert [c.outcome for c in proposal.calls] == ["patch-error", "repeat", "repeat", "ok"]
-    # the same answer sent back twice: the fourth request is hotter, from another persona
-    assert "temperature" not in bodies[2] and bodies[3]["temperature"] == 1.0
+    # the same answer sent back: the next request is warmer; twice: the fourth is hotter still,
+    # from another persona
+    assert "temperature" not in bodies[1] and bodies[2]["temperature"] == 0.7
+    assert bodies[3]["temperature"] == 1.0
     assert "You answer as an optimisation researcher" in last[0]
     assert "architecture researcher" not in last[2] and "architecture researcher" in last[3]
     assert len(systems) == 1  # one system prompt for every persona: a server's cache holds
@@ -139,6 +141,35 @@ def test_a_patch_that_leaves_a_name_undefined_goes_back_before_it_runs(tiny_lm_s
     assert new_undefined_names(before, {"a.py": "x = y\nz = 1\n"}) == ""
     assert "`w`" in new_undefined_names(before, {"a.py": "x = y\nz = w\n"})
     assert new_undefined_names(before, {"a.py": "x = (\n"}) == ""  # the auditor names that
+
+
+def test_a_patch_whose_trial_crashes_goes_back_with_where_its_idea_is_set(tiny_lm_store):
+    # recorded from the 1.5B model: "smaller block size" written as a smaller position
+    # embedding alone, which crashed; shown the IndexError alone, it sent the same patch again
+    import dataclasses
+
+    task, store = tiny_lm_store
+    wpe = ("self.wpe = nn.Embedding(block_size, n_embd)", "self.wpe = nn.Embedding(16, n_embd)")
+    shrunk = answer("Smaller block size", *wpe, "architecture")
+    plain = answer("Smaller block size", "block_size = 64", "block_size = 16", "architecture")
+    tried: list[str] = []
+
+    def trial(files):
+        tried.append(files["train.py"])
+        return ("training failed: IndexError: index out of range in self"
+                if "nn.Embedding(16, n_embd)" in files["train.py"] else None)
+
+    ctx = dataclasses.replace(context(task, store), trial=trial)
+    with FakeLLM([shrunk, shrunk, plain]) as llm:
+        proposal = researcher(llm, store).propose(ctx)
+        told = [r.body["messages"][-1]["content"] for r in llm.requests]
+        temperatures = [r.body.get("temperature") for r in llm.requests]
+    assert [c.outcome for c in proposal.calls] == ["trial-failed", "repeat", "ok"]
+    assert "IndexError: index out of range" in told[1]
+    assert "train.py line 37: block_size = 64" in told[1]  # where the idea's setting lives
+    assert temperatures == [None, None, 0.7]  # the same patch again: asked warmer
+    assert len(tried) == 2  # the repeat is refused without a second trial
+    assert "block_size = 16" in proposal.patch_text
 
 
 def test_a_model_that_only_repeats_fails_the_proposal(tiny_lm_store):

@@ -91,6 +91,15 @@ def top_level_settings(files: Mapping[str, str], paths: Iterable[str],
     return found[:most]
 
 
+def named_lines(idea_text: str, files: Mapping[str, str], paths: Iterable[str]) -> str:
+    """The lines that set what an idea names, one a line ("" when it names none of them): for a
+    patch that crashed, where the idea's own setting lives (a 1.5B model that meant "a smaller
+    block size" shrank the position embedding alone, and wrote that patch again when shown the
+    IndexError)."""
+    lines = lines_setting(named(idea_text), files, list(paths))
+    return "\n".join(f"  {path} line {number}: {line.strip()}" for path, number, line in lines)
+
+
 def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str]) -> str:
     """The message for a patch that changes nothing, with the lines its idea names, or, for an
     idea that names nothing in the files, the settings the files make at their top level."""

@@ -55,7 +55,7 @@ from recursor.proposer.llm.answer import (
     whole_file_patch,
 )
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
-from recursor.proposer.llm.hints import UNCHANGED, unchanged_blocks, unchanged_hint
+from recursor.proposer.llm.hints import UNCHANGED, named_lines, unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.lint import new_undefined_names
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.store.records import Call, Idea, Node, NodeStatus
@@ -146,9 +146,9 @@ class LLMResearcher:
                 continue
             follow = (f"That answer cannot be used: {problem}\n\nAnswer again with the whole "
                       "idea and a corrected patch, in the same format.")
-            if outcome == "no-change" and temperature is None:
+            if outcome in ("no-change", "repeat") and temperature is None:
                 # asked again at the same temperature, a small model writes the same empty
-                # patch (3 of 3 identical answers with a 1.5B model)
+                # patch (3 of 3 identical answers with a 1.5B model), or the same crashing one
                 temperature = max(self.endpoint.temperature or 0.0, WARMER)
             if outcome in REPEATS:
                 repeats += 1
@@ -279,10 +279,14 @@ class LLMResearcher:
         if ctx.trial is not None:
             failed = ctx.trial(applied.files)
             if failed:
+                where = named_lines(f"{answer.title} {answer.hypothesis}", ctx.parent_files,
+                                    ctx.task.spec.program.editable)
                 return "trial-failed", (
                     "the patched program was run briefly (a trial at a small budget, before "
                     f"it becomes an experiment) and failed:\n\n{failed}\n\nKeep the idea and "
-                    "fix what the error points at, so that the program runs."), None
+                    "fix what the error points at, so that the program runs."
+                    + (f" The lines that set what your idea names, which the rest of the "
+                       f"program is sized by:\n{where}" if where else "")), None
         return "ok", "", applied
 
     @staticmethod
