@@ -10,7 +10,8 @@ then the held-out success of human-written jailbreaks of three guards side by si
 
 All three on the same seeds, at the threshold the harness sets (5% of hidden benign prompts
 flagged), each with its interval over template groups and the benign false-positive rate in
-the same wrappers. Then the self-play rounds and the cross-play matrix, and the compute.
+the same wrappers; and at the threshold that flags 5% of those held-out benign prompts, so that
+the three are compared at one utility. Then the self-play rounds and the cross-play matrix, and the compute.
 """
 
 from __future__ import annotations
@@ -60,17 +61,21 @@ def main() -> None:
     table = Table(title=f"Held-out success of human-written jailbreaks (in the wild, "
                         f"{len(seeds)} seeds), lower is better")
     for col in ("guard", "success", "95% CI (template groups)", "benign FP in the wrappers",
-                "threshold set at"):
+                "threshold set at", "success at the same FP in the wrappers", "95% CI"):
         table.add_column(col)
     for name, h in rows.items():
+        lo, hi = h.matched_ci95 or (float("nan"), float("nan"))
         table.add_row(name, f"{100 * h.success:.1f}%",
                       f"[{100 * h.ci95[0]:.1f}%, {100 * h.ci95[1]:.1f}%]",
-                      f"{100 * h.benign_fpr:.1f}%", f"{100 * h.fpr:.0f}% benign flagged")
+                      f"{100 * h.benign_fpr:.1f}%", f"{100 * h.fpr:.0f}% benign flagged",
+                      f"{100 * h.matched:.1f}%" if h.matched is not None else "–",
+                      f"[{100 * lo:.1f}%, {100 * hi:.1f}%]")
     console.print(table)
     console.print(f"templates the self-play defender learnt from: {seen}; wall time "
                   f"{(time.time() - started) / 60:.0f} min")
     (args.out / "bench.json").write_text(json.dumps(
-        {name: {"success": h.success, "ci95": h.ci95, "benign_fpr": h.benign_fpr}
+        {name: {"success": h.success, "ci95": h.ci95, "benign_fpr": h.benign_fpr,
+                "matched": h.matched, "matched_ci95": h.matched_ci95}
          for name, h in rows.items()}, indent=2))
 
 

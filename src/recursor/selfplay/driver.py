@@ -242,5 +242,6 @@ def _measure(play: SelfPlay, r: int) -> None:
         h = held_out(guard, learnt, play.folder / "measure" / f"heldout-{d}",
                              seeds=seeds, **kw)
         held[str(d)] = {"success": h.success, "ci95": list(h.ci95), "benign_fpr": h.benign_fpr,
-                        "fpr": h.fpr, "seeds": h.seeds}
+                        "fpr": h.fpr, "seeds": h.seeds, "matched": h.matched,
+                        "matched_ci95": list(h.matched_ci95) if h.matched_ci95 else None}
         play.save()

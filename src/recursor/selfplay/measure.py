@@ -31,6 +31,10 @@ class HeldOut:
     benign_fpr: float
     fpr: float
     seeds: int
+    # at the threshold that flags `fpr` of the held-out benign prompts in the same wrappers:
+    # guards compared at one utility, whatever their own operating points flag
+    matched: float | None = None
+    matched_ci95: tuple[float, float] | None = None
 
 
 def _experiment(folder: Path, guard: Path, where: Path, evaluation: str, seed: int,
@@ -75,6 +79,10 @@ def held_out(guard: Path, trained_with: Sequence[Path], where: Path, *, seeds: S
     values = [m["metrics"]["human_jailbreak_success"] for m in runs]
     lows = [m["redteam"]["ci95"][0] for m in runs]
     highs = [m["redteam"]["ci95"][1] for m in runs]
+    matched = [m["redteam"]["matched"] for m in runs if "matched" in m["redteam"]]
     return HeldOut(sum(values) / len(values), (min(lows), max(highs)),
                    sum(m["metrics"]["benign_fpr"] for m in runs) / len(runs),
-                   float(runs[0]["redteam"]["fpr"]), len(runs))
+                   float(runs[0]["redteam"]["fpr"]), len(runs),
+                   sum(m["success"] for m in matched) / len(matched) if matched else None,
+                   (min(m["ci95"][0] for m in matched), max(m["ci95"][1] for m in matched))
+                   if matched else None)

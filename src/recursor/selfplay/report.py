@@ -18,24 +18,34 @@ def rounds_table(play: SelfPlay) -> Table:
     held = play.state.get("heldout", {})
     table = Table(title=f"self-play in {play.folder}")
     for col in ("round", "archive coverage", "archive success", "defender: public attacks",
-                "defender: human jailbreaks (held out), 95% CI", "benign FP in wrappers"):
+                "defender: human jailbreaks (held out), 95% CI", "benign FP in wrappers",
+                "at that FP held to the rate, 95% CI"):
         table.add_column(col, justify="right" if col != "round" else "left")
     base = held.get("0")
     if base:
         table.add_row("0 (baseline guard)", "", "", "", f"{_pct(base['success'])} "
                       f"[{_pct(base['ci95'][0])}, {_pct(base['ci95'][1])}]",
-                      _pct(base["benign_fpr"]))
+                      _pct(base["benign_fpr"]), _matched(base))
     for entry in play.rounds:
         h = held.get(str(entry["round"]))
         table.add_row(str(entry["round"]), _pct(entry.get("coverage")),
                       _pct(entry.get("archive_success")), _pct(entry.get("attack_success")),
                       f"{_pct(h['success'])} [{_pct(h['ci95'][0])}, {_pct(h['ci95'][1])}]"
-                      if h else "", _pct(h["benign_fpr"]) if h else "")
+                      if h else "", _pct(h["benign_fpr"]) if h else "", _matched(h))
     fpr = (base or {}).get("fpr")
     if fpr is not None:
         table.caption = (f"thresholds set by the harness at {_pct(fpr)} of hidden benign prompts "
-                         "flagged; success = share of attacks not flagged")
+                         "flagged; success = share of attacks not flagged; the last column at "
+                         f"the threshold that flags {_pct(fpr)} of held-out benign prompts in "
+                         "the same wrappers")
     return table
+
+
+def _matched(h: dict | None) -> str:
+    if not h or h.get("matched") is None:
+        return ""
+    lo, hi = h["matched_ci95"]
+    return f"{_pct(h['matched'])} [{_pct(lo)}, {_pct(hi)}]"
 
 
 def crossplay_table(play: SelfPlay) -> Table:
