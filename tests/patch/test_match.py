@@ -263,3 +263,16 @@ def test_a_change_the_parent_already_has_is_named_as_such_not_suggested_again():
     with pytest.raises(PatchApplyError) as err:
         patches.apply(patches.parse_any(other), files)
     assert "would read" in str(err.value) and "already" not in str(err.value)
+    # the same change written as an attribute (`self.` at module level): still the file's own
+    # line, not a block that would add the `self.` (recorded from the same model)
+    selfish = again.replace("block_size = ", "self.block_size = ")
+    with pytest.raises(PatchApplyError) as err:
+        patches.apply(patches.parse_any(selfish), files)
+    assert "the file has this change already" in str(err.value)
+    # inside a class a `self.` is a change of its own, never taken for the file's line
+    method = {"m.py": "class A:\n    def f(self):\n        size = 32\n        return size\n"}
+    attribute = ("m.py\n<<<<<<< SEARCH\n        size = 64\n=======\n        self.size = 32\n"
+                 ">>>>>>> REPLACE\n")
+    with pytest.raises(PatchApplyError) as err:
+        patches.apply(patches.parse_any(attribute), method)
+    assert "already" not in str(err.value)

@@ -383,9 +383,18 @@ def _nearest(file: _Lines, want: Sequence[str], scored: list | None = None,
 
 
 def _same_code(file: _Lines, a: int, b: int, replace: str) -> bool:
-    """Whether the file's lines a..b are `replace`, comments and indentation aside."""
+    """Whether the file's lines a..b are `replace`, comments and indentation aside. In a
+    Python file, a `self.` the REPLACE puts before a module-level line's name is aside too:
+    at module level it can only be a misquote (a 1.5B model wrote `self.block_size = 32` for
+    the `block_size = 32` its parent had, and was shown a block that would add the `self.`)."""
     mine = [c.strip() for c in code_parts(replace.rstrip("\n").split("\n"), file.path)]
-    return [c for c in mine if c] == [c.strip() for c in file.code[a:b] if c.strip()]
+    mine = [c for c in mine if c]
+    theirs = [(c.strip(), not c[:1].isspace()) for c in file.code[a:b] if c.strip()]
+    if len(mine) != len(theirs):
+        return False
+    python = file.path.endswith(".py")
+    return all(m == t or (python and top and m.startswith("self.") and m[5:] == t)
+               for m, (t, top) in zip(mine, theirs, strict=True))
 
 
 def _first_difference(want: Sequence[str], real: Sequence[str]) -> str:
