@@ -160,3 +160,19 @@ def test_a_line_the_harness_did_not_write_in_its_signed_metrics_fails_the_experi
         Metrics(config["metrics_file"]).write(type="result", metrics={"m": 3.5})
     """, key="2"))
     assert honest.ok and honest.value == 3.5 and "token" not in honest.metrics
+
+
+def test_a_job_run_again_in_its_folder_is_judged_on_its_own_records(tmp_path):
+    # a measurement repeated in the same folder: the last attempt's signed records carry another
+    # token, and must neither read as forged nor stand in for this attempt's result
+    body = """
+        from recursor.harness import Metrics
+        Metrics(config["metrics_file"]).write(type="result", metrics={"m": float(config["seed"])})
+    """
+    job = make_job(tmp_path, body)
+    first = run_job(job)
+    again = make_job(tmp_path, body.replace('float(config["seed"])', "2.5"))
+    assert again.job_dir == job.job_dir
+    second = run_job(again)
+    assert first.ok and first.value == 7.0
+    assert second.ok and second.value == 2.5, second.reason

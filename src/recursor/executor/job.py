@@ -77,6 +77,9 @@ class Job:
         nor the other seeds), write the harness's config; return the config's path."""
         self.job_dir.mkdir(parents=True, exist_ok=True)
         self.scratch.mkdir(parents=True, exist_ok=True)
+        # a job run again in its folder (a measurement repeated) starts from an empty metrics
+        # file: the records of the last attempt carry another token, and would read as forged
+        self.metrics_file.unlink(missing_ok=True)
         if self.program_source is not None and self.workspace_dir is not None:
             shutil.rmtree(self.workspace_dir, ignore_errors=True)  # a run again, after a kill
             shutil.copytree(self.program_source, self.workspace_dir)
