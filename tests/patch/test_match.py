@@ -276,3 +276,20 @@ def test_a_change_the_parent_already_has_is_named_as_such_not_suggested_again():
     with pytest.raises(PatchApplyError) as err:
         patches.apply(patches.parse_any(attribute), method)
     assert "already" not in str(err.value)
+
+
+def test_a_suggested_block_at_module_level_leaves_a_misquoted_self_out():
+    # recorded from the 1.5B model: SEARCH `self.block_size = 64` against `block_size = 32`; the
+    # block suggested back kept REPLACE's `self.`, and the model sent it, a NameError, again
+    from recursor import patch as patches
+    from recursor.errors import PatchApplyError
+
+    files = {"train.py": "vocab_size = 256\nblock_size = 32  # context length in bytes\n"
+                         "n_layer = 4\n"}
+    selfish = ("train.py\n<<<<<<< SEARCH\nself.block_size = 64\n=======\n"
+               "self.block_size = 16\n>>>>>>> REPLACE\n")
+    with pytest.raises(PatchApplyError) as err:
+        patches.apply(patches.parse_any(selfish), files)
+    said = str(err.value)
+    suggested = said[said.index("would read:"):]
+    assert "=======\nblock_size = 16\n>>>>>>> REPLACE" in suggested and "self." not in suggested

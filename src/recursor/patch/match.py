@@ -377,9 +377,19 @@ def _nearest(file: _Lines, want: Sequence[str], scored: list | None = None,
                    "change the file does not have yet.")
     elif replace is not None and score >= SUGGEST_MIN:
         out += ["Written with those lines, the block would read:",
-                file.path, "<<<<<<< SEARCH", *real, "=======", *replace.rstrip("\n").split("\n"),
-                ">>>>>>> REPLACE"]
+                file.path, "<<<<<<< SEARCH", *real, "=======",
+                *_module_level(file, a, b, replace.rstrip("\n").split("\n")), ">>>>>>> REPLACE"]
     return "\n".join(out)
+
+
+def _module_level(file: _Lines, a: int, b: int, lines: list[str]) -> list[str]:
+    """`lines` to stand where the file's lines a..b are; when those are all at module level of
+    a Python file, without a `self.` before an unindented line's name: there it can only be a
+    misquote, and a suggested block that kept it would stop the program with a NameError (the
+    1.5B model sent such a block back, as shown, four times in one run)."""
+    if not file.path.endswith(".py") or any(line[:1].isspace() for line in file.bare[a:b]):
+        return lines
+    return [line[5:] if line.startswith("self.") else line for line in lines]
 
 
 def _same_code(file: _Lines, a: int, b: int, replace: str) -> bool:
