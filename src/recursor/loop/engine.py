@@ -35,7 +35,6 @@ from recursor.loop.integrity import Integrity
 from recursor.loop.jobs import Flight, make_job, parent_usage, task_fingerprint
 from recursor.loop.looks import ValueLooks
 from recursor.loop.overhead import OverheadMeter
-from recursor.loop.preflight import Preflight
 from recursor.loop.progress import LoopState, Observer, Progress, SilentObserver, snapshot
 from recursor.loop.proposing import Proposals
 from recursor.loop.stopping import EarlyStopping
@@ -98,10 +97,8 @@ class ResearchLoop(ValueLooks, HeldOutRuns):
         self.meter = OverheadMeter(workers, store.meta().get("engine"))
         self.discoveries = (RunLibrary(store, task, config.discoveries_dir, config.overrides)
                             if config.discoveries and config.discoveries_dir else None)
-        preflight = (Preflight(task, store.run_dir, data_paths, sandbox, self.task_hash)
-                     if task.spec.trial is not None else None)
         self.proposals = Proposals(store, task, config, proposer, policy, self.discoveries,
-                                   self._event, data_paths, preflight)
+                                   self._event, data_paths, sandbox, self.task_hash)
         self.budget = Budget(config, self.metric)
         self.ahead = config.ahead
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from recursor.audit.memorisation import task_corpus
+from recursor.executor.sandbox import Sandbox
 from recursor.loop.candidates import Programs, add_candidate
 from recursor.loop.config import RunConfig
 from recursor.loop.discoveries import RunLibrary
@@ -38,10 +39,13 @@ class Proposals:
 
     def __init__(self, store: RunStore, task: Task, config: RunConfig, proposer: Proposer,
                  policy: SearchPolicy, discoveries: RunLibrary | None, event: Event,
-                 data_paths: Mapping[str, str] | None = None,
-                 preflight: Preflight | None = None):
+                 data_paths: Mapping[str, str] | None = None, sandbox: Sandbox | None = None,
+                 task_hash: str | None = None):
         self.store, self.task, self.config = store, task, config
-        self.preflight = preflight  # the task's trial run of a model's candidate, if it has one
+        # the task's trial run of a model's candidate, if it has one (and runs can be made)
+        self.preflight = (Preflight(task, store.run_dir, data_paths, sandbox, task_hash)
+                          if task.spec.trial is not None and sandbox is not None
+                          and data_paths is not None else None)
         # the task's data, for the auditor's memorisation check: indexed on the first review,
         # once per run (the LLM researchers' own pre-checks share it through task_corpus)
         self.corpus = task_corpus(task, data_paths) if data_paths else None
