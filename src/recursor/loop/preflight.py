@@ -21,7 +21,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from recursor.executor.job import JobResult, program_traceback
+from recursor.executor.job import program_traceback
 from recursor.executor.local import run_job
 from recursor.executor.process import GroupProcess
 from recursor.executor.sandbox import Sandbox
@@ -58,16 +58,10 @@ class Preflight:
         self.task_hash = task_hash
         self.seed = spec.seeds.values[0]
         self.names = tuple(spec.program.files)
-        self.last: JobResult | None = None
         self._numbers = itertools.count(self._first_number())
         self._lock = threading.Lock()
         self._running: GroupProcess | None = None
         self._cancelled = threading.Event()
-
-    def describe(self) -> str:
-        budget = ", ".join(f"{k} = {v}" for k, v in self.task.spec.trial.budget.items())
-        return (f"a trial run of {self.task.spec.limits.timeout_seconds:g} s at most"
-                + (f" ({budget})" if budget else ""))
 
     def __call__(self, files: Mapping[str, str]) -> str | None:
         if self._cancelled.is_set():
@@ -87,7 +81,6 @@ class Preflight:
         with self._lock:
             self._running = None
         shutil.rmtree(program, ignore_errors=True)  # the node keeps the program, if it is one
-        self.last = result
         if self._cancelled.is_set():
             return None
         if not result.ok:

@@ -62,11 +62,11 @@ def parse(text: str, default_path: str | None = None) -> Patch:
         before = _path_before(lines, i)
         start = i
         search, i = _collect(lines, i + 1, DIVIDER, "=======", len(edits) + 1)
-        named = _bare_path(search)
-        if named is not None and i < len(lines) and _opens_block_after_path(lines, i):
+        named, after = _bare_path(search), _opens_block_after_path(lines, i)
+        if named is not None and after:
             # a block of file names only, then a real block before any REPLACE line: the model
             # wrote its file header as a block of its own (1.5B model, three times running)
-            path, i = named, _opens_block_after_path(lines, i)
+            path, i = named, after
             continue
         replace, i = _collect(lines, i, REPLACE, ">>>>>>> REPLACE", len(edits) + 1)
         # models put the file name inside the block too: as SEARCH's first line, or there only

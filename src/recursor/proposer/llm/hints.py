@@ -96,7 +96,10 @@ def named_lines(idea_text: str, files: Mapping[str, str], paths: Iterable[str]) 
     patch that crashed, where the idea's own setting lives (a 1.5B model that meant "a smaller
     block size" shrank the position embedding alone, and wrote that patch again when shown the
     IndexError)."""
-    lines = lines_setting(named(idea_text), files, list(paths))
+    return _shown(lines_setting(named(idea_text), files, list(paths)))
+
+
+def _shown(lines: list[tuple[str, int, str]]) -> str:
     return "\n".join(f"  {path} line {number}: {line.strip()}" for path, number, line in lines)
 
 
@@ -114,8 +117,7 @@ def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str
         heading = "Your idea names nothing these files set; the settings they make at the top"
     if not lines:
         return message
-    shown = "\n".join(f"  {path} line {number}: {line.strip()}" for path, number, line in lines)
-    return f"{message}. {heading}:\n{shown}"
+    return f"{message}. {heading}:\n{_shown(lines)}"
 
 
 _BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE",
