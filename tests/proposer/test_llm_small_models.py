@@ -494,3 +494,29 @@ def test_a_kernel_answer_is_asked_for_and_kept_in_the_kernel_categories(tmp_path
     assert "CATEGORY: <one of: cpu-kernel, rewrite, triton, cuda, other>" in asked
     assert proposal.idea.category == "rewrite"  # not 'other', as a training category list had it
     store.close()
+
+
+def test_a_direction_the_parent_already_took_in_its_own_words_is_not_listed(tiny_lm_store):
+    # after a model's own `block_size = 32` was accepted, the library's "Shorter context:
+    # block_size 32" still listed drew a 1.5B model back to the same change, call after call
+    task, store = tiny_lm_store
+    base = store.nodes()[0]
+    files = store.files(base)
+    files["train.py"] = files["train.py"].replace(
+        "block_size = 64  # context length in bytes", "block_size = 32  # shorter windows")
+    child = store.add_node(base.id, Idea(title="Shorter windows", category="hyperparameter",
+                                         hypothesis="more steps", proposer="llm:m:systems"),
+                           files)
+    store.decide(child.id, NodeStatus.ACCEPTED, "better beyond noise")
+    nodes = tuple(store.nodes())
+    ctx = ProposalContext(task=task, parent=nodes[1], parent_files=store.files(nodes[1]),
+                          lineage=nodes, nodes=nodes, seed=0,
+                          programs={_hash(store, n): n.id for n in nodes})
+    brief = task_brief(ctx)
+    library = brief.split("## Known directions")[1]
+    shorter = next(i.title for i in task.ideas if "block_size 32" in i.title)
+    assert shorter not in library
+    assert "Higher learning rate" in library and "Rotary position embeddings" in library
+    assert "in its code already" in brief.split("## The parent: node")[1].splitlines()[0]
+    # on the baseline itself the direction is open again
+    assert shorter in task_brief(context(task, store)).split("## Known directions")[1]

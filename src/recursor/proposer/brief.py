@@ -34,6 +34,7 @@ import math
 from collections.abc import Sequence
 
 from recursor.proposer.base import ProposalContext
+from recursor.proposer.ideas import fits
 from recursor.store.records import Node, NodeStatus
 from recursor.task.ideas import has_cuda
 
@@ -162,7 +163,10 @@ def writable_files(ctx: ProposalContext) -> list[str]:
 
 
 def _lineage(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
-    lines = [f"## The parent: node {ctx.parent.id}, and how it was reached"]
+    steps = len([n for n in ctx.lineage if not n.is_baseline])
+    lines = [f"## The parent: node {ctx.parent.id}, and how it was reached"
+             + (" (these changes are in its code already: build on them, do not make them "
+                "again)" if steps else "")]
     for n in ctx.lineage:
         if n.is_baseline:
             lines.append(f"- node {n.id}: the baseline, {outcome(n, metric, seeds)}")
@@ -197,9 +201,11 @@ def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int], most: int) -
 def _library(ctx: ProposalContext, most: int | None) -> str:
     tried = {n.idea.key for n in ctx.nodes if n.idea and n.idea.key}
     titles = [n.idea.title for n in ctx.nodes if n.idea]
-    # an idea a model took from this list has no key: its title says it was tried
+    # an idea a model took from this list has no key: its title says it was tried; an idea
+    # the parent already holds in its own words (a model's `block_size = 32`) no longer applies
+    # or makes a program the run has: listed, a small model proposes it again and again
     fresh = [i for i in ctx.task.ideas if i.key not in tried and i.runs_here()
-             and not _named_in(i.title, titles)]
+             and not _named_in(i.title, titles) and fits(i, ctx)]
     if most is not None:
         fresh = fresh[:most]
     if not fresh:

@@ -62,6 +62,21 @@ def discovery_idea(d: Discovery) -> LibraryIdea:
                        patch_text=d.patch, patch=patches.parse_any(d.patch))
 
 
+def result_hash(idea: LibraryIdea, files: Mapping[str, str]) -> str | None:
+    """The program hash of `idea` applied to `files`; None when its patch does not apply."""
+    try:
+        return program_hash({**files, **patches.apply(idea.patch, files)})
+    except PatchError:
+        return None
+
+
+def fits(idea: LibraryIdea, ctx: ProposalContext) -> bool:
+    """`idea` applies to the parent and makes a program the run does not hold: not a step the
+    parent already took (its SEARCH text is gone, or the result is the parent itself)."""
+    result = result_hash(idea, ctx.parent_files)
+    return result is not None and result not in ctx.programs
+
+
 class LibraryProposer:
     name = "library"
 
@@ -110,11 +125,7 @@ class LibraryProposer:
         yet (A then B on one branch is B then A on another: its verdict is known)."""
         key = (ctx.parent.id, idea.key)
         if key not in self._results:
-            try:
-                files = {**ctx.parent_files, **patches.apply(idea.patch, ctx.parent_files)}
-                self._results[key] = program_hash(files)
-            except PatchError:
-                self._results[key] = None
+            self._results[key] = result_hash(idea, ctx.parent_files)
         result = self._results[key]
         return result is not None and result not in ctx.programs
 
