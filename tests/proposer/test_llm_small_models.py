@@ -520,3 +520,27 @@ def test_a_direction_the_parent_already_took_in_its_own_words_is_not_listed(tiny
     assert "in its code already" in brief.split("## The parent: node")[1].splitlines()[0]
     # on the baseline itself the direction is open again
     assert shorter in task_brief(context(task, store)).split("## Known directions")[1]
+
+
+def test_a_correction_written_against_the_last_answer_is_applied_on_top_of_it(tiny_lm_store):
+    # asked to fix its answer, a 1.5B model quotes the lines its own last answer wrote (9 of 12
+    # repairs that ended on a patch error): the file it sees is its candidate, not the parent
+    task, store = tiny_lm_store
+    first = answer("Warm up the learning rate", "learning_rate = 1e-3",
+                   "learning_rate = 1e-3\nwarmup_steps = warmup_fraction * 100")
+    fixed = answer("Warm up the learning rate", "warmup_steps = warmup_fraction * 100",
+                   "warmup_steps = 20")
+    with FakeLLM([first, fixed]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+    assert [c.outcome for c in proposal.calls] == ["undefined-name", "ok"]
+    assert "last answer" in proposal.calls[1].detail and "last answer" in proposal.idea.reason
+    from recursor.audit.admission import apply_proposal
+
+    parent = store.files(store.nodes()[0])
+    made = apply_proposal(proposal.patch_text, parent, ["train.py"]).files["train.py"]
+    assert "learning_rate = 1e-3\nwarmup_steps = 20\n" in made
+    assert "warmup_fraction" not in made
+    # the same correction with nothing before it to stand on is a patch error, not a guess
+    with FakeLLM([fixed, fixed, fixed]) as llm, pytest.raises(
+            ProposalFailed, match="SEARCH text was not found"):
+        researcher(llm, store).propose(context(task, store))

@@ -19,6 +19,11 @@ check is run briefly first; one that crashes, or whose output a check of the har
 goes back with the error told in the program's own lines, instead of becoming an experiment
 that fails.
 
+A corrected answer is read as the model writes it: against its own last candidate. A patch that
+does not apply to the parent but applies to the program the conversation's last applied answer
+made is taken on top of that answer, rewritten as a diff of the parent, and checked again from
+the parent (the call and the idea say so).
+
 A cut-off answer is not shown back (a small model copies it): the request is asked again, with
 what went wrong, at a warmer temperature; a patch that changes nothing goes back
 with the lines that set what its idea names (`hints`).
@@ -43,6 +48,7 @@ from collections.abc import Callable, Mapping, Sequence
 from recursor.audit.admission import Applied, apply_proposal
 from recursor.audit.memorisation import task_corpus
 from recursor.discoveries.records import program_hash
+from recursor.patch.diff import unified_diff
 from recursor.proposer.base import Proposal, ProposalContext, ProposalFailed
 from recursor.proposer.brief import BRIEF_FORMS, estimate_tokens, is_kernel_task, task_brief
 from recursor.proposer.llm.answer import (
@@ -68,6 +74,17 @@ REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher 
 HOTTER = 1.0
 WARMER = 0.7  # a retry after a cut-off answer
 TRUNCATION_NOTE = "\n\nNote on an earlier try: "
+
+
+ON_LAST = "its SEARCH quoted its last answer's lines: applied on top of that answer"
+
+
+@dataclasses.dataclass
+class _Conversation:
+    """What one proposal's conversation has produced so far."""
+
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)  # patch -> why refused
+    last_files: dict[str, str] | None = None  # the program the model's last applied answer made
 
 
 class LLMResearcher:
@@ -105,7 +122,7 @@ class LLMResearcher:
         temperature: float | None = None
         messages = [{"role": "user", "content": request}]
         calls: list[Call] = []
-        answers: dict[str, str] = {}  # an earlier answer's patch -> why it was refused
+        talk = _Conversation()
         problem, repeats, switched = "", 0, ""
         for attempt in range(1, self.max_repairs + 2):
             if attempt > 1 and ctx.deadline is not None and time.monotonic() >= ctx.deadline:
@@ -120,7 +137,7 @@ class LLMResearcher:
                 calls.append(self._call(purpose, attempt, None, f"error:{err.kind}", str(err),
                                         system, sent, ""))
                 raise ProposalFailed(f"{self.name}: {err}", tuple(calls)) from None
-            outcome, problem, answer, matches = self._check(ctx, reply, broken, answers)
+            outcome, problem, answer, matches = self._check(ctx, reply, broken, talk)
             notes = [n for n in (("compact brief" if compact else ""), switched,
                                  problem if answer is not None else "") if n]
             detail = problem if answer is None else "applied: " + "; ".join(
@@ -204,10 +221,11 @@ class LLMResearcher:
         return kept
 
     def _check(self, ctx: ProposalContext, reply: Reply, broken: Node | None,
-               answers: dict[str, str]) -> tuple[str, str, Answer | None, tuple]:
+               talk: _Conversation) -> tuple[str, str, Answer | None, tuple]:
         """(outcome, problem for the model, the answer when it can be used, where its blocks
         were applied). A repair is measured for novelty against everything but the failed
-        attempts it repairs. `answers` holds this conversation's earlier patches."""
+        attempts it repairs. `talk` holds this conversation's earlier patches."""
+        answers = talk.refused
         if reply.truncated:
             copied = "".join(f" Its block {n} quoted {lines} lines and wrote them back "
                              "unchanged." for n, lines in unchanged_blocks(reply.text)[:2])
@@ -233,39 +251,62 @@ class LLMResearcher:
         if said in answers:
             return ("repeat", "it is the same patch as an earlier answer of yours, which was "
                     f"refused: {answers[said]}", None, ())
-        outcome, problem, applied = self._try_patch(ctx, answer, broken)
+        given = answer
+        outcome, problem, applied, answer = self._try_patch(ctx, answer, broken, talk)
         if applied is None:
             answers[said] = problem[:600]
             return outcome, problem, None, ()
+        if answer is not given:
+            problem = ON_LAST
         echo = echoed_title(answer.title, ctx)
         if echo:
             # the patch is fine and a small model, asked again, keeps the title (2 of 2): the
             # change names itself, as a reviewer would retitle it
             answer = dataclasses.replace(answer, title=title_from_patch(
                 ctx.parent_files, applied.files) or answer.title)
-            return "ok", f"its title copied {echo}; titled from the patch", answer, applied.matches
-        return "ok", "", answer, applied.matches
+            return ("ok", "; ".join(n for n in (problem, f"its title copied {echo}; titled from "
+                                                "the patch") if n), answer, applied.matches)
+        return "ok", problem, answer, applied.matches
 
-    def _try_patch(self, ctx: ProposalContext, answer: Answer,
-                   broken: Node | None) -> tuple[str, str, Applied | None]:
-        applied = apply_proposal(answer.patch, ctx.parent_files, ctx.task.spec.program.editable,
-                                 task_corpus(ctx.task), ctx.task.may_write, generous=True)
+    def _apply(self, ctx: ProposalContext, patch: str, files: Mapping[str, str]) -> Applied:
+        return apply_proposal(patch, files, ctx.task.spec.program.editable,
+                              task_corpus(ctx.task), ctx.task.may_write, generous=True)
+
+    def _try_patch(self, ctx: ProposalContext, answer: Answer, broken: Node | None,
+                   talk: _Conversation) -> tuple[str, str, Applied | None, Answer]:
+        """(outcome, problem, the applied candidate when it can be used, the answer: with its
+        patch rewritten against the parent when it was written against the model's last one)."""
+        applied = self._apply(ctx, answer.patch, ctx.parent_files)
+        if applied.status is NodeStatus.FAILED and talk.last_files is not None:
+            # asked to correct its answer, a small model quotes the lines its last answer wrote
+            # (9 of 12 repairs that ended on a patch error): the file as it sees it is its own
+            # candidate. Applied there, the result is the same program written as a diff of the
+            # parent, audited and checked again from the parent.
+            on_last = self._apply(ctx, answer.patch, talk.last_files)
+            if on_last.files is not None and on_last.files != talk.last_files:
+                rebased = unified_diff(ctx.parent_files, on_last.files)
+                again = self._apply(ctx, rebased, ctx.parent_files)
+                if again.status is not NodeStatus.FAILED:
+                    applied, answer = again, dataclasses.replace(answer, patch=rebased)
+        if applied.files is not None:
+            talk.last_files = applied.files
         if applied.status is NodeStatus.FAILED:
-            return "patch-error", applied.reason or "the patch does not apply", None
+            return "patch-error", applied.reason or "the patch does not apply", None, answer
         if applied.status is NodeStatus.REJECTED:
-            return "audit", f"{applied.reason}. Change the idea so that it keeps the rules.", None
+            return ("audit", f"{applied.reason}. Change the idea so that it keeps the rules.",
+                    None, answer)
         if applied.files == dict(ctx.parent_files):
-            return "no-change", self._unchanged(ctx, answer), None
+            return "no-change", self._unchanged(ctx, answer), None, answer
         undefined = new_undefined_names(ctx.parent_files, applied.files)
         if undefined:
-            return "undefined-name", undefined, None
+            return "undefined-name", undefined, None, answer
         held = ctx.programs.get(program_hash(applied.files)) if ctx.programs else None
         if held is not None:
             node = next((n for n in ctx.nodes if n.id == held), None)
             what = (f"makes the same program as node {held}"
                     + (f" ('{node.title}', {node.status.value})" if node else "")
                     + ", which the run has already tried")
-            return "repeat", f"the patch {what}.", None
+            return "repeat", f"the patch {what}.", None, answer
         if self.novelty is not None and self.read_patch is not None:
             from recursor.proposer.novelty import tried_in_run
 
@@ -275,7 +316,7 @@ class LLMResearcher:
             novel, similar = self.novelty.is_novel(idea, answer.patch, tried)
             if not novel:
                 return ("duplicate", f"the idea repeats one the run already tried: "
-                        f"{similar.reason}. Propose a different idea.", None)
+                        f"{similar.reason}. Propose a different idea.", None, answer)
         if ctx.trial is not None:
             failed = ctx.trial(applied.files)
             if failed:
@@ -286,8 +327,8 @@ class LLMResearcher:
                     f"it becomes an experiment) and failed:\n\n{failed}\n\nKeep the idea and "
                     "fix what the error points at, so that the program runs."
                     + (f" The lines that set what your idea names, which the rest of the "
-                       f"program is sized by:\n{where}" if where else "")), None
-        return "ok", "", applied
+                       f"program is sized by:\n{where}" if where else "")), None, answer
+        return "ok", "", applied, answer
 
     @staticmethod
     def _unchanged(ctx: ProposalContext, answer: Answer) -> str:
