@@ -293,3 +293,25 @@ def test_a_suggested_block_at_module_level_leaves_a_misquoted_self_out():
     said = str(err.value)
     suggested = said[said.index("would read:"):]
     assert "=======\nblock_size = 16\n>>>>>>> REPLACE" in suggested and "self." not in suggested
+
+
+@pytest.mark.parametrize("search, replace, line", [
+    # both recorded from the 1.5B model: a setting at the top of train.py quoted as an attribute
+    ("self.n_layer = 4\n", "self.n_layer = 2\n", "n_layer = 2\n"),
+    ("self.batch_size = 32\n", "self.batch_size = 16\n", "batch_size = 16\n"),
+])
+def test_a_module_setting_quoted_as_an_attribute_is_the_setting(search, replace, line):
+    out = applied(block(search, replace))
+    assert out.rules == ("module-self",)
+    new = out.files["train.py"]
+    assert f"\n{line}" in new and "self.n_layer" not in new and "self.batch_size" not in new
+    assert "        self.n = n\n" in new  # the class's own attributes are not touched
+    # never for the library or a person's diff, and never inside a class: there `self.` is real
+    with pytest.raises(PatchApplyError):
+        applied(block(search, replace), generous=False)
+    inside = applied(block("self.scale = 1.0\n", "self.scale = 2.0\n"))
+    assert inside.rules == ("exact",) and "        self.scale = 2.0\n" in inside.files[
+        "train.py"]
+    code = {"train.py": "class A:\n    n_head = 4\n"}  # a class attribute is not the module's
+    with pytest.raises(PatchApplyError):
+        applied(block("self.n_head = 4\n", "self.n_head = 8\n"), code)

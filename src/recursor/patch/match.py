@@ -12,15 +12,19 @@ applier, trying these rules in order and stopping at the first that finds a plac
    text is re-indented by the same shift.
 4. ``comments``: equal once comments, blank lines and whitespace are set aside (Python
    comments found by `tokenize`; ``//`` comments in C, C++ and CUDA files).
-5. ``elision``: SEARCH lines reading ``...`` (or ``# ...``, ``// ... existing code ...``) stand
+5. ``module-self``: in a Python file, equal as rule 4 once a ``self.`` the SEARCH puts before a
+   name is set aside, at lines of the module's top level only: there an attribute can only be a
+   misquote of the module's setting (``self.block_size = 64`` for ``block_size = 64``), and the
+   REPLACE text's ``self.`` before those names goes too, or the program stops with a NameError.
+6. ``elision``: SEARCH lines reading ``...`` (or ``# ...``, ``// ... existing code ...``) stand
    for lines left out; each quoted piece is found in order, and the REPLACE text must elide at
    the same places, so that what was left out is kept.
-6. ``fuzzy``: the most similar run of file lines (`rapidfuzz`'s normalised Indel similarity of
+7. ``fuzzy``: the most similar run of file lines (`rapidfuzz`'s normalised Indel similarity of
    the stripped lines) scores at least `FUZZY_MIN`, and no other place comes within
    `FUZZY_MARGIN` of it.
 
 A rule that fits more than one place is an error naming the places, never a guess, and a looser
-rule is not tried after it. Rules 3-6 are for a model's patch (`generous`); the library's ideas
+rule is not tried after it. Rules 3-7 are for a model's patch (`generous`); the library's ideas
 and a person's diff get rules 1-2, as they are exact by contract. Each match says which rule
 found it and where, and is recorded with the node, so a reader sees which patches were taken
 as written and which were read generously.
@@ -39,7 +43,8 @@ from rapidfuzz import fuzz
 
 from recursor.errors import PatchApplyError
 
-RULES = ("exact", "trailing-whitespace", "indentation", "comments", "elision", "fuzzy")
+RULES = ("exact", "trailing-whitespace", "indentation", "comments", "module-self", "elision",
+         "fuzzy")
 FUZZY_MIN = 90.0  # rapidfuzz ratio, 0-100: one changed number on a line of 20 characters
 FUZZY_MARGIN = 4.0  # a second place this close to the best makes the match ambiguous
 NEAREST_MIN = 60.0  # below this the nearest lines are not worth quoting: a small model copied
@@ -112,9 +117,39 @@ def locate(text: str, search: str, replace: str, path: str, block: int,
             return file.match(rule, block, a, b, _rewrite(replace, want, file.lines[a:b], path))
         if len(spans) > 1:
             raise _ambiguous(block, path, rule, spans)
+    if generous and not has_elision:
+        found = _module_self(file, want, replace, block)
+        if found is not None:
+            return found
     if has_elision and generous:
         return _elided(file, want, replace, path, block)
     return _fuzzy(file, want, replace, path, block, generous)
+
+
+def _module_self(file: _Lines, want: list[str], replace: str, block: int) -> Match | None:
+    """Rule 5: SEARCH lines with their `self.` set aside, found at the module's top level."""
+    if not file.path.endswith(".py"):
+        return None
+    bare = [_no_self(line) for line in want]
+    if bare == want:
+        return None
+    spans = [(a, b) for a, b in file.find(bare, None, True)
+             if not any(line[:1].isspace() for line in file.bare[a:b] if line.strip())]
+    if len(spans) > 1:
+        raise _ambiguous(block, file.path, "module-self", spans)
+    if not spans:
+        return None
+    a, b = spans[0]
+    text = _rewrite(replace, bare, file.lines[a:b], file.path)
+    fixed = "".join(_no_self(line) if not line[:1].isspace() else line
+                    for line in text.splitlines(keepends=True))
+    return file.match("module-self", block, a, b, fixed)
+
+
+def _no_self(line: str) -> str:
+    """`line` without a `self.` before its first name (its indentation kept)."""
+    code = line.lstrip()
+    return line[:len(line) - len(code)] + code[5:] if code.startswith("self.") else line
 
 
 def _at_line_start(text: str, start: int, search: str) -> bool:

@@ -185,7 +185,9 @@ def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int], most: int) -
     lines = []
     if on_parent:
         lines.append(f"## Already tried on node {ctx.parent.id} (do not repeat these)")
-        lines += [f"- node {n.id}: {n.title} ({n.idea.proposer}) — {outcome(n, metric, seeds)}"
+        # no proposer's name: a small model copied "(llm:…:architecture) — running" into its
+        # own title
+        lines += [f"- node {n.id}: {n.title} — {outcome(n, metric, seeds)}"
                   for n in on_parent if n.idea]
     if elsewhere:
         shown = elsewhere[-most:]
