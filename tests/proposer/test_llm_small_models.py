@@ -544,3 +544,43 @@ def test_a_correction_written_against_the_last_answer_is_applied_on_top_of_it(ti
     with FakeLLM([fixed, fixed, fixed]) as llm, pytest.raises(
             ProposalFailed, match="SEARCH text was not found"):
         researcher(llm, store).propose(context(task, store))
+
+
+def test_a_short_editable_file_is_asked_for_whole_and_taken_whole(tmp_path):
+    # a 1.5B model's kernel patches failed on their SEARCH text, or copied the class into SEARCH
+    # and REPLACE unchanged: a 14-line solution.py is asked for whole, with nothing to quote
+    task = load_task("kernel-gelu")
+    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    new = ("import torch\nimport torch.nn as nn\n\n\nclass ModelNew(nn.Module):\n"
+           "    def forward(self, x):\n"
+           "        return torch.nn.functional.gelu(x, approximate='tanh')\n")
+    head = "TITLE: One fused call\nCATEGORY: rewrite\nHYPOTHESIS: fewer passes.\nRATIONALE: x.\n"
+    fenced = head + f"PATCH:\n```python\n{new}```\n"
+    bare = head + f"PATCH:\nsolution.py\n{new}"  # no fence, the file's name above the code
+    part = head + "PATCH:\n```python\nimport torch\nx = 1\n```\n"  # not the whole file
+    for reply in (fenced, bare):
+        with FakeLLM([reply]) as llm:
+            proposal = researcher(llm, store, "memory").propose(context(task, store))
+            asked = llm.requests[0].body["messages"][-1]["content"]
+        assert "the whole new solution.py" in asked and "<<<<<<< SEARCH" not in asked
+        from recursor.audit.admission import apply_proposal
+
+        made = apply_proposal(proposal.patch_text, task.program_files(), ["solution.py"])
+        assert made.files["solution.py"] == new
+    with FakeLLM([part, fenced]) as llm:
+        proposal = researcher(llm, store, "memory").propose(context(task, store))
+        told = llm.requests[1].body["messages"][-1]["content"]
+    assert "it lacks ModelNew" in told and "the whole new solution.py" in told
+    assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
+    store.close()
+    # a long file is still asked for as a patch
+    tiny = load_task("tiny-lm")
+    lm = RunStore.create(tmp_path / "lm", {"task": "tiny-lm"})
+    root = lm.add_node(None, None, tiny.program_files())
+    lm.decide(root.id, NodeStatus.ACCEPTED, "baseline")
+    with FakeLLM([BATCH]) as llm:
+        researcher(llm, lm).propose(context(tiny, lm))
+        assert "<<<<<<< SEARCH" in llm.requests[0].body["messages"][-1]["content"]
+    lm.close()

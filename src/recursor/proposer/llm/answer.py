@@ -19,7 +19,9 @@ Models wrap things in code fences and Markdown; reading is lenient about those a
 what matters (a title and a patch), and says exactly what is missing, since the message goes
 back to the model for repair. Small models often give the whole new file instead of a patch:
 one fenced block of code in the PATCH section is taken as the new text of the task's one
-editable Python file when it defines everything that file defines (`whole_file_patch`).
+editable Python file when it defines everything that file defines (`whole_file_patch`). A task
+whose one editable file is short (`WHOLE_FILE_LINES`: a kernel's solution.py) asks for that
+form outright (`answer_format(whole=...)`): nothing to quote, so nothing to misquote.
 """
 
 from __future__ import annotations
@@ -34,8 +36,28 @@ CATEGORIES = ("architecture", "optimizer", "schedule", "hyperparameter", "initia
 KERNEL_CATEGORIES = ("cpu-kernel", "rewrite", "triton", "cuda", "other")
 FIELDS = ("TITLE", "CATEGORY", "HYPOTHESIS", "RATIONALE", "PATCH")
 
-def answer_format(categories: tuple[str, ...] = CATEGORIES) -> str:
-    """What the model is asked to answer, with the categories of the task's family."""
+WHOLE_FILE_LINES = 80  # an editable file this short is asked for whole, not as a patch
+
+
+def answer_format(categories: tuple[str, ...] = CATEGORIES, whole: str | None = None) -> str:
+    """What the model is asked to answer, with the categories of the task's family: a patch, or
+    with `whole` (a file name) the whole new text of that file."""
+    if whole is not None:
+        return f"""\
+Answer with exactly one idea, in this format (plain text; no other sections):
+
+TITLE: <the change you make, in a few words (not the task's goal)>
+CATEGORY: <one of: {', '.join(categories)}>
+HYPOTHESIS: <what will happen to the metric, by about how much, and why>
+RATIONALE: <the mechanism; cite the paper or project it comes from, if any>
+PATCH:
+```python
+<the whole new {whole}, as it should read with your change: every line of it, the imports and
+every class and function it defines, nothing elided>
+```
+
+{whole} is short, so you write all of it: no SEARCH/REPLACE blocks. Write the file as it should
+be after your change, with the change made; keep what your idea does not touch as it is."""
     return f"""\
 Answer with exactly one idea, in this format (plain text; no other sections):
 
@@ -62,6 +84,7 @@ FORMAT = answer_format()
 _LABEL = re.compile(r"^\s*(?:[*#>\-\s]*)\**\s*(" + "|".join(FIELDS) + r")\s*\**\s*:\s*(.*)$",
                     re.IGNORECASE)
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*$")
+_FILE_NAME = re.compile(r"[\w./-]+\.(?:py|c|cc|cpp|cu|h)")
 
 
 class AnswerError(ValueError):
@@ -78,7 +101,10 @@ class Answer:
     code: str | None = None  # a whole file given in place of a patch (see whole_file_patch)
 
 
-def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES) -> Answer:
+def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES,
+                 form: str = FORMAT) -> Answer:
+    """The answer's fields; an AnswerError saying what is missing, then `form` (the format the
+    model was asked for). Code after PATCH: with no block is kept as `code`: a whole file."""
     fields: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
@@ -90,14 +116,15 @@ def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES) -> Answer:
             fields[current].append(line)
     missing = [f for f in ("TITLE", "PATCH") if not "".join(fields.get(f, [])).strip()]
     if missing:
-        raise AnswerError(f"the answer has no {' and no '.join(missing)} section. " + FORMAT)
+        raise AnswerError(f"the answer has no {' and no '.join(missing)} section. " + form)
     patch_lines = [ln for ln in fields["PATCH"] if not _FENCE.match(ln)]
     patch = "\n".join(patch_lines).strip("\n") + "\n"
     code = None
     if "<<<<<<< SEARCH" not in patch and not patch.lstrip().startswith(("---", "diff ")):
-        code = _fenced_code(fields["PATCH"])
+        code = _fenced_code(fields["PATCH"]) or _bare_code(patch)
         if code is None:
-            raise AnswerError("the PATCH section holds no SEARCH/REPLACE block. " + FORMAT)
+            what = "no SEARCH/REPLACE block" if form == FORMAT else "no code"
+            raise AnswerError(f"the PATCH section holds {what}. " + form)
         patch = ""
     category = " ".join(fields.get("CATEGORY", [])).strip().lower().strip("*` .")
     return Answer(
@@ -127,7 +154,23 @@ def _fenced_code(lines: list[str]) -> str | None:
     return "\n".join(blocks[0]).strip("\n") + "\n"
 
 
-def whole_file_patch(code: str, files: dict[str, str], editable: list[str]) -> tuple[str, str]:
+def _bare_code(text: str) -> str | None:
+    """Unfenced code as the PATCH section, when it parses as Python with a definition in it."""
+    import ast
+
+    lines = text.strip("\n").split("\n")
+    if lines and _FILE_NAME.fullmatch(lines[0].strip()):
+        text = "\n".join(lines[1:]) + "\n"  # the file's name written above its code
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    defines = any(isinstance(n, (ast.ClassDef, ast.FunctionDef)) for n in tree.body)
+    return text if defines else None
+
+
+def whole_file_patch(code: str, files: dict[str, str], editable: list[str],
+                     form: str = FORMAT) -> tuple[str, str]:
     """(a patch that makes `code` the new text of the one editable Python file, or "", and what
     to tell the model when it cannot be that). Code is taken as a whole file only when the task
     has one editable Python file and the code defines every class and function that file
@@ -137,13 +180,13 @@ def whole_file_patch(code: str, files: dict[str, str], editable: list[str]) -> t
     targets = [f for f in editable if f.endswith(".py") and f in files]
     if len(targets) != 1:
         return "", ("the PATCH section holds code but no SEARCH/REPLACE block, and there is more "
-                    "than one file it could be for. " + FORMAT)
+                    "than one file it could be for. " + form)
     name = targets[0]
     try:
         new = ast.parse(code)
     except SyntaxError as err:
         return "", (f"the PATCH section holds code but no SEARCH/REPLACE block, and as the whole "
-                    f"of {name} it does not parse (line {err.lineno}: {err.msg}). " + FORMAT)
+                    f"of {name} it does not parse (line {err.lineno}: {err.msg}). " + form)
     defined = {n.name for n in ast.parse(files[name]).body
                if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
     given = {n.name for n in new.body
@@ -151,7 +194,7 @@ def whole_file_patch(code: str, files: dict[str, str], editable: list[str]) -> t
     missing = sorted(defined - given)
     if missing:
         return "", (f"the PATCH section holds code but no SEARCH/REPLACE block, and it is not "
-                    f"the whole of {name} (it lacks {', '.join(missing)}). " + FORMAT)
+                    f"the whole of {name} (it lacks {', '.join(missing)}). " + form)
     current = files[name] if files[name].endswith("\n") else files[name] + "\n"
     return f"{name}\n<<<<<<< SEARCH\n{current}=======\n{code}>>>>>>> REPLACE\n", ""
 

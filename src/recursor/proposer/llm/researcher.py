@@ -54,6 +54,7 @@ from recursor.proposer.brief import BRIEF_FORMS, estimate_tokens, is_kernel_task
 from recursor.proposer.llm.answer import (
     CATEGORIES,
     KERNEL_CATEGORIES,
+    WHOLE_FILE_LINES,
     Answer,
     AnswerError,
     answer_format,
@@ -199,7 +200,7 @@ class LLMResearcher:
                 text = (brief + f"\n\n## Your turn\n{turn(looking)}\nPropose one new idea "
                         f"for node {ctx.parent.id}: a direction listed above that the run has "
                         "not tried, or one of your own, implemented in full.\n\n"
-                        + answer_format(_categories(ctx)))
+                        + answer_format(_categories(ctx), whole_file(ctx)))
             need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
             if window is None or need <= window:
                 return text, compact
@@ -234,12 +235,13 @@ class LLMResearcher:
                     "one line around them, not whole classes or functions; skip unchanged "
                     "lines with a '...' line in SEARCH and REPLACE alike", None, ())
         try:
-            answer = parse_answer(reply.text, _categories(ctx))
+            form = answer_format(_categories(ctx), whole_file(ctx))
+            answer = parse_answer(reply.text, _categories(ctx), form)
         except AnswerError as err:
             return "bad-answer", str(err), None, ()
         if answer.code is not None:
             patch, why = whole_file_patch(answer.code, ctx.parent_files,
-                                          list(ctx.task.spec.program.editable))
+                                          list(ctx.task.spec.program.editable), form)
             if not patch:
                 return "bad-answer", why, None, ()
             answer = dataclasses.replace(answer, patch=patch)
@@ -389,11 +391,24 @@ class LLMResearcher:
                 f"experiment failed:\n\n{broken.reason}\n\n{traceback}The patch:\n```\n"
                 f"{self.read_patch(broken)}\n```\n\nKeep the idea; fix its implementation so "
                 f"that it runs within the rules and the budget. The patch applies to node "
-                f"{ctx.parent.id}'s code, as shown above.\n\n" + answer_format(_categories(ctx)))
+                f"{ctx.parent.id}'s code, as shown above.\n\n"
+                + answer_format(_categories(ctx), whole_file(ctx)))
 
 
 def _categories(ctx: ProposalContext) -> tuple[str, ...]:
     return KERNEL_CATEGORIES if is_kernel_task(ctx.task) else CATEGORIES
+
+
+def whole_file(ctx: ProposalContext) -> str | None:
+    """The one editable file, when it is Python and short enough to be written whole (a
+    kernel's solution.py): its name; else None, and the answer is a patch. With nothing to
+    quote there is nothing to misquote: a 1.5B model's kernel patches failed on their SEARCH
+    text, or copied the class into SEARCH and REPLACE unchanged."""
+    editable = [f for f in ctx.parent_files if ctx.task.may_write(f)]
+    if len(editable) != 1 or not editable[0].endswith(".py") or ctx.task.spec.program.new_files:
+        return None
+    text = ctx.parent_files[editable[0]]
+    return editable[0] if text.count("\n") <= WHOLE_FILE_LINES else None
 
 
 def title_from_patch(before: Mapping[str, str], after: Mapping[str, str]) -> str:
