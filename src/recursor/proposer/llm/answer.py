@@ -42,8 +42,7 @@ WHOLE_FILE_LINES = 80  # an editable file this short is asked for whole, not as 
 def answer_format(categories: tuple[str, ...] = CATEGORIES, whole: str | None = None) -> str:
     """What the model is asked to answer, with the categories of the task's family: a patch, or
     with `whole` (a file name) the whole new text of that file."""
-    if whole is not None:
-        return f"""\
+    head = f"""\
 Answer with exactly one idea, in this format (plain text; no other sections):
 
 TITLE: <the change you make, in a few words (not the task's goal)>
@@ -51,6 +50,9 @@ CATEGORY: <one of: {', '.join(categories)}>
 HYPOTHESIS: <what will happen to the metric, by about how much, and why>
 RATIONALE: <the mechanism; cite the paper or project it comes from, if any>
 PATCH:
+"""
+    if whole is not None:
+        return head + f"""\
 ```python
 <the whole new {whole}, as it should read with your change: every line of it, the imports and
 every class and function it defines, nothing elided>
@@ -58,14 +60,7 @@ every class and function it defines, nothing elided>
 
 {whole} is short, so you write all of it: no SEARCH/REPLACE blocks. Write the file as it should
 be after your change, with the change made; keep what your idea does not touch as it is."""
-    return f"""\
-Answer with exactly one idea, in this format (plain text; no other sections):
-
-TITLE: <the change you make, in a few words (not the task's goal)>
-CATEGORY: <one of: {', '.join(categories)}>
-HYPOTHESIS: <what will happen to the metric, by about how much, and why>
-RATIONALE: <the mechanism; cite the paper or project it comes from, if any>
-PATCH:
+    return head + """\
 <file name>
 <<<<<<< SEARCH
 <only the lines you change, copied exactly from the current file (often 1 to 5 lines)>
