@@ -140,7 +140,10 @@ def table(results: dict[str, tuple[HeldOut, float]], seeds: list[int]) -> Table:
     for col in ("guard", "success, own threshold [95% CI]", "benign FP there",
                 "success at one utility [95% CI]", "vs baseline", "wrapped attacks alone",
                 "bare benign flagged", "seconds"):
-        t.add_column(col, justify="left" if col == "guard" else "right")
+        if col == "guard":
+            t.add_column(col, no_wrap=True)
+        else:
+            t.add_column(col, justify="right")
     for name, (h, seconds) in results.items():
         lo, hi = h.matched_ci95
         parts = [f"{100 * v:.1f}%" if v is not None else "–"
