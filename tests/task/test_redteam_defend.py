@@ -186,6 +186,15 @@ def test_held_out_guards_are_also_compared_at_one_benign_rate_in_the_wrappers(sp
     at_one = guard_eval.matched(scores, plan, seed=1)
     assert flagged > 0.5  # the price, at its own point
     assert at_one["success"] > own + 0.3 and at_one["ci95"][0] > own
+    # a guard that reads nothing inside a wrapper and scores every wrapped prompt below the
+    # bare ones: at the level set in the wrappers it catches every bare attack, and flags every
+    # bare benign request with them; the parts of `matched` say so
+    inside = {r.text for r in plan.rows if r.group}
+    blind = _scores(plan, lambda t: 0.0 if t in inside else 0.9 if t in requests else 0.1)
+    parts = guard_eval.matched(blind, plan, seed=1)
+    wrapped_attacks = np.mean([bool(r.group) for r in plan.rows if r.kind == "attack"])
+    assert parts["success"] == pytest.approx(wrapped_attacks, abs=0.02)
+    assert parts["wrapped_success"] == 1.0 and parts["bare_benign_flagged"] == 1.0
     assert guard_eval.matched(scores, guard_eval.public_plan(splits, [], 1, SECRET)) is None
 
 
@@ -300,3 +309,22 @@ def test_a_guard_that_reads_the_held_out_jailbreaks_finds_none_in_the_sandbox(tm
     assert result.ok, result.reason
     log = (tmp_path / "human_jailbreak_success" / "program.log").read_text()
     assert "PEEKED 0" in log
+
+
+
+# the task's idea library: every idea loads, and its patch applies to the baseline guard and
+# leaves a program that compiles (the benchmark bench/guard_ideas.py measures each one)
+
+IDEAS = Path(load_task("redteam-defend").root) / "ideas"
+
+
+def test_every_idea_of_the_library_loads_and_applies_to_the_baseline():
+    from recursor import patch as patches
+    from recursor.task.ideas import load_ideas
+
+    library = load_ideas(IDEAS, editable=("guard.py",))
+    assert {"wrapped-training", "sliding-windows", "char-ngrams"} <= {i.key for i in library}
+    for idea in library:
+        source = patches.apply(idea.patch, {"guard.py": BASELINE})["guard.py"]
+        assert source != BASELINE, idea.key
+        compile(source, "guard.py", "exec")

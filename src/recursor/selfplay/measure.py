@@ -35,6 +35,10 @@ class HeldOut:
     # guards compared at one utility, whatever their own operating points flag
     matched: float | None = None
     matched_ci95: tuple[float, float] | None = None
+    # at that same threshold: the wrapped attacks' success alone, and the share of the bare
+    # held-out benign prompts flagged (the threshold holds the rate in the wrappers only)
+    matched_wrapped: float | None = None
+    matched_bare_fpr: float | None = None
 
 
 def _experiment(folder: Path, guard: Path, where: Path, evaluation: str, seed: int,
@@ -85,4 +89,10 @@ def held_out(guard: Path, trained_with: Sequence[Path], where: Path, *, seeds: S
                    float(runs[0]["redteam"]["fpr"]), len(runs),
                    sum(m["success"] for m in matched) / len(matched) if matched else None,
                    (min(m["ci95"][0] for m in matched), max(m["ci95"][1] for m in matched))
-                   if matched else None)
+                   if matched else None,
+                   _mean(matched, "wrapped_success"), _mean(matched, "bare_benign_flagged"))
+
+
+def _mean(runs: Sequence[dict], key: str) -> float | None:
+    values = [m[key] for m in runs if key in m]
+    return sum(values) / len(values) if values and len(values) == len(runs) else None
