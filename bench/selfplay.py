@@ -10,8 +10,9 @@ then the held-out success of human-written jailbreaks of three guards side by si
 
 All three on the same seeds, at the threshold the harness sets (5% of hidden benign prompts
 flagged), each with its interval over template groups and the benign false-positive rate in
-the same wrappers; and at the threshold that flags 5% of those held-out benign prompts, so that
-the three are compared at one utility. Then the self-play rounds and the cross-play matrix, and the compute.
+the same wrappers; and at the threshold that flags at most 5% of those held-out benign prompts
+and at most 5% of the bare ones, so that the three are compared at one utility. Then the
+self-play rounds and the cross-play matrix, and the compute.
 """
 
 from __future__ import annotations

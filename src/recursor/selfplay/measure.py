@@ -31,12 +31,13 @@ class HeldOut:
     benign_fpr: float
     fpr: float
     seeds: int
-    # at the threshold that flags `fpr` of the held-out benign prompts in the same wrappers:
-    # guards compared at one utility, whatever their own operating points flag
+    # at the threshold that flags at most `fpr` of the held-out benign prompts in the same
+    # wrappers, and of the bare ones: guards compared at one utility, whatever their own
+    # operating points flag
     matched: float | None = None
     matched_ci95: tuple[float, float] | None = None
     # at that same threshold: the wrapped attacks' success alone, and the share of the bare
-    # held-out benign prompts flagged (the threshold holds the rate in the wrappers only)
+    # held-out benign prompts flagged (at most `fpr`)
     matched_wrapped: float | None = None
     matched_bare_fpr: float | None = None
 

@@ -36,8 +36,8 @@ def rounds_table(play: SelfPlay) -> Table:
     if fpr is not None:
         table.caption = (f"thresholds set by the harness at {_pct(fpr)} of hidden benign prompts "
                          "flagged; success = share of attacks not flagged; the last column at "
-                         f"the threshold that flags {_pct(fpr)} of held-out benign prompts in "
-                         "the same wrappers")
+                         f"the threshold that flags at most {_pct(fpr)} of held-out benign "
+                         "prompts in the same wrappers, and of the bare ones")
     return table
 
 
