@@ -15,7 +15,8 @@ held-out benign prompts, bare and in the same wrappers. The harness, never the p
 each request into its template.
 
 Templates are drawn among those of at most `max_template_chars` characters: a 135M model on one
-CPU thread reads about 200 prompt tokens a second, and the longest templates run to thousands.
+CPU thread reads about a hundred prompt tokens a second, and the longest templates run to
+thousands.
 What is asked depends on the seed alone, so a candidate and its parent answer the same prompts.
 """
 
