@@ -9,6 +9,8 @@ give that refusal.
     model     `load_chat_model`: the model and tokenizer, weights pinned by their digest
     generate  `Chat`, greedy `generate`, `hidden_states` at a layer, `answer_logprob`
     refusal   REFUSAL and `is_refusal`: when an answer is the fixed refusal, and why the rule holds
+    defence   a defence's one accepted form (`read_defence`), and applying it (`defended_answers`)
+    plan      what `redteam-chat-defend` shows a defence program and asks the defended model
 
 Nothing here imports torch or transformers until a model is loaded or run; they come with the
 `redteam-chat` extra. See docs/redteam.md.
@@ -19,6 +21,7 @@ from recursor.task.redteam.chat.model import ChatModel, load_chat_model, weights
 from recursor.task.redteam.chat.refusal import (
     REFUSAL,
     attack_succeeded,
+    could_still_refuse,
     is_refusal,
     normalise,
     refusal_ids,
@@ -27,5 +30,6 @@ from recursor.task.redteam.chat.refusal import (
 from recursor.task.redteam.chat.source import SMOLLM2, fetch_model
 
 __all__ = ["REFUSAL", "SMOLLM2", "Chat", "ChatModel", "Generation", "answer_logprob",
-           "attack_succeeded", "fetch_model", "generate", "hidden_states", "is_refusal",
-           "load_chat_model", "normalise", "refusal_ids", "refusal_rate", "weights_digest"]
+           "attack_succeeded", "could_still_refuse", "fetch_model", "generate", "hidden_states",
+           "is_refusal", "load_chat_model", "normalise", "refusal_ids", "refusal_rate",
+           "weights_digest"]

@@ -60,12 +60,13 @@ class ChatModel:
         return int(self.model.config.hidden_size)
 
 
-def load_chat_model(cache: Path | None = None) -> ChatModel:
+def load_chat_model(cache: Path | None = None, gguf: Path | None = None) -> ChatModel:
     """The pinned model, from the converted folder under `cache` (default: the data cache) when
-    it holds the pinned weights, else converted from the GGUF file (fetched through the data
-    cache) and the folder written for next time. Raises DataError when the model cannot be
-    fetched, or when this transformers gives other weights than the pinned ones, and
-    RecursorError when the redteam-chat extra is not installed."""
+    it holds the pinned weights, else converted from the GGUF file (`gguf`, a verified copy, as
+    a harness is handed it; by default fetched through the data cache) and the folder written
+    for next time. Raises DataError when the model cannot be fetched, or when this transformers
+    gives other weights than the pinned ones, and RecursorError when the redteam-chat extra is
+    not installed."""
     _require_libraries()
     folder = (cache or cache_dir()) / CONVERTED
     why = _folder_problem(folder)
@@ -75,7 +76,7 @@ def load_chat_model(cache: Path | None = None) -> ChatModel:
         if digest == WEIGHTS_DIGEST:
             return chat
         why = f"its weights have digest {digest[:12]}..., not the pinned {WEIGHTS_DIGEST[:12]}..."
-    _convert(fetch_model(), folder, why)
+    _convert(gguf or fetch_model(), folder, why)
     chat = _from_folder(folder)
     digest = weights_digest(chat.model)
     if digest != WEIGHTS_DIGEST:  # the folder was just written from verified weights
@@ -126,6 +127,20 @@ def _folder_problem(folder: Path) -> str | None:
         if not path.is_file() or sha256_of(path) != digest:
             return f"its {name} is missing or changed"
     return None
+
+
+def converted_folder(cache: Path) -> Path | None:
+    """The converted folder under `cache` when its files match its manifest (its weights are
+    checked only when `load_chat_model` reads them), else None."""
+    folder = Path(cache) / CONVERTED
+    return folder if _folder_problem(folder) is None else None
+
+
+def load_folder(folder: Path) -> ChatModel:
+    """The model of a converted folder as it is, its weights unchecked: what a program is handed
+    (a copy of the pinned model's folder). Harnesses load the model with `load_chat_model`."""
+    _require_libraries()
+    return _from_folder(Path(folder))
 
 
 def _from_folder(folder: Path) -> ChatModel:
