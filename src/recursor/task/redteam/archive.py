@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from recursor.task.redteam.categories import CATEGORIES
-from recursor.task.redteam.records import SLOT, Template
+from recursor.task.redteam.guard_eval import held_back
+from recursor.task.redteam.records import SLOT, Behaviour, Template
 from recursor.task.redteam.similarity import TEMPLATE_NEAR, template_similarity
 from recursor.task.redteam.transforms import TRANSFORMS
 
@@ -105,6 +106,24 @@ class Archive:
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()
+
+
+def requests_by_category(behaviours: Sequence[Behaviour],
+                         seed: int) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(search, final): each category's requests, split in two halves by the seed (by a hash
+    of the seed and each request's id): the search tries the first, the archive is scored on
+    the second. A category left with no request on a side is not in that side's dict."""
+    search: dict[str, list[str]] = {}
+    final: dict[str, list[str]] = {}
+    for b in behaviours:
+        search.setdefault(b.category, [])
+        final.setdefault(b.category, [])
+    mine, held = held_back(behaviours, seed + 7919, share=0.5)
+    for b in mine:
+        search[b.category].append(b.text)
+    for b in held:
+        final[b.category].append(b.text)
+    return ({c: v for c, v in search.items() if v}, {c: v for c, v in final.items() if v})
 
 
 def read(path: Path) -> list[Entry]:

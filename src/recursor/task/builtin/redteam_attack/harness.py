@@ -69,8 +69,8 @@ def attack(config, host, guard):
     guard.queries = 0  # the threshold is the harness's; the attacker's budget starts here
 
     # the requests the guard was not trained on this seed: what an attacker brings is new to it
-    search, final = requests_by_category(guard_eval.held_back(splits.train_behaviours, seed)[1],
-                                         seed)
+    search, final = grid.requests_by_category(
+        guard_eval.held_back(splits.train_behaviours, seed)[1], seed)
     rng = np.random.default_rng(seed)
     archive, history, refused, rounds = grid.Archive(), [], {}, 0
     fills, per_cell = int(settings["fills"]), int(settings["per_cell"])
@@ -144,20 +144,6 @@ def attack(config, host, guard):
                 found.append(f)
     result["findings"] = found
     return result
-
-
-def requests_by_category(behaviours, seed):
-    """(search, final): each category's requests, split in two halves by the seed."""
-    search, final = {}, {}
-    for b in behaviours:
-        search.setdefault(b.category, [])
-        final.setdefault(b.category, [])
-    mine, held = guard_eval.held_back(behaviours, seed + 7919, share=0.5)
-    for b in mine:
-        search[b.category].append(b.text)
-    for b in held:
-        final[b.category].append(b.text)
-    return ({c: v for c, v in search.items() if v}, {c: v for c, v in final.items() if v})
 
 
 def propose(host, guard, config, state, rounds):

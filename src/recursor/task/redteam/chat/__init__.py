@@ -11,6 +11,8 @@ give that refusal.
     refusal   REFUSAL and `is_refusal`: when an answer is the fixed refusal, and why the rule holds
     defence   a defence's one accepted form (`read_defence`), and applying it (`defended_answers`)
     plan      what `redteam-chat-defend` shows a defence program and asks the defended model
+    search    `redteam-chat-attack`'s search: proposals against a frozen defence, within a
+              budget of the model's generations, and the archive's score
 
 Nothing here imports torch or transformers until a model is loaded or run; they come with the
 `redteam-chat` extra. See docs/redteam.md.
