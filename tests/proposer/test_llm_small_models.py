@@ -134,6 +134,7 @@ def test_a_patch_that_leaves_a_name_undefined_goes_back_before_it_runs(tiny_lm_s
         told = llm.requests[1].body["messages"][-1]["content"]
     assert [c.outcome for c in proposal.calls] == ["undefined-name", "ok"]
     assert "uses `self`, which is not defined there" in told and "train.py line" in told
+    assert llm.requests[1].body["temperature"] == 0.7  # the same code came back at the same
     # a name the parent already left undefined is not the patch's doing
     from recursor.proposer.llm.lint import new_undefined_names
 
@@ -167,7 +168,7 @@ def test_a_patch_whose_trial_crashes_goes_back_with_where_its_idea_is_set(tiny_l
     assert [c.outcome for c in proposal.calls] == ["trial-failed", "repeat", "ok"]
     assert "IndexError: index out of range" in told[1]
     assert "train.py line 37: block_size = 64" in told[1]  # where the idea's setting lives
-    assert temperatures == [None, None, 0.7]  # the same patch again: asked warmer
+    assert temperatures == [None, 0.7, 0.7]  # after a crash the fix is new code: warmer
     assert len(tried) == 2  # the repeat is refused without a second trial
     assert "block_size = 16" in proposal.patch_text
 

@@ -71,6 +71,8 @@ REPAIR_TAG = "repair of node "
 # blocking findings that say the output is wrong, not that a rule was broken: repaired like a crash
 REPAIRABLE_CHECKS = frozenset({"kernel.correctness", "kernel.second-shape"})
 REPEATS = ("repeat", "duplicate")  # outcomes of an answer that proposed what was tried
+# outcomes whose fix is other code than the answer's, not a corrected quote: asked again warmer
+NEEDS_NEW_CODE = ("no-change", "repeat", "trial-failed", "undefined-name")
 REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher temperature
 HOTTER = 1.0
 WARMER = 0.7  # a retry after a cut-off answer
@@ -164,9 +166,10 @@ class LLMResearcher:
                 continue
             follow = (f"That answer cannot be used: {problem}\n\nAnswer again with the whole "
                       "idea and a corrected patch, in the same format.")
-            if outcome in ("no-change", "repeat") and temperature is None:
+            if outcome in NEEDS_NEW_CODE and temperature is None:
                 # asked again at the same temperature, a small model writes the same empty
-                # patch (3 of 3 identical answers with a 1.5B model), or the same crashing one
+                # patch (3 of 3 identical answers with a 1.5B model), or the same crashing one:
+                # after a crash or an undefined name, the same code came back in 2 of 3 proposals
                 temperature = max(self.endpoint.temperature or 0.0, WARMER)
             if outcome in REPEATS:
                 repeats += 1
