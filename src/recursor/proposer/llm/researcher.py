@@ -169,7 +169,7 @@ class LLMResearcher:
             if outcome in NEEDS_NEW_CODE and temperature is None:
                 # asked again at the same temperature, a small model writes the same empty
                 # patch (3 of 3 identical answers with a 1.5B model), or the same crashing one:
-                # after a crash or an undefined name, the same code came back in 2 of 3 proposals
+                # after a crash, the same code came back (three first proposals of 2026-12-07)
                 temperature = max(self.endpoint.temperature or 0.0, WARMER)
             if outcome in REPEATS:
                 repeats += 1
