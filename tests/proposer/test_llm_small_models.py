@@ -297,7 +297,7 @@ def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp
     snippet = WHOLE.replace("class ModelNew(nn.Module):", "class Faster(nn.Module):")
     with FakeLLM([snippet, WHOLE]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
-        assert "it is not the whole of solution.py (it lacks ModelNew)" in \
+        assert "is not the whole of solution.py (it lacks ModelNew)" in \
             llm.requests[1].body["messages"][-1]["content"]
     assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
     made = add_candidate(store, base, proposal.idea, proposal.patch_text, task.program_files(),
@@ -585,3 +585,23 @@ def test_a_short_editable_file_is_asked_for_whole_and_taken_whole(tmp_path):
         researcher(llm, lm).propose(context(tiny, lm))
         assert "<<<<<<< SEARCH" in llm.requests[0].body["messages"][-1]["content"]
     lm.close()
+
+
+def test_the_same_malformed_answer_again_is_a_repeat_asked_warmer(tmp_path):
+    # recorded from the 1.5B model on kernel-layernorm: ckernel's documented gelu example as the
+    # whole solution.py, three times running, each refused as not the whole file
+    task = load_task("kernel-gelu")
+    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    example = ("TITLE: C kernel\nCATEGORY: cpu-kernel\nHYPOTHESIS: faster.\nRATIONALE: x.\n"
+               "PATCH:\n```python\nimport ckernel\nlib = ckernel.compile('')\n"
+               "def helper():\n    return 1\n```\n")
+    with FakeLLM([example, example + "\n", WHOLE]) as llm:
+        proposal = researcher(llm, store, "memory").propose(context(task, store))
+        bodies = [req.body for req in llm.requests]
+    assert [c.outcome for c in proposal.calls] == ["bad-answer", "repeat", "ok"]
+    told = bodies[2]["messages"][-1]["content"]
+    assert "the same answer as an earlier one of yours" in told and "lacks ModelNew" in told
+    assert "temperature" not in bodies[1] and bodies[2]["temperature"] == 0.7
+    store.close()

@@ -172,24 +172,26 @@ def whole_file_patch(code: str, files: dict[str, str], editable: list[str],
     defines at its top level: a snippet is not mistaken for the file."""
     import ast
 
+    # asked for a patch, the code came instead of blocks; asked for the whole file, it is that
+    opening = ("the PATCH section holds code but no SEARCH/REPLACE block, and" if form == FORMAT
+               else "the PATCH section's code")
     targets = [f for f in editable if f.endswith(".py") and f in files]
     if len(targets) != 1:
-        return "", ("the PATCH section holds code but no SEARCH/REPLACE block, and there is more "
-                    "than one file it could be for. " + form)
+        return "", (f"{opening} there is more than one file it could be for. " + form)
     name = targets[0]
     try:
         new = ast.parse(code)
     except SyntaxError as err:
-        return "", (f"the PATCH section holds code but no SEARCH/REPLACE block, and as the whole "
-                    f"of {name} it does not parse (line {err.lineno}: {err.msg}). " + form)
+        return "", (f"{opening} as the whole of {name} does not parse (line {err.lineno}: "
+                    f"{err.msg}). " + form)
     defined = {n.name for n in ast.parse(files[name]).body
                if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
     given = {n.name for n in new.body
              if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
     missing = sorted(defined - given)
     if missing:
-        return "", (f"the PATCH section holds code but no SEARCH/REPLACE block, and it is not "
-                    f"the whole of {name} (it lacks {', '.join(missing)}). " + form)
+        return "", (f"{opening} is not the whole of {name} (it lacks {', '.join(missing)}). "
+                    + form)
     current = files[name] if files[name].endswith("\n") else files[name] + "\n"
     return f"{name}\n<<<<<<< SEARCH\n{current}=======\n{code}>>>>>>> REPLACE\n", ""
 

@@ -87,6 +87,7 @@ class _Conversation:
     """What one proposal's conversation has produced so far."""
 
     refused: dict[str, str] = dataclasses.field(default_factory=dict)  # patch -> why refused
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)  # answer -> why refused
     last_files: dict[str, str] | None = None  # the program the model's last applied answer made
 
 
@@ -228,7 +229,20 @@ class LLMResearcher:
                talk: _Conversation) -> tuple[str, str, Answer | None, tuple]:
         """(outcome, problem for the model, the answer when it can be used, where its blocks
         were applied). A repair is measured for novelty against everything but the failed
-        attempts it repairs. `talk` holds this conversation's earlier patches."""
+        attempts it repairs. `talk` holds this conversation's earlier answers and patches."""
+        text = " ".join(reply.text.split())
+        if text in talk.texts and not reply.truncated:  # a cut-off one is asked afresh
+            # the same answer, word for word, whatever was wrong with it: a 1.5B model sent a
+            # malformed answer three times running; it counts as a repeat, asked again warmer
+            return ("repeat", "it is the same answer as an earlier one of yours, which was "
+                    f"refused: {talk.texts[text]}", None, ())
+        outcome, problem, answer, matches = self._read(ctx, reply, broken, talk)
+        if answer is None:
+            talk.texts[text] = problem[:600]
+        return outcome, problem, answer, matches
+
+    def _read(self, ctx: ProposalContext, reply: Reply, broken: Node | None,
+              talk: _Conversation) -> tuple[str, str, Answer | None, tuple]:
         answers = talk.refused
         if reply.truncated:
             copied = "".join(f" Its block {n} quoted {lines} lines and wrote them back "
