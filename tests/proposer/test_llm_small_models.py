@@ -35,6 +35,15 @@ BATCH = answer("Double the batch size", "batch_size = 32", "batch_size = 64")
 HEADS = answer("More heads", "n_head = 4", "n_head = 8", "architecture")
 
 
+def baseline_store(folder, name: str):
+    """A fresh run store of task `name` holding its baseline, accepted: (task, store)."""
+    task = load_task(name)
+    store = RunStore.create(folder / "run", {"task": name})
+    base = store.add_node(None, None, task.program_files())
+    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    return task, store
+
+
 @pytest.fixture(autouse=True)
 def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
@@ -229,10 +238,7 @@ def test_the_brief_states_the_machine_and_the_files(tiny_lm_store):
 
 
 def test_kernel_tasks_get_kernel_personas_and_are_told_not_to_write_cuda(tmp_path):
-    task = load_task("kernel-gelu")
-    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    task, store = baseline_store(tmp_path, "kernel-gelu")
     config = RunConfig(proposer="llm", models=(Endpoint(model="m", base_url="http://127.0.0.1:9/v1")
                                                .to_json(),))
     team = build_proposer(config, store, task)
@@ -290,10 +296,8 @@ class ModelNew(nn.Module):
 
 
 def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp_path):
-    task = load_task("kernel-gelu")
-    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    task, store = baseline_store(tmp_path, "kernel-gelu")
+    base = store.nodes()[0]
     snippet = WHOLE.replace("class ModelNew(nn.Module):", "class Faster(nn.Module):")
     with FakeLLM([snippet, WHOLE]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
@@ -479,10 +483,7 @@ def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tin
 
 
 def test_a_kernel_answer_is_asked_for_and_kept_in_the_kernel_categories(tmp_path):
-    task = load_task("kernel-gelu")
-    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    task, store = baseline_store(tmp_path, "kernel-gelu")
     line = next(x for x in task.program_files()["solution.py"].splitlines()
                 if x.strip().startswith("return "))
     fused = (f"TITLE: One fused call\nCATEGORY: rewrite\nHYPOTHESIS: fewer passes.\n"
@@ -550,10 +551,7 @@ def test_a_correction_written_against_the_last_answer_is_applied_on_top_of_it(ti
 def test_a_short_editable_file_is_asked_for_whole_and_taken_whole(tmp_path):
     # a 1.5B model's kernel patches failed on their SEARCH text, or copied the class into SEARCH
     # and REPLACE unchanged: a 14-line solution.py is asked for whole, with nothing to quote
-    task = load_task("kernel-gelu")
-    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    task, store = baseline_store(tmp_path, "kernel-gelu")
     new = ("import torch\nimport torch.nn as nn\n\n\nclass ModelNew(nn.Module):\n"
            "    def forward(self, x):\n"
            "        return torch.nn.functional.gelu(x, approximate='tanh')\n")
@@ -577,10 +575,7 @@ def test_a_short_editable_file_is_asked_for_whole_and_taken_whole(tmp_path):
     assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
     store.close()
     # a long file is still asked for as a patch
-    tiny = load_task("tiny-lm")
-    lm = RunStore.create(tmp_path / "lm", {"task": "tiny-lm"})
-    root = lm.add_node(None, None, tiny.program_files())
-    lm.decide(root.id, NodeStatus.ACCEPTED, "baseline")
+    tiny, lm = baseline_store(tmp_path / "lm", "tiny-lm")
     with FakeLLM([BATCH]) as llm:
         researcher(llm, lm).propose(context(tiny, lm))
         assert "<<<<<<< SEARCH" in llm.requests[0].body["messages"][-1]["content"]
@@ -590,10 +585,7 @@ def test_a_short_editable_file_is_asked_for_whole_and_taken_whole(tmp_path):
 def test_the_same_malformed_answer_again_is_a_repeat_asked_warmer(tmp_path):
     # recorded from the 1.5B model on kernel-layernorm: ckernel's documented gelu example as the
     # whole solution.py, three times running, each refused as not the whole file
-    task = load_task("kernel-gelu")
-    store = RunStore.create(tmp_path / "run", {"task": "kernel-gelu"})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
+    task, store = baseline_store(tmp_path, "kernel-gelu")
     example = ("TITLE: C kernel\nCATEGORY: cpu-kernel\nHYPOTHESIS: faster.\nRATIONALE: x.\n"
                "PATCH:\n```python\nimport ckernel\nlib = ckernel.compile('')\n"
                "def helper():\n    return 1\n```\n")
