@@ -58,13 +58,13 @@ def read_scores(path: str, count: int, max_bytes: int = 64 << 20) -> list[float]
     return [float(v) for v in value]
 
 
-def read_json(path: str, where: str, max_bytes: int) -> object:
-    """A JSON file a step in the sandbox wrote, read as `read_score` reads it; `where` names it
-    in errors."""
+def read_bounded(path: str | os.PathLike, where: str, max_bytes: int, missing: str) -> bytes:
+    """The bytes of a regular file a step in the sandbox wrote, never through a link, at most
+    `max_bytes`; a HarnessError (`missing` when there is none) otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise HarnessError(f"the score step wrote no result: {where} is missing") from None
+        raise HarnessError(missing) from None
     except OSError:
         raise HarnessError(f"{where} is not a file the harness may read (a link?)") from None
     with os.fdopen(fd, "rb") as f:
@@ -73,6 +73,14 @@ def read_json(path: str, where: str, max_bytes: int) -> object:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise HarnessError(f"{where} is larger than {max_bytes} bytes")
+    return data
+
+
+def read_json(path: str, where: str, max_bytes: int) -> object:
+    """A JSON file a step in the sandbox wrote, read as `read_score` reads it; `where` names it
+    in errors."""
+    data = read_bounded(path, where, max_bytes,
+                        missing=f"the score step wrote no result: {where} is missing")
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError):

@@ -30,12 +30,13 @@ import contextlib
 import json
 import math
 import os
-import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recursor.harness.errors import HarnessError
+from recursor.harness.score import read_bounded
 from recursor.task.redteam.chat.generate import (
     MAX_NEW_TOKENS,
     Chat,
@@ -150,17 +151,10 @@ def read_defence(folder: str | os.PathLike, hidden_size: int, num_layers: int) -
 
 def _read(path: Path) -> str:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise DefenceError(f"the defence folder has no {FILE}") from None
-    except OSError:
-        raise DefenceError(f"{FILE} is not a file the harness may read (a link?)") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise DefenceError(f"{FILE} is not a regular file")
-        data = f.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise DefenceError(f"{FILE} is larger than {MAX_BYTES} bytes")
+        data = read_bounded(path, FILE, MAX_BYTES,
+                            missing=f"the defence folder has no {FILE}")
+    except HarnessError as err:
+        raise DefenceError(str(err)) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
