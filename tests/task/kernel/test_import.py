@@ -20,6 +20,7 @@ from recursor.cli.app import app
 from recursor.errors import RecursorError
 from recursor.task.folder import load_task
 from recursor.task.kernel.importer import (
+    drop_functions,
     import_kernelbench,
     rename_model,
     size_constants,
@@ -141,8 +142,14 @@ def test_solution_is_the_reference_with_model_renamed_and_computes_the_same(shru
         folder = out / name
         reference = (PROBLEMS / file).read_text()
         solution = (folder / "solution.py").read_text()
-        assert solution.replace("ModelNew", "Model") == reference  # renamed, nothing dropped
+        # renamed, and only the input makers dropped: the harness calls the reference's
+        makers = [n for n in ast.parse(reference).body
+                  if isinstance(n, ast.FunctionDef) and n.name in ("get_inputs", "get_init_inputs")]
+        gone = {i for n in makers for i in range(n.lineno, n.end_lineno + 1)}
+        kept = [ln for i, ln in enumerate(reference.splitlines(), 1) if i not in gone and ln.strip()]
+        assert [ln for ln in solution.replace("ModelNew", "Model").splitlines() if ln.strip()] == kept
         tree = ast.parse(solution)
+        assert not {"get_inputs", "get_init_inputs"} & {n.name for n in tree.body if hasattr(n, "name")}
         assert any(isinstance(n, ast.ClassDef) and n.name == "ModelNew" for n in tree.body)
         assert not any(isinstance(n, ast.Name) and n.id == "Model" for n in ast.walk(tree))
         for shape in shapes(folder)["cpu"]:
@@ -293,3 +300,16 @@ def test_rename_model_renames_the_name_not_the_text():
         rename_model("class Model: pass\nclass ModelNew: pass\n")
     with pytest.raises(ValueError, match="defines no class Model"):
         rename_model("from elsewhere import Model\n")
+
+
+def test_the_input_makers_leave_the_solution_only_when_nothing_in_it_calls_them():
+    source = (
+        "import torch\n\nN = 4\n\n\nclass ModelNew(torch.nn.Module):\n    pass\n\n\n"
+        "@cache\ndef get_inputs():\n    return [torch.rand(N)]\n\n\n"
+        "def get_init_inputs():\n    return []\n\n\ndef helper():\n    return 1\n"
+    )
+    dropped = drop_functions(source, ("get_inputs", "get_init_inputs"))
+    assert dropped == ("import torch\n\nN = 4\n\n\nclass ModelNew(torch.nn.Module):\n    pass\n\n\n"
+                       "def helper():\n    return 1\n")
+    calls = source.replace("    pass\n", "    x = get_inputs()\n")
+    assert drop_functions(calls, ("get_inputs", "get_init_inputs")) == calls

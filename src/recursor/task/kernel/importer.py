@@ -7,7 +7,8 @@
 Each problem file becomes `OUT/kb-<file name>/` (see `recursor.task.kernel` for the layout):
 `reference.py` is the file byte for byte, `solution.py` the same source with the class `Model`
 renamed `ModelNew` (every reference to the name, found with the AST, so `super(Model, self)`
-follows and `MyModel` or `ModelNew` do not change), `ckernel.py` a copy of the helper,
+follows and `MyModel` or `ModelNew` do not change) and without `get_inputs` and
+`get_init_inputs` unless it uses them (the harness calls the reference's), `ckernel.py` a copy of the helper,
 `task.toml` and an empty `ideas/`. A folder is written to a temporary name and renamed into
 place only once it is whole and `load_task` accepts it; an existing one is replaced only with
 `force`.
@@ -61,7 +62,13 @@ from typing import Any
 
 from recursor.errors import RecursorError
 from recursor.task.kernel.shrink import FLOOR, STRUCTURAL, _Skip
-from recursor.task.kernel.source import defines, model_doc, rename_model, size_constants
+from recursor.task.kernel.source import (
+    defines,
+    drop_functions,
+    model_doc,
+    rename_model,
+    size_constants,
+)
 from recursor.task.kernel.task_folder import ImportedTask, task_toml, write_folder
 
 __all__ = [
@@ -79,6 +86,7 @@ DEFAULT_OUT = Path("kernel-tasks")
 TIMEOUT_SECONDS = 300.0  # one problem's check (and shrink search) in its subprocess
 
 THREADS = 2
+INPUT_MAKERS = ("get_inputs", "get_init_inputs")  # the reference's; solution.py needs none
 
 _NAME_OK = re.compile(r"[^a-z0-9._-]+")
 
@@ -179,14 +187,14 @@ def _import_one(file: Path, name: str, out: Path, shrink: bool, force: bool, tim
         tree = ast.parse(source, filename=str(file))
     except SyntaxError as err:
         raise _Skip(f"syntax error at line {err.lineno}: {err.msg}") from None
-    missing = [n for n in ("Model", "get_inputs", "get_init_inputs") if not defines(tree, n)]
+    missing = [n for n in ("Model", *INPUT_MAKERS) if not defines(tree, n)]
     if missing:
         raise _Skip(
             f"it defines no {' and no '.join(missing)} (a KernelBench problem defines "
             f"class Model, get_inputs() and get_init_inputs())"
         )
     try:
-        solution = rename_model(source)
+        solution = drop_functions(rename_model(source), INPUT_MAKERS)
     except (ValueError, SyntaxError, tokenize.TokenError) as err:
         raise _Skip(f"cannot make solution.py: {err}") from None
     constants = size_constants(tree)

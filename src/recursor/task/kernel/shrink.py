@@ -113,8 +113,8 @@ class _Worker:
             for k, v in shape.items():
                 setattr(m, k, v)
         torch.manual_seed(seed)
-        try:
-            init = mod.get_init_inputs()
+        try:  # the inputs are always the reference's: solution.py need not define them
+            init = self.ref.get_init_inputs()
         except Exception as err:
             raise _RunError(f"get_init_inputs() failed: {_one_line(err)}") from None
         torch.manual_seed(seed + 1)
@@ -124,7 +124,7 @@ class _Worker:
             raise _RunError(f"{cls}(*get_init_inputs()) failed: {_one_line(err)}") from None
         torch.manual_seed(seed + 2)
         try:
-            inputs = mod.get_inputs()
+            inputs = self.ref.get_inputs()
         except Exception as err:
             raise _RunError(f"get_inputs() failed: {_one_line(err)}") from None
         return model, list(inputs)
