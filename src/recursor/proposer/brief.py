@@ -146,6 +146,9 @@ def _facts(ctx: ProposalContext) -> str:
             lines.append("- For a faster kernel, write C compiled with `ckernel.compile` (gcc, "
                          "at import; see ckernel.py below), or better vectorised PyTorch. "
                          "CUDA (.cu, load_inline with CUDA) and Triton will not run here.")
+            # a small model sent ckernel's docstring example back as a layernorm's whole solution
+            lines.append("- ckernel.py's example computes GELU, to show the calls: your kernel "
+                         "must compute what reference.py's Model.forward computes.")
     lines.append(f"- Files that exist: {', '.join(sorted(ctx.parent_files))}.")
     lines.append(f"- You may edit: {', '.join(editable)}. Read-only (a patch touching them is "
                  f"rejected): {', '.join(read_only) or 'none'}.")

@@ -31,6 +31,8 @@ def test_a_kernel_brief_has_the_kernel_rules_and_the_helpers_documentation(tmp_p
     assert "class ModelNew" in text  # the editable solution, whole
     assert "ckernel.py (read-only; its documentation)" in text
     assert 'lib = ckernel.compile(' in text
+    # the helper's example is another operation: the brief says so, and what to compute instead
+    assert "example computes GELU" in text and "reference.py's Model.forward computes" in text
 
 
 def test_the_training_task_keeps_its_own_rules(tmp_path):
