@@ -179,6 +179,10 @@ def test_a_patch_whose_trial_crashes_goes_back_with_where_its_idea_is_set(tiny_l
     assert "train.py line 37: block_size = 64" in told[1]  # where the idea's setting lives
     assert temperatures == [None, 0.7, 0.7]  # after a crash the fix is new code: warmer
     assert len(tried) == 2  # the repeat is refused without a second trial
+    # the repeat quotes the crash, not the advice to keep the idea that came with it: asked
+    # for another direction, the model is not also told to keep this one
+    assert "IndexError" in told[2] and "another direction" in told[2]
+    assert "Keep the idea" not in told[2]
     assert "block_size = 16" in proposal.patch_text
 
 

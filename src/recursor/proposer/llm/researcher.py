@@ -236,45 +236,50 @@ class LLMResearcher:
             # malformed answer three times running; it counts as a repeat, asked again warmer
             return ("repeat", "it is the same answer as an earlier one of yours, which was "
                     f"refused: {talk.texts[text]}", None, ())
-        outcome, problem, answer, matches = self._read(ctx, reply, broken, talk)
+        outcome, problem, answer, matches, fact = self._read(ctx, reply, broken, talk)
         if answer is None:
-            talk.texts[text] = problem[:600]
+            talk.texts[text] = fact[:600]
         return outcome, problem, answer, matches
 
     def _read(self, ctx: ProposalContext, reply: Reply, broken: Node | None,
-              talk: _Conversation) -> tuple[str, str, Answer | None, tuple]:
+              talk: _Conversation) -> tuple[str, str, Answer | None, tuple, str]:
+        """(outcome, problem for the model, the answer when it can be used, where its blocks
+        were applied, and what was wrong without the advice: quoted when the same answer comes
+        back, beside the advice to take another direction, which it must not contradict)."""
         answers = talk.refused
         if reply.truncated:
             copied = "".join(f" Its block {n} quoted {lines} lines and wrote them back "
                              "unchanged." for n, lines in unchanged_blocks(reply.text)[:2])
-            return ("truncated", "an answer to this was cut off at the token limit." + copied
+            cut = "an answer to this was cut off at the token limit."
+            return ("truncated", cut + copied
                     + " Make the patch smaller: in SEARCH quote only the lines you change and "
                     "one line around them, not whole classes or functions; skip unchanged "
-                    "lines with a '...' line in SEARCH and REPLACE alike", None, ())
+                    "lines with a '...' line in SEARCH and REPLACE alike", None, (), cut)
         try:
             form = answer_format(_categories(ctx), whole_file(ctx))
             answer = parse_answer(reply.text, _categories(ctx), form)
         except AnswerError as err:
-            return "bad-answer", str(err), None, ()
+            return "bad-answer", str(err), None, (), str(err)
         if answer.code is not None:
             patch, why = whole_file_patch(answer.code, ctx.parent_files,
                                           list(ctx.task.spec.program.editable), form)
             if not patch:
-                return "bad-answer", why, None, ()
+                return "bad-answer", why, None, (), why
             answer = dataclasses.replace(answer, patch=patch)
         said = " ".join(answer.patch.split())
         if said in answers and answers[said].startswith(UNCHANGED):
             # the same empty patch under a new idea: what that idea names is the help, not
             # the list of what was tried (a 1.5B model kept its quote and changed its idea)
-            return "no-change", self._unchanged(ctx, answer), None, ()
+            hint = self._unchanged(ctx, answer)
+            return "no-change", hint, None, (), hint
         if said in answers:
-            return ("repeat", "it is the same patch as an earlier answer of yours, which was "
-                    f"refused: {answers[said]}", None, ())
+            again = "it is the same patch as an earlier answer of yours, which was refused: "
+            return "repeat", again + answers[said], None, (), again + answers[said]
         given = answer
         outcome, problem, applied, answer = self._try_patch(ctx, answer, broken, talk)
         if applied is None:
             answers[said] = problem[:600]
-            return outcome, problem, None, ()
+            return outcome, problem + self._advice(ctx, outcome, answer), None, (), problem
         if answer is not given:
             problem = ON_LAST
         echo = echoed_title(answer.title, ctx)
@@ -284,8 +289,23 @@ class LLMResearcher:
             answer = dataclasses.replace(answer, title=title_from_patch(
                 ctx.parent_files, applied.files) or answer.title)
             return ("ok", "; ".join(n for n in (problem, f"its title copied {echo}; titled from "
-                                                "the patch") if n), answer, applied.matches)
-        return "ok", problem, answer, applied.matches
+                                                "the patch") if n), answer, applied.matches, "")
+        return "ok", problem, answer, applied.matches, ""
+
+    @staticmethod
+    def _advice(ctx: ProposalContext, outcome: str, answer: Answer) -> str:
+        """What to do about a refused patch, said after what was wrong with it."""
+        if outcome == "audit":
+            return ". Change the idea so that it keeps the rules."
+        if outcome == "duplicate":
+            return ". Propose a different idea."
+        if outcome == "trial-failed":
+            where = named_lines(f"{answer.title} {answer.hypothesis}", ctx.parent_files,
+                                ctx.task.spec.program.editable)
+            return ("\n\nKeep the idea and fix what the error points at, so that the program "
+                    "runs." + (f" The lines that set what your idea names, which the rest of "
+                               f"the program is sized by:\n{where}" if where else ""))
+        return ""
 
     def _apply(self, ctx: ProposalContext, patch: str, files: Mapping[str, str]) -> Applied:
         return apply_proposal(patch, files, ctx.task.spec.program.editable,
@@ -312,8 +332,7 @@ class LLMResearcher:
         if applied.status is NodeStatus.FAILED:
             return "patch-error", applied.reason or "the patch does not apply", None, answer
         if applied.status is NodeStatus.REJECTED:
-            return ("audit", f"{applied.reason}. Change the idea so that it keeps the rules.",
-                    None, answer)
+            return "audit", applied.reason or "the auditor refused it", None, answer
         if applied.files == dict(ctx.parent_files):
             return "no-change", self._unchanged(ctx, answer), None, answer
         undefined = new_undefined_names(ctx.parent_files, applied.files)
@@ -335,18 +354,13 @@ class LLMResearcher:
             novel, similar = self.novelty.is_novel(idea, answer.patch, tried)
             if not novel:
                 return ("duplicate", f"the idea repeats one the run already tried: "
-                        f"{similar.reason}. Propose a different idea.", None, answer)
+                        f"{similar.reason}", None, answer)
         if ctx.trial is not None:
             failed = ctx.trial(applied.files)
             if failed:
-                where = named_lines(f"{answer.title} {answer.hypothesis}", ctx.parent_files,
-                                    ctx.task.spec.program.editable)
                 return "trial-failed", (
                     "the patched program was run briefly (a trial at a small budget, before "
-                    f"it becomes an experiment) and failed:\n\n{failed}\n\nKeep the idea and "
-                    "fix what the error points at, so that the program runs."
-                    + (f" The lines that set what your idea names, which the rest of the "
-                       f"program is sized by:\n{where}" if where else "")), None, answer
+                    f"it becomes an experiment) and failed:\n\n{failed}"), None, answer
         return "ok", "", applied, answer
 
     @staticmethod
