@@ -14,7 +14,7 @@ from recursor.audit.memorisation import task_corpus
 from recursor.proposer import ProposalContext
 from recursor.proposer.llm.answer import AnswerError, parse_answer
 from recursor.proposer.llm.hints import unchanged_blocks, unchanged_hint
-from recursor.proposer.llm.researcher import echoed_title
+from recursor.proposer.llm.titles import echoed_title
 from recursor.store import Idea, Node, NodeStatus
 from recursor.task import load_task
 

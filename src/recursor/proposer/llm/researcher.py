@@ -41,7 +41,6 @@ are found from the tree itself (`idea.source = "repair of node N"`), so a resume
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -65,6 +64,7 @@ from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
 from recursor.proposer.llm.hints import UNCHANGED, named_lines, unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.lint import new_undefined_names
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
+from recursor.proposer.llm.titles import echoed_title, title_from_patch
 from recursor.store.records import Call, Idea, Node, NodeStatus
 
 REPAIR_TAG = "repair of node "
@@ -440,38 +440,6 @@ def whole_file(ctx: ProposalContext) -> str | None:
         return None
     text = ctx.parent_files[editable[0]]
     return editable[0] if text.count("\n") <= WHOLE_FILE_LINES else None
-
-
-def title_from_patch(before: Mapping[str, str], after: Mapping[str, str]) -> str:
-    """'block_size = 64 -> 32 (train.py)': the first line a patch changes, before and after."""
-    for path in sorted(after):
-        old_lines = before.get(path, "").splitlines()
-        new_lines = after[path].splitlines()
-        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old_lines, b=new_lines).get_opcodes():
-            if tag == "equal":
-                continue
-            was = old_lines[i1].split("#")[0].strip() if i1 < i2 else ""
-            now = new_lines[j1].split("#")[0].strip() if j1 < j2 else ""
-            change = f"{was} -> {now}" if was and now else f"add {now}" if now else f"remove {was}"
-            return f"{change[:90]} ({path})"
-    return ""
-
-
-def echoed_title(title: str, ctx: ProposalContext) -> str:
-    """What a TITLE copies instead of naming the change ("" when nothing): the task's title or
-    goal, or a line of the brief's history. Small models do both."""
-    from rapidfuzz import fuzz
-
-    spec = ctx.task.spec
-    lowered = title.lower()
-    if any(f"({n.idea.proposer})" in title for n in ctx.nodes if n.idea) or any(
-            f" — {status.value}" in lowered for status in NodeStatus):
-        return "a line of the run's history"
-    goal = spec.goal.strip().split("\n")[0]
-    if max(fuzz.token_set_ratio(lowered, spec.title.lower()),
-           fuzz.partial_ratio(lowered, goal.lower()) if len(title) >= 30 else 0) >= 90:
-        return "the task's goal"
-    return ""
 
 
 def tried_list(ctx: ProposalContext, most: int = 15) -> str:
