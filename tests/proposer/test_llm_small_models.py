@@ -12,7 +12,7 @@ from recursor.proposer import ProposalContext, ProposalFailed
 from recursor.proposer.brief import task_brief
 from recursor.proposer.factory import build_proposer
 from recursor.proposer.llm.endpoint import Endpoint
-from recursor.proposer.llm.researcher import LLMResearcher
+from recursor.proposer.llm.researcher import NOTE, LLMResearcher
 from recursor.store import Idea, NodeStatus, RunStore
 from recursor.task import load_task
 
@@ -47,6 +47,12 @@ def baseline_store(folder, name: str):
 @pytest.fixture(autouse=True)
 def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
+
+
+def told(request) -> str:
+    """What a request told the model last: the note on its earlier try when the request was
+    asked afresh, else the last message."""
+    return request.body["messages"][-1]["content"].split(NOTE)[-1]
 
 
 def researcher(llm, store, persona="optimizer", **endpoint) -> LLMResearcher:
@@ -183,7 +189,28 @@ def test_a_patch_whose_trial_crashes_goes_back_with_where_its_idea_is_set(tiny_l
     # for another direction, the model is not also told to keep this one
     assert "IndexError" in told[2] and "another direction" in told[2]
     assert "Keep the idea" not in told[2]
+    # the crash is fixed in the code itself: the crashing answer stays in the conversation
+    shown = [m["role"] for m in llm.requests[1].body["messages"]]
+    assert shown.count("assistant") == 1
     assert "block_size = 16" in proposal.patch_text
+
+
+def test_after_a_patch_error_the_request_is_asked_again_without_the_refused_answer(
+        tiny_lm_store):
+    # shown its refused answer and asked to correct it, the 1.5B model sent it back word for
+    # word 14 times in 21: a fix that needs only the file's lines is asked afresh, with a note
+    task, store = tiny_lm_store
+    wrong = answer("Smaller block size", "block_size = 128", "block_size = 32", "architecture")
+    with FakeLLM([wrong, HEADS]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        again = llm.requests[1].body["messages"]
+    assert [c.outcome for c in proposal.calls] == ["patch-error", "ok"]
+    assert [m["role"] for m in again if m["role"] != "system"] == ["user"]
+    first = llm.requests[0].body["messages"][-1]["content"]
+    assert again[-1]["content"].startswith(first)  # the same request, then the note
+    note = told(llm.requests[1])
+    assert "could not be used" in note and "block_size = 64  # context length in bytes" in note
+    assert "block_size = 128" not in again[-1]["content"].split(NOTE)[0]  # not its answer
 
 
 def test_a_model_that_only_repeats_fails_the_proposal(tiny_lm_store):
@@ -403,7 +430,7 @@ def test_a_patch_that_changes_nothing_is_shown_the_lines_its_idea_names(tiny_lm_
                      "architecture")
     with FakeLLM([same, smaller]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
-        follow = llm.requests[1].body["messages"][-1]["content"]
+        follow = told(llm.requests[1])
     assert [c.outcome for c in proposal.calls] == ["no-change", "ok"]
     assert "the patch changes nothing" in follow
     assert "train.py line 37: block_size = 64  # context length in bytes" in follow
@@ -479,7 +506,7 @@ def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tin
     with FakeLLM([vague, learning, fixed]) as llm:
         r = researcher(llm, store)
         proposal = r.propose(context(task, store))
-        follows = [req.body["messages"][-1]["content"] for req in llm.requests[1:]]
+        follows = [told(req) for req in llm.requests[1:]]
     assert [c.outcome for c in proposal.calls] == ["no-change", "no-change", "ok"]
     assert "the settings they make at the top" in follows[0] and "n_layer = 4" in follows[0]
     assert "train.py line 39: learning_rate = 1e-3" in follows[1]
