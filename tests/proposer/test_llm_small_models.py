@@ -189,9 +189,9 @@ def test_a_patch_whose_trial_crashes_goes_back_with_where_its_idea_is_set(tiny_l
     # for another direction, the model is not also told to keep this one
     assert "IndexError" in told[2] and "another direction" in told[2]
     assert "Keep the idea" not in told[2]
-    # the crash is fixed in the code itself: the crashing answer stays in the conversation
-    shown = [m["role"] for m in llm.requests[1].body["messages"]]
-    assert shown.count("assistant") == 1
+    # asked afresh, with the idea named: its crashing answer is not there to be copied
+    shown = [m["role"] for m in llm.requests[1].body["messages"] if m["role"] != "system"]
+    assert shown == ["user"] and "('Smaller block size')" in told[1]
     assert "block_size = 16" in proposal.patch_text
 
 
@@ -329,12 +329,17 @@ class ModelNew(nn.Module):
 def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp_path):
     task, store = baseline_store(tmp_path, "kernel-gelu")
     base = store.nodes()[0]
-    snippet = WHOLE.replace("class ModelNew(nn.Module):", "class Faster(nn.Module):")
-    with FakeLLM([snippet, WHOLE]) as llm:
+    snippet = WHOLE.replace("class ModelNew(nn.Module):\n    def forward(self, x):",
+                            "def faster(x):").replace("        return", "    return")
+    # the file's class under the name of what it computes, as the 1.5B model wrote a
+    # layernorm's: named back
+    renamed = WHOLE.replace("ModelNew", "FusedGelu")
+    with FakeLLM([snippet, renamed]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
-        assert "is not the whole of solution.py (it lacks ModelNew)" in \
-            llm.requests[1].body["messages"][-1]["content"]
+        assert "is not the whole of solution.py (it lacks ModelNew)" in told(llm.requests[1])
     assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
+    assert "its class FusedGelu named back ModelNew" in proposal.calls[-1].detail
+    assert "FusedGelu" not in proposal.patch_text
     made = add_candidate(store, base, proposal.idea, proposal.patch_text, task.program_files(),
                          task.spec.program.editable)
     assert made.status is NodeStatus.RUNNING

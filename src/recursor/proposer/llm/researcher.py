@@ -57,6 +57,7 @@ from recursor.proposer.llm.answer import (
     Answer,
     AnswerError,
     answer_format,
+    answer_title,
     parse_answer,
     whole_file_patch,
 )
@@ -77,12 +78,10 @@ REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher 
 HOTTER = 1.0
 WARMER = 0.7  # a retry after a cut-off answer
 NOTE = "\n\nNote on an earlier try: "
-# refusals whose fix needs no sight of the refused answer (and a cut-off one): the request is
-# asked again with a note of what was wrong, and the answer is not shown back. Shown its answer and asked to
-# correct it, a 1.5B model sent it back word for word 14 times in 21 (recorded runs of
-# 2026-12-07, tiny-lm and kernels); a crash or an undefined name is fixed in the code itself,
-# which stays in the conversation.
-AFRESH = ("bad-answer", "patch-error", "no-change", "audit", "repeat", "duplicate")
+# A refused answer is not shown back: the request is asked again with a note of what was wrong.
+# Shown its answer and asked to correct it, a 1.5B model sent it back word for word 21 times in
+# 26 after a patch error, a crash in the trial or a malformed answer; asked afresh after a
+# cut-off answer, 0 times in 3 (recorded runs of 2026-12-07, tiny-lm and kernels).
 
 
 ON_LAST = "its SEARCH quoted its last answer's lines: applied on top of that answer"
@@ -185,13 +184,10 @@ class LLMResearcher:
                     switched = (f"after {repeats} repeats, asked as the {looking.name} at "
                                 f"temperature {HOTTER:g}")
                     rest += f"\n\nThis time look at the problem afresh. {turn(looking)}"
-            if outcome in AFRESH:
-                messages = [{"role": "user", "content": f"{request}{NOTE}your answer could not "
-                                                        f"be used: {problem}\n\n{rest}"}]
-                continue
-            messages += [{"role": "assistant", "content": reply.text},
-                         {"role": "user",
-                          "content": f"That answer cannot be used: {problem}\n\n{rest}"}]
+            title = answer_title(reply.text)
+            named = f" ('{title}')" if title else ""
+            messages = [{"role": "user", "content": f"{request}{NOTE}your answer{named} could "
+                                                    f"not be used: {problem}\n\n{rest}"}]
         raise ProposalFailed(f"{self.name} gave no usable answer in {len(calls)} tries; the "
                              f"last problem: {problem}", tuple(calls))
 
@@ -253,7 +249,7 @@ class LLMResearcher:
         """(outcome, problem for the model, the answer when it can be used, where its blocks
         were applied, and what was wrong without the advice: quoted when the same answer comes
         back, beside the advice to take another direction, which it must not contradict)."""
-        answers = talk.refused
+        answers, took = talk.refused, ""
         if reply.truncated:
             copied = "".join(f" Its block {n} quoted {lines} lines and wrote them back "
                              "unchanged." for n, lines in unchanged_blocks(reply.text)[:2])
@@ -268,10 +264,10 @@ class LLMResearcher:
         except AnswerError as err:
             return "bad-answer", str(err), None, (), str(err)
         if answer.code is not None:
-            patch, why = whole_file_patch(answer.code, ctx.parent_files,
-                                          list(ctx.task.spec.program.editable), form)
+            patch, took = whole_file_patch(answer.code, ctx.parent_files,
+                                           list(ctx.task.spec.program.editable), form)
             if not patch:
-                return "bad-answer", why, None, (), why
+                return "bad-answer", took, None, (), took
             answer = dataclasses.replace(answer, patch=patch)
         said = " ".join(answer.patch.split())
         if said in answers and answers[said].startswith(UNCHANGED):
@@ -289,6 +285,7 @@ class LLMResearcher:
             return outcome, problem + self._advice(ctx, outcome, answer), None, (), problem
         if answer is not given:
             problem = ON_LAST
+        problem = "; ".join(n for n in (took, problem) if n)
         echo = echoed_title(answer.title, ctx)
         if echo:
             # the patch is fine and a small model, asked again, keeps the title (2 of 2): the
