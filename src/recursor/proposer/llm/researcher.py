@@ -19,17 +19,16 @@ check is run briefly first; one that crashes, or whose output a check of the har
 goes back with the error told in the program's own lines, instead of becoming an experiment
 that fails.
 
-A corrected answer is read as the model writes it: against its own last candidate. A patch that
-does not apply to the parent but applies to the program the conversation's last applied answer
-made is taken on top of that answer, rewritten as a diff of the parent, and checked again from
+No refused answer is shown back (a small model copies what it is shown): the request is asked
+again with a note that names the idea and says what went wrong, warmer after a cut-off answer,
+a crash or a patch that changes nothing; a patch that changes nothing is told the lines that
+set what its idea names (`hints`). A corrected patch that does not apply to the parent but
+applies to the program the last applied answer made (its SEARCH quoting a traceback's line of
+that program) is taken on top of it, rewritten as a diff of the parent, and checked again from
 the parent (the call and the idea say so).
 
-A cut-off answer is not shown back (a small model copies it): the request is asked again, with
-what went wrong, at a warmer temperature; a patch that changes nothing goes back
-with the lines that set what its idea names (`hints`).
-
 Small models: with `Endpoint.context_tokens` set, a brief that would not fit with room for the
-answer is sent in its compact form, and long conversations keep the brief and the last exchange.
+answer and a note is sent in its compact form.
 
 Repair after a crash: when an idea of this researcher ran and failed on this parent (a
 traceback, a timeout, a memory cap, a compile error, or a kernel's output outside the task's
@@ -78,6 +77,7 @@ REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher 
 HOTTER = 1.0
 WARMER = 0.7  # a retry after a cut-off answer
 NOTE = "\n\nNote on an earlier try: "
+NOTE_TOKENS = 600  # room kept in the window for that note: a traceback, the nearest lines
 # A refused answer is not shown back: the request is asked again with a note of what was wrong.
 # Shown its answer and asked to correct it, a 1.5B model sent it back word for word 21 times in
 # 26 after a patch error, a crash in the trial or a malformed answer; asked afresh after a
@@ -139,12 +139,11 @@ class LLMResearcher:
                                      f"{len(calls)} calls; the last problem: {problem}",
                                      tuple(calls))
             system = system_prompt()
-            sent = self._fit(messages)
             try:
-                reply = self.client.chat(system, sent, temperature)
+                reply = self.client.chat(system, messages, temperature)
             except LLMError as err:
                 calls.append(self._call(purpose, attempt, None, f"error:{err.kind}", str(err),
-                                        system, sent, ""))
+                                        system, messages, ""))
                 raise ProposalFailed(f"{self.name}: {err}", tuple(calls)) from None
             outcome, problem, answer, matches = self._check(ctx, reply, broken, talk)
             notes = [n for n in (("compact brief" if compact else ""), switched,
@@ -153,7 +152,7 @@ class LLMResearcher:
                 m.describe() for m in matches)
             calls.append(self._call(purpose, attempt, reply, outcome,
                                     "; ".join([detail, *notes]) if notes else detail,
-                                    system, sent, reply.text))
+                                    system, messages, reply.text))
             if answer is not None:
                 why = "; ".join(n for n in (switched, problem) if n)
                 return Proposal(self._idea(answer, broken, why), answer.patch,
@@ -194,8 +193,9 @@ class LLMResearcher:
     def _request(self, ctx: ProposalContext, broken: Node | None,
                  looking: Persona) -> tuple[str, bool]:
         """The first message, and whether it had to be the compact brief to fit the model's
-        window with room for its answer. What changes from turn to turn (the persona, the
-        request) comes last, after the brief, whose stable parts come first."""
+        window with room for its answer and a note on an earlier try. What changes from turn to
+        turn (the persona, the request) comes last, after the brief, whose stable parts come
+        first."""
         window = self.endpoint.context_tokens
         text = ""
         forms = {"auto": (False, True), "full": (False,), "compact": (True,)}[self.brief]
@@ -208,25 +208,11 @@ class LLMResearcher:
                         f"for node {ctx.parent.id}: a direction listed above that the run has "
                         "not tried, or one of your own, implemented in full.\n\n"
                         + answer_format(_categories(ctx), whole_file(ctx)))
-            need = estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
+            need = (estimate_tokens(system_prompt() + text) + self.endpoint.max_tokens
+                    + NOTE_TOKENS)
             if window is None or need <= window:
                 return text, compact
         return text, forms[-1]
-
-    def _fit(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
-        """The conversation as sent: within the model's window, the brief and the last
-        exchange are kept and the exchanges between them left out."""
-        window = self.endpoint.context_tokens
-        if window is None or len(messages) <= 3:
-            return messages
-        budget = window - self.endpoint.max_tokens - estimate_tokens(system_prompt())
-        kept = [messages[0], *messages[-2:]]
-        for i in range(len(messages) - 3, 0, -2):  # older exchanges while they fit
-            trial = [messages[0], *messages[i - 1:]]
-            if estimate_tokens("".join(m["content"] for m in trial)) > budget:
-                break
-            kept = trial
-        return kept
 
     def _check(self, ctx: ProposalContext, reply: Reply, broken: Node | None,
                talk: _Conversation) -> tuple[str, str, Answer | None, tuple]:
