@@ -1,64 +1,34 @@
 """The LLM researcher with what small models write: comment-less quotes, repeats, small windows,
-kernel tasks. Against the loopback server that speaks the provider's protocol."""
+crashes in the trial. Against the loopback server that speaks the provider's protocol (kernel
+tasks: test_llm_kernel_answers.py)."""
 
 from __future__ import annotations
 
 import pytest
 from llmfake.server import FakeLLM, Reply
+from small_models import (
+    BATCH,
+    HEADS,
+    KEY,
+    answer,
+    context,
+    researcher,
+    told,
+)
 
 from recursor.loop.candidates import add_candidate
 from recursor.loop.config import RunConfig
 from recursor.proposer import ProposalContext, ProposalFailed
 from recursor.proposer.brief import task_brief
 from recursor.proposer.factory import build_proposer
-from recursor.proposer.llm.endpoint import Endpoint
 from recursor.proposer.llm.researcher import NOTE, LLMResearcher
 from recursor.store import Idea, NodeStatus, RunStore
 from recursor.task import load_task
-
-KEY = "sk-test-small-models"
-
-
-def answer(title: str, search: str, replace: str, category: str = "hyperparameter") -> str:
-    return (f"TITLE: {title}\nCATEGORY: {category}\nHYPOTHESIS: it helps.\nRATIONALE: none.\n"
-            f"PATCH:\ntrain.py\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n"
-            ">>>>>>> REPLACE\n")
-
-
-def context(task, store) -> ProposalContext:
-    nodes = tuple(store.nodes())
-    return ProposalContext(task=task, parent=nodes[0], parent_files=store.files(nodes[0]),
-                           lineage=(nodes[0],), nodes=nodes, seed=0)
-
-# what a 1.5B coder model wrote twelve times in a row: the line without its trailing comment
-BATCH = answer("Double the batch size", "batch_size = 32", "batch_size = 64")
-HEADS = answer("More heads", "n_head = 4", "n_head = 8", "architecture")
-
-
-def baseline_store(folder, name: str):
-    """A fresh run store of task `name` holding its baseline, accepted: (task, store)."""
-    task = load_task(name)
-    store = RunStore.create(folder / "run", {"task": name})
-    base = store.add_node(None, None, task.program_files())
-    store.decide(base.id, NodeStatus.ACCEPTED, "baseline")
-    return task, store
 
 
 @pytest.fixture(autouse=True)
 def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
-
-
-def told(request) -> str:
-    """What a request told the model last: the note on its earlier try when the request was
-    asked afresh, else the last message."""
-    return request.body["messages"][-1]["content"].split(NOTE)[-1]
-
-
-def researcher(llm, store, persona="optimizer", **endpoint) -> LLMResearcher:
-    e = Endpoint(model="fake-model", base_url=llm.url + "/v1", api_key_env="RECURSOR_TEST_KEY",
-                 max_retries=0, timeout=10, **endpoint)
-    return LLMResearcher(e, persona, read_patch=lambda n: store.path(n.patch_path).read_text())
 
 
 def test_a_quote_without_the_trailing_comment_applies_and_says_how(tiny_lm_store):
@@ -268,19 +238,6 @@ def test_the_brief_states_the_machine_and_the_files(tiny_lm_store):
     assert "You may edit: train.py" in brief and "You may not create new files" in brief
 
 
-def test_kernel_tasks_get_kernel_personas_and_are_told_not_to_write_cuda(tmp_path):
-    task, store = baseline_store(tmp_path, "kernel-gelu")
-    config = RunConfig(proposer="llm", models=(Endpoint(model="m", base_url="http://127.0.0.1:9/v1")
-                                               .to_json(),))
-    team = build_proposer(config, store, task)
-    assert [r.persona.name for r in team.researchers] == ["memory", "compute", "compiler",
-                                                          "contrarian"]
-    brief = task_brief(context(task, store))
-    assert "CUDA (.cu, load_inline with CUDA) and Triton will not run here" in brief
-    assert "CUDA kernel:" not in brief and "Triton kernel:" not in brief  # GPU ideas hidden
-    store.close()
-
-
 def test_a_task_may_let_ideas_create_files(tmp_path):
     import shutil
 
@@ -306,45 +263,6 @@ def test_a_task_may_let_ideas_create_files(tmp_path):
         may_write=task.may_write)
     assert refused.status is NodeStatus.REJECTED and "non-editable" in refused.reason
     assert "kernels/*.c" in task_brief(context(task, store))
-    store.close()
-
-
-WHOLE = """TITLE: One fused ATen call
-CATEGORY: systems
-HYPOTHESIS: faster.
-RATIONALE: one kernel instead of seven.
-PATCH:
-```python
-import torch
-import torch.nn as nn
-
-
-class ModelNew(nn.Module):
-    def forward(self, x):
-        return torch.nn.functional.gelu(x, approximate="tanh")
-```
-"""
-
-
-def test_a_whole_file_in_place_of_a_patch_is_taken_when_it_is_the_whole_file(tmp_path):
-    task, store = baseline_store(tmp_path, "kernel-gelu")
-    base = store.nodes()[0]
-    snippet = WHOLE.replace("class ModelNew(nn.Module):\n    def forward(self, x):",
-                            "def faster(x):").replace("        return", "    return")
-    # the file's class under the name of what it computes, as the 1.5B model wrote a
-    # layernorm's: named back
-    renamed = WHOLE.replace("ModelNew", "FusedGelu")
-    with FakeLLM([snippet, renamed]) as llm:
-        proposal = researcher(llm, store).propose(context(task, store))
-        assert "is not the whole of solution.py (it lacks ModelNew)" in told(llm.requests[1])
-    assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
-    assert "its class FusedGelu named back ModelNew" in proposal.calls[-1].detail
-    assert "FusedGelu" not in proposal.patch_text
-    made = add_candidate(store, base, proposal.idea, proposal.patch_text, task.program_files(),
-                         task.spec.program.editable)
-    assert made.status is NodeStatus.RUNNING
-    assert 'gelu(x, approximate="tanh")' in store.files(made)["solution.py"]
-    assert "math.sqrt" not in store.files(made)["solution.py"]
     store.close()
 
 
@@ -518,22 +436,6 @@ def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tin
     assert "n_layer = 4" not in follows[1]
 
 
-def test_a_kernel_answer_is_asked_for_and_kept_in_the_kernel_categories(tmp_path):
-    task, store = baseline_store(tmp_path, "kernel-gelu")
-    line = next(x for x in task.program_files()["solution.py"].splitlines()
-                if x.strip().startswith("return "))
-    fused = (f"TITLE: One fused call\nCATEGORY: rewrite\nHYPOTHESIS: fewer passes.\n"
-             f"RATIONALE: none.\nPATCH:\nsolution.py\n<<<<<<< SEARCH\n{line}\n=======\n"
-             "        return torch.nn.functional.gelu(x, approximate='tanh')\n"
-             ">>>>>>> REPLACE\n")
-    with FakeLLM([fused]) as llm:
-        proposal = researcher(llm, store, "memory").propose(context(task, store))
-        asked = llm.requests[0].body["messages"][-1]["content"]
-    assert "CATEGORY: <one of: cpu-kernel, rewrite, triton, cuda, other>" in asked
-    assert proposal.idea.category == "rewrite"  # not 'other', as a training category list had it
-    store.close()
-
-
 def test_a_direction_the_parent_already_took_in_its_own_words_is_not_listed(tiny_lm_store):
     # after a model's own `block_size = 32` was accepted, the library's "Shorter context:
     # block_size 32" still listed drew a 1.5B model back to the same change, call after call
@@ -582,54 +484,3 @@ def test_a_correction_written_against_the_last_answer_is_applied_on_top_of_it(ti
     with FakeLLM([fixed, fixed, fixed]) as llm, pytest.raises(
             ProposalFailed, match="SEARCH text was not found"):
         researcher(llm, store).propose(context(task, store))
-
-
-def test_a_short_editable_file_is_asked_for_whole_and_taken_whole(tmp_path):
-    # a 1.5B model's kernel patches failed on their SEARCH text, or copied the class into SEARCH
-    # and REPLACE unchanged: a 14-line solution.py is asked for whole, with nothing to quote
-    task, store = baseline_store(tmp_path, "kernel-gelu")
-    new = ("import torch\nimport torch.nn as nn\n\n\nclass ModelNew(nn.Module):\n"
-           "    def forward(self, x):\n"
-           "        return torch.nn.functional.gelu(x, approximate='tanh')\n")
-    head = "TITLE: One fused call\nCATEGORY: rewrite\nHYPOTHESIS: fewer passes.\nRATIONALE: x.\n"
-    fenced = head + f"PATCH:\n```python\n{new}```\n"
-    bare = head + f"PATCH:\nsolution.py\n{new}"  # no fence, the file's name above the code
-    part = head + "PATCH:\n```python\nimport torch\nx = 1\n```\n"  # not the whole file
-    for reply in (fenced, bare):
-        with FakeLLM([reply]) as llm:
-            proposal = researcher(llm, store, "memory").propose(context(task, store))
-            asked = llm.requests[0].body["messages"][-1]["content"]
-        assert "the whole new solution.py" in asked and "<<<<<<< SEARCH" not in asked
-        from recursor.audit.admission import apply_proposal
-
-        made = apply_proposal(proposal.patch_text, task.program_files(), ["solution.py"])
-        assert made.files["solution.py"] == new
-    with FakeLLM([part, fenced]) as llm:
-        proposal = researcher(llm, store, "memory").propose(context(task, store))
-        told = llm.requests[1].body["messages"][-1]["content"]
-    assert "it lacks ModelNew" in told and "the whole new solution.py" in told
-    assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
-    store.close()
-    # a long file is still asked for as a patch
-    tiny, lm = baseline_store(tmp_path / "lm", "tiny-lm")
-    with FakeLLM([BATCH]) as llm:
-        researcher(llm, lm).propose(context(tiny, lm))
-        assert "<<<<<<< SEARCH" in llm.requests[0].body["messages"][-1]["content"]
-    lm.close()
-
-
-def test_the_same_malformed_answer_again_is_a_repeat_asked_warmer(tmp_path):
-    # recorded from the 1.5B model on kernel-layernorm: ckernel's documented gelu example as the
-    # whole solution.py, three times running, each refused as not the whole file
-    task, store = baseline_store(tmp_path, "kernel-gelu")
-    example = ("TITLE: C kernel\nCATEGORY: cpu-kernel\nHYPOTHESIS: faster.\nRATIONALE: x.\n"
-               "PATCH:\n```python\nimport ckernel\nlib = ckernel.compile('')\n"
-               "def helper():\n    return 1\n```\n")
-    with FakeLLM([example, example + "\n", WHOLE]) as llm:
-        proposal = researcher(llm, store, "memory").propose(context(task, store))
-        bodies = [req.body for req in llm.requests]
-    assert [c.outcome for c in proposal.calls] == ["bad-answer", "repeat", "ok"]
-    told = bodies[2]["messages"][-1]["content"]
-    assert "the same answer as an earlier one of yours" in told and "lacks ModelNew" in told
-    assert "temperature" not in bodies[1] and bodies[2]["temperature"] == 0.7
-    store.close()
