@@ -75,7 +75,7 @@ REPEATS = ("repeat", "duplicate")  # outcomes of an answer that proposed what wa
 NEEDS_NEW_CODE = ("no-change", "repeat", "trial-failed", "undefined-name")
 REPEATS_BEFORE_SWITCH = 2  # in one proposal; then another persona, at a higher temperature
 HOTTER = 1.0
-WARMER = 0.7  # a retry after a cut-off answer
+WARMER = 0.7  # a retry after a cut-off answer, a crash, an empty patch or a repeat
 NOTE = "\n\nNote on an earlier try: "
 NOTE_TOKENS = 600  # room kept in the window for that note: a traceback, the nearest lines
 # A refused answer is not shown back: the request is asked again with a note of what was wrong.
