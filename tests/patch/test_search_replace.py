@@ -61,6 +61,15 @@ def test_unknown_file_and_new_file():
     assert out == {"extra.py": "X = 1\n"}
 
 
+def test_a_file_name_in_the_formats_angle_brackets_is_that_file():
+    # the answer format's placeholder is `<file name>`: a 1.5B model wrote `<train.py>`
+    for name in ("<train.py>", "`<train.py>`", "**<train.py>**"):
+        out = patches.apply(patches.parse(block(name, "batch = 32\n", "batch = 16\n")),
+                            {"train.py": PROGRAM})
+        assert out["train.py"] == PROGRAM.replace("batch = 32", "batch = 16")
+    assert patches.parse(block("<train.py>", "a\n", "b\n")).files == ("train.py",)
+
+
 def test_a_file_name_written_as_a_block_of_its_own_heads_the_block_after_it():
     # as a 1.5B model wrote it: the file name in a block of its own, the real block inside it
     text = ("<<<<<<< SEARCH\ntrain.py\n=======\ntrain.py\n<<<<<<< SEARCH\nbatch = 32\n"

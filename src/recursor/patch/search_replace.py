@@ -98,7 +98,7 @@ def _path_before(lines: list[str], i: int) -> str | None:
         return None
     candidate = lines[j].strip().strip("`*#").strip()
     # "File: train.py", "### `train.py`", "train.py:" as models write them
-    candidate = _LABELLED.sub("", candidate).strip("`*").strip()
+    candidate = _unwrap(_LABELLED.sub("", candidate))
     if _PATH_LINE.fullmatch(candidate.removesuffix(":")):
         candidate = candidate.removesuffix(":")
     # a path has no spaces; prose before the first block is not a file name
@@ -111,17 +111,26 @@ _LABELLED = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.IGNORECASE)
 _PATH_LINE = re.compile(r"[A-Za-z_][\w.-]*(?:/[\w.-]+)*\.[A-Za-z]\w{0,4}")
 
 
+def _unwrap(name: str) -> str:
+    """A file name as written around it: in backticks or bold, or in the angle brackets of the
+    format's `<file name>` placeholder (a 1.5B model wrote `<train.py>`)."""
+    name = name.strip().strip("`*").strip()
+    if name.startswith("<") and name.endswith(">") and not name.startswith("<<"):
+        name = name[1:-1].strip()
+    return name
+
+
 def _leading_path(text: str) -> str | None:
     """The first line of `text` when it is a bare file path (`train.py`, `src/k.c`) and more
     follows: no code line is a bare dotted name ending in a file extension."""
     first, sep, _ = text.partition("\n")
-    name = first.strip().strip("`*")
+    name = _unwrap(first)
     return name if sep and _PATH_LINE.fullmatch(name) else None
 
 
 def _bare_path(text: str) -> str | None:
     """`text` when it is a single bare file path line, else None."""
-    name = text.strip().strip("`*")
+    name = _unwrap(text)
     return name if name and "\n" not in name and _PATH_LINE.fullmatch(name) else None
 
 
