@@ -113,12 +113,12 @@ def test_an_elided_piece_that_fits_several_places_is_ambiguous():
 def test_a_misremembered_number_is_a_fuzzy_match_when_asked():
     # a library idea, or a person's diff against another version, must not fuzz
     with pytest.raises(PatchApplyError, match="not found"):
-        applied(block("learning_rate = 3e-3\n", "learning_rate = 2e-3\n"), generous=False)
-    out = applied(block("learning_rate = 3e-3\n", "learning_rate = 2e-3\n"))
+        applied(block("self.scale = 1.5\n", "self.scale = 2.0\n"), generous=False)
+    out = applied(block("self.scale = 1.5\n", "self.scale = 2.0\n"))
     assert out.rules == ("fuzzy",)
     assert out.matches[0].score >= 90
-    assert "learning_rate = 2e-3\n" in out.files["train.py"]
-    assert "1e-3" not in out.files["train.py"]
+    assert "        self.scale = 2.0\n" in out.files["train.py"]
+    assert "1.0" not in out.files["train.py"]
 
 
 def test_a_near_match_in_two_places_is_refused_not_guessed():
@@ -134,11 +134,12 @@ def test_exact_duplicates_are_refused_with_their_lines():
 
 
 def test_the_error_quotes_the_nearest_real_lines_and_the_block_filled_in():
+    real = "    batch_size = 32  # sequences per step; one step consumes batch_size * block_size"
+    code = f"import torch\n\n\ndef settings():\n{real}\n    return batch_size\n"
     with pytest.raises(PatchApplyError) as err:
-        applied(block("batch_size = 16\n", "batch_size = 64\n"))
+        applied(block("batch_size = 16\n", "batch_size = 64\n"), {"train.py": code})
     message = str(err.value)
-    assert "line 6 of train.py" in message
-    real = "batch_size = 32  # sequences per step; one step consumes batch_size * block_size bytes"
+    assert "line 5 of train.py" in message
     assert f"```\n{real}\n```" in message
     assert "your SEARCH has 'batch_size = 16'" in message
     assert f"<<<<<<< SEARCH\n{real}\n=======\nbatch_size = 64\n>>>>>>> REPLACE" in message
@@ -279,12 +280,12 @@ def test_a_change_the_parent_already_has_is_named_as_such_not_suggested_again():
 
 
 def test_a_suggested_block_at_module_level_leaves_a_misquoted_self_out():
-    # recorded from the 1.5B model: SEARCH `self.block_size = 64` against `block_size = 32`; the
-    # block suggested back kept REPLACE's `self.`, and the model sent it, a NameError, again
+    # recorded from the 1.5B model: SEARCH `self.block_size = 64` against a setting the block
+    # cannot be placed on; the block suggested back kept REPLACE's `self.`, and the model sent
+    # it, a NameError, again
     from recursor import patch as patches
-    from recursor.errors import PatchApplyError
 
-    files = {"train.py": "vocab_size = 256\nblock_size = 32  # context length in bytes\n"
+    files = {"train.py": "vocab_size = 256\nblock_size = context // 2  # in bytes\n"
                          "n_layer = 4\n"}
     selfish = ("train.py\n<<<<<<< SEARCH\nself.block_size = 64\n=======\n"
                "self.block_size = 16\n>>>>>>> REPLACE\n")
@@ -293,6 +294,61 @@ def test_a_suggested_block_at_module_level_leaves_a_misquoted_self_out():
     said = str(err.value)
     suggested = said[said.index("would read:"):]
     assert "=======\nblock_size = 16\n>>>>>>> REPLACE" in suggested and "self." not in suggested
+
+
+SETTINGS = {"train.py": "vocab_size = 256  # bytes\nn_layer = 4\nn_head = 4\nn_embd = 96\n"
+                        "block_size = 32  # context length in bytes\n\n\n"
+                        "def step(lr):\n    lr = 3e-4\n    return lr\n"}
+
+
+@pytest.mark.parametrize("search, replace, line", [
+    # recorded from the 1.5B model, which quoted the value in the run's first hypothesis
+    # ("from 64 to 32") against a parent that already had 32
+    ("block_size = 64\n", "block_size = 16\n", "block_size = 16\n"),
+    ("self.block_size = 64\n", "self.block_size = 16\n", "block_size = 16\n"),
+    ("block_size = 64  # context length in bytes\n", "block_size = 8  # shorter\n",
+     "block_size = 8  # shorter\n"),
+])
+def test_a_setting_quoted_with_an_old_value_is_that_setting(search, replace, line):
+    out = applied(block(search, replace), SETTINGS)
+    assert out.rules == ("stale-value",)
+    assert out.files["train.py"] == SETTINGS["train.py"].replace(
+        "block_size = 32  # context length in bytes\n", line)
+    assert "quoted block_size = 64 for block_size = 32" in out.matches[0].describe()
+    assert out.matches[0].record()["note"].startswith("SEARCH quoted")
+    with pytest.raises(PatchApplyError):  # never for the library or a person's diff
+        applied(block(search, replace), SETTINGS, generous=False)
+
+
+def test_settings_a_stale_block_leaves_as_they_are_keep_the_files_values():
+    # n_head is context the model did not change; n_embd was 64 when it read it
+    out = applied(block("n_layer = 4\nn_head = 4\nn_embd = 64\n",
+                        "n_layer = 8\nn_head = 4\nn_embd = 64\n"), SETTINGS)
+    assert out.rules == ("stale-value",)
+    assert "n_layer = 8\nn_head = 4\nn_embd = 96\n" in out.files["train.py"]
+    # a block that writes the value the file has changes nothing, comment included, so the
+    # researcher's no-change check sees it
+    same = applied(block("block_size = 64\n", "block_size = 32\n"), SETTINGS)
+    assert same.files["train.py"] == SETTINGS["train.py"]
+
+
+@pytest.mark.parametrize("search, replace, code", [
+    # a name set twice at the top: which one is meant is a guess
+    ("n_layer = 2\n", "n_layer = 6\n", "n_layer = 4\nx = 1\nn_layer = 8\n"),
+    # set to something that is not a constant: the quote is not a setting's old value
+    ("n_layer = 2\n", "n_layer = 6\n", "n_layer = depth()\n"),
+    # inside a function, not the module's setting
+    ("lr = 1e-3\n", "lr = 1e-2\n", "def step():\n    lr = 3e-4\n    return lr\n"),
+    # the names are not on consecutive lines: the lines between would be lost
+    ("n_layer = 2\nn_embd = 32\n", "n_layer = 6\nn_embd = 48\n",
+     "n_layer = 4\nn_head = 4\nn_embd = 96\n"),
+    # a comparison, an augmented assignment: not settings
+    ("n_layer == 2\n", "n_layer == 6\n", "n_layer == 48\n"),
+    ("n_layer += 2\n", "n_layer += 6\n", "n_layer += 48\n"),
+])
+def test_a_stale_value_is_read_only_where_one_place_is_meant(search, replace, code):
+    with pytest.raises(PatchApplyError):
+        applied(block(search, replace), {"train.py": code})
 
 
 @pytest.mark.parametrize("search, replace, line", [

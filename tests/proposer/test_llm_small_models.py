@@ -51,15 +51,15 @@ def test_a_quote_without_the_trailing_comment_applies_and_says_how(tiny_lm_store
 
 def test_the_repair_message_quotes_the_nearest_line_and_the_block_filled_in(tiny_lm_store):
     task, store = tiny_lm_store
-    wrong = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    warm = "    return learning_rate * min(1.0, (step + 1) / 10)"
+    wrong = answer("Warm up the learning rate", "    return learning_rate * 0.5", warm)
     with FakeLLM([wrong, BATCH]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
         repair = llm.requests[1].body["messages"][-1]["content"]
     assert [c.outcome for c in proposal.calls] == ["patch-error", "ok"]
-    line = ("batch_size = 32  # sequences per step; one step consumes batch_size * block_size "
-            "bytes")
-    assert "line 38 of train.py" in repair and f"```\n{line}\n```" in repair
-    assert f"<<<<<<< SEARCH\n{line}\n=======\nbatch_size = 64\n>>>>>>> REPLACE" in repair
+    line = "    return learning_rate  # a constant schedule: no warmup, no decay"
+    assert "line 188 of train.py" in repair and f"```\n{line}\n```" in repair
+    assert f"<<<<<<< SEARCH\n{line}\n=======\n{warm}\n>>>>>>> REPLACE" in repair
 
 
 def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
@@ -88,7 +88,7 @@ def _hash(store, node):
 
 def test_repeated_repeats_change_persona_and_temperature(tiny_lm_store):
     task, store = tiny_lm_store
-    broken = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    broken = answer("Double the batch size", "BATCH_SIZE = 16", "BATCH_SIZE = 64")
     with FakeLLM([broken, broken, broken, HEADS]) as llm:
         r = researcher(llm, store)
         r.max_repairs = 3
@@ -170,7 +170,8 @@ def test_after_a_patch_error_the_request_is_asked_again_without_the_refused_answ
     # shown its refused answer and asked to correct it, the 1.5B model sent it back word for
     # word 14 times in 21: a fix that needs only the file's lines is asked afresh, with a note
     task, store = tiny_lm_store
-    wrong = answer("Smaller block size", "block_size = 128", "block_size = 32", "architecture")
+    wrong = answer("Warm up the learning rate", "    return learning_rate * 0.5",
+                   "    return learning_rate * min(1.0, (step + 1) / 10)", "schedule")
     with FakeLLM([wrong, HEADS]) as llm:
         proposal = researcher(llm, store).propose(context(task, store))
         again = llm.requests[1].body["messages"]
@@ -179,13 +180,13 @@ def test_after_a_patch_error_the_request_is_asked_again_without_the_refused_answ
     first = llm.requests[0].body["messages"][-1]["content"]
     assert again[-1]["content"].startswith(first)  # the same request, then the note
     note = told(llm.requests[1])
-    assert "could not be used" in note and "block_size = 64  # context length in bytes" in note
-    assert "block_size = 128" not in again[-1]["content"].split(NOTE)[0]  # not its answer
+    assert "could not be used" in note and "return learning_rate  # a constant schedule" in note
+    assert "learning_rate * 0.5" not in again[-1]["content"].split(NOTE)[0]  # not its answer
 
 
 def test_a_model_that_only_repeats_fails_the_proposal(tiny_lm_store):
     task, store = tiny_lm_store
-    broken = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    broken = answer("Double the batch size", "BATCH_SIZE = 16", "BATCH_SIZE = 64")
     with FakeLLM([broken] * 3) as llm, pytest.raises(ProposalFailed) as err:
         researcher(llm, store).propose(context(task, store))
     assert [c.outcome for c in err.value.calls] == ["patch-error", "repeat", "repeat"]
@@ -268,17 +269,18 @@ def test_a_task_may_let_ideas_create_files(tmp_path):
 
 def test_a_generously_applied_patch_is_audited_on_what_it_made(tiny_lm_store):
     """The auditor reads the files the ladder made, not the patch text: a rule-breaking change
-    placed by the comments or fuzzy rule is rejected like any other."""
+    placed by a generous rule is rejected like any other."""
     from recursor.audit.admission import apply_proposal
 
     task, store = tiny_lm_store
     files = task.program_files()
-    for search in ("batch_size = 32", "batch_size = 33"):  # comments rule; fuzzy rule
+    for search, rule in (("batch_size = 32", "comments"), ("batch_size = 16", "stale-value"),
+                         ("return learning_rate * 1", "fuzzy")):
         patch = ("train.py\n<<<<<<< SEARCH\n" + search + "\n=======\nimport os\nbatch_size = "
                  "int(os.environ.get('BATCH', '64'))\n>>>>>>> REPLACE\n")
         applied = apply_proposal(patch, files, task.spec.program.editable, generous=True)
         assert applied.status is NodeStatus.REJECTED and "static.environment" in applied.reason
-        assert applied.matches and applied.matches[0].rule in ("comments", "fuzzy")
+        assert applied.matches and applied.matches[0].rule == rule
 
 
 def test_a_title_that_copies_the_goal_is_replaced_by_what_the_patch_changes(tiny_lm_store):
@@ -388,7 +390,7 @@ def test_no_repair_call_is_made_once_the_runs_time_is_up(tiny_lm_store):
     import time
 
     task, store = tiny_lm_store
-    wrong = answer("Double the batch size", "batch_size = 16", "batch_size = 64")
+    wrong = answer("Double the batch size", "BATCH_SIZE = 16", "BATCH_SIZE = 64")
     ctx = dataclasses.replace(context(task, store), deadline=time.monotonic() - 1)
     with FakeLLM([wrong, BATCH]) as llm:
         with pytest.raises(ProposalFailed) as err:

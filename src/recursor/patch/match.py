@@ -16,15 +16,22 @@ applier, trying these rules in order and stopping at the first that finds a plac
    name is set aside, at lines of the module's top level only: there an attribute can only be a
    misquote of the module's setting (``self.block_size = 64`` for ``block_size = 64``), and the
    REPLACE text's ``self.`` before those names goes too, or the program stops with a NameError.
-6. ``elision``: SEARCH lines reading ``...`` (or ``# ...``, ``// ... existing code ...``) stand
+6. ``stale-value``: in a Python file, SEARCH lines that each set a module-level name to a
+   constant (``block_size = 64``), standing where the file sets those same names, once each, on
+   consecutive top-level lines, to other constants (``block_size = 32``): the model quoted a
+   value it read elsewhere (a parent's, or a hypothesis in the run's history), and the names say
+   which lines it means. The REPLACE text says what they become; a name it repeats unchanged
+   from SEARCH keeps the file's value. Names set more than once, or set to anything but
+   constants, are left to the fuzzy rule.
+7. ``elision``: SEARCH lines reading ``...`` (or ``# ...``, ``// ... existing code ...``) stand
    for lines left out; each quoted piece is found in order, and the REPLACE text must elide at
    the same places, so that what was left out is kept.
-7. ``fuzzy``: the most similar run of file lines (`rapidfuzz`'s normalised Indel similarity of
+8. ``fuzzy``: the most similar run of file lines (`rapidfuzz`'s normalised Indel similarity of
    the stripped lines) scores at least `FUZZY_MIN`, and no other place comes within
    `FUZZY_MARGIN` of it.
 
 A rule that fits more than one place is an error naming the places, never a guess, and a looser
-rule is not tried after it. Rules 3-7 are for a model's patch (`generous`); the library's ideas
+rule is not tried after it. Rules 3-8 are for a model's patch (`generous`); the library's ideas
 and a person's diff get rules 1-2, as they are exact by contract. Each match says which rule
 found it and where, and is recorded with the node, so a reader sees which patches were taken
 as written and which were read generously.
@@ -32,6 +39,7 @@ as written and which were read generously.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import io
 import re
@@ -43,8 +51,8 @@ from rapidfuzz import fuzz
 
 from recursor.errors import PatchApplyError
 
-RULES = ("exact", "trailing-whitespace", "indentation", "comments", "module-self", "elision",
-         "fuzzy")
+RULES = ("exact", "trailing-whitespace", "indentation", "comments", "module-self",
+         "stale-value", "elision", "fuzzy")
 FUZZY_MIN = 90.0  # rapidfuzz ratio, 0-100: one changed number on a line of 20 characters
 FUZZY_MARGIN = 4.0  # a second place this close to the best makes the match ambiguous
 NEAREST_MIN = 60.0  # below this the nearest lines are not worth quoting: a small model copied
@@ -67,17 +75,20 @@ class Match:
     last_line: int
     replacement: str  # the REPLACE text as it goes in: re-indented, elided lines kept
     score: float = 100.0  # the fuzzy rule's similarity; 100 for the others
+    note: str = ""  # what the rule read differently, when the reader should know
 
     def describe(self) -> str:
         where = (f"line {self.first_line}" if self.first_line == self.last_line
                  else f"lines {self.first_line}-{self.last_line}")
         score = f", {self.score:.0f}% similar" if self.rule == "fuzzy" else ""
-        return f"block {self.block} ({self.path}): {self.rule}, {where}{score}"
+        note = f" ({self.note})" if self.note else ""
+        return f"block {self.block} ({self.path}): {self.rule}, {where}{score}{note}"
 
     def record(self) -> dict:
         """What the node keeps of it: enough to count rules and find the lines."""
-        return {"block": self.block, "path": self.path, "rule": self.rule,
-                "lines": [self.first_line, self.last_line], "score": round(self.score, 1)}
+        out = {"block": self.block, "path": self.path, "rule": self.rule,
+               "lines": [self.first_line, self.last_line], "score": round(self.score, 1)}
+        return out | ({"note": self.note} if self.note else {})
 
 
 def locate(text: str, search: str, replace: str, path: str, block: int,
@@ -118,7 +129,8 @@ def locate(text: str, search: str, replace: str, path: str, block: int,
         if len(spans) > 1:
             raise _ambiguous(block, path, rule, spans)
     if generous and not has_elision:
-        found = _module_self(file, want, replace, block)
+        found = (_module_self(file, want, replace, block)
+                 or _stale_value(file, want, replace, block))
         if found is not None:
             return found
     if has_elision and generous:
@@ -144,6 +156,71 @@ def _module_self(file: _Lines, want: list[str], replace: str, block: int) -> Mat
     fixed = "".join(_no_self(line) if not line[:1].isspace() else line
                     for line in text.splitlines(keepends=True))
     return file.match("module-self", block, a, b, fixed)
+
+
+def _stale_value(file: _Lines, want: list[str], replace: str, block: int) -> Match | None:
+    """Rule 6: SEARCH lines setting module-level names to constants, where the file sets the
+    same names, once each and in the same order on consecutive lines, to other constants."""
+    if not file.path.endswith(".py"):
+        return None
+    quotes = [_no_self(c.strip()) for c in code_parts(list(want), file.path) if c.strip()]
+    quoted = [_setting(q) for q in quotes]
+    if not quoted or None in quoted:
+        return None
+    names = [q[0] for q in quoted]
+    if len(set(names)) != len(names):
+        return None
+    where: dict[str, list[int]] = {}
+    for i, code in enumerate(file.code):
+        if code[:1].strip():  # top level: the module's own settings
+            setting = _setting(code.strip())
+            if setting is not None and setting[0] in names:
+                where.setdefault(setting[0], []).append(i)
+    if any(len(where.get(n, ())) != 1 for n in names):
+        return None
+    lines = [where[n][0] for n in names]
+    if lines != list(range(lines[0], lines[0] + len(lines))):
+        return None
+    a, b = lines[0], lines[-1] + 1
+    differs = [f"{q} for {file.code[i].strip()}"
+               for q, i, s in zip(quotes, lines, quoted, strict=True)
+               if _setting(file.code[i].strip()) != s]
+    if not differs:
+        return None  # the same settings, which the rules before judge
+    bare = [_no_self(line.strip()) for line in want if line.strip()]
+    text = _rewrite(replace, bare, file.lines[a:b], file.path)
+    # a line that sets a name to the value the file has is the file's line, comment and all:
+    # else a block that changes no value would still change the file, and run as an idea
+    have = {_setting(file.code[i].strip()): file.lines[i] for i in lines}
+    out = []
+    for line in text.splitlines(keepends=True):
+        if not line[:1].isspace():
+            line = _no_self(line)
+            kept = have.get(_setting(code_parts([line.rstrip("\r\n")], file.path)[0].strip()))
+            line = kept if kept is not None else line
+        out.append(line)
+    return file.match("stale-value", block, a, b, "".join(out),
+                      note="SEARCH quoted " + "; ".join(differs))
+
+
+_CONSTANT_NODES = (ast.Expression, ast.Constant, ast.UnaryOp, ast.BinOp, ast.Tuple, ast.List,
+                   ast.Load, ast.operator, ast.unaryop)
+
+
+def _setting(code: str) -> tuple[str, str] | None:
+    """(name, value) of a line `name = constant` (a number, string, tuple of them, or
+    arithmetic on them), its value as `ast` spells it; None for any other line."""
+    target, eq, value = code.partition("=")
+    name = target.split(":")[0].strip()
+    if not eq or value.startswith("=") or not name.isidentifier():
+        return None
+    try:
+        tree = ast.parse(value.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    if not all(isinstance(node, _CONSTANT_NODES) for node in ast.walk(tree)):
+        return None
+    return name, ast.unparse(tree)
 
 
 def _no_self(line: str) -> str:
@@ -196,12 +273,12 @@ class _Lines:
                 for i in range(len(keys) - n + 1) if keys[i:i + n] == wanted]
 
     def match(self, rule: str, block: int, a: int, b: int, replacement: str,
-              score: float = 100.0) -> Match:
+              score: float = 100.0, note: str = "") -> Match:
         span_ends_line = self.lines[b - 1].endswith("\n")
         if replacement and span_ends_line and not replacement.endswith("\n"):
             replacement += "\n"
         return Match(rule, self.path, block, self.offsets[a], self.offsets[b], a + 1, b,
-                     replacement, score)
+                     replacement, score, note)
 
 
 def _trim_blank(lines: list[str]) -> list[str]:
