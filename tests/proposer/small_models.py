@@ -48,3 +48,10 @@ def researcher(llm, store, persona="optimizer", **endpoint) -> LLMResearcher:
     e = Endpoint(model="fake-model", base_url=llm.url + "/v1", api_key_env="RECURSOR_TEST_KEY",
                  max_retries=0, timeout=10, **endpoint)
     return LLMResearcher(e, persona, read_patch=lambda n: store.path(n.patch_path).read_text())
+
+
+def hash_of(store, node) -> str:
+    """The program hash of a node's files, as the run's `programs` map holds it."""
+    from recursor.discoveries.records import program_hash
+
+    return program_hash(store.files(node))

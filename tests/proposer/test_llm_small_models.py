@@ -1,6 +1,6 @@
-"""The LLM researcher with what small models write: comment-less quotes, repeats, small windows,
-crashes in the trial. Against the loopback server that speaks the provider's protocol (kernel
-tasks: test_llm_kernel_answers.py)."""
+"""The LLM researcher with what small models write: comment-less quotes, small windows, crashes
+in the trial. Against the loopback server that speaks the provider's protocol (kernel tasks:
+test_llm_kernel_answers.py; repeats and patches that change nothing: test_llm_repeats.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from small_models import (
     KEY,
     answer,
     context,
+    hash_of,
     researcher,
     told,
 )
@@ -60,52 +61,6 @@ def test_the_repair_message_quotes_the_nearest_line_and_the_block_filled_in(tiny
     line = "    return learning_rate  # a constant schedule: no warmup, no decay"
     assert "line 188 of train.py" in repair and f"```\n{line}\n```" in repair
     assert f"<<<<<<< SEARCH\n{line}\n=======\n{warm}\n>>>>>>> REPLACE" in repair
-
-
-def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
-    task, store = tiny_lm_store
-    parent = store.nodes()[0]
-    with FakeLLM([BATCH]) as llm:
-        first = researcher(llm, store).propose(context(task, store))
-    tried = add_candidate(store, parent, first.idea, first.patch_text, store.files(parent),
-                          task.spec.program.editable, generous=True)
-    ctx = context(task, store)
-    ctx = type(ctx)(**{**ctx.__dict__, "programs": {_hash(store, tried): tried.id}})
-    with FakeLLM([BATCH, HEADS]) as llm:
-        proposal = researcher(llm, store).propose(ctx)
-        follow = llm.requests[1].body["messages"][-1]["content"]
-    assert [c.outcome for c in proposal.calls] == ["repeat", "ok"]
-    assert f"same program as node {tried.id} ('Double the batch size'" in follow
-    assert "What the run has tried (1 ideas):\n- Double the batch size (hyperparameter)" in follow
-    assert "another direction" in follow
-
-
-def _hash(store, node):
-    from recursor.discoveries.records import program_hash
-
-    return program_hash(store.files(node))
-
-
-def test_repeated_repeats_change_persona_and_temperature(tiny_lm_store):
-    task, store = tiny_lm_store
-    broken = answer("Double the batch size", "BATCH_SIZE = 16", "BATCH_SIZE = 64")
-    with FakeLLM([broken, broken, broken, HEADS]) as llm:
-        r = researcher(llm, store)
-        r.max_repairs = 3
-        proposal = r.propose(context(task, store))
-        bodies = [req.body for req in llm.requests]
-        last = [req.body["messages"][-1]["content"] for req in llm.requests]
-        systems = {req.body["messages"][0]["content"] for req in llm.requests}
-    assert [c.outcome for c in proposal.calls] == ["patch-error", "repeat", "repeat", "ok"]
-    # the same answer sent back: the next request is warmer; twice: the fourth is hotter still,
-    # from another persona
-    assert "temperature" not in bodies[1] and bodies[2]["temperature"] == 0.7
-    assert bodies[3]["temperature"] == 1.0
-    assert "You answer as an optimisation researcher" in last[0]
-    assert "architecture researcher" not in last[2] and "architecture researcher" in last[3]
-    assert len(systems) == 1  # one system prompt for every persona: a server's cache holds
-    assert "after 2 repeats, asked as the architecture" in proposal.idea.reason
-    assert proposal.idea.proposer == "llm:fake-model:optimizer"  # its turns are still its own
 
 
 def test_a_patch_that_leaves_a_name_undefined_goes_back_before_it_runs(tiny_lm_store):
@@ -182,14 +137,6 @@ def test_after_a_patch_error_the_request_is_asked_again_without_the_refused_answ
     note = told(llm.requests[1])
     assert "could not be used" in note and "return learning_rate  # a constant schedule" in note
     assert "learning_rate * 0.5" not in again[-1]["content"].split(NOTE)[0]  # not its answer
-
-
-def test_a_model_that_only_repeats_fails_the_proposal(tiny_lm_store):
-    task, store = tiny_lm_store
-    broken = answer("Double the batch size", "BATCH_SIZE = 16", "BATCH_SIZE = 64")
-    with FakeLLM([broken] * 3) as llm, pytest.raises(ProposalFailed) as err:
-        researcher(llm, store).propose(context(task, store))
-    assert [c.outcome for c in err.value.calls] == ["patch-error", "repeat", "repeat"]
 
 
 def test_a_small_window_gets_the_compact_brief(tiny_lm_store):
@@ -345,23 +292,6 @@ def test_a_wrong_output_goes_back_for_repair_a_broken_rule_does_not(tiny_lm_stor
     assert r._to_repair(context(task, store)) is None  # the cheat is never 'repaired'
 
 
-def test_a_patch_that_changes_nothing_is_shown_the_lines_its_idea_names(tiny_lm_store):
-    # what the 1.5B model wrote for "a smaller block size": a class quoted and written back
-    task, store = tiny_lm_store
-    klass = store.files(store.nodes()[0])["train.py"].split("class MLP")[1].split("\n\n")[0]
-    same = answer("Use a smaller block size", "class MLP" + klass, "class MLP" + klass,
-                  "architecture")
-    smaller = answer("Use a smaller block size", "block_size = 64", "block_size = 32",
-                     "architecture")
-    with FakeLLM([same, smaller]) as llm:
-        proposal = researcher(llm, store).propose(context(task, store))
-        follow = told(llm.requests[1])
-    assert [c.outcome for c in proposal.calls] == ["no-change", "ok"]
-    assert "the patch changes nothing" in follow
-    assert "train.py line 37: block_size = 64  # context length in bytes" in follow
-    assert "batch_size = 32" not in follow  # only what the idea names
-
-
 def test_a_cut_off_answer_is_asked_again_warmer_without_the_answer_to_copy(tiny_lm_store):
     # what the 1.5B model wrote on kernel-gelu, three times: a block quoting a method and
     # writing it back, then '>>>>>>> REPLACE' until the token limit
@@ -418,26 +348,6 @@ def test_a_persona_with_a_failed_experiment_to_repair_takes_the_next_turn(tiny_l
         assert f"repair node {crashed.id}" in llm.requests[0].body["messages"][-1]["content"]
 
 
-def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tiny_lm_store):
-    # the 1.5B model kept quoting class GPT unchanged and changed its title: first a copy of
-    # the goal (it names nothing the file sets), then 'Increase the learning rate to 3e-4'
-    task, store = tiny_lm_store
-    klass = store.files(store.nodes()[0])["train.py"].split("class MLP")[1].split("\n\n")[0]
-    vague = answer("Lower the validation bits per byte", "class MLP" + klass, "class MLP" + klass)
-    learning = answer("Increase the learning rate to 3e-4", "class MLP" + klass,
-                      "class MLP" + klass)
-    fixed = answer("Increase the learning rate to 3e-4", "learning_rate = 1e-3",
-                   "learning_rate = 3e-4")
-    with FakeLLM([vague, learning, fixed]) as llm:
-        r = researcher(llm, store)
-        proposal = r.propose(context(task, store))
-        follows = [told(req) for req in llm.requests[1:]]
-    assert [c.outcome for c in proposal.calls] == ["no-change", "no-change", "ok"]
-    assert "the settings they make at the top" in follows[0] and "n_layer = 4" in follows[0]
-    assert "train.py line 39: learning_rate = 1e-3" in follows[1]
-    assert "n_layer = 4" not in follows[1]
-
-
 def test_a_direction_the_parent_already_took_in_its_own_words_is_not_listed(tiny_lm_store):
     # after a model's own `block_size = 32` was accepted, the library's "Shorter context:
     # block_size 32" still listed drew a 1.5B model back to the same change, call after call
@@ -453,7 +363,7 @@ def test_a_direction_the_parent_already_took_in_its_own_words_is_not_listed(tiny
     nodes = tuple(store.nodes())
     ctx = ProposalContext(task=task, parent=nodes[1], parent_files=store.files(nodes[1]),
                           lineage=nodes, nodes=nodes, seed=0,
-                          programs={_hash(store, n): n.id for n in nodes})
+                          programs={hash_of(store, n): n.id for n in nodes})
     brief = task_brief(ctx)
     library = brief.split("## Known directions")[1]
     shorter = next(i.title for i in task.ideas if "block_size 32" in i.title)

@@ -103,15 +103,26 @@ def _shown(lines: list[tuple[str, int, str]]) -> str:
     return "\n".join(f"  {path} line {number}: {line.strip()}" for path, number, line in lines)
 
 
-def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str]) -> str:
+def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str],
+                   patch: str = "") -> str:
     """The message for a patch that changes nothing, with the lines its idea names, or, for an
-    idea that names nothing in the files, the settings the files make at their top level."""
+    idea that names nothing in the files, the settings the files make at their top level.
+    Given the `patch`, a block whose REPLACE differs from its SEARCH is told that the file has
+    that change already: the 1.5B model re-made its parent's change ("Reduce block_size to
+    16" on a parent at 16) seven times in one run, told each time, wrongly, that its REPLACE
+    was its SEARCH."""
     paths = list(paths)
-    message = (f"{UNCHANGED}: its REPLACE text is the same as its SEARCH text. "
-               "In SEARCH put only the lines your idea changes, copied exactly; in REPLACE "
-               "put those lines as they should become")
+    blocks = len(_BLOCK.findall(patch))
+    if blocks and len(unchanged_blocks(patch)) < blocks:
+        message = (f"{UNCHANGED}: the code already reads as your REPLACE writes it, so an "
+                   "earlier step of the run made this change (see how the parent was "
+                   "reached). Propose a change the code does not have yet")
+    else:
+        message = (f"{UNCHANGED}: its REPLACE text is the same as its SEARCH text. "
+                   "In SEARCH put only the lines your idea changes, copied exactly; in REPLACE "
+                   "put those lines as they should become")
     lines = lines_setting(named(idea_text), files, paths)
-    heading = "The lines that set what your idea names"
+    heading = "The lines that set what your idea names, as the code has them now"
     if not lines:
         lines = top_level_settings(files, paths)
         heading = "Your idea names nothing these files set; the settings they make at the top"

@@ -356,7 +356,7 @@ class LLMResearcher:
     @staticmethod
     def _unchanged(ctx: ProposalContext, answer: Answer) -> str:
         return unchanged_hint(" ".join((answer.title, answer.hypothesis)), ctx.parent_files,
-                              ctx.task.spec.program.editable)
+                              ctx.task.spec.program.editable, answer.patch)
 
     def _idea(self, answer: Answer, broken: Node | None, switched: str = "") -> Idea:
         if broken is not None:

@@ -1,0 +1,122 @@
+"""Answers that make nothing new: a program the run holds, the same refused answer again, a
+patch that changes nothing or re-makes its parent's change. Against the loopback server that
+speaks the provider's protocol."""
+
+from __future__ import annotations
+
+import pytest
+from llmfake.server import FakeLLM
+from small_models import BATCH, HEADS, KEY, answer, context, hash_of, researcher, told
+
+from recursor.loop.candidates import add_candidate
+from recursor.proposer import ProposalFailed
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch):
+    monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
+
+
+def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
+    task, store = tiny_lm_store
+    parent = store.nodes()[0]
+    with FakeLLM([BATCH]) as llm:
+        first = researcher(llm, store).propose(context(task, store))
+    tried = add_candidate(store, parent, first.idea, first.patch_text, store.files(parent),
+                          task.spec.program.editable, generous=True)
+    ctx = context(task, store)
+    ctx = type(ctx)(**{**ctx.__dict__, "programs": {hash_of(store, tried): tried.id}})
+    with FakeLLM([BATCH, HEADS]) as llm:
+        proposal = researcher(llm, store).propose(ctx)
+        follow = llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["repeat", "ok"]
+    assert f"same program as node {tried.id} ('Double the batch size'" in follow
+    assert "What the run has tried (1 ideas):\n- Double the batch size (hyperparameter)" in follow
+    assert "another direction" in follow
+
+
+def test_repeated_repeats_change_persona_and_temperature(tiny_lm_store):
+    task, store = tiny_lm_store
+    broken = answer("Double the batch size", "BATCH_SIZE = 16", "BATCH_SIZE = 64")
+    with FakeLLM([broken, broken, broken, HEADS]) as llm:
+        r = researcher(llm, store)
+        r.max_repairs = 3
+        proposal = r.propose(context(task, store))
+        bodies = [req.body for req in llm.requests]
+        last = [req.body["messages"][-1]["content"] for req in llm.requests]
+        systems = {req.body["messages"][0]["content"] for req in llm.requests}
+    assert [c.outcome for c in proposal.calls] == ["patch-error", "repeat", "repeat", "ok"]
+    # the same answer sent back: the next request is warmer; twice: the fourth is hotter still,
+    # from another persona
+    assert "temperature" not in bodies[1] and bodies[2]["temperature"] == 0.7
+    assert bodies[3]["temperature"] == 1.0
+    assert "You answer as an optimisation researcher" in last[0]
+    assert "architecture researcher" not in last[2] and "architecture researcher" in last[3]
+    assert len(systems) == 1  # one system prompt for every persona: a server's cache holds
+    assert "after 2 repeats, asked as the architecture" in proposal.idea.reason
+    assert proposal.idea.proposer == "llm:fake-model:optimizer"  # its turns are still its own
+
+
+def test_a_model_that_only_repeats_fails_the_proposal(tiny_lm_store):
+    task, store = tiny_lm_store
+    broken = answer("Double the batch size", "BATCH_SIZE = 16", "BATCH_SIZE = 64")
+    with FakeLLM([broken] * 3) as llm, pytest.raises(ProposalFailed) as err:
+        researcher(llm, store).propose(context(task, store))
+    assert [c.outcome for c in err.value.calls] == ["patch-error", "repeat", "repeat"]
+
+
+def test_a_patch_that_changes_nothing_is_shown_the_lines_its_idea_names(tiny_lm_store):
+    # what the 1.5B model wrote for "a smaller block size": a class quoted and written back
+    task, store = tiny_lm_store
+    klass = store.files(store.nodes()[0])["train.py"].split("class MLP")[1].split("\n\n")[0]
+    same = answer("Use a smaller block size", "class MLP" + klass, "class MLP" + klass,
+                  "architecture")
+    smaller = answer("Use a smaller block size", "block_size = 64", "block_size = 32",
+                     "architecture")
+    with FakeLLM([same, smaller]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        follow = told(llm.requests[1])
+    assert [c.outcome for c in proposal.calls] == ["no-change", "ok"]
+    assert "the patch changes nothing" in follow
+    assert "train.py line 37: block_size = 64  # context length in bytes" in follow
+    assert "batch_size = 32" not in follow  # only what the idea names
+    assert "REPLACE text is the same as its SEARCH text" in follow
+
+
+def test_a_change_the_parent_already_has_is_told_so(tiny_lm_store):
+    # recorded from the 1.5B model, seven times in one run: the parent's own change made again
+    # ("Reduce block_size to 16" on a parent at 16), SEARCH quoting the value it read in the
+    # history; told its REPLACE equalled its SEARCH, which it did not, it wrote the same
+    task, store = tiny_lm_store
+    files = {**store.files(store.nodes()[0])}
+    files["train.py"] = files["train.py"].replace("block_size = 64", "block_size = 16")
+    ctx = context(task, store)
+    ctx = type(ctx)(**{**ctx.__dict__, "parent_files": files})
+    again = answer("Reduce block_size to 16", "block_size = 64", "block_size = 16",
+                   "architecture")
+    with FakeLLM([again, BATCH]) as llm:
+        proposal = researcher(llm, store).propose(ctx)
+        follow = told(llm.requests[1])
+    assert [c.outcome for c in proposal.calls] == ["no-change", "ok"]
+    assert "already reads as your REPLACE writes it" in follow and "SEARCH text" not in follow
+    assert "train.py line 37: block_size = 16  # context length in bytes" in follow
+
+
+def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tiny_lm_store):
+    # the 1.5B model kept quoting class GPT unchanged and changed its title: first a copy of
+    # the goal (it names nothing the file sets), then 'Increase the learning rate to 3e-4'
+    task, store = tiny_lm_store
+    klass = store.files(store.nodes()[0])["train.py"].split("class MLP")[1].split("\n\n")[0]
+    vague = answer("Lower the validation bits per byte", "class MLP" + klass, "class MLP" + klass)
+    learning = answer("Increase the learning rate to 3e-4", "class MLP" + klass,
+                      "class MLP" + klass)
+    fixed = answer("Increase the learning rate to 3e-4", "learning_rate = 1e-3",
+                   "learning_rate = 3e-4")
+    with FakeLLM([vague, learning, fixed]) as llm:
+        r = researcher(llm, store)
+        proposal = r.propose(context(task, store))
+        follows = [told(req) for req in llm.requests[1:]]
+    assert [c.outcome for c in proposal.calls] == ["no-change", "no-change", "ok"]
+    assert "the settings they make at the top" in follows[0] and "n_layer = 4" in follows[0]
+    assert "train.py line 39: learning_rate = 1e-3" in follows[1]
+    assert "n_layer = 4" not in follows[1]
