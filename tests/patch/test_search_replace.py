@@ -61,6 +61,12 @@ def test_unknown_file_and_new_file():
     assert out == {"extra.py": "X = 1\n"}
 
 
+def test_markers_with_three_angle_brackets_are_markers():
+    # the 1.5B model wrote `<<< SEARCH` once; with its word no line of code reads so
+    text = "train.py\n<<< SEARCH\nlr = 1\n=======\nlr = 2\n>>> REPLACE\n"
+    assert patches.apply(patches.parse(text), {"train.py": "lr = 1\n"}) == {"train.py": "lr = 2\n"}
+
+
 def test_a_file_name_in_the_formats_angle_brackets_is_that_file():
     # the answer format's placeholder is `<file name>`: a 1.5B model wrote `<train.py>`
     for name in ("<train.py>", "`<train.py>`", "**<train.py>**"):

@@ -45,3 +45,14 @@ def test_a_plain_word_points_only_at_a_constant_it_sets():
     files = {"m.py": "dropout = 0.1\nmodel = GPT()\ndata = load()\n"}
     found = lines_setting(named("Add dropout to the model's data"), files, ["m.py"])
     assert [n for _, n, _ in found] == [1]
+
+
+def test_named_lines_are_shown_as_the_file_has_them_in_fences_not_as_a_listing():
+    # listed as `train.py line 37: block_size = 64`, a 1.5B model copied the listing's prefix
+    # into its SEARCH; fenced, a line is copied as the file has it
+    from recursor.proposer.llm.hints import named_lines
+
+    files = {"train.py": "n_layer = 4\nn_embd = 64\nn_head = 4\n\nclass A:\n    n_embd = 8\n"}
+    shown = named_lines("a larger n_layer, a wider n_embd", files, ["train.py"])
+    assert shown == ("train.py, lines 1-2:\n```\nn_layer = 4\nn_embd = 64\n```\n"
+                     "train.py, line 6:\n```\n    n_embd = 8\n```")

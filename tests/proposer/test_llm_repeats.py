@@ -78,7 +78,7 @@ def test_a_patch_that_changes_nothing_is_shown_the_lines_its_idea_names(tiny_lm_
         follow = told(llm.requests[1])
     assert [c.outcome for c in proposal.calls] == ["no-change", "ok"]
     assert "the patch changes nothing" in follow
-    assert "train.py line 37: block_size = 64  # context length in bytes" in follow
+    assert "train.py, line 37:\n```\nblock_size = 64  # context length in bytes\n```" in follow
     assert "batch_size = 32" not in follow  # only what the idea names
     assert "REPLACE text is the same as its SEARCH text" in follow
 
@@ -99,7 +99,7 @@ def test_a_change_the_parent_already_has_is_told_so(tiny_lm_store):
         follow = told(llm.requests[1])
     assert [c.outcome for c in proposal.calls] == ["no-change", "ok"]
     assert "already reads as your REPLACE writes it" in follow and "SEARCH text" not in follow
-    assert "train.py line 37: block_size = 16  # context length in bytes" in follow
+    assert "train.py, line 37:\n```\nblock_size = 16  # context length in bytes\n```" in follow
 
 
 def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tiny_lm_store):
@@ -118,5 +118,5 @@ def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tin
         follows = [told(req) for req in llm.requests[1:]]
     assert [c.outcome for c in proposal.calls] == ["no-change", "no-change", "ok"]
     assert "the settings they make at the top" in follows[0] and "n_layer = 4" in follows[0]
-    assert "train.py line 39: learning_rate = 1e-3" in follows[1]
+    assert "train.py, line 39:\n```\nlearning_rate = 1e-3\n```" in follows[1]
     assert "n_layer = 4" not in follows[1]

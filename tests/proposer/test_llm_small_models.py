@@ -107,7 +107,7 @@ def test_a_patch_whose_trial_crashes_goes_back_with_where_its_idea_is_set(tiny_l
         temperatures = [r.body.get("temperature") for r in llm.requests]
     assert [c.outcome for c in proposal.calls] == ["trial-failed", "repeat", "ok"]
     assert "IndexError: index out of range" in told[1]
-    assert "train.py line 37: block_size = 64" in told[1]  # where the idea's setting lives
+    assert "train.py, line 37:\n```\nblock_size = 64" in told[1]  # where the idea's setting is
     assert temperatures == [None, 0.7, 0.7]  # after a crash the fix is new code: warmer
     assert len(tried) == 2  # the repeat is refused without a second trial
     # the repeat quotes the crash, not the advice to keep the idea that came with it: asked

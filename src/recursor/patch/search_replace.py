@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from recursor.errors import PatchApplyError, PatchFormatError
 from recursor.patch.match import Match, locate
 
-SEARCH = re.compile(r"^<{5,9} ?SEARCH\s*$")
+# the markers with three to nine angle brackets: the 1.5B model wrote `<<< SEARCH` once; with
+# its word, no line of code reads so. The divider keeps five: `===` lines are in code and text.
+SEARCH = re.compile(r"^<{3,9} ?SEARCH\s*$")
 DIVIDER = re.compile(r"^={5,9}\s*$")
-REPLACE = re.compile(r"^>{5,9} ?REPLACE\s*$")
+REPLACE = re.compile(r"^>{3,9} ?REPLACE\s*$")
 FENCE = re.compile(r"^\s*```")
 
 

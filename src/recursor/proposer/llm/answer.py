@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from recursor.patch.search_replace import SEARCH
+
 CATEGORIES = ("architecture", "optimizer", "schedule", "hyperparameter", "initialization",
               "regularization", "data", "systems", "other")
 # a kernel task's ideas are told apart by how the operation is made faster (the categories of
@@ -115,7 +117,8 @@ def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES,
     patch_lines = [ln for ln in fields["PATCH"] if not _FENCE.match(ln)]
     patch = "\n".join(patch_lines).strip("\n") + "\n"
     code = None
-    if "<<<<<<< SEARCH" not in patch and not patch.lstrip().startswith(("---", "diff ")):
+    blocks = any(SEARCH.match(line) for line in patch_lines)
+    if not blocks and not patch.lstrip().startswith(("---", "diff ")):
         code = _fenced_code(fields["PATCH"]) or _bare_code(patch)
         if code is None:
             what = "no SEARCH/REPLACE block" if form == FORMAT else "no code"

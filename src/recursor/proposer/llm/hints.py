@@ -100,7 +100,21 @@ def named_lines(idea_text: str, files: Mapping[str, str], paths: Iterable[str]) 
 
 
 def _shown(lines: list[tuple[str, int, str]]) -> str:
-    return "\n".join(f"  {path} line {number}: {line.strip()}" for path, number, line in lines)
+    """`lines` exactly as their files have them, a fence for each run of consecutive lines,
+    headed by its file and line numbers. Listed as `train.py line 37: block_size = 64`, the
+    1.5B model copied the `train.py line 37: ` into its SEARCH (four answers in the runs of
+    2026-12-07)."""
+    runs: list[tuple[str, int, list[str]]] = []
+    for path, number, line in lines:
+        if runs and runs[-1][0] == path and runs[-1][1] + len(runs[-1][2]) == number:
+            runs[-1][2].append(line)
+        else:
+            runs.append((path, number, [line]))
+    out = []
+    for path, first, texts in runs:
+        where = f"line {first}" if len(texts) == 1 else f"lines {first}-{first + len(texts) - 1}"
+        out += [f"{path}, {where}:", "```", *texts, "```"]
+    return "\n".join(out)
 
 
 def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str],
@@ -131,7 +145,7 @@ def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str
     return f"{message}. {heading}:\n{_shown(lines)}"
 
 
-_BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE",
+_BLOCK = re.compile(r"^<{3,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{3,9} ?REPLACE",
                     re.MULTILINE | re.DOTALL)
 
 
