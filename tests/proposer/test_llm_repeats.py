@@ -120,3 +120,21 @@ def test_the_same_empty_patch_under_a_new_idea_is_shown_what_that_idea_names(tin
     assert "the settings they make at the top" in follows[0] and "n_layer = 4" in follows[0]
     assert "train.py, line 39:\n```\nlearning_rate = 1e-3\n```" in follows[1]
     assert "n_layer = 4" not in follows[1]
+
+
+def test_the_formats_example_sent_as_a_patch_is_told_so_with_the_lines_its_idea_names(
+        tiny_lm_store):
+    # recorded from the 1.5B model, asked for another direction after a repeat: a new title
+    # over the format's example, placeholders and all
+    task, store = tiny_lm_store
+    lost = ("TITLE: Increase block_size to 128 and add more layers of width 64\n"
+            "CATEGORY: architecture\nHYPOTHESIS: lower val_bpb.\nRATIONALE: more context.\n"
+            "PATCH:\n<file name>\n<<<<<<< SEARCH\n<only the lines you change, copied exactly "
+            "from the current file (often 1 to 5 lines)>\n=======\n<those lines as they should "
+            "become>\n>>>>>>> REPLACE\n")
+    with FakeLLM([lost, BATCH]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        follow = told(llm.requests[1])
+    assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
+    assert "the format's example" in follow and "not found" not in follow
+    assert "train.py, line 37:\n```\nblock_size = 64  # context length in bytes\n```" in follow

@@ -88,6 +88,16 @@ class AnswerError(ValueError):
     """The answer cannot be used as it is; the message says what to fix."""
 
 
+class PlaceholderPatch(AnswerError):
+    """The PATCH section is the format's example, its placeholders in place of code."""
+
+
+# the format's placeholders, which a lost small model copies as its patch (3 answers in the
+# 196 calls of the recorded tiny-lm runs, each after being asked for another direction)
+PLACEHOLDERS = ("<only the lines you change", "<those lines as they should become>",
+                "<the whole new ")
+
+
 @dataclass(frozen=True)
 class Answer:
     title: str
@@ -115,6 +125,11 @@ def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES,
     if missing:
         raise AnswerError(f"the answer has no {' and no '.join(missing)} section. " + form)
     patch_lines = [ln for ln in fields["PATCH"] if not _FENCE.match(ln)]
+    if any(line.strip().startswith(PLACEHOLDERS) for line in patch_lines):
+        raise PlaceholderPatch(
+            "its PATCH is the format's example, with the placeholders ('<only the lines you "
+            "change ...>') where code goes: in SEARCH write the lines of the file your idea "
+            "changes, exactly as the file has them, and in REPLACE what they become")
     patch = "\n".join(patch_lines).strip("\n") + "\n"
     code = None
     blocks = any(SEARCH.match(line) for line in patch_lines)

@@ -55,6 +55,7 @@ from recursor.proposer.llm.answer import (
     WHOLE_FILE_LINES,
     Answer,
     AnswerError,
+    PlaceholderPatch,
     answer_format,
     answer_title,
     parse_answer,
@@ -247,6 +248,12 @@ class LLMResearcher:
         try:
             form = answer_format(_categories(ctx), whole_file(ctx))
             answer = parse_answer(reply.text, _categories(ctx), form)
+        except PlaceholderPatch as err:
+            where = named_lines(answer_title(reply.text), ctx.parent_files,
+                                ctx.task.spec.program.editable)
+            told = str(err) + (f". The lines that set what your idea names:\n{where}"
+                               if where else "")
+            return "bad-answer", told, None, (), str(err)
         except AnswerError as err:
             return "bad-answer", str(err), None, (), str(err)
         if answer.code is not None:
