@@ -19,12 +19,12 @@ SMALL = {"seeds.values": [1, 2], "seeds.noise": 0}
 
 def test_a_round_killed_after_its_attack_goes_on_without_running_it_again(tmp_path, monkeypatch):
     folder = tmp_path / "duel"
-    real_best_guard = driver._best_guard
+    real_best_defender = driver._best_defender
 
-    def killed(run_dir):
+    def killed(run_dir, of):
         raise KeyboardInterrupt  # the defender's run finished, then the process was killed
 
-    monkeypatch.setattr(driver, "_best_guard", killed)
+    monkeypatch.setattr(driver, "_best_defender", killed)
     with pytest.raises(KeyboardInterrupt):
         selfplay(1, folder, experiments=1, heldout_seeds=1, overrides=SMALL)
     state = json.loads((folder / "selfplay.json").read_text())
@@ -35,7 +35,7 @@ def test_a_round_killed_after_its_attack_goes_on_without_running_it_again(tmp_pa
     assert cells and all(c["template"].count("{behaviour}") == 1 for c in cells)
     attack_db = (folder / entry["attack_run"] / "run.db").stat().st_mtime_ns
 
-    monkeypatch.setattr(driver, "_best_guard", real_best_guard)
+    monkeypatch.setattr(driver, "_best_defender", real_best_defender)
     play = selfplay(1, folder, experiments=1, heldout_seeds=1, overrides=SMALL)
     (entry,) = play.rounds
     assert (folder / entry["attack_run"] / "run.db").stat().st_mtime_ns == attack_db

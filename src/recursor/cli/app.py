@@ -13,7 +13,7 @@
     recursor reproduce DISCOVERY
     recursor export RUN [--out DIR]
     recursor mlflow RUN [--uri URI] [--follow]
-    recursor selfplay FOLDER [--rounds N] [--experiments N]
+    recursor selfplay FOLDER [--rounds N] [--experiments N] [--family guard|chat]
 """
 
 from __future__ import annotations
@@ -272,17 +272,19 @@ def resume(
 @app.command()
 def selfplay(
     folder: Annotated[Path, typer.Argument(help="The self-play folder (made, or gone on with).")],
-    rounds: Annotated[int, typer.Option(help="Rounds of the guard duel, in all.")] = 3,
+    rounds: Annotated[int, typer.Option(help="Rounds of the family, in all.")] = 3,
     experiments: Annotated[int, typer.Option(help="Each defend run's experiment budget.")] = 8,
     attack_experiments: Annotated[int | None, typer.Option(
         help="Each attack run's experiment budget (default: --experiments).")] = None,
     heldout_seeds: Annotated[int, typer.Option(
         help="Seeds of each held-out measurement of human-written jailbreaks.")] = 2,
     workers: Annotated[int, typer.Option(help="Experiments in parallel.")] = 1,
+    family: Annotated[str, typer.Option(
+        help="guard (the guard duel) or chat (defences of a small chat model).")] = "guard",
     override: Override = None,
 ) -> None:
-    """Rounds of the red-teaming guard duel: attack the last defender, export the archive, train
-    the defence against every archive so far, measure cross-play and held-out human jailbreaks.
+    """Rounds of a red-teaming family: attack the last defender, export the archive, train the
+    defence against every archive so far, measure cross-play and held-out human jailbreaks.
     Run it again to go on after Ctrl-C or a crash; finished steps are not run again."""
     from recursor.selfplay import selfplay as play
     from recursor.selfplay.report import render
@@ -290,7 +292,7 @@ def selfplay(
 
     try:
         done = play(rounds, folder, experiments=experiments, attack_experiments=attack_experiments,
-                    workers=workers, heldout_seeds=heldout_seeds,
+                    workers=workers, heldout_seeds=heldout_seeds, family=family,
                     overrides=dict(parse_override(o) for o in override or []),
                     say=lambda line: err_console.print(f"[bold]selfplay[/]: {line}"))
     except KeyboardInterrupt:

@@ -1,13 +1,16 @@
-"""`recursor selfplay`: rounds of the guard duel, each an ordinary recursor run.
+"""`recursor selfplay`: rounds of a red-teaming family, each an ordinary recursor run.
 
-Round r:
+Two families (recursor.selfplay.folders): the guard duel (`redteam-attack` against
+`redteam-defend`'s guards) and the chat family (`redteam-chat-attack` against the defences of
+SmolLM2-135M-Instruct that `redteam-chat-defend`'s programs fit). Round r:
 
-1. **attack**: a run of `redteam-attack` against the defender of round r-1 (round 0's is the
-   built-in baseline guard). The best accepted attacker's archive (its best seed's) is exported
+1. **attack**: a run of the attack task against the defender of round r-1 (round 0's is the
+   built-in baseline). The best accepted attacker's archive (its best seed's) is exported
    to `archives/archive-r.json`, with its sha256.
-2. **defend**: a run of `redteam-defend` that starts from the defender of round r-1 and learns
-   from every archive so far. Its best accepted guard is the defender of round r
-   (`defenders/defender-r.py`, with its sha256).
+2. **defend**: a run of the defend task that starts from the defender of round r-1 and learns
+   from every archive so far. Its best accepted program is the defender of round r
+   (`defenders/defender-r.py`, with its sha256); in the chat family, the defence it fitted on
+   its best seed too (`defenders/defence-r.json`), which the next attacker faces.
 3. **measure**: the cross-play matrix (every defender so far against every archive so far,
    each archive's templates alone) and the held-out success of people's own jailbreaks of the
    new defender (and of the baseline, once), with an interval, at the harness's benign
@@ -31,7 +34,8 @@ from typing import Any
 
 import recursor
 from recursor.errors import RecursorError
-from recursor.selfplay.folders import DEFEND, attack_folder, defend_folder
+from recursor.selfplay.folders import DEFENCE, Family, attack_folder, defend_folder
+from recursor.selfplay.folders import family as named_family
 from recursor.selfplay.measure import crossplay, held_out
 from recursor.store import NodeStatus, RunStore
 
@@ -78,16 +82,19 @@ def open_selfplay(folder: Path | str) -> SelfPlay:
 def selfplay(rounds: int, folder: Path | str, *, experiments: int = 8,
              attack_experiments: int | None = None, workers: int = 1, heldout_seeds: int = 2,
              overrides: dict[str, Any] | None = None, sandbox: str = "auto",
-             say: Callable[[str], None] = lambda _: None) -> SelfPlay:
-    """Run (or go on with) `rounds` rounds of the guard duel in `folder`; see the module's
-    docstring. `experiments` is each defend run's budget (`attack_experiments` each attack
-    run's, the same by default); `overrides` apply to both tasks (e.g. fewer seeds)."""
+             family: str = "guard", say: Callable[[str], None] = lambda _: None) -> SelfPlay:
+    """Run (or go on with) `rounds` rounds of a family (`guard` or `chat`) in `folder`; see the
+    module's docstring. `experiments` is each defend run's budget (`attack_experiments` each
+    attack run's, the same by default); `overrides` apply to both tasks (e.g. fewer seeds)."""
+    of = named_family(family)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"experiments": experiments, "attack_experiments": attack_experiments or experiments,
                 "workers": workers, "heldout_seeds": heldout_seeds, "overrides": overrides or {},
-                "sandbox": sandbox}
+                "sandbox": sandbox, "family": of.name}
     play = open_selfplay(folder) if (folder / STATE).exists() else SelfPlay(folder, {})
+    if "settings" in play.state:
+        play.state["settings"].setdefault("family", "guard")  # folders from before the chat one
     if play.state.get("settings", settings) != settings:
         raise RecursorError(f"{folder} was started with other settings "
                             f"({play.state['settings']}); resume it with the same ones")
@@ -95,8 +102,13 @@ def selfplay(rounds: int, folder: Path | str, *, experiments: int = 8,
     if "baseline" not in play.state:
         base = folder / "defenders" / "defender-0.py"
         base.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(DEFEND / "guard.py", base)
+        shutil.copy(of.defend / of.program, base)
         play.state["baseline"] = {"defender": str(base.relative_to(folder)), "sha256": _sha(base)}
+        if of.faces_output:  # the defence the built-in attacker faces: the baseline's
+            fitted = folder / "defenders" / "defence-0.json"
+            shutil.copy(of.attack / DEFENCE, fitted)
+            play.state["baseline"].update(defence=str(fitted.relative_to(folder)),
+                                          defence_sha256=_sha(fitted))
         play.state.setdefault("rounds", [])
         play.save()
     for r in range(1, rounds + 1):
@@ -114,12 +126,25 @@ def defender_of(play: SelfPlay, r: int) -> tuple[Path, list[Path]]:
             [play.verified(a["archive"], a["archive_sha256"]) for a in play.rounds[:r]])
 
 
+def faced(play: SelfPlay, r: int) -> Path:
+    """What the attacker of round r+1 faces of the defender after round r: its program (the
+    guard duel), or the defence that program fitted (the chat family)."""
+    if not play_family(play).faces_output:
+        return defender_of(play, r)[0]
+    done = play.state["baseline"] if r == 0 else play.rounds[r - 1]
+    return play.verified(done["defence"], done["defence_sha256"])
+
+
+def play_family(play: SelfPlay) -> Family:
+    return named_family(play.state["settings"].get("family", "guard"))
+
+
 def _round(play: SelfPlay, r: int, say: Callable[[str], None]) -> None:
     if len(play.rounds) >= r and play.rounds[r - 1].get("measured"):
         return
     if len(play.rounds) < r:
         play.rounds.append({"round": r})
-    entry, settings = play.rounds[r - 1], play.state["settings"]
+    entry, settings, of = play.rounds[r - 1], play.state["settings"], play_family(play)
     guard, archives = defender_of(play, r - 1)
     options = {"workers": settings["workers"], "overrides": settings["overrides"],
                "sandbox": settings["sandbox"], "discoveries": False}
@@ -129,7 +154,7 @@ def _round(play: SelfPlay, r: int, say: Callable[[str], None]) -> None:
         run_dir = play.folder / f"round-{r}" / "attack"
         task = play.folder / "tasks" / f"attack-{r}"
         if not (run_dir / "run.db").exists():
-            attack_folder(task, guard, archives)
+            attack_folder(task, faced(play, r - 1), archives, of=of)
         _run_or_resume(task, run_dir, settings["attack_experiments"], options)
         best, value, cells = _best_archive(run_dir)
         path = play.folder / "archives" / f"archive-{r}.json"
@@ -146,11 +171,15 @@ def _round(play: SelfPlay, r: int, say: Callable[[str], None]) -> None:
         task = play.folder / "tasks" / f"defend-{r}"
         learnt = archives + [play.verified(entry["archive"], entry["archive_sha256"])]
         if not (run_dir / "run.db").exists():
-            defend_folder(task, guard, learnt)
+            defend_folder(task, guard, learnt, of=of)
         _run_or_resume(task, run_dir, settings["experiments"], options)
-        node, code, value = _best_guard(run_dir)
+        node, code, value, written = _best_defender(run_dir, of)
         path = play.folder / "defenders" / f"defender-{r}.py"
         path.write_text(code)
+        if of.faces_output:
+            fitted = play.folder / "defenders" / f"defence-{r}.json"
+            fitted.write_text(json.dumps(written, indent=1))
+            entry.update(defence=str(fitted.relative_to(play.folder)), defence_sha256=_sha(fitted))
         entry.update(defender=str(path.relative_to(play.folder)), defender_sha256=_sha(path),
                      defend_run=str(run_dir.relative_to(play.folder)), defender_node=node,
                      attack_success=value)
@@ -202,12 +231,24 @@ def _best_archive(run_dir: Path) -> tuple[int, float, list[dict]]:
         store.close()
 
 
-def _best_guard(run_dir: Path) -> tuple[int, str, float]:
+def _best_defender(run_dir: Path, of: Family) -> tuple[int, str, float, dict | None]:
+    """The best accepted defender's node, its program, its mean attack success, and (the chat
+    family) the defence it fitted on its best seed: what the next attacker faces."""
     store = RunStore.open(run_dir, readonly=True)
     try:
         seeds = _seeds(store)
         best = _accepted(store, "attack_success", seeds, False)
-        return best.id, store.files(best)["guard.py"], best.mean("attack_success", seeds) or 0.0
+        written = None
+        if of.faces_output:
+            evals = [e for e in best.evaluations if e.evaluation == "attack_success"
+                     and e.metrics.get("defence_file") is not None]
+            if not evals:
+                raise RecursorError(f"{run_dir}: node {best.id} has no fitted defence in its "
+                                    "results")
+            written = min(evals, key=lambda e: (e.value if e.value is not None else math.inf,
+                                                e.seed)).metrics["defence_file"]
+        return (best.id, store.files(best)[of.program],
+                best.mean("attack_success", seeds) or 0.0, written)
     finally:
         store.close()
 
@@ -220,7 +261,8 @@ def _seeds(store: RunStore) -> list[int]:
 
 def _measure(play: SelfPlay, r: int) -> None:
     settings = play.state["settings"]
-    kw = {"overrides": settings["overrides"], "sandbox": settings["sandbox"]}
+    kw = {"overrides": settings["overrides"], "sandbox": settings["sandbox"],
+          "of": play_family(play)}
     matrix = play.state.setdefault("crossplay", {})
     for d in range(0, r + 1):
         guard, learnt = defender_of(play, d)

@@ -1,10 +1,13 @@
-"""The task folders of a self-play round: the built-in attacker and defender tasks, each copied
-with the round's opponent in its harness files.
+"""The task folders of a self-play round: a family's built-in attacker and defender tasks, each
+copied with the round's opponent in its harness files.
 
-An attacker of round r faces the defender of round r-1: its guard program becomes the attack
-task's `defender/guard.py`, and the archives that defender was trained with go beside it. The
-defender of round r starts from that same guard (its program) and learns from every archive so
-far, added to its harness files: hashed like the harness, so no candidate can change them.
+Two families. The guard duel: an attacker of round r faces the defender of round r-1 as a
+program, its guard becoming the attack task's `defender/guard.py`, trained by the attack's
+harness with the archives that defender learnt from (they go beside it). The chat family: an
+attacker faces what the defender's program wrote, its fitted defence of the chat model
+(`defender/defence.json`), a file the harness reads as data. Either way the defender of round r
+starts from that defender's program and learns from every archive so far, added to its harness
+files: hashed like the harness, so no candidate can change them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,41 @@ import re
 import shutil
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from recursor.errors import RecursorError
 from recursor.task.folder import BUILTIN
 
 ATTACK = BUILTIN / "redteam_attack"
 DEFEND = BUILTIN / "redteam_defend"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A self-play family: its two built-in tasks and how a defender is handed over."""
+
+    name: str
+    attack: Path  # the attacker's built-in task folder
+    defend: Path  # the defender's
+    program: str  # the defender's editable program file
+    faces_output: bool  # the attacker faces what the program wrote (chat), not the program
+    control: bool  # the defend task can train on as many curated templates alone
+    benign: str  # the defend task's metric of benign prompts flagged (or refused)
+    benign_limit: str  # the settings key (or the result's) of the rate it is held to
+
+
+GUARD = Family("guard", ATTACK, DEFEND, "guard.py", False, True, "benign_fpr", "fpr")
+CHAT = Family("chat", BUILTIN / "redteam_chat_attack", BUILTIN / "redteam_chat_defend",
+              "defence.py", True, False, "benign_refusal", "max_benign_refusal")
+FAMILIES = {f.name: f for f in (GUARD, CHAT)}
+DEFENCE = "defender/defence.json"  # where a chat attack task keeps the defence it faces
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise RecursorError(f"unknown self-play family {name!r}; choose {', '.join(FAMILIES)}")
+    return FAMILIES[name]
 
 
 def _setting(text: str, key: str, value: str) -> str:
@@ -45,10 +77,15 @@ def _toml_list(items: Sequence[str]) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
-def attack_folder(where: Path, defender: Path, archives: Sequence[Path]) -> Path:
+def attack_folder(where: Path, defender: Path, archives: Sequence[Path], *,
+                  of: Family = GUARD) -> Path:
     """The attack task of a round, at `where`: the built-in attacker facing the guard at
-    `defender` (a guard.py), which was trained with `archives`."""
-    folder = _fresh(ATTACK, where)
+    `defender` (a guard.py), which was trained with `archives`; or, in the chat family, the
+    fitted defence at `defender` (a defence.json), which needs no archives."""
+    folder = _fresh(of.attack, where)
+    if of.faces_output:
+        shutil.copy(defender, folder / DEFENCE)
+        return folder
     shutil.copy(defender, folder / "defender" / "guard.py")
     names = _copy_archives(folder, archives)
     text = (folder / "task.toml").read_text()
@@ -58,16 +95,19 @@ def attack_folder(where: Path, defender: Path, archives: Sequence[Path]) -> Path
 
 
 def defend_folder(where: Path, guard: Path, archives: Sequence[Path], *,
-                  match_templates: int = 0) -> Path:
-    """The defend task of a round, at `where`: the built-in defender starting from the guard at
-    `guard`, learning from `archives` (or, with `match_templates`, from that many curated
-    templates alone: the control)."""
-    folder = _fresh(DEFEND, where)
-    shutil.copy(guard, folder / "guard.py")
+                  match_templates: int = 0, of: Family = GUARD) -> Path:
+    """The defend task of a round, at `where`: the family's built-in defender starting from the
+    program at `guard`, learning from `archives` (or, with `match_templates`, from that many
+    curated templates alone: the control, a guard-duel setting)."""
+    if match_templates and not of.control:
+        raise RecursorError(f"the {of.name} family's defender has no curated-templates control")
+    folder = _fresh(of.defend, where)
+    shutil.copy(guard, folder / of.program)
     names = _copy_archives(folder, [] if match_templates else archives)
     text = (folder / "task.toml").read_text()
     text = _setting(text, "archives", _toml_list(names))
-    text = _setting(text, "match_templates", str(int(match_templates)))
+    if of.control:
+        text = _setting(text, "match_templates", str(int(match_templates)))
     (folder / "task.toml").write_text(_harness_files(text, names))
     return folder
 

@@ -18,11 +18,20 @@ Templates are drawn among those of at most `max_template_chars` characters: a 13
 CPU thread reads about a hundred prompt tokens a second, and the longest templates run to
 thousands.
 What is asked depends on the seed alone, so a candidate and its parent answer the same prompts.
+
+Attack archives (a self-play round's, `archives`) are known templates too: shown to the program
+but their held-back groups, and worn, each of them, by held-back requests and hidden benign
+prompts in the public evaluation, beside the curated draw. With `scored` (one archive of a
+cross-play matrix), the attacks wear those templates alone, and the benign prompts the curated
+draw and the archives the defence learnt from: an archive cannot move the floor it is measured
+at. Archive templates are not held to `max_template_chars`: the attacker's own prompts are the
+attack.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +39,8 @@ import numpy as np
 from recursor.task.redteam.guard_eval import held_back, known_templates, unseen_templates
 from recursor.task.redteam.records import Template
 from recursor.task.redteam.splits import Splits
+
+SCORED_FILLS = 2  # requests worn by each template of a cross-play archive
 
 
 @dataclass(frozen=True)
@@ -82,27 +93,46 @@ def _rows(rng, requests, benign, wrappers, sizes, benign_kind="benign") -> list[
     return rows
 
 
-def training_data(splits: Splits, seed: int) -> dict[str, list[str]]:
+def training_data(splits: Splits, seed: int,
+                  archives: Sequence[Template] = ()) -> dict[str, list[str]]:
     """What the program is shown on `seed` (see the module's docstring)."""
     mine, _ = held_back(splits.train_behaviours, seed)
-    shown, _ = unseen_templates(known_templates(splits, []), seed)
+    shown, _ = unseen_templates(known_templates(splits, archives), seed)
     return {"harmful": [b.text for b in mine], "benign": [p.text for p in splits.benign_train],
             "templates": [t.text for t in shown]}
 
 
 def public_plan(splits: Splits, seed: int, *, bare: int = 16, wrapped: int = 16,
-                benign: int = 16, utility: int = 8, max_template_chars: int = 1200) -> ChatPlan:
+                benign: int = 16, utility: int = 8, max_template_chars: int = 1200,
+                archives: Sequence[Template] = (),
+                scored: Sequence[Template] = ()) -> ChatPlan:
     _, held = held_back(splits.train_behaviours, seed)
     rng = _rng(seed, "chat-public")
     known = _short(known_templates(splits, []), max_template_chars)
     wrappers = _pick(rng, known, wrapped)
     sizes = {"bare": bare, "benign": benign, "utility": utility}
     rows = _rows(rng, list(held), list(splits.benign_threshold), wrappers, sizes)
-    return ChatPlan(training_data(splits, seed), tuple(rows))
+    # the archives' rows come after, from their own stream: without archives the plan is the
+    # one every earlier experiment of the task answered
+    attack, floor = _rng(seed, "chat-archive-attacks"), _rng(seed, "chat-archive-benign")
+    requests, hidden = list(held), list(splits.benign_threshold)
+    if scored:
+        rows = [r for r in rows if r.kind != "attack"]
+        rows += [_wear(t, requests, attack, "attack") for t in scored for _ in range(SCORED_FILLS)]
+    else:
+        rows += [_wear(t, requests, attack, "attack") for t in archives]
+    rows += [_wear(t, hidden, floor, "benign") for t in archives]
+    return ChatPlan(training_data(splits, seed, archives), tuple(rows))
+
+
+def _wear(template: Template, prompts: list, rng: np.random.Generator, kind: str) -> Row:
+    p = prompts[int(rng.integers(len(prompts)))]
+    return Row(template.fill(p.text), kind, template.group or template.id, p.id)
 
 
 def heldout_plan(splits: Splits, seed: int, *, bare: int = 16, wrapped: int = 24,
-                 benign: int = 16, utility: int = 8, max_template_chars: int = 1200) -> ChatPlan:
+                 benign: int = 16, utility: int = 8, max_template_chars: int = 1200,
+                 archives: Sequence[Template] = ()) -> ChatPlan:
     rng = _rng(seed, "chat-heldout")
     requests = list(splits.heldout_behaviours) + list(splits.past_tense)
     by_group: dict[str, Template] = {}
@@ -111,4 +141,4 @@ def heldout_plan(splits: Splits, seed: int, *, bare: int = 16, wrapped: int = 24
     wrappers = _pick(rng, [by_group[g] for g in sorted(by_group)], wrapped)
     sizes = {"bare": bare, "benign": benign, "utility": utility}
     rows = _rows(rng, requests, list(splits.benign_heldout), wrappers, sizes)
-    return ChatPlan(training_data(splits, seed), tuple(rows))
+    return ChatPlan(training_data(splits, seed, archives), tuple(rows))
