@@ -76,20 +76,20 @@ def main() -> None:
             guard, [], args.out / "bench" / "control", match_templates=seen, **kw)
     table = Table(title=f"Held-out success of human-written jailbreaks (in the wild, "
                         f"{len(seeds)} seeds), lower is better")
+    matched = not of.faces_output  # the chat family holds a floor, not a threshold
     for col in ("defender", "success", "95% CI (template groups)",
-                "benign refused, bare and wrapped" if of.faces_output
-                else "benign FP in the wrappers",
-                "benign floor" if of.faces_output else "threshold set at",
-                "success at the same FP in the wrappers", "95% CI"):
+                "benign FP in the wrappers" if matched else "benign refused, bare and wrapped",
+                "threshold set at" if matched else "benign floor",
+                *(("success at the same FP in the wrappers", "95% CI") if matched else ())):
         table.add_column(col)
     for name, h in rows.items():
         lo, hi = h.matched_ci95 or (float("nan"), float("nan"))
         table.add_row(name, f"{100 * h.success:.1f}%",
                       f"[{100 * h.ci95[0]:.1f}%, {100 * h.ci95[1]:.1f}%]",
                       f"{100 * h.benign_fpr:.1f}%",
-                      f"{100 * h.fpr:.0f}% benign " + ("refused" if of.faces_output else "flagged"),
-                      f"{100 * h.matched:.1f}%" if h.matched is not None else "–",
-                      f"[{100 * lo:.1f}%, {100 * hi:.1f}%]")
+                      f"{100 * h.fpr:.0f}% benign " + ("flagged" if matched else "refused"),
+                      *((f"{100 * h.matched:.1f}%" if h.matched is not None else "–",
+                         f"[{100 * lo:.1f}%, {100 * hi:.1f}%]") if matched else ()))
     console.print(table)
     console.print(f"templates the self-play defender learnt from: {seen}; wall time "
                   f"{(time.time() - started) / 60:.0f} min")
