@@ -26,7 +26,7 @@ def idea(title: str, search: str, replace: str) -> str:
 
 
 SCRIPT = [
-    idea("Higher learning rate", "learning_rate = 0.000000003", "learning_rate = 3e-3"),  # stale
+    idea("Higher learning rate", "LEARNING_RATE = 1e-3", "LEARNING_RATE = 3e-3"),  # misquoted
     idea("Higher learning rate", "learning_rate = 1e-3", "learning_rate = 3e-3"),  # repaired
     idea("Triple the step size", "learning_rate = 1e-3", "learning_rate = 3e-3"),  # duplicate
     idea("Shorter context", "block_size = 64  # context length in bytes",
