@@ -147,6 +147,7 @@ class RayExecutor:
         if self._owns_ray:
             connect(ray, address, workers * max(1, threads))
         self._cpus = workers * max(1, threads) if self._owns_ray and not address else None
+        self._slots = SLOT in ray.cluster_resources()  # an instance recursor started
         try:
             self._coordinator = ray.remote(num_cpus=0)(Coordinator).remote()
             # no retries: a job whose node died has half-written its folder; it fails with
@@ -173,7 +174,10 @@ class RayExecutor:
                     f"the job needs {threads} CPUs and the local Ray instance has "
                     f"{self._cpus}"), 0.0))
                 return out
-            ref = self._task.options(num_cpus=threads).remote(job, self._coordinator)
+            # on our own instance a job also holds slots, which Ray keeps while the job blocks
+            # in ray.get (it lends the CPUs out then: a third job started beside two)
+            slots = {"resources": {SLOT: threads}} if self._slots else {}
+            ref = self._task.options(num_cpus=threads, **slots).remote(job, self._coordinator)
         except Exception as err:
             settle(out, failed(job.key, err))
             return out
@@ -247,6 +251,9 @@ class RayExecutor:
             self._owns_ray = False
 
 
+SLOT = "recursor_slot"  # a local instance's experiment slots: one per CPU it was started with
+
+
 def connect(ray: Any, address: str | None, cpus: int) -> None:
     """Join the cluster at `address`, or start a quiet local instance of `cpus` CPUs."""
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
@@ -258,7 +265,8 @@ def connect(ray: Any, address: str | None, cpus: int) -> None:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             # "local": a new instance of our size, never a cluster that RAY_ADDRESS or the
             # last `ray start` on this machine points to (`--ray-address auto` joins those)
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+            ray.init(address="local", num_cpus=cpus, resources={SLOT: cpus},
+                     include_dashboard=False, **quiet)
     except Exception as err:
         where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
         raise RecursorError(f"could not {where}: {describe(err)}") from None
