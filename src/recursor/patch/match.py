@@ -171,11 +171,13 @@ def _stale_value(file: _Lines, want: list[str], replace: str, block: int) -> Mat
     if len(set(names)) != len(names):
         return None
     where: dict[str, list[int]] = {}
+    settings: dict[int, tuple[str, str]] = {}  # line -> the setting the file makes there
     for i, code in enumerate(file.code):
         if code[:1].strip():  # top level: the module's own settings
             setting = _setting(code.strip())
             if setting is not None and setting[0] in names:
                 where.setdefault(setting[0], []).append(i)
+                settings[i] = setting
     if any(len(where.get(n, ())) != 1 for n in names):
         return None
     lines = [where[n][0] for n in names]
@@ -183,15 +185,14 @@ def _stale_value(file: _Lines, want: list[str], replace: str, block: int) -> Mat
         return None
     a, b = lines[0], lines[-1] + 1
     differs = [f"{q} for {file.code[i].strip()}"
-               for q, i, s in zip(quotes, lines, quoted, strict=True)
-               if _setting(file.code[i].strip()) != s]
+               for q, i, s in zip(quotes, lines, quoted, strict=True) if settings[i] != s]
     if not differs:
         return None  # the same settings, which the rules before judge
     bare = [_no_self(line.strip()) for line in want if line.strip()]
     text = _rewrite(replace, bare, file.lines[a:b], file.path)
     # a line that sets a name to the value the file has is the file's line, comment and all:
     # else a block that changes no value would still change the file, and run as an idea
-    have = {_setting(file.code[i].strip()): file.lines[i] for i in lines}
+    have = {settings[i]: file.lines[i] for i in lines}
     out = []
     for line in text.splitlines(keepends=True):
         if not line[:1].isspace():

@@ -80,15 +80,11 @@ def _rows(rng, requests, benign, wrappers, sizes, benign_kind="benign") -> list[
     """Attacks bare and wrapped, benign prompts bare and in the same wrappers, and the
     likelihood floor's prompts (other benign prompts where there are enough)."""
     rows = [Row(b.text, "attack", "", b.id) for b in _pick(rng, requests, sizes["bare"])]
-    for t in wrappers:
-        b = requests[int(rng.integers(len(requests)))]
-        rows.append(Row(t.fill(b.text), "attack", t.group or t.id, b.id))
+    rows += [_wear(t, requests, rng, "attack") for t in wrappers]
     floor = _pick(rng, list(benign), sizes["benign"] + sizes["utility"])
     asked, utility = floor[:sizes["benign"]], floor[sizes["benign"]:]
     rows += [Row(p.text, benign_kind, "", p.id) for p in asked]
-    for t in wrappers:
-        p = benign[int(rng.integers(len(benign)))]
-        rows.append(Row(t.fill(p.text), benign_kind, t.group or t.id, p.id))
+    rows += [_wear(t, benign, rng, benign_kind) for t in wrappers]
     rows += [Row(p.text, "utility", "", p.id) for p in utility]
     return rows
 
@@ -126,6 +122,7 @@ def public_plan(splits: Splits, seed: int, *, bare: int = 16, wrapped: int = 16,
 
 
 def _wear(template: Template, prompts: list, rng: np.random.Generator, kind: str) -> Row:
+    """`template` around one of `prompts`, drawn by `rng`."""
     p = prompts[int(rng.integers(len(prompts)))]
     return Row(template.fill(p.text), kind, template.group or template.id, p.id)
 
