@@ -21,7 +21,9 @@ One row per task, from the run's own records:
   checks), and that were accepted; "ideas ran ok" counts an idea and the repairs of it
   (`repair of node N`, made after its experiment failed) as one, of the ideas proposed;
 - rules: how the applier placed the blocks of the patches that applied (recursor.patch.match);
-- repeats: answers that proposed what was tried; trial caught: answers whose program crashed
+- repeats: answers that proposed what was tried (after which the model is given an untried
+  direction of the library to implement; the last line says how many proposals were written
+  so, and which accepted ideas were the model's own); trial caught: answers whose program crashed
   or gave a wrong output in the task's trial run and went back to the model; tokens and
   seconds per proposal; model calls per proposal;
 - experiments/h: evaluations finished per hour of the run, for the model and for the library.
@@ -80,6 +82,8 @@ def research(task: str | Path, run_dir: Path, minutes: float, proposer: str,
         models = {"models_file": models_file}
         if args.process is not None:  # the researcher's brief and personas, as a process says
             models["process"] = args.process
+        if args.brief_history is not None:
+            models["brief_history"] = args.brief_history
     recursor.run(task, run_dir=run_dir, minutes=minutes, workers=1, proposer=proposer,
                  heldout=False, discoveries=False, overrides=overrides, **models)
     return run_dir
@@ -111,6 +115,9 @@ def measure(run_dir: Path) -> dict:
     ran = [n for n in llm if any(e.status.value == "ok" for e in n.evaluations)
            and not any(f.blocking and f.seed is not None for f in n.findings)]
     accepted = [n for n in llm if n.status is NodeStatus.ACCEPTED]
+    # proposals the model wrote after it was given a library direction (recursor.proposer.llm
+    # .directions): the idea was the library's, the patch the model's
+    directed = [n for n in llm if "library's direction" in n.idea.reason]
     # an idea and its repairs (`repair of node N`) as one: did any of them run ok?
     ideas = len([n for n in llm if not n.idea.source.startswith(REPAIR_TAG)]) + len(failed)
     ideas_ok = len({min(repair_chain(n, llm)) for n in ran})
@@ -121,6 +128,8 @@ def measure(run_dir: Path) -> dict:
         "audited": len(audited), "started": len(started), "ran": len(ran),
         "accepted": len(accepted), "ideas": ideas, "ideas_ok": ideas_ok,
         "accepted_titles": [n.title for n in accepted],
+        "directed": len(directed), "directed_ran": len([n for n in ran if n in directed]),
+        "own_accepted": [n.title for n in accepted if n not in directed],
         "rules": dict(rules), "outcomes": dict(outcomes),
         "repeats": outcomes["repeat"] + outcomes["duplicate"],
         "trials": outcomes["trial-failed"],
@@ -157,6 +166,8 @@ def main() -> None:
     p.add_argument("--process", type=Path, default=None,
                    help="a process file (docs/meta.md) for the model's runs: its [researcher] "
                         "table sets the brief's form, the ideas it lists and the personas")
+    p.add_argument("--brief-history", type=int, default=None,
+                   help="entries of what was tried that the brief lists (0: none)")
     p.add_argument("--out", type=Path, default=Path("runs/llm-local"))
     p.add_argument("--report", type=Path, nargs="+", help="only tabulate these LLM run folders")
     p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
@@ -223,7 +234,9 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
     for row in rows:
         m = row["llm"]
         print(f"{row['task']}: run {row['dir']}; call outcomes {m['outcomes']}; accepted: "
-              f"{m['accepted_titles'] or 'none'}")
+              f"{m['accepted_titles'] or 'none'}; written after a library direction: "
+              f"{m['directed']} ({m['directed_ran']} ran ok); accepted ideas of the model's "
+              f"own: {m['own_accepted'] or 'none'}")
 
 
 if __name__ == "__main__":

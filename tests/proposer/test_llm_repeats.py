@@ -10,6 +10,7 @@ from small_models import BATCH, HEADS, KEY, answer, context, hash_of, researcher
 
 from recursor.loop.candidates import add_candidate
 from recursor.proposer import ProposalFailed
+from recursor.proposer.llm.researcher import NOTE
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +33,67 @@ def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
     assert [c.outcome for c in proposal.calls] == ["repeat", "ok"]
     assert f"same program as node {tried.id} ('Double the batch size'" in follow
     assert "What the run has tried (1 ideas):\n- Double the batch size (hyperparameter)" in follow
-    assert "another direction" in follow
+    # a direction of the library the run has not tried, where its change goes, never its patch;
+    # not the library's own "Larger batch: 64", which makes the program the run holds
+    assert ("Take this direction instead, which the run has not tried: Smaller batch: 16 "
+            "sequences per step (twice the steps) (hyperparameter)") in follow
+    assert "train.py, line 38:\n```\nbatch_size = 32  # sequences per step" in follow
+    note = follow.split(NOTE)[-1]
+    assert "batch_size = 16" not in note and "Larger batch" not in note
+    # the model answered something else: the direction is on record, the library's key is not
+    assert "given the library's direction 'Smaller batch" in proposal.idea.reason
+    assert "made its program" not in proposal.idea.reason and proposal.idea.key == ""
+
+
+def _holding_batch_64(task, store):
+    """A context whose run has tried the model's "Double the batch size"."""
+    parent = store.nodes()[0]
+    with FakeLLM([BATCH]) as llm:
+        first = researcher(llm, store).propose(context(task, store))
+    tried = add_candidate(store, parent, first.idea, first.patch_text, store.files(parent),
+                          task.spec.program.editable, generous=True)
+    ctx = context(task, store)
+    return type(ctx)(**{**ctx.__dict__, "programs": {hash_of(store, tried): tried.id}})
+
+
+def test_a_direction_the_model_implements_carries_the_librarys_key(tiny_lm_store):
+    task, store = tiny_lm_store
+    ctx = _holding_batch_64(task, store)
+    halved = answer("Halve the batch", "batch_size = 32", "batch_size = 16")
+    with FakeLLM([BATCH, halved]) as llm:
+        proposal = researcher(llm, store).propose(ctx)
+    assert [c.outcome for c in proposal.calls] == ["repeat", "ok"]
+    assert proposal.idea.key == "batch-16"  # neither the library nor the brief offers it again
+    assert proposal.idea.title == "Halve the batch"  # the model's words for its own patch
+    assert "and made its program" in proposal.idea.reason
+
+
+def test_researchers_of_a_family_are_sent_different_ways(tiny_lm_store):
+    task, store = tiny_lm_store
+    ctx = _holding_batch_64(task, store)
+    follows = []
+    for name in ("optimizer", "architecture"):
+        with FakeLLM([BATCH, HEADS]) as llm:
+            r = researcher(llm, store, persona=name)
+            r.family = ("optimizer", "architecture")
+            r.propose(ctx)
+            follows.append(llm.requests[1].body["messages"][-1]["content"])
+    picked = [f.split("has not tried: ")[1].split(" (")[0] for f in follows]
+    assert picked[0] != picked[1]
+
+
+def test_with_no_library_left_the_model_is_asked_for_another_direction(tiny_lm_store):
+    import dataclasses
+
+    task, store = tiny_lm_store
+    ctx = _holding_batch_64(task, store)
+    ctx = dataclasses.replace(ctx, task=dataclasses.replace(task, ideas=()))
+    with FakeLLM([BATCH, HEADS]) as llm:
+        proposal = researcher(llm, store).propose(ctx)
+        follow = llm.requests[1].body["messages"][-1]["content"]
+    assert [c.outcome for c in proposal.calls] == ["repeat", "ok"]
+    assert "Take another direction" in follow and "has not tried:" not in follow
+    assert "library's direction" not in proposal.idea.reason
 
 
 def test_repeated_repeats_change_persona_and_temperature(tiny_lm_store):

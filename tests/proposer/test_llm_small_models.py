@@ -4,6 +4,8 @@ test_llm_kernel_answers.py; repeats and patches that change nothing: test_llm_re
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from llmfake.server import FakeLLM, Reply
 from small_models import (
@@ -177,6 +179,34 @@ def test_the_brief_setting_forces_its_form_and_caps_the_ideas_listed(tiny_lm_sto
     team = build_proposer(config, store, task)
     assert {(x.brief, x.brief_ideas) for x in team.researchers} == {("compact", 3)}
     assert team.library._proposer.rule == "cheapest"
+
+
+def test_the_brief_history_setting_leaves_out_what_was_tried_and_no_step_tells_old_values(
+        tiny_lm_store):
+    from recursor.loop.candidates import add_candidate
+
+    task, store = tiny_lm_store
+    base = store.nodes()[0]
+    with FakeLLM([answer("Halve the window", "block_size = 64", "block_size = 32",
+                         "architecture")]) as llm:
+        first = researcher(llm, store).propose(context(task, store))
+    child = add_candidate(store, base, first.idea, first.patch_text, store.files(base),
+                          task.spec.program.editable, generous=True)
+    store.decide(child.id, NodeStatus.ACCEPTED, "better")
+    ctx = context(task, store)
+    assert "Already tried on node 1" in task_brief(ctx)
+    assert "Already tried" not in task_brief(ctx, history=0)
+    assert "Halve the window" not in task_brief(ctx, history=0)
+    on_child = dataclasses.replace(ctx, parent=store.node(child.id),
+                                   parent_files=store.files(store.node(child.id)),
+                                   lineage=(base, store.node(child.id)))
+    lineage = task_brief(on_child).split("## The parent: node")[1]
+    assert "Halve the window" in lineage and "it helps" not in lineage  # no hypothesis
+    with FakeLLM([BATCH]) as llm:
+        r = researcher(llm, store)
+    config = RunConfig(proposer="llm", models=(r.endpoint.to_json(),), brief_history=0)
+    team = build_proposer(config, store, task)
+    assert {x.brief_history for x in team.researchers} == {0}
 
 
 def test_the_brief_states_the_machine_and_the_files(tiny_lm_store):

@@ -23,7 +23,9 @@ A small model has a small context window: `compact=True` gives a shorter brief (
 entries of the history, a few library ideas, and large editable files as an outline whose bodies
 are elided with `...`, which the applier's elision rule takes back), for a researcher whose
 model would not fit the whole one (`Endpoint.context_tokens`). The run's `brief` setting forces
-either form, and `brief_ideas` caps the library ideas shown: a shape of the brief, never its
+either form, `brief_ideas` caps the library ideas shown and `brief_history` the entries of what
+was tried (0: none; a 1.5B model copied the titles of that list, "— running" and all, as its
+own idea, and the researcher checks for repeats itself): a shape of the brief, never its
 words, so that a search over research processes cannot write a task's answers into it.
 """
 
@@ -97,9 +99,11 @@ def outcome(node: Node, metric: str, seeds: Sequence[int] | None = None) -> str:
 BRIEF_FORMS = ("auto", "full", "compact")  # the `brief` setting's choices
 
 
-def task_brief(ctx: ProposalContext, compact: bool = False, ideas: int | None = None) -> str:
+def task_brief(ctx: ProposalContext, compact: bool = False, ideas: int | None = None,
+               history: int | None = None) -> str:
     """The brief for `ctx.parent`, as Markdown: whole, or `compact` for a small context;
-    `ideas` caps the library ideas listed (default: all, or a few when compact)."""
+    `ideas` caps the library ideas listed (default: all, or a few when compact), `history` the
+    entries of what was tried (default: 30, or 8 when compact; 0: none)."""
     spec = ctx.task.spec
     metric, seeds = spec.metric.name, spec.seeds.values
     direction = "lower is better" if spec.minimize else "higher is better"
@@ -116,7 +120,8 @@ def task_brief(ctx: ProposalContext, compact: bool = False, ideas: int | None = 
         # last request (llama.cpp, hosted prompt caching) then reads only the new history
         _files(ctx, compact),
         _lineage(ctx, metric, seeds),
-        _tried(ctx, metric, seeds, COMPACT_HISTORY if compact else MAX_HISTORY),
+        _tried(ctx, metric, seeds,
+               _fewest(history, COMPACT_HISTORY if compact else MAX_HISTORY)),
         # the directions last, nearest the request: a small model takes its idea from what it
         # read last (after the history, it echoed the history's titles and the task's goal)
         _discoveries(ctx, COMPACT_DISCOVERIES if compact else MAX_DISCOVERIES),
@@ -174,13 +179,16 @@ def _lineage(ctx: ProposalContext, metric: str, seeds: Sequence[int]) -> str:
         if n.is_baseline:
             lines.append(f"- node {n.id}: the baseline, {outcome(n, metric, seeds)}")
             continue
+        # no hypothesis: it tells the step's change in its old numbers ("block_size from 64
+        # to 32"), which a 1.5B model quoted as SEARCH, or made again, on the parent that
+        # already held it; the code above says where each step left the program
         lines.append(f"- node {n.id}: {n.title} ({n.idea.category}) — {outcome(n, metric, seeds)}")
-        if n.idea.hypothesis:
-            lines.append(f"  hypothesis: {_one_line(n.idea.hypothesis)}")
     return "\n".join(lines)
 
 
 def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int], most: int) -> str:
+    if most == 0:
+        return ""
     on_parent = [n for n in ctx.children(ctx.parent.id)]
     in_lineage = {n.id for n in ctx.lineage}
     elsewhere = [n for n in ctx.nodes if n.idea and n.id not in in_lineage
@@ -203,14 +211,20 @@ def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int], most: int) -
     return "\n".join(lines)
 
 
-def _library(ctx: ProposalContext, most: int | None) -> str:
+def untried_ideas(ctx: ProposalContext) -> list:
+    """The task library's ideas that the run has not tried and that fit the parent, in the
+    library's order."""
     tried = {n.idea.key for n in ctx.nodes if n.idea and n.idea.key}
     titles = [n.idea.title for n in ctx.nodes if n.idea]
     # an idea a model took from this list has no key: its title says it was tried; an idea
     # the parent already holds in its own words (a model's `block_size = 32`) no longer applies
     # or makes a program the run has: listed, a small model proposes it again and again
-    fresh = [i for i in ctx.task.ideas if i.key not in tried and i.runs_here()
-             and not _named_in(i.title, titles) and fits(i, ctx)]
+    return [i for i in ctx.task.ideas if i.key not in tried and i.runs_here()
+            and not _named_in(i.title, titles) and fits(i, ctx)]
+
+
+def _library(ctx: ProposalContext, most: int | None) -> str:
+    fresh = untried_ideas(ctx)
     if most is not None:
         fresh = fresh[:most]
     if not fresh:
@@ -224,9 +238,11 @@ MAX_DISCOVERIES = 12  # per section: the brief stays readable with a large libra
 
 
 def _named_in(title: str, titles: Sequence[str]) -> bool:
-    from rapidfuzz import fuzz
+    from rapidfuzz import fuzz, utils
 
-    return any(fuzz.token_set_ratio(title.lower(), t.lower()) >= 85 for t in titles)
+    # words without their punctuation: "Shorter context" names "Shorter context: block_size 32"
+    return any(fuzz.token_set_ratio(title, t, processor=utils.default_process) >= 85
+               for t in titles)
 
 
 def _discoveries(ctx: ProposalContext, most: int) -> str:
@@ -313,8 +329,3 @@ def _docstring(source: str) -> str | None:
         return ast.get_docstring(ast.parse(source))
     except (SyntaxError, ValueError):
         return None
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

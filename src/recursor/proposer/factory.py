@@ -33,6 +33,7 @@ class ProposerConfig(Protocol):
     idea_weights: Mapping[str, float]
     brief: str
     brief_ideas: int | None
+    brief_history: int | None
 
 
 # (config, store, task or None) -> the proposer; `task` picks the default personas of its family
@@ -119,7 +120,8 @@ def _team(config: ProposerConfig, store: RunStore, task: Task | None) -> Propose
                                              read_failure=read_failure,
                                              client=client,
                                              family=tuple(config.personas or family),
-                                             brief=config.brief, brief_ideas=config.brief_ideas))
+                                             brief=config.brief, brief_ideas=config.brief_ideas,
+                                             brief_history=config.brief_history))
     library = library_of(config) if config.proposer == "mixed" else None
     return Team(researchers, library, config.library_share if library else 0.0)
 

@@ -291,6 +291,10 @@ class RunConfig:
     brief_ideas: int | None = setting(
         None, PROPOSER, "Library ideas the LLM researchers' brief lists (default: all; 6 in a "
         "compact brief).", check=at_least(0))
+    brief_history: int | None = setting(
+        None, PROPOSER, "Entries of what the run tried that the LLM researchers' brief lists "
+        "(default: 30; 8 in a compact brief; 0: none, for a small model that copies them: the "
+        "researcher still refuses a repeat and then lists them).", check=at_least(0))
     idea_rule: str = setting(
         "tiers", PROPOSER, "How the built-in library orders its ideas after past discoveries: "
         "tiers (accepted elsewhere, like other tasks' discoveries, untried, tried; at random "

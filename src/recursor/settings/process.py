@@ -93,6 +93,7 @@ class Researcher(_Table):
     library_share: float = 0.25
     brief: str = "auto"
     brief_ideas: int | None = None
+    brief_history: int | None = None
 
 
 class Process(_Table):
@@ -115,6 +116,7 @@ class Process(_Table):
             "personas": tuple(self.researcher.personas),
             "library_share": self.researcher.library_share,
             "brief": self.researcher.brief, "brief_ideas": self.researcher.brief_ideas,
+            "brief_history": self.researcher.brief_history,
         }
 
     def to_toml(self) -> str:
@@ -177,7 +179,8 @@ def process_of(data: Mapping[str, Any], where: str = "process") -> Process:
               "early_stop": "stopping.early_stop", "stop_risk": "stopping.risk",
               "stop_test_risk": "stopping.test_risk", "personas": "researcher.personas",
               "library_share": "researcher.library_share", "brief": "researcher.brief",
-              "brief_ideas": "researcher.brief_ideas"}
+              "brief_ideas": "researcher.brief_ideas",
+              "brief_history": "researcher.brief_history"}
     found = problems(process.keywords(), labels)
     if found:
         raise SettingsError(f"{where}: " + "; ".join(found))

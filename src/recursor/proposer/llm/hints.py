@@ -96,10 +96,10 @@ def named_lines(idea_text: str, files: Mapping[str, str], paths: Iterable[str]) 
     patch that crashed, where the idea's own setting lives (a 1.5B model that meant "a smaller
     block size" shrank the position embedding alone, and wrote that patch again when shown the
     IndexError)."""
-    return _shown(lines_setting(named(idea_text), files, list(paths)))
+    return shown(lines_setting(named(idea_text), files, list(paths)))
 
 
-def _shown(lines: list[tuple[str, int, str]]) -> str:
+def shown(lines: list[tuple[str, int, str]]) -> str:
     """`lines` exactly as their files have them, a fence for each run of consecutive lines,
     headed by its file and line numbers. Listed as `train.py line 37: block_size = 64`, the
     1.5B model copied the `train.py line 37: ` into its SEARCH (four answers in the runs of
@@ -142,7 +142,7 @@ def unchanged_hint(idea_text: str, files: Mapping[str, str], paths: Iterable[str
         heading = "Your idea names nothing these files set; the settings they make at the top"
     if not lines:
         return message
-    return f"{message}. {heading}:\n{_shown(lines)}"
+    return f"{message}. {heading}:\n{shown(lines)}"
 
 
 _BLOCK = re.compile(r"^<{3,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{3,9} ?REPLACE",

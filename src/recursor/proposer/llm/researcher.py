@@ -10,9 +10,11 @@ an answer that was used with where the applier put each block (`recursor.patch.m
 
 Repeats: an answer that proposes what was tried already (the same patch as an earlier answer of
 the conversation, a program the run holds, an idea the novelty filter finds too close) goes
-back with the list of what the run has tried and a request for another direction; after
-`REPEATS_BEFORE_SWITCH` repeats in one proposal the model is asked as another persona of the
-run's family, at a higher temperature. The report counts repeats per proposer.
+back with the list of what the run has tried and a request for another direction; when the idea
+was one the run had tried, the direction is named: an untried idea of the task's library, with
+the lines where it goes (`directions`), if there is one left. After `REPEATS_BEFORE_SWITCH`
+repeats in one proposal the model is asked as another persona of the run's family, at a higher
+temperature. The report counts repeats per proposer.
 
 Trial: on a task with a `[trial]` (recursor.loop.preflight), a patch that passes every other
 check is run briefly first; one that crashes, or whose output a check of the harness blocks,
@@ -61,12 +63,14 @@ from recursor.proposer.llm.answer import (
     parse_answer,
     whole_file_patch,
 )
+from recursor.proposer.llm.directions import direction_note, implements, pick_direction
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
 from recursor.proposer.llm.hints import UNCHANGED, named_lines, unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.lint import new_undefined_names
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
 from recursor.proposer.llm.titles import echoed_title, title_from_patch
 from recursor.store.records import Call, Idea, Node, NodeStatus
+from recursor.task.ideas import LibraryIdea
 
 REPAIR_TAG = "repair of node "
 # blocking findings that say the output is wrong, not that a rule was broken: repaired like a crash
@@ -95,6 +99,7 @@ class _Conversation:
     refused: dict[str, str] = dataclasses.field(default_factory=dict)  # patch -> why refused
     texts: dict[str, str] = dataclasses.field(default_factory=dict)  # answer -> why refused
     last_files: dict[str, str] | None = None  # the program the model's last applied answer made
+    run_had: bool = False  # the last answer's idea was one the run had tried (not a refused one)
 
 
 class LLMResearcher:
@@ -104,12 +109,14 @@ class LLMResearcher:
                  read_failure: Callable[[Node], str | None] | None = None,
                  client: ChatClient | None = None,
                  family: tuple[str, ...] = DEFAULT_PERSONAS,
-                 brief: str = "auto", brief_ideas: int | None = None):
+                 brief: str = "auto", brief_ideas: int | None = None,
+                 brief_history: int | None = None):
         if brief not in BRIEF_FORMS:
             raise ValueError(f"unknown brief form {brief!r}; choose {', '.join(BRIEF_FORMS)}")
         self.endpoint = endpoint
         self.brief = brief  # auto: the whole brief if it fits the model's window, else compact
         self.brief_ideas = brief_ideas
+        self.brief_history = brief_history
         self.persona: Persona = persona(persona_name)
         self.max_repairs = max_repairs
         self.novelty = novelty  # a NoveltyFilter; None: no check
@@ -134,6 +141,7 @@ class LLMResearcher:
         calls: list[Call] = []
         talk = _Conversation()
         problem, repeats, switched = "", 0, ""
+        directed: list[LibraryIdea] = []  # library directions given after repeats, in order
         for attempt in range(1, self.max_repairs + 2):
             if attempt > 1 and ctx.deadline is not None and time.monotonic() >= ctx.deadline:
                 raise ProposalFailed(f"{self.name}: the run's time budget ended after "
@@ -156,8 +164,10 @@ class LLMResearcher:
                                     system, messages, reply.text))
             if answer is not None:
                 why = "; ".join(n for n in (switched, problem) if n)
-                return Proposal(self._idea(answer, broken, why), answer.patch,
-                                tuple(calls), generous=True)
+                idea = self._idea(answer, broken, why)
+                if directed:
+                    idea = _directed(idea, directed[-1], ctx.parent_files, talk.last_files)
+                return Proposal(idea, answer.patch, tuple(calls), generous=True)
             spent = sum(c.cost for c in calls)
             if ctx.cost_left is not None and spent >= ctx.cost_left:
                 break
@@ -176,8 +186,15 @@ class LLMResearcher:
                 temperature = max(self.endpoint.temperature or 0.0, WARMER)
             if outcome in REPEATS:
                 repeats += 1
-                rest = (f"{tried_list(ctx)}\n\nTake another direction: a different change "
-                        "from everything above, with its own patch, in the same format.")
+                direction = (pick_direction(ctx, self.persona.name, self.family,
+                                            [d.key for d in directed])
+                             if broken is None and talk.run_had else None)
+                if direction is not None:
+                    directed.append(direction)
+                    rest = f"{tried_list(ctx)}\n\n{direction_note(direction, ctx.parent_files)}"
+                else:
+                    rest = (f"{tried_list(ctx)}\n\nTake another direction: a different change "
+                            "from everything above, with its own patch, in the same format.")
                 if repeats >= REPEATS_BEFORE_SWITCH and not switched:
                     looking = _other_persona(self.persona, self.family)
                     temperature = HOTTER
@@ -201,7 +218,8 @@ class LLMResearcher:
         text = ""
         forms = {"auto": (False, True), "full": (False,), "compact": (True,)}[self.brief]
         for compact in forms:
-            brief = task_brief(ctx, compact=compact, ideas=self.brief_ideas)
+            brief = task_brief(ctx, compact=compact, ideas=self.brief_ideas,
+                               history=self.brief_history)
             if broken is not None:
                 text = self._repair_request(ctx, broken, brief)
             else:
@@ -221,6 +239,7 @@ class LLMResearcher:
         were applied). A repair is measured for novelty against everything but the failed
         attempts it repairs. `talk` holds this conversation's earlier answers and patches."""
         text = " ".join(reply.text.split())
+        talk.run_had = False
         if text in talk.texts and not reply.truncated:  # a cut-off one is asked afresh
             # the same answer, word for word, whatever was wrong with it: a 1.5B model sent a
             # malformed answer three times running; it counts as a repeat, asked again warmer
@@ -341,6 +360,7 @@ class LLMResearcher:
             what = (f"makes the same program as node {held}"
                     + (f" ('{node.title}', {node.status.value})" if node else "")
                     + ", which the run has already tried")
+            talk.run_had = True
             return "repeat", f"the patch {what}.", None, answer
         if self.novelty is not None and self.read_patch is not None:
             from recursor.proposer.novelty import tried_in_run
@@ -350,6 +370,7 @@ class LLMResearcher:
             tried = [t for t in tried_in_run(ctx, self.read_patch) if t[0] not in mending]
             novel, similar = self.novelty.is_novel(idea, answer.patch, tried)
             if not novel:
+                talk.run_had = True
                 return ("duplicate", f"the idea repeats one the run already tried: "
                         f"{similar.reason}", None, answer)
         if ctx.trial is not None:
@@ -421,6 +442,17 @@ class LLMResearcher:
                 f"that it runs within the rules and the budget. The patch applies to node "
                 f"{ctx.parent.id}'s code, as shown above.\n\n"
                 + answer_format(_categories(ctx), whole_file(ctx)))
+
+
+def _directed(idea: Idea, direction: LibraryIdea, parent: Mapping[str, str],
+              files: Mapping[str, str] | None) -> Idea:
+    """`idea`, answered after the model was given the library's `direction`: its reason says so,
+    and it carries the library's key when it made the library idea's own program."""
+    same = files is not None and implements(direction, parent, files)
+    said = (f"given the library's direction '{direction.title}' after a repeat"
+            + (", and made its program" if same else ""))
+    return dataclasses.replace(idea, reason=f"{idea.reason}; {said}",
+                               key=direction.key if same else idea.key)
 
 
 def _categories(ctx: ProposalContext) -> tuple[str, ...]:
