@@ -12,7 +12,7 @@ import pytest
 from recursor.audit.admission import apply_proposal
 from recursor.audit.memorisation import task_corpus
 from recursor.proposer import ProposalContext
-from recursor.proposer.llm.answer import AnswerError, parse_answer
+from recursor.proposer.llm.answer import AnswerError, parse_answer, settings_patch
 from recursor.proposer.llm.hints import unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.titles import echoed_title
 from recursor.store import Idea, Node, NodeStatus
@@ -37,7 +37,11 @@ def test_a_recorded_answer(case):
     except AnswerError as err:
         assert case["outcome"] == "bad-answer", f"the answer does not parse: {err}"
         return
-    applied = apply_proposal(answer.patch, task.program_files(), task.spec.program.editable,
+    patch = answer.patch
+    if answer.settings:  # settings alone, taken as the lines that set them
+        patch, _ = settings_patch(answer.settings, task.program_files(),
+                                  list(task.spec.program.editable))
+    applied = apply_proposal(patch, task.program_files(), task.spec.program.editable,
                              task_corpus(task), task.may_write, generous=True)
     if case["outcome"] == "no-change":
         assert applied.status is NodeStatus.RUNNING and applied.files == task.program_files()

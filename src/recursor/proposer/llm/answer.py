@@ -106,6 +106,7 @@ class Answer:
     rationale: str
     patch: str  # SEARCH/REPLACE blocks or a unified diff; "" when `code` is given instead
     code: str | None = None  # a whole file given in place of a patch (see whole_file_patch)
+    settings: tuple[str, ...] = ()  # `name = value` lines alone in place of a patch
 
 
 def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES,
@@ -131,11 +132,14 @@ def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES,
             "change ...>') where code goes: in SEARCH write the lines of the file your idea "
             "changes, exactly as the file has them, and in REPLACE what they become")
     patch = "\n".join(patch_lines).strip("\n") + "\n"
-    code = None
+    code, settings = None, ()
     blocks = any(SEARCH.match(line) for line in patch_lines)
     if not blocks and not patch.lstrip().startswith(("---", "diff ")):
-        code = _fenced_code(fields["PATCH"]) or _bare_code(patch)
-        if code is None:
+        settings = _settings(_in_fences(fields["PATCH"]))
+        code = None if settings else _fenced_code(fields["PATCH"]) or _bare_code(patch)
+        if settings:
+            patch = ""
+        elif code is None:
             what = "no SEARCH/REPLACE block" if form == FORMAT else "no code"
             raise AnswerError(f"the PATCH section holds {what}. " + form)
         patch = ""
@@ -147,7 +151,115 @@ def parse_answer(text: str, categories: tuple[str, ...] = CATEGORIES,
         rationale=_clean(fields.get("RATIONALE", [])),
         patch=patch,
         code=code,
+        settings=settings,
     )
+
+
+# a line naming where code goes, not code: `train.py`, `train.py, line 34:`, `# train.py`
+_WHERE = re.compile(r"^\s*#?\s*[\w./-]+\.(?:py|c|cc|cpp|cu|h)\s*(?:,?\s*lines?\s+[\d-]+)?\s*:?\s*$")
+
+
+def _in_fences(lines: list[str]) -> list[str]:
+    """The lines inside the code fences of `lines`, or all of them when there are none: the
+    prose a model writes after its fenced code is not code."""
+    if not any(_FENCE.match(line) for line in lines):
+        return lines
+    inside, out = False, []
+    for line in lines:
+        if _FENCE.match(line):
+            inside = not inside
+        elif inside:
+            out.append(line)
+    return out
+
+
+def _settings(lines: list[str]) -> tuple[str, ...]:
+    """The PATCH section's lines when each is `name = constant` (besides blank lines, comments
+    and lines naming the file): settings written as they should become, with no SEARCH/REPLACE
+    (a 1.5B model wrote `n_layer = 6` under `train.py, line 34:`, copying how the lines it was
+    shown were headed). Empty when any line is something else."""
+    import ast
+
+    found = []
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#") or _WHERE.match(line):
+            continue
+        try:
+            (node,) = ast.parse(text).body
+        except (SyntaxError, ValueError):
+            return ()
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and _constant(node.value)):
+            return ()
+        found.append(text)
+    return tuple(found)
+
+
+def _constant(node) -> bool:
+    import ast
+
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def settings_patch(settings: tuple[str, ...], files: dict[str, str],
+                   editable: list[str]) -> tuple[str, str]:
+    """(a patch that makes each of `settings` the line where an editable Python file sets that
+    name, or "", and what to tell the model, or how it was taken). Each name must be set exactly
+    once at the top level of exactly one editable file, to a constant; the file's trailing
+    comment stays when the new line has none."""
+
+    blocks, names = [], []
+    for line in settings:
+        name = line.split("=", 1)[0].strip()
+        where = [(path, n) for path in editable if path.endswith(".py") and path in files
+                 for n in _top_level_sets(files[path], name)]
+        if len(where) != 1:
+            said = ("is not set at the top level of" if not where else "is set more than once in")
+            return "", (f"the PATCH section holds settings but no SEARCH/REPLACE block, and "
+                        f"{name} {said} {', '.join(editable)}. " + FORMAT)
+        if name in names:
+            return "", (f"the PATCH section sets {name} twice. " + FORMAT)
+        path, number = where[0]
+        old = files[path].splitlines()[number - 1]
+        new = line
+        code, mark, comment = old.partition("#")
+        if mark and "#" not in line and _parses(code):  # the file's comment, not a '#' in a string
+            new = line + " " * (len(code) - len(code.rstrip())) + mark + comment
+        blocks.append(f"{path}\n<<<<<<< SEARCH\n{old}\n=======\n{new}\n>>>>>>> REPLACE\n")
+        names.append(name)
+    return "".join(blocks), (f"its PATCH set {', '.join(names)} with no SEARCH/REPLACE block: "
+                             "taken as the lines that set them")
+
+
+def _parses(code: str) -> bool:
+    import ast
+
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
+
+
+def _top_level_sets(source: str, name: str) -> list[int]:
+    """The line numbers of the one-line module-level statements of `source` that set `name` to
+    a constant."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [n.lineno for n in tree.body
+            if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.lineno == n.end_lineno
+            and any(isinstance(t, ast.Name) and t.id == name
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
+            and n.value is not None and _constant(n.value)]
 
 
 def _fenced_code(lines: list[str]) -> str | None:

@@ -29,6 +29,10 @@ applies to the program the last applied answer made (its SEARCH quoting a traceb
 that program) is taken on top of it, rewritten as a diff of the parent, and checked again from
 the parent (the call and the idea say so).
 
+Settings alone: a PATCH section whose lines each set a name to a constant (`n_layer = 6`), with
+no SEARCH/REPLACE block, is taken as the lines of the editable file that set those names
+(`answer.settings_patch`), when each is set once at its top level; the call says so.
+
 Small models: with `Endpoint.context_tokens` set, a brief that would not fit with room for the
 answer and a note is sent in its compact form.
 
@@ -61,6 +65,7 @@ from recursor.proposer.llm.answer import (
     answer_format,
     answer_title,
     parse_answer,
+    settings_patch,
     whole_file_patch,
 )
 from recursor.proposer.llm.directions import direction_note, implements, pick_direction
@@ -278,6 +283,12 @@ class LLMResearcher:
         if answer.code is not None:
             patch, took = whole_file_patch(answer.code, ctx.parent_files,
                                            list(ctx.task.spec.program.editable), form)
+            if not patch:
+                return "bad-answer", took, None, (), took
+            answer = dataclasses.replace(answer, patch=patch)
+        if answer.settings:
+            patch, took = settings_patch(answer.settings, ctx.parent_files,
+                                         list(ctx.task.spec.program.editable))
             if not patch:
                 return "bad-answer", took, None, (), took
             answer = dataclasses.replace(answer, patch=patch)
