@@ -199,3 +199,23 @@ def test_the_formats_example_sent_as_a_patch_is_told_so_with_the_lines_its_idea_
     assert [c.outcome for c in proposal.calls] == ["bad-answer", "ok"]
     assert "the format's example" in follow and "not found" not in follow
     assert "train.py, line 37:\n```\nblock_size = 64  # context length in bytes\n```" in follow
+
+
+def test_a_model_lost_by_its_last_try_is_given_a_direction_for_it(tiny_lm_store):
+    task, store = tiny_lm_store
+    misquoted = answer("Decay faster", "    return learning_rate * 0.5",
+                       "    return learning_rate * 0.25")
+    example = ("TITLE: Smaller context\nCATEGORY: hyperparameter\nHYPOTHESIS: h\nRATIONALE: r\n"
+               "PATCH:\ntrain.py\n<<<<<<< SEARCH\n<only the lines you change, copied exactly>\n"
+               "=======\n<those lines as they should become>\n>>>>>>> REPLACE\n")
+    halved = answer("Halve the batch", "batch_size = 32", "batch_size = 16")
+    with FakeLLM([misquoted, example, halved]) as llm:
+        proposal = researcher(llm, store).propose(context(task, store))
+        said = [told(r) for r in llm.requests]
+    assert [c.outcome for c in proposal.calls] == ["patch-error", "bad-answer", "ok"]
+    assert "has not tried" not in said[1]  # the second try is the model's own
+    assert "the format's example" in said[2]  # what was wrong, then the direction
+    assert "Take this direction instead, which the run has not tried: Smaller batch" in said[2]
+    assert "train.py, line 38:\n```\nbatch_size = 32" in said[2]
+    assert proposal.idea.key == "batch-16"
+    assert "after 2 answers that could not be used, and made its program" in proposal.idea.reason

@@ -14,7 +14,8 @@ back with the list of what the run has tried and a request for another direction
 was one the run had tried, the direction is named: an untried idea of the task's library, with
 the lines where it goes (`directions`), if there is one left. After `REPEATS_BEFORE_SWITCH`
 repeats in one proposal the model is asked as another persona of the run's family, at a higher
-temperature. The report counts repeats per proposer.
+temperature. The report counts repeats per proposer. A model that has not given a usable
+answer by its last try is given a named direction for it, too.
 
 Trial: on a task with a `[trial]` (recursor.loop.preflight), a patch that passes every other
 check is run briefly first; one that crashes, or whose output a check of the harness blocks,
@@ -105,6 +106,7 @@ class _Conversation:
     texts: dict[str, str] = dataclasses.field(default_factory=dict)  # answer -> why refused
     last_files: dict[str, str] | None = None  # the program the model's last applied answer made
     run_had: bool = False  # the last answer's idea was one the run had tried (not a refused one)
+    fact: str = ""  # what was wrong with the last answer, without the advice on what to do
 
 
 class LLMResearcher:
@@ -146,7 +148,8 @@ class LLMResearcher:
         calls: list[Call] = []
         talk = _Conversation()
         problem, repeats, switched = "", 0, ""
-        directed: list[LibraryIdea] = []  # library directions given after repeats, in order
+        directed: list[LibraryIdea] = []  # library directions given, in order
+        after = ""  # what the last direction was given after
         for attempt in range(1, self.max_repairs + 2):
             if attempt > 1 and ctx.deadline is not None and time.monotonic() >= ctx.deadline:
                 raise ProposalFailed(f"{self.name}: the run's time budget ended after "
@@ -171,7 +174,8 @@ class LLMResearcher:
                 why = "; ".join(n for n in (switched, problem) if n)
                 idea = self._idea(answer, broken, why)
                 if directed:
-                    idea = _directed(idea, directed[-1], ctx.parent_files, talk.last_files)
+                    idea = _directed(idea, directed[-1], ctx.parent_files, talk.last_files,
+                                     after)
                 return Proposal(idea, answer.patch, tuple(calls), generous=True)
             spent = sum(c.cost for c in calls)
             if ctx.cost_left is not None and spent >= ctx.cost_left:
@@ -196,6 +200,7 @@ class LLMResearcher:
                              if broken is None and talk.run_had else None)
                 if direction is not None:
                     directed.append(direction)
+                    after = "a repeat"
                     rest = f"{tried_list(ctx)}\n\n{direction_note(direction, ctx.parent_files)}"
                 else:
                     rest = (f"{tried_list(ctx)}\n\nTake another direction: a different change "
@@ -206,6 +211,19 @@ class LLMResearcher:
                     switched = (f"after {repeats} repeats, asked as the {looking.name} at "
                                 f"temperature {HOTTER:g}")
                     rest += f"\n\nThis time look at the problem afresh. {turn(looking)}"
+            if (broken is None and not directed and attempt == self.max_repairs
+                    and outcome not in REPEATS):
+                # the last try of a model that has not found a usable answer yet: a lost 1.5B
+                # model sent the format's own example back, twice, after its patch crashed;
+                # asked for a named direction at the lines where it goes, it wrote patches that
+                # ran (3 of 3 in a tiny-lm run at c685f8b). What was wrong goes with it, not
+                # the advice to keep the idea
+                direction = pick_direction(ctx, self.persona.name, self.family)
+                if direction is not None:
+                    directed.append(direction)
+                    after = f"{attempt} answers that could not be used"
+                    problem = talk.fact or problem
+                    rest = direction_note(direction, ctx.parent_files)
             title = answer_title(reply.text)
             named = f" ('{title}')" if title else ""
             messages = [{"role": "user", "content": f"{request}{NOTE}your answer{named} could "
@@ -248,9 +266,11 @@ class LLMResearcher:
         if text in talk.texts and not reply.truncated:  # a cut-off one is asked afresh
             # the same answer, word for word, whatever was wrong with it: a 1.5B model sent a
             # malformed answer three times running; it counts as a repeat, asked again warmer
-            return ("repeat", "it is the same answer as an earlier one of yours, which was "
-                    f"refused: {talk.texts[text]}", None, ())
+            talk.fact = ("it is the same answer as an earlier one of yours, which was refused: "
+                         + talk.texts[text])
+            return "repeat", talk.fact, None, ()
         outcome, problem, answer, matches, fact = self._read(ctx, reply, broken, talk)
+        talk.fact = fact
         if answer is None:
             talk.texts[text] = fact[:600]
         return outcome, problem, answer, matches
@@ -456,11 +476,12 @@ class LLMResearcher:
 
 
 def _directed(idea: Idea, direction: LibraryIdea, parent: Mapping[str, str],
-              files: Mapping[str, str] | None) -> Idea:
-    """`idea`, answered after the model was given the library's `direction`: its reason says so,
-    and it carries the library's key when it made the library idea's own program."""
+              files: Mapping[str, str] | None, after: str) -> Idea:
+    """`idea`, answered after the model was given the library's `direction` (after `after`): its
+    reason says so, and it carries the library's key when it made the library idea's own
+    program."""
     same = files is not None and implements(direction, parent, files)
-    said = (f"given the library's direction '{direction.title}' after a repeat"
+    said = (f"given the library's direction '{direction.title}' after {after}"
             + (", and made its program" if same else ""))
     return dataclasses.replace(idea, reason=f"{idea.reason}; {said}",
                                key=direction.key if same else idea.key)
