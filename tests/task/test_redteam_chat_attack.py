@@ -306,5 +306,5 @@ def test_the_baseline_gives_each_cell_a_success_in_0_1_through_the_harness(tmp_p
     # the frozen defence in force is the defender's baseline system prompt
     default = read_defence(Path(task.root) / "defender", HIDDEN, LAYERS)
     assert rt["defence"] == {"folder": "defender", "system_chars": len(default.system),
-                             "probe": False, "steer": False}
+                             "probe": False, "steer": False, "tuned": []}
     assert result.metrics["findings"] == []

@@ -24,6 +24,7 @@ from recursor.task.redteam.chat.defence import (
     DefenceError,
     Probe,
     Steer,
+    Tune,
     read_defence,
     write_defence,
 )
@@ -31,6 +32,7 @@ from recursor.task.redteam.chat.generate import Generation
 from recursor.task.redteam.chat.refusal import REFUSAL, could_still_refuse
 
 HIDDEN, LAYERS = 576, 30
+SHAPES = {"o_proj": (HIDDEN, HIDDEN), "down_proj": (HIDDEN, 1536)}
 TASK = "redteam-chat-defend"
 # a plan of a few prompts of each kind: the harness's every step, at a fraction of the cost
 TINY = {"settings.bare": 2, "settings.wrapped": 1, "settings.heldout_wrapped": 1,
@@ -85,6 +87,44 @@ def _write(folder: Path, value, extra: dict[str, str] | None = None) -> Path:
 
 def _probe(**changes):
     return {"layer": 15, "weights": [0.0] * HIDDEN, "bias": 1.0, "threshold": 0.0, **changes}
+
+
+def _update(layer=30, module="down_proj", rank=2, **changes):
+    size_in = SHAPES.get(module, (0, HIDDEN))[1]
+    return {"layer": layer, "module": module, "a": [[0.01] * size_in] * rank,
+            "b": [[0.5] * rank] * HIDDEN, **changes}
+
+
+def test_low_rank_updates_of_the_top_layers_are_read_back_as_written(tmp_path):
+    tune = (Tune(30, "down_proj", ((0.25,) * 1536,) * 4, ((1.0,) * 4,) * HIDDEN),
+            Tune(29, "o_proj", ((0.5,) * HIDDEN,), ((-1.0,),) * HIDDEN))
+    defence = Defence("Refuse harm.", tune=tune)
+    path = write_defence(tmp_path / "d", defence)
+    assert read_defence(tmp_path / "d", HIDDEN, LAYERS, SHAPES) == defence
+    assert path.stat().st_size < 1 << 20  # the largest form fits the file's cap
+    # a harness that does not tune (shapes unknown) refuses it rather than ignore it
+    with pytest.raises(DefenceError, match="does not tune the model"):
+        read_defence(tmp_path / "d", HIDDEN, LAYERS)
+
+
+@pytest.mark.parametrize(("tune", "reason"), [
+    ([_update(layer=28)], "tune[0].layer must be a whole number from 29 to 30"),
+    ([_update(module="q_proj")], "module must be one of o_proj, down_proj"),
+    ([_update(module="mlp.down_proj")], "module must be one of"),
+    ([_update(rank=5)], "a must be a list of 1 to 4 rows"),
+    ([_update(rank=0)], "a must be a list of 1 to 4 rows"),
+    ([_update(b=[[0.5, 0.5]] * (HIDDEN - 1))], "b must be a list of 576 rows"),
+    ([_update(b=[[0.5]] * HIDDEN)], "b[0] has 1 numbers; the rank (rows of a) has 2"),
+    ([_update(a=[[0.01] * HIDDEN] * 2)], "a[0] has 576 numbers; down_proj's input has 1536"),
+    ([_update(), _update()], "layer 30's down_proj is updated twice"),
+    ([{**_update(), "scale": 2.0}], "unknown key(s) 'scale'"),
+    ({"layer": 30}, "tune must be a list of updates"),
+])
+def test_an_update_off_the_form_is_refused_with_its_reason(tmp_path, tune, reason):
+    folder = _write(tmp_path / "d", {"system": "x", "tune": tune})
+    with pytest.raises(DefenceError) as err:
+        read_defence(folder, HIDDEN, LAYERS, SHAPES)
+    assert reason in str(err.value)
 
 
 def test_a_defence_in_the_form_is_read_back_as_written(tmp_path):
@@ -245,7 +285,7 @@ def test_a_defended_answer_does_not_depend_on_its_batch(chat):
     from recursor.task.redteam.chat.defence import defended_answers
 
     defence = Defence("Be brief.", Probe(12, _direction(chat, 1), 0.0, 0.5),
-                      Steer(8, _direction(chat, 2), 2.0))
+                      Steer(8, _direction(chat, 2), 2.0), (_update_of(chat, 0.5),))
     together, scores = defended_answers(chat, defence, PROMPTS, 8, batch_size=4)
     for i, prompt in enumerate(PROMPTS):
         alone, score = defended_answers(chat, defence, [prompt], 8, batch_size=1)
@@ -262,6 +302,42 @@ def test_a_defended_answer_does_not_depend_on_its_batch(chat):
     everything, _ = defended_answers(chat, Defence("", Probe(12, (0.0,) * chat.hidden_size,
                                                              1.0, 0.0)), PROMPTS, 8)
     assert all(is_refusal(a) for a in everything)
+
+
+def _update_of(chat, size, seed=3):
+    """A rank-1 update of the last layer's down_proj, of about `size` in each weight's units."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(1536, generator=g) / 1536 ** 0.5
+    b = torch.randn(chat.hidden_size, generator=g) * size
+    return Tune(chat.num_layers, "down_proj", (tuple(a.tolist()),),
+                tuple((x,) for x in b.tolist()))
+
+
+@pytest.mark.slow
+def test_a_tuned_defence_changes_the_model_only_while_it_answers(chat):
+    """Low-rank updates are in force while the defended model answers and are gone after it,
+    bit for bit: the undefended answers the likelihood floor compares against stay the model's
+    own. An update that wrecks the model shows in the likelihood."""
+    from recursor.task.redteam.chat.defence import defended_answers, defended_logprob, module_shapes
+    from recursor.task.redteam.chat.generate import Chat, generate
+    from recursor.task.redteam.chat.model import weights_digest
+
+    # the shapes both harnesses check updates against, from the model's own config
+    assert module_shapes(chat.model.config.to_dict()) == SHAPES
+    before = weights_digest(chat.model)
+    benign = PROMPTS[1:3]
+    own = generate(chat, [Chat(p) for p in benign], 8)
+    plain = defended_logprob(chat, Defence(None), benign, own)
+    nothing = defended_logprob(chat, Defence(None, tune=(_update_of(chat, 0.0),)), benign, own)
+    wreck = defended_logprob(chat, Defence(None, tune=(_update_of(chat, 50.0),)), benign, own)
+    assert nothing == pytest.approx(plain, abs=1e-4)
+    assert all(w < p - 1.0 for w, p in zip(wreck, plain, strict=True)), (plain, wreck)
+    wrecked, _ = defended_answers(chat, Defence(None, tune=(_update_of(chat, 50.0),)), benign, 8)
+    assert [a.tokens for a in wrecked] != [a.tokens for a in own]
+    assert weights_digest(chat.model) == before
+    assert generate(chat, [Chat(p) for p in benign], 8) == own
 
 
 @pytest.mark.slow

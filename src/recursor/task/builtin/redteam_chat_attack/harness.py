@@ -38,7 +38,12 @@ from recursor.task.lm import audits, checkpoint
 from recursor.task.redteam import archive as grid
 from recursor.task.redteam import guard_eval
 from recursor.task.redteam.chat import search as chat_search
-from recursor.task.redteam.chat.defence import DefenceError, defended_answers, read_defence
+from recursor.task.redteam.chat.defence import (
+    DefenceError,
+    defended_answers,
+    module_shapes,
+    read_defence,
+)
 from recursor.task.redteam.chat.model import load_chat_model
 from recursor.task.redteam.chat.refusal import refusal_ids
 from recursor.task.redteam.guard_runs import total_usage
@@ -71,7 +76,9 @@ def run(config, metrics):
     chat = model(Path(paths["smollm2"]), config)
     load_seconds = time.time() - t0
     try:
-        defence = read_defence(HERE / settings["defender"], chat.hidden_size, chat.num_layers)
+        shapes = module_shapes(chat.model.config.to_dict())
+        defence = read_defence(HERE / settings["defender"], chat.hidden_size, chat.num_layers,
+                               shapes)
     except DefenceError as err:
         raise HarnessError(f"the frozen defence ({settings['defender']}) is not in the "
                            f"accepted form: {err}") from None
@@ -123,7 +130,8 @@ def run(config, metrics):
                     "defence": {"folder": settings["defender"],
                                 "system_chars": len(defence.system or ""),
                                 "probe": defence.probe is not None,
-                                "steer": defence.steer is not None}},
+                                "steer": defence.steer is not None,
+                                "tuned": [f"{t.module}@{t.layer}" for t in defence.tune]}},
         "load_seconds": round(load_seconds, 3), "search_seconds": round(search_seconds, 3),
         "score_seconds": round(score_seconds, 3),
         "usage": {"attacker": total_usage(attacker_usage)},

@@ -45,6 +45,7 @@ from recursor.task.redteam.chat.defence import (
     DefenceError,
     defended_answers,
     defended_logprob,
+    module_shapes,
     read_defence,
 )
 from recursor.task.redteam.chat.generate import Chat, answer_logprob, generate
@@ -89,7 +90,7 @@ def run(config, metrics):
     shape = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     try:
         defence = read_defence(os.path.join(config["scratch"], OUT), int(shape["hidden_size"]),
-                               int(shape["num_hidden_layers"]))
+                               int(shape["num_hidden_layers"]), module_shapes(shape))
     except DefenceError as err:
         raise HarnessError(f"the defence is not in the accepted form: {err}") from None
     # kept as written (read_defence checked it): a self-play round hands the best defence
@@ -153,7 +154,9 @@ def run(config, metrics):
             "template_groups": len({r.group for r in attacks if r.group}),
             "refusal_tokens": cap, "defence": {"system_chars": len(defence.system),
                                                "probe": defence.probe is not None,
-                                               "steer": defence.steer is not None},
+                                               "steer": defence.steer is not None,
+                                               "tuned": [f"{t.module}@{t.layer}"
+                                                         for t in defence.tune]},
         },
         "defence_file": written,
         "fit_seconds": round(fit_seconds, 3), "load_seconds": round(load_seconds, 3),
