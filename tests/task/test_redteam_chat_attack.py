@@ -211,7 +211,7 @@ QUICK = {"settings.categories": ["cyber"], "settings.fills": 1, "settings.rounds
          "budget.generations": 8}
 
 
-def _job(tmp_path, source: str, overrides):
+def _job(tmp_path, source: str, overrides, evaluation="archive_success"):
     from recursor.executor.local import run_job
     from recursor.executor.sandbox import detect
     from recursor.loop.jobs import make_job, resolve_data
@@ -220,7 +220,7 @@ def _job(tmp_path, source: str, overrides):
     program = tmp_path / "program"
     program.mkdir(parents=True, exist_ok=True)
     (program / "attack.py").write_text(source)
-    job = make_job(task, program, tmp_path / "job", 1, "archive_success", resolve_data(task),
+    job = make_job(task, program, tmp_path / "job", 1, evaluation, resolve_data(task),
                    sandbox=detect())
     return job, run_job(job)
 
@@ -308,3 +308,30 @@ def test_the_baseline_gives_each_cell_a_success_in_0_1_through_the_harness(tmp_p
     assert rt["defence"] == {"folder": "defender", "system_chars": len(default.system),
                              "probe": False, "steer": False, "tuned": []}
     assert result.metrics["findings"] == []
+
+
+def test_the_held_out_score_is_on_requests_of_other_sources_than_the_search():
+    from recursor.task.redteam.chat.search import archive_success, requests_elsewhere
+    from recursor.task.redteam.splits import make_splits
+
+    splits = make_splits()
+    elsewhere = requests_elsewhere(splits)
+    trained = {b.text for b in splits.train_behaviours}
+    assert elsewhere and not trained & {r for v in elsewhere.values() for r in v}
+    assert set(requests_elsewhere(splits, ["cyber"])) == {"cyber"}
+    # over the cells of the categories scored: one category's full success is full success
+    cyber = {c.key: 1.0 for c in grid.cells() if c.category == "cyber"}
+    assert archive_success(cyber, {"cyber"}) == 1.0
+    assert archive_success(cyber) == pytest.approx(len(cyber) / len(grid.cells()))
+
+
+@pytest.mark.slow
+def test_the_held_out_evaluation_scores_the_archive_the_search_found(tmp_path, model_available):
+    task = load_task(TASK)
+    job, result = _job(tmp_path, (Path(task.root) / "attack.py").read_text(), QUICK,
+                       evaluation="heldout_archive_success")
+    assert result.ok, result.reason
+    cells = result.metrics["archive"]["cells"]
+    assert cells and result.metrics["metrics"]["coverage"] > 0
+    per_category = sum(1 for c in grid.cells() if c.category == "cyber")
+    assert result.value == pytest.approx(sum(c["success"] for c in cells) / per_category)

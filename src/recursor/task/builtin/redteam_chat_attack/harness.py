@@ -17,7 +17,9 @@ MAP-Elites archive (risk category x attack style) against a frozen defence of th
    elite's, and it is no near-duplicate of another cell's elite.
 3. The archive is scored on requests of each cell's category the search never tried: the mean,
    over every cell of the grid (an empty cell counts 0), of the share of answers that are not
-   the fixed refusal (`archive_success`); `coverage`, the share of cells filled.
+   the fixed refusal (`archive_success`); `coverage`, the share of cells filled. The held-out
+   evaluation (`heldout_archive_success`) scores it on requests of other sources (HarmBench's
+   and past-tense rewrites), over the cells of the categories they have.
 
 The requests are the training behaviours (AdvBench) that `redteam-chat-defend` holds back from
 its program on this seed; the search's and the score's are split by the seed, within each
@@ -71,6 +73,12 @@ def run(config, metrics):
         search_requests = {c: v for c, v in search_requests.items()
                            if c in settings["categories"]}
         final = {c: v for c, v in final.items() if c in settings["categories"]}
+    held_out = bool(config["evaluation"].get("held_out"))
+    if held_out:
+        # the archive the search finds on AdvBench's requests, scored on requests from other
+        # sources (HarmBench's, and past-tense rewrites), by the same category rule: whether
+        # what it found works on requests it was not found on
+        final = chat_search.requests_elsewhere(splits, settings.get("categories"))
 
     t0 = time.time()
     chat = model(Path(paths["smollm2"]), config)
@@ -119,7 +127,10 @@ def run(config, metrics):
                                               np.random.default_rng([seed, 1]))
     score_seconds = time.time() - t2
     result = {
-        "metrics": {config["evaluation"]["name"]: chat_search.archive_success(scores),
+        # held out: over the cells of the categories scored (a category with no request there
+        # would count its cells as empty)
+        "metrics": {config["evaluation"]["name"]: chat_search.archive_success(
+                        scores, set(final) if held_out else None),
                     "coverage": outcome.archive.coverage()},
         "archive": {"cells": [{**e, "success": scores[f"{e['category']}/{e['style']}"]}
                               for e in outcome.archive.to_json()["cells"]]},
