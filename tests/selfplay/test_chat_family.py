@@ -66,3 +66,38 @@ def test_a_folder_started_before_the_families_goes_on_as_the_guard_duel(tmp_path
     assert play.state["settings"]["family"] == "guard"
     assert Path(folder / play.state["baseline"]["defender"]).read_text() == (
         driver.named_family("guard").defend / "guard.py").read_text()
+
+
+def test_the_round_exports_a_public_archive_and_reports_the_held_out_one(tmp_path, monkeypatch):
+    """The attack run's held-out evaluation runs the search again and scores its archive on
+    other requests: that archive is reported, never exported as the round's."""
+    from rich.console import Console
+
+    from recursor.selfplay.report import rounds_table
+    from recursor.store import NodeStatus, RunStore
+
+    store = RunStore.create(tmp_path / "attack", {"task": "redteam-chat-attack"})
+    node = store.add_node(None, None, {"attack.py": "# an attacker\n"})
+    store.decide(node.id, NodeStatus.ACCEPTED, "baseline")
+    for evaluation, seed, value, template in (
+            ("archive_success", 1, 0.5, "A: {behaviour}"),
+            ("archive_success", 2, 0.6, "B: {behaviour}"),
+            ("heldout_archive_success", 1, 0.9, "C: {behaviour}"),
+            ("heldout_archive_success", 2, 1.0, "C: {behaviour}")):
+        cells = [{**ARCHIVE["cells"][0], "template": template, "success": value}]
+        e = store.start_evaluation(node.id, seed, evaluation)
+        store.finish_evaluation(e.id, ok=True, value=value, seconds=1.0, reason=None,
+                                metrics={"archive": {"cells": cells}})
+    store.close()
+    monkeypatch.setattr(driver, "_seeds", lambda store: [1, 2])
+    best, value, cells, held = driver._best_archive(tmp_path / "attack")
+    assert best == node.id and value == pytest.approx(0.55)
+    assert [c["template"] for c in cells] == ["B: {behaviour}"]  # the public evaluation's best
+    assert held == pytest.approx(0.95)
+
+    play = driver.SelfPlay(tmp_path, {"settings": {"family": "chat"}, "rounds": [
+        {"round": 1, "coverage": 0.0125, "archive_success": value, "archive_heldout": held}]})
+    console = Console(width=250, record=True)
+    console.print(rounds_table(play))
+    text = console.export_text()
+    assert "held-out requests" in text and "95.0%" in text and "55.0%" in text

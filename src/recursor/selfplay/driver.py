@@ -40,6 +40,7 @@ from recursor.selfplay.measure import crossplay, held_out
 from recursor.store import NodeStatus, RunStore
 
 STATE = "selfplay.json"
+HELDOUT_ARCHIVE = "heldout_archive_success"  # the chat attack task's held-out evaluation
 
 
 def _sha(path: Path) -> str:
@@ -156,13 +157,14 @@ def _round(play: SelfPlay, r: int, say: Callable[[str], None]) -> None:
         if not (run_dir / "run.db").exists():
             attack_folder(task, faced(play, r - 1), archives, of=of)
         _run_or_resume(task, run_dir, settings["attack_experiments"], options)
-        best, value, cells = _best_archive(run_dir)
+        best, value, cells, held = _best_archive(run_dir)
         path = play.folder / "archives" / f"archive-{r}.json"
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps({"cells": cells}, indent=1))
         entry.update(archive=str(path.relative_to(play.folder)), archive_sha256=_sha(path),
                      attack_run=str(run_dir.relative_to(play.folder)), attacker_node=best,
-                     archive_success=value, coverage=len(cells) / _grid_size())
+                     archive_success=value, coverage=len(cells) / _grid_size(),
+                     archive_heldout=held)
         play.save()
 
     if "defender" not in entry:
@@ -215,18 +217,23 @@ def _accepted(store: RunStore, metric: str, seeds, maximize: bool):
     return max(nodes, key=key)
 
 
-def _best_archive(run_dir: Path) -> tuple[int, float, list[dict]]:
-    """The best accepted attacker's node, its mean archive success, and the archive of its
-    best seed."""
+def _best_archive(run_dir: Path) -> tuple[int, float, list[dict], float | None]:
+    """The best accepted attacker's node, its mean archive success, the archive of its best
+    seed, and the mean success of its archives on held-out requests (None: not measured)."""
     store = RunStore.open(run_dir, readonly=True)
     try:
         seeds = _seeds(store)
         best = _accepted(store, "archive_success", seeds, True)
-        evals = [e for e in best.evaluations if e.metrics.get("archive") is not None]
+        # the public evaluation's archives: a held-out evaluation's are scored on other requests
+        evals = [e for e in best.evaluations if e.evaluation == "archive_success"
+                 and e.metrics.get("archive") is not None]
         if not evals:
             raise RecursorError(f"{run_dir}: node {best.id} has no archive in its results")
         top = max(evals, key=lambda e: (e.value or 0.0, -e.seed))
-        return best.id, best.mean("archive_success", seeds) or 0.0, top.metrics["archive"]["cells"]
+        held = [e.value for e in best.evaluations
+                if e.evaluation == HELDOUT_ARCHIVE and e.value is not None]
+        return (best.id, best.mean("archive_success", seeds) or 0.0,
+                top.metrics["archive"]["cells"], sum(held) / len(held) if held else None)
     finally:
         store.close()
 

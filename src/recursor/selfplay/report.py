@@ -18,20 +18,25 @@ def rounds_table(play: SelfPlay) -> Table:
     held = play.state.get("heldout", {})
     chat = play_family(play).faces_output
     table = Table(title=f"self-play ({play_family(play).name} family) in {play.folder}")
-    for col in ("round", "archive coverage", "archive success", "defender: public attacks",
+    for col in ("round", "archive coverage", "archive success",
+                *(("archive success on held-out requests",) if chat else ()),
+                "defender: public attacks",
                 "defender: human jailbreaks (held out), 95% CI",
                 "benign refused, bare and in wrappers" if chat else "benign FP in wrappers",
                 *(() if chat else ("at that FP held to the rate, 95% CI",))):
         table.add_column(col, justify="right" if col != "round" else "left")
     base = held.get("0")
     if base:
-        table.add_row("0 (baseline)", "", "", "", f"{_pct(base['success'])} "
+        table.add_row("0 (baseline)", "", "", *(("",) if chat else ()), "",
+                      f"{_pct(base['success'])} "
                       f"[{_pct(base['ci95'][0])}, {_pct(base['ci95'][1])}]",
                       _pct(base["benign_fpr"]), *(() if chat else (_matched(base),)))
     for entry in play.rounds:
         h = held.get(str(entry["round"]))
         table.add_row(str(entry["round"]), _pct(entry.get("coverage")),
-                      _pct(entry.get("archive_success")), _pct(entry.get("attack_success")),
+                      _pct(entry.get("archive_success")),
+                      *((_pct(entry.get("archive_heldout")),) if chat else ()),
+                      _pct(entry.get("attack_success")),
                       f"{_pct(h['success'])} [{_pct(h['ci95'][0])}, {_pct(h['ci95'][1])}]"
                       if h else "", _pct(h["benign_fpr"]) if h else "",
                       *(() if chat else (_matched(h),)))
