@@ -18,15 +18,20 @@ def key(monkeypatch):
     monkeypatch.setenv("RECURSOR_TEST_KEY", KEY)
 
 
-def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
-    task, store = tiny_lm_store
+def _holding_batch_64(task, store):
+    """A context whose run has tried the model's "Double the batch size", and that node."""
     parent = store.nodes()[0]
     with FakeLLM([BATCH]) as llm:
         first = researcher(llm, store).propose(context(task, store))
     tried = add_candidate(store, parent, first.idea, first.patch_text, store.files(parent),
                           task.spec.program.editable, generous=True)
     ctx = context(task, store)
-    ctx = type(ctx)(**{**ctx.__dict__, "programs": {hash_of(store, tried): tried.id}})
+    return type(ctx)(**{**ctx.__dict__, "programs": {hash_of(store, tried): tried.id}}), tried
+
+
+def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
+    task, store = tiny_lm_store
+    ctx, tried = _holding_batch_64(task, store)
     with FakeLLM([BATCH, HEADS]) as llm:
         proposal = researcher(llm, store).propose(ctx)
         follow = llm.requests[1].body["messages"][-1]["content"]
@@ -45,20 +50,9 @@ def test_a_program_the_run_holds_is_a_repeat_with_what_was_tried(tiny_lm_store):
     assert "made its program" not in proposal.idea.reason and proposal.idea.key == ""
 
 
-def _holding_batch_64(task, store):
-    """A context whose run has tried the model's "Double the batch size"."""
-    parent = store.nodes()[0]
-    with FakeLLM([BATCH]) as llm:
-        first = researcher(llm, store).propose(context(task, store))
-    tried = add_candidate(store, parent, first.idea, first.patch_text, store.files(parent),
-                          task.spec.program.editable, generous=True)
-    ctx = context(task, store)
-    return type(ctx)(**{**ctx.__dict__, "programs": {hash_of(store, tried): tried.id}})
-
-
 def test_a_direction_the_model_implements_carries_the_librarys_key(tiny_lm_store):
     task, store = tiny_lm_store
-    ctx = _holding_batch_64(task, store)
+    ctx, _ = _holding_batch_64(task, store)
     halved = answer("Halve the batch", "batch_size = 32", "batch_size = 16")
     with FakeLLM([BATCH, halved]) as llm:
         proposal = researcher(llm, store).propose(ctx)
@@ -70,7 +64,7 @@ def test_a_direction_the_model_implements_carries_the_librarys_key(tiny_lm_store
 
 def test_researchers_of_a_family_are_sent_different_ways(tiny_lm_store):
     task, store = tiny_lm_store
-    ctx = _holding_batch_64(task, store)
+    ctx, _ = _holding_batch_64(task, store)
     follows = []
     for name in ("optimizer", "architecture"):
         with FakeLLM([BATCH, HEADS]) as llm:
@@ -86,7 +80,7 @@ def test_with_no_library_left_the_model_is_asked_for_another_direction(tiny_lm_s
     import dataclasses
 
     task, store = tiny_lm_store
-    ctx = _holding_batch_64(task, store)
+    ctx, _ = _holding_batch_64(task, store)
     ctx = dataclasses.replace(ctx, task=dataclasses.replace(task, ideas=()))
     with FakeLLM([BATCH, HEADS]) as llm:
         proposal = researcher(llm, store).propose(ctx)
