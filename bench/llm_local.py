@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 import recursor
-from recursor.proposer.llm.researcher import REPAIR_TAG, repair_chain
+from recursor.proposer.llm.repairs import REPAIR_TAG, repair_chain
 from recursor.store import NodeStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]

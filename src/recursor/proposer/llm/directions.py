@@ -1,5 +1,5 @@
-"""A direction for a model that repeats itself: an untried idea of the task's library, named, with
-the lines where it goes.
+"""A direction for a model that repeats itself or is lost: an untried idea of the task's library,
+named, with the lines where it goes; and the list of what the run has tried.
 
 Told that its answer made a program the run had tried, and shown the list of what was tried, a
 1.5B model answered with one of those ideas again (the repeats of the tiny-lm runs of
@@ -14,6 +14,7 @@ library idea's own, so that neither the library nor the brief offers it again.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from recursor import patch as patches
@@ -21,6 +22,7 @@ from recursor.errors import PatchError
 from recursor.proposer.base import ProposalContext
 from recursor.proposer.brief import untried_ideas
 from recursor.proposer.llm.hints import shown
+from recursor.store.records import Idea
 from recursor.task.ideas import LibraryIdea
 
 PLACE_LINES = 6  # of each changed place shown: where the change goes, not the whole function
@@ -84,3 +86,27 @@ def _same_code(path: str, a: str, b: str) -> bool:
         return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
     except SyntaxError:
         return False
+
+
+def directed_idea(idea: Idea, direction: LibraryIdea, parent: Mapping[str, str],
+                  files: Mapping[str, str] | None, after: str) -> Idea:
+    """`idea`, answered after the model was given the library's `direction` (after `after`): its
+    reason says so, and it carries the library's key when it made the library idea's own
+    program."""
+    same = files is not None and implements(direction, parent, files)
+    said = (f"given the library's direction '{direction.title}' after {after}"
+            + (", and made its program" if same else ""))
+    return dataclasses.replace(idea, reason=f"{idea.reason}; {said}",
+                               key=direction.key if same else idea.key)
+
+
+def tried_list(ctx: ProposalContext, most: int = 15) -> str:
+    """What the run has tried, for a model that repeats itself: the last `most` ideas."""
+    ideas = [n for n in ctx.nodes if n.idea]
+    if not ideas:
+        return "The run has tried nothing yet beyond the baseline."
+    last = ideas[-most:]
+    lines = [f"What the run has tried ({len(ideas)} ideas" + (
+        f"; the last {len(last)}" if len(last) < len(ideas) else "") + "):"]
+    lines += [f"- {n.title} ({n.idea.category}): {n.status.value}" for n in last]
+    return "\n".join(lines)

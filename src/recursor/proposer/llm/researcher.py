@@ -69,18 +69,21 @@ from recursor.proposer.llm.answer import (
     settings_patch,
     whole_file_patch,
 )
-from recursor.proposer.llm.directions import direction_note, implements, pick_direction
+from recursor.proposer.llm.directions import (
+    directed_idea,
+    direction_note,
+    pick_direction,
+    tried_list,
+)
 from recursor.proposer.llm.endpoint import ChatClient, Endpoint, LLMError, Reply
 from recursor.proposer.llm.hints import UNCHANGED, named_lines, unchanged_blocks, unchanged_hint
 from recursor.proposer.llm.lint import new_undefined_names
 from recursor.proposer.llm.personas import DEFAULT_PERSONAS, Persona, persona, system_prompt, turn
+from recursor.proposer.llm.repairs import REPAIR_TAG, broken_by_its_code, repair_chain
 from recursor.proposer.llm.titles import echoed_title, title_from_patch
 from recursor.store.records import Call, Idea, Node, NodeStatus
 from recursor.task.ideas import LibraryIdea
 
-REPAIR_TAG = "repair of node "
-# blocking findings that say the output is wrong, not that a rule was broken: repaired like a crash
-REPAIRABLE_CHECKS = frozenset({"kernel.correctness", "kernel.second-shape"})
 REPEATS = ("repeat", "duplicate")  # outcomes of an answer that proposed what was tried
 # outcomes whose fix is other code than the answer's, not a corrected quote: asked again warmer
 NEEDS_NEW_CODE = ("no-change", "repeat", "trial-failed", "undefined-name")
@@ -174,7 +177,7 @@ class LLMResearcher:
                 why = "; ".join(n for n in (switched, problem) if n)
                 idea = self._idea(answer, broken, why)
                 if directed:
-                    idea = _directed(idea, directed[-1], ctx.parent_files, talk.last_files,
+                    idea = directed_idea(idea, directed[-1], ctx.parent_files, talk.last_files,
                                      after)
                 return Proposal(idea, answer.patch, tuple(calls), generous=True)
             spent = sum(c.cost for c in calls)
@@ -456,7 +459,7 @@ class LLMResearcher:
         repaired = {n.idea.source for n in children if n.idea}
         for node in children:
             if (node.idea and node.idea.proposer == self.name
-                    and _broken(node) and node.patch_path
+                    and broken_by_its_code(node) and node.patch_path
                     and not (node.reason or "").startswith("patch does not apply")
                     and f"{REPAIR_TAG}{node.id}" not in repaired
                     and len(repair_chain(node, children)) - 1 < self.max_repairs):
@@ -475,18 +478,6 @@ class LLMResearcher:
                 + answer_format(_categories(ctx), whole_file(ctx)))
 
 
-def _directed(idea: Idea, direction: LibraryIdea, parent: Mapping[str, str],
-              files: Mapping[str, str] | None, after: str) -> Idea:
-    """`idea`, answered after the model was given the library's `direction` (after `after`): its
-    reason says so, and it carries the library's key when it made the library idea's own
-    program."""
-    same = files is not None and implements(direction, parent, files)
-    said = (f"given the library's direction '{direction.title}' after {after}"
-            + (", and made its program" if same else ""))
-    return dataclasses.replace(idea, reason=f"{idea.reason}; {said}",
-                               key=direction.key if same else idea.key)
-
-
 def _categories(ctx: ProposalContext) -> tuple[str, ...]:
     return KERNEL_CATEGORIES if is_kernel_task(ctx.task) else CATEGORIES
 
@@ -503,45 +494,9 @@ def whole_file(ctx: ProposalContext) -> str | None:
     return editable[0] if text.count("\n") <= WHOLE_FILE_LINES else None
 
 
-def tried_list(ctx: ProposalContext, most: int = 15) -> str:
-    """What the run has tried, for a model that repeats itself: the last `most` ideas."""
-    ideas = [n for n in ctx.nodes if n.idea]
-    if not ideas:
-        return "The run has tried nothing yet beyond the baseline."
-    shown = ideas[-most:]
-    lines = [f"What the run has tried ({len(ideas)} ideas" + (
-        f"; the last {len(shown)}" if len(shown) < len(ideas) else "") + "):"]
-    lines += [f"- {n.title} ({n.idea.category}): {n.status.value}" for n in shown]
-    return "\n".join(lines)
-
-
 def _other_persona(current: Persona, family: tuple[str, ...]) -> Persona:
     """The next persona of the family after `current` (a generalist when it is alone)."""
     names = [n for n in family if n != current.name] or ["generalist"]
     at = family.index(current.name) if current.name in family else -1
     later = [n for n in family[at + 1:] if n != current.name]
     return persona((later or names)[0])
-
-
-def _broken(node: Node) -> bool:
-    """A node whose implementation is at fault, not its idea's honesty: it failed (a crash, a
-    compile error), or the task's correctness check rejected its output. A rejection for
-    breaking the rules is never sent back for 'repair': that would teach evasion."""
-    if node.status is NodeStatus.FAILED:
-        return True
-    return node.status is NodeStatus.REJECTED and any(
-        f.blocking and f.check in REPAIRABLE_CHECKS for f in node.findings) and all(
-        f.check in REPAIRABLE_CHECKS for f in node.findings if f.blocking)
-
-
-def repair_chain(node: Node, nodes: Sequence[Node]) -> set[int]:
-    """`node` and the failed attempts it repairs, back to the original idea (the lowest id);
-    its size less one is how many repairs led to `node`."""
-    by_id = {n.id: n for n in nodes}
-    chain: set[int] = set()
-    while node is not None and node.id not in chain:
-        chain.add(node.id)
-        source = node.idea.source if node.idea else ""
-        node = (by_id.get(int(source.removeprefix(REPAIR_TAG)))
-                if source.startswith(REPAIR_TAG) else None)
-    return chain
