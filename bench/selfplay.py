@@ -46,6 +46,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--experiments", type=int, default=6, help="each defend and attack run's")
     p.add_argument("--heldout-seeds", type=int, default=2)
+    p.add_argument("--workers", type=int, default=1, help="experiments at once in each run")
     p.add_argument("--out", type=Path, default=Path("runs/selfplay"))
     p.add_argument("--family", choices=("guard", "chat"), default="guard")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
@@ -57,6 +58,7 @@ def main() -> None:
 
     play = selfplay(args.rounds, args.out, experiments=args.experiments,
                     heldout_seeds=args.heldout_seeds, overrides=overrides, family=of.name,
+                    workers=args.workers,
                     say=lambda line: console.print(line))
     console.print(render(play))
 
