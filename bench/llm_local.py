@@ -115,6 +115,11 @@ def measure(run_dir: Path) -> dict:
     ran = [n for n in llm if any(e.status.value == "ok" for e in n.evaluations)
            and not any(f.blocking and f.seed is not None for f in n.findings)]
     accepted = [n for n in llm if n.status is NodeStatus.ACCEPTED]
+    # ran, then stopped by the value function as doomed before a seed finished: not "ran ok",
+    # and not a failure of the program either
+    stopped = [n for n in started if n not in ran
+               and all(e.status.value == "stopped" for e in n.evaluations)]
+    crashed = [n for n in started if any(e.status.value == "failed" for e in n.evaluations)]
     # proposals the model wrote after it was given a library direction (recursor.proposer.llm
     # .directions): the idea was the library's, the patch the model's
     directed = [n for n in llm if "library's direction" in n.idea.reason]
@@ -128,6 +133,7 @@ def measure(run_dir: Path) -> dict:
         "audited": len(audited), "started": len(started), "ran": len(ran),
         "accepted": len(accepted), "ideas": ideas, "ideas_ok": ideas_ok,
         "accepted_titles": [n.title for n in accepted],
+        "stopped": len(stopped), "crashed": len(crashed),
         "directed": len(directed), "directed_ran": len([n for n in ran if n in directed]),
         "own_accepted": [n.title for n in accepted if n not in directed],
         "rules": dict(rules), "outcomes": dict(outcomes),
@@ -233,6 +239,8 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
                   + " |")
     for row in rows:
         m = row["llm"]
+        print(f"{row['task']}: of the experiments started, {m['stopped']} stopped early by the "
+              f"value function before a seed finished, {m['crashed']} failed")
         print(f"{row['task']}: run {row['dir']}; call outcomes {m['outcomes']}; accepted: "
               f"{m['accepted_titles'] or 'none'}; written after a library direction: "
               f"{m['directed']} ({m['directed_ran']} ran ok); accepted ideas of the model's "
