@@ -24,6 +24,7 @@ def key(monkeypatch):
     "train.py\nn_embd = 96\n",
     "```python\n# train.py\nn_embd = 96\n```\nThis widens the model.\n",
     "train.py, line 5:\n```\nn_embd = 96\n```\n",
+    "```python\n# train.py\n=======\nn_embd = 96\n>>>>>>> REPLACE\n```\n",  # no SEARCH
 ])
 def test_settings_alone_are_read_as_settings(patch):
     answer = parse_answer(HEAD + patch)

@@ -173,17 +173,22 @@ def _in_fences(lines: list[str]) -> list[str]:
     return out
 
 
+# the middle and end markers of a block, standing without its SEARCH marker
+_MARK = re.compile(r"^(?:={5,}|>{3,9}\s*REPLACE)$")
+
+
 def _settings(lines: list[str]) -> tuple[str, ...]:
-    """The PATCH section's lines when each is `name = constant` (besides blank lines, comments
-    and lines naming the file): settings written as they should become, with no SEARCH/REPLACE
-    (a 1.5B model wrote `n_layer = 6` under `train.py, line 34:`, copying how the lines it was
-    shown were headed). Empty when any line is something else."""
+    """The PATCH section's lines when each is `name = constant` (besides blank lines, comments,
+    lines naming the file and a block's markers without its SEARCH): settings written as they
+    should become, with no SEARCH/REPLACE (a 1.5B model wrote `n_layer = 6` under `train.py,
+    line 34:`, copying how the lines it was shown were headed, and `learning_rate = 3e-4` after
+    a lone `=======`). Empty when any line is something else."""
     import ast
 
     found = []
     for line in lines:
         text = line.strip()
-        if not text or text.startswith("#") or _WHERE.match(line):
+        if not text or text.startswith("#") or _WHERE.match(line) or _MARK.match(text):
             continue
         try:
             (node,) = ast.parse(text).body
