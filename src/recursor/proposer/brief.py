@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from recursor.proposer.base import ProposalContext
 from recursor.proposer.ideas import fits
 from recursor.store.records import Node, NodeStatus
-from recursor.task.ideas import has_cuda
+from recursor.task.ideas import LibraryIdea, has_cuda
 
 RULES = """\
 - Change only the editable files. The harness, the data and every other file are read-only; a
@@ -211,7 +211,7 @@ def _tried(ctx: ProposalContext, metric: str, seeds: Sequence[int], most: int) -
     return "\n".join(lines)
 
 
-def untried_ideas(ctx: ProposalContext) -> list:
+def untried_ideas(ctx: ProposalContext) -> list[LibraryIdea]:
     """The task library's ideas that the run has not tried and that fit the parent, in the
     library's order."""
     tried = {n.idea.key for n in ctx.nodes if n.idea and n.idea.key}

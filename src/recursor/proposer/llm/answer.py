@@ -219,10 +219,11 @@ def settings_patch(settings: tuple[str, ...], files: dict[str, str],
     comment stays when the new line has none."""
 
     blocks, names = [], []
+    sets = {path: _top_level_sets(files[path]) for path in editable
+            if path.endswith(".py") and path in files}  # each file read once
     for line in settings:
         name = line.split("=", 1)[0].strip()
-        where = [(path, n) for path in editable if path.endswith(".py") and path in files
-                 for n in _top_level_sets(files[path], name)]
+        where = [(path, n) for path, found in sets.items() for n in found.get(name, [])]
         if len(where) != 1:
             said = ("is not set at the top level of" if not where else "is set more than once in")
             return "", (f"the PATCH section holds settings but no SEARCH/REPLACE block, and "
@@ -251,20 +252,23 @@ def _parses(code: str) -> bool:
     return True
 
 
-def _top_level_sets(source: str, name: str) -> list[int]:
-    """The line numbers of the one-line module-level statements of `source` that set `name` to
-    a constant."""
+def _top_level_sets(source: str) -> dict[str, list[int]]:
+    """Name -> the line numbers of the one-line module-level statements of `source` that set
+    it to a constant."""
     import ast
 
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return []
-    return [n.lineno for n in tree.body
-            if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.lineno == n.end_lineno
-            and any(isinstance(t, ast.Name) and t.id == name
-                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
-            and n.value is not None and _constant(n.value)]
+        return {}
+    out: dict[str, list[int]] = {}
+    for n in tree.body:
+        if (isinstance(n, (ast.Assign, ast.AnnAssign)) and n.lineno == n.end_lineno
+                and n.value is not None and _constant(n.value)):
+            for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                if isinstance(t, ast.Name):
+                    out.setdefault(t.id, []).append(n.lineno)
+    return out
 
 
 def _fenced_code(lines: list[str]) -> str | None:
