@@ -29,12 +29,13 @@ class Applied:
 def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
                    editable: Sequence[str], corpus: Corpus | None = None,
                    may_write: Callable[[str], bool] | None = None,
-                   generous: bool = False) -> Applied:
+                   generous: bool = False, given: Sequence[str] = ()) -> Applied:
     """The new program of a proposal, with the static auditor's findings, or why there is none.
     `corpus` is the task's data (`audit.memorisation.task_corpus`), for the memorisation check;
     `may_write` (a path -> bool, `ProgramSpec.may_write`) widens `editable` to the new files
     the task lets ideas create; `generous` lets the applier's whole ladder place blocks (a
-    model's patch, `Proposal.generous`)."""
+    model's patch, `Proposal.generous`); `given` names the task's own arguments that the
+    harness fills with paths (`ProgramSpec.given`)."""
     try:
         # with one editable file, a block that names no file (or a placeholder) is for it
         patch = patches.parse_any(patch_text, editable[0] if len(editable) == 1 else None)
@@ -57,7 +58,7 @@ def apply_proposal(patch_text: str, parent_files: Mapping[str, str],
     except PatchError as err:
         return Applied(None, (), NodeStatus.FAILED, f"patch does not apply: {err}")
     files = {**parent_files, **done.files}
-    findings = tuple(review_patch(parent_files, files, editable, corpus=corpus))
+    findings = tuple(review_patch(parent_files, files, editable, corpus=corpus, given=given))
     blocking = [f for f in findings if f.blocking]
     if blocking:
         return Applied(files, findings, NodeStatus.REJECTED, blocked_reason(blocking),

@@ -26,9 +26,16 @@ NETWORK = _names("""socket _socket socketserver ssl _ssl urllib urllib3 http req
     asyncio.start_unix_server logging.handlers.SocketHandler logging.handlers.DatagramHandler
     logging.handlers.SysLogHandler logging.handlers.HTTPHandler logging.handlers.SMTPHandler
     logging.handlers.NTEventLogHandler logging.config.listen torch.hub torch.utils.model_zoo
-    torch.distributed huggingface_hub datasets transformers torchvision.datasets
+    torch.distributed huggingface_hub datasets torchvision.datasets
     torchtext.datasets tensorflow_datasets kaggle fsspec s3fs boto3 botocore paramiko pycurl
     wget gdown pip ensurepip openai anthropic""")
+
+# Libraries that fetch only through their loaders, with the loaders' names. A program may use
+# their classes (`transformers.AutoModelForCausalLM`, imported by that name) and call a loader
+# on a path the harness gave it (`from_pretrained(args.model)`); any other member (a function
+# such as `pipeline`, a submodule such as `transformers.utils.hub`, a loader given a name) is
+# taken for network use, since such libraries reach the hub from deep inside.
+LOADERS = {"transformers": ("from_pretrained",)}
 
 PROCESSES = _names("""subprocess _posixsubprocess _winapi multiprocessing _multiprocessing
     torch.multiprocessing concurrent.futures.ProcessPoolExecutor concurrent.futures.process
@@ -124,7 +131,8 @@ DISTINCTIVE = {
         Popen setsid setpgrp"""),
     "static.network": _names("""create_connection urlopen urlretrieve getaddrinfo
         gethostbyname create_server SocketHandler DatagramHandler SysLogHandler HTTPHandler
-        load_state_dict_from_url"""),
+        load_state_dict_from_url push_to_hub hf_hub_download snapshot_download
+        from_pretrained"""),
     "static.environment": _names("getenv getenvb putenv unsetenv environ environb"),
     "static.files": _names("""listdir scandir fwalk readlink symlink open_code FileIO
         from_file memmap fromfile getcwd chdir chroot makedirs removedirs"""),
@@ -140,7 +148,7 @@ DISTINCTIVE = {
 REEXPORTED = frozenset({
     entry.split(".")[0].rstrip("*")
     for table in (NETWORK, PROCESSES, THREADS, ENVIRONMENT, TIME, DYNAMIC, FILES)
-    for entry in table} | {"os", "sys", "io", "builtins"}) - {"open", "exec", "eval", "compile",
+    for entry in table} | set(LOADERS) | {"os", "sys", "io", "builtins"}) - {"open", "exec", "eval", "compile",
                                                           "__import__", "__loader__",
                                                           "__spec__", "numpy", "torch"}
 # C and platform modules that are another module under a private name

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import difflib
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from recursor.audit.constants import Constants
 from recursor.audit.literals import DECODERS
@@ -70,11 +70,14 @@ class Code:
     """One changed Python file: its lines, the nodes the patch added, and what they mean."""
 
     def __init__(self, name: str, source: str, tree: ast.Module, added: list[ast.AST],
-                 old: tuple[str, ast.Module] | None = None):
+                 old: tuple[str, ast.Module] | None = None, given: Iterable[str] = ()):
+        """`given`: the task's own arguments that the harness fills with paths (`model`),
+        beside the ones every program has (`GIVEN`: --data, --checkpoint, ...)."""
         self.name, self.lines, self.added, self.tree = name, source.splitlines(), added, tree
+        self.given = GIVEN | frozenset(given)
         self.scopes = Scopes(tree)
         self.constants = Constants(self.scopes, self.qualname)
-        self.values = Values(self.scopes, self.fold)
+        self.values = Values(self.scopes, self.fold, given=self.given)
         self._objects: Values | None = None  # built when a store is checked
         self._old, self._before, self._parents = old, None, None
         self.reach = None  # audit.reach.Reach, made by the check that needs it
@@ -90,7 +93,7 @@ class Code:
         """The file before the patch, read the same way (nothing of it counts as added)."""
         if self._before is None:
             source, tree = self._old or ("", ast.Module(body=[], type_ignores=[]))
-            self._before = Code(self.name, source, tree, [])
+            self._before = Code(self.name, source, tree, [], given=self.given)
         return self._before
 
     def evidence(self, node: ast.AST) -> str:
@@ -122,7 +125,7 @@ class Code:
         received `-math.inf` is the program's own. An element (`mods[0]`) is what it holds."""
         if isinstance(node, ast.Name):
             if self._objects is None:
-                self._objects = Values(self.scopes, self.fold, objects=True)
+                self._objects = Values(self.scopes, self.fold, objects=True, given=self.given)
             return bool(self._objects.of(node).modules - {"globals"})
         return bool(self.refs(node) - {"globals"})
 

@@ -43,6 +43,7 @@ from recursor.audit.catalogue import (
     DYNAMIC,
     ENVIRONMENT,
     FILES,
+    LOADERS,
     NETWORK,
     OPTIONAL_PATH,
     PATH_ARGS,
@@ -65,20 +66,23 @@ from recursor.store.records import Finding
 SUSPICIOUS = re.compile(r"(^|[/\\])\.\.([/\\]|$)|/proc\b|/etc\b|/root\b|/home\b|/work\b|"
                         r"/tmp\b|/dev/shm\b|shared/data|harness|tinyshakespeare|wikitext",
                         re.IGNORECASE)
+CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]*$")  # a library's class, by its name
 URL = re.compile(r"^\s*(https?|ftp|wss?)://", re.IGNORECASE)
 DATA_LOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
 
 
 def review_patch(before: Mapping[str, str], after: Mapping[str, str],
-                 editable: Sequence[str], corpus: Corpus | None = None) -> list[Finding]:
+                 editable: Sequence[str], corpus: Corpus | None = None,
+                 given: Sequence[str] = ()) -> list[Finding]:
     """Findings on what changed from `before` to `after` (file name -> contents). A file absent
     from `after` is unchanged; only changed files are read, and only their added code.
     `corpus` (the task's data, see `memorisation.task_corpus`) turns on the memorisation
-    check; without it, literals are still checked for opaque payloads."""
+    check; without it, literals are still checked for opaque payloads. `given` names the
+    task's own arguments that the harness fills with paths (`program.given`)."""
     findings = list(check_non_editable(before, after, editable))
     for name, new in sorted(after.items()):
         if name.endswith(".py") and before.get(name) != new:
-            findings += _review_python(name, before.get(name) or "", new, corpus)
+            findings += _review_python(name, before.get(name) or "", new, corpus, given)
     unique: dict[tuple[str, str], Finding] = {}
     for f in findings:  # one finding per check and line
         unique.setdefault((f.check, f.evidence), f)
@@ -114,7 +118,8 @@ def _parse(source: str, filename: str = "<unknown>") -> ast.Module:
             return ast.parse(source, filename=filename)
 
 
-def _review_python(name: str, old: str, new: str, corpus: Corpus | None) -> list[Finding]:
+def _review_python(name: str, old: str, new: str, corpus: Corpus | None,
+                   given: Sequence[str] = ()) -> list[Finding]:
     try:
         tree = _parse(new, filename=name)
         try:
@@ -122,7 +127,7 @@ def _review_python(name: str, old: str, new: str, corpus: Corpus | None) -> list
         except (SyntaxError, ValueError):
             old_tree = ast.Module(body=[], type_ignores=[])
         code = Code(name, new, tree, added_nodes(old_tree, tree, changed_lines(old, new)),
-                    (old, old_tree))
+                    (old, old_tree), given)
         findings = [f for check in CHECKS for f in check(code)]
         return findings + list(check_memorisation(code, corpus))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
@@ -152,8 +157,8 @@ def _untraced(code: Code, check: str, did: str, why: str) -> Iterator[Finding]:
         if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
                 and node.attr in names and node.attr not in code.scopes.own_names
                 and not code.refs(node.value)):
-            if check == "static.files" and _given_call(code, node):
-                continue
+            if check in ("static.files", "static.network") and _given_call(code, node):
+                continue  # a file it was given; from_pretrained on a folder it was given
             yield Finding(check, True, f"The patch {did} (.{node.attr} on "
                           f"{_short(ast.unparse(node.value))}, an object the auditor cannot "
                           f"trace; {node.attr} is the name of that API). {why}",
@@ -161,15 +166,39 @@ def _untraced(code: Code, check: str, did: str, why: str) -> Iterator[Finding]:
 
 
 def _given_call(code: Code, attribute: ast.Attribute) -> bool:
+    """Whether `attribute` is called, here, on a path given to the program (its first argument,
+    or the keyword from_pretrained names it by)."""
     call = code.parents.get(attribute)
-    return (isinstance(call, ast.Call) and call.func is attribute and bool(call.args)
-            and code.given_path(call.args[0]))
+    if not (isinstance(call, ast.Call) and call.func is attribute):
+        return False
+    path = call.args[0] if call.args else next(
+        (k.value for k in call.keywords if k.arg == "pretrained_model_name_or_path"), None)
+    return path is not None and code.given_path(path)
+
+
+def _loads_given(code: Code, node: ast.AST, name: str) -> bool:
+    """Whether a use of a LOADERS library is the program's: the library itself, one of its
+    classes by its top-level name, or a loader of one called on a path given to the program."""
+    root, _, member = name.partition(".")
+    parts = member.split(".") if member else []
+    if not parts:
+        return True
+    if not CLASS.match(parts[0]) or len(parts) > 2:
+        return False
+    return len(parts) == 1 or (parts[1] in LOADERS[root] and isinstance(node, ast.Attribute)
+                               and _given_call(code, node))
 
 
 def check_network(code: Code) -> Iterator[Finding]:
     why = ("A candidate must learn only from the bytes the harness hands it: downloading text, "
            "weights or answers brings in data and compute outside the budget.")
     yield from _by_name(code, NETWORK, "static.network", "uses the network", why)
+    for node, name in code.uses(tuple(LOADERS)):
+        if not _loads_given(code, node, name):
+            yield Finding("static.network", True, f"The patch uses the network ({name}): of "
+                          f"{name.split('.')[0]}, a program may use the classes and load with "
+                          f"them from a folder the harness gave it, nothing else. {why}",
+                          code.evidence(node))
     for node, text in code.strings():
         if URL.match(text):
             yield Finding("static.network", True, f"The patch contains the address "

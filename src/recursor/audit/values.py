@@ -123,11 +123,12 @@ class Values:
     """The Value of every expression of one file, computed on demand and remembered."""
 
     def __init__(self, scopes: Scopes, fold: Callable[[ast.AST], object],
-                 objects: bool = False):
+                 objects: bool = False, given: frozenset[str] = GIVEN):
         """`objects`: what each name IS, leaving out what was stored into it (`x[k] = v`,
         `x.append(v)`) and treating a list, dict or set made here as the program's own: the
-        object a store changes, not its contents (see `Code.library_object`)."""
-        self.scopes, self.fold, self.objects = scopes, fold, objects
+        object a store changes, not its contents (see `Code.library_object`). `given`: the
+        attributes of the parsed arguments that are paths the harness hands the program."""
+        self.scopes, self.fold, self.objects, self.given = scopes, fold, objects, given
         self._memo: dict[tuple[int, int], Value] = {}
         self._names: dict[tuple[int, str], Value] = {}
         self._busy: set[tuple[int, int]] = set()
@@ -290,7 +291,7 @@ class Values:
             return UNKNOWN  # p = p.parent, in a loop: climbs without bound
         if base.path is not None and attr in ("parent", "parents"):
             path = base.path + (1 if attr == "parent" else 2)
-        elif attr in GIVEN and not base.modules:
+        elif attr in self.given and not base.modules:
             # args.data is given unless the program stores something else in it (an object
             # of another name with an attribute of that name, p.data, is not args)
             owner = getattr(node.value, "id", None)

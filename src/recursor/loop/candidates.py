@@ -25,11 +25,13 @@ def add_candidate(store: RunStore, parent: Node, idea: Idea, patch_text: str,
                   programs: Mapping[str, int] | None = None,
                   corpus: Corpus | None = None,
                   may_write: Callable[[str], bool] | None = None,
-                  generous: bool = False) -> Node:
+                  generous: bool = False, given: Sequence[str] = ()) -> Node:
     """Record the proposal as a node: running, or already rejected or failed with the reason.
     `programs` (program_hash -> node, see Programs) names the programs the run holds; `corpus`
-    is the task's data, for the auditor's memorisation check."""
-    applied = apply_proposal(patch_text, parent_files, editable, corpus, may_write, generous)
+    is the task's data, for the auditor's memorisation check; `given` the task's own
+    arguments that are paths (`ProgramSpec.given`)."""
+    applied = apply_proposal(patch_text, parent_files, editable, corpus, may_write, generous,
+                             given)
     status, reason = applied.status, applied.reason
     held = (programs.get(program_hash(applied.files))
             if status is NodeStatus.RUNNING and programs else None)

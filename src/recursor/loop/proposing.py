@@ -164,7 +164,7 @@ class Proposals:
         node = add_candidate(self.store, parent, idea, proposal.patch_text, ctx.parent_files,
                              self.task.spec.program.editable,
                              self._programs.of(nodes.values()), self.corpus, self.task.may_write,
-                             proposal.generous)
+                             proposal.generous, self.task.spec.program.given)
         if proposal.calls:
             self.store.add_calls(node.id, proposal.calls)
         nodes[node.id] = node

@@ -25,6 +25,19 @@ class ProgramSpec(_Strict):
     # glob patterns (fnmatch, e.g. "*.c", "kernels/*.py") of files an idea may create beside
     # the editable ones, and change once created; never a file of program.files
     new_files: tuple[str, ...] = Field(default=(), description="files an idea may create")
+    # the program's own arguments that the harness fills with paths it may read (a model's
+    # folder: "model" for --model), beside the ones every program has (--data, --checkpoint,
+    # --inputs, --outputs); the auditor lets the program read those, and nothing else
+    given: tuple[str, ...] = Field(default=(), description="arguments the harness gives as paths")
+
+    @field_validator("given")
+    @classmethod
+    def _given_are_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [g for g in value if not g.isidentifier()]
+        if bad:
+            raise ValueError(f"given {bad} must be argument names as the program reads them "
+                             f"(args.model: \"model\")")
+        return value
 
     @model_validator(mode="after")
     def _editable_within_files(self) -> ProgramSpec:

@@ -359,7 +359,8 @@ class LLMResearcher:
 
     def _apply(self, ctx: ProposalContext, patch: str, files: Mapping[str, str]) -> Applied:
         return apply_proposal(patch, files, ctx.task.spec.program.editable,
-                              task_corpus(ctx.task), ctx.task.may_write, generous=True)
+                              task_corpus(ctx.task), ctx.task.may_write, generous=True,
+                              given=ctx.task.spec.program.given)
 
     def _try_patch(self, ctx: ProposalContext, answer: Answer, broken: Node | None,
                    talk: _Conversation) -> tuple[str, str, Applied | None, Answer]:
