@@ -148,9 +148,9 @@ DISTINCTIVE = {
 REEXPORTED = frozenset({
     entry.split(".")[0].rstrip("*")
     for table in (NETWORK, PROCESSES, THREADS, ENVIRONMENT, TIME, DYNAMIC, FILES)
-    for entry in table} | set(LOADERS) | {"os", "sys", "io", "builtins"}) - {"open", "exec", "eval", "compile",
-                                                          "__import__", "__loader__",
-                                                          "__spec__", "numpy", "torch"}
+    for entry in table} | set(LOADERS) | {"os", "sys", "io", "builtins"}) - {
+        "open", "exec", "eval", "compile", "__import__", "__loader__", "__spec__", "numpy",
+        "torch"}
 # C and platform modules that are another module under a private name
 CANONICAL = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path",
              "_io": "io", "_posixsubprocess": "subprocess", "_socket": "socket",
