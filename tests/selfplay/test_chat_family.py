@@ -101,3 +101,20 @@ def test_the_round_exports_a_public_archive_and_reports_the_held_out_one(tmp_pat
     console.print(rounds_table(play))
     text = console.export_text()
     assert "held-out requests" in text and "95.0%" in text and "55.0%" in text
+
+
+def test_the_report_says_which_rounds_kept_their_defender_for_want_of_a_better_one(tmp_path):
+    from rich.console import Console
+
+    from recursor.selfplay.report import rounds_table
+
+    play = driver.SelfPlay(tmp_path, {"settings": {"family": "chat"},
+                                      "baseline": {"sha256": "a"}, "rounds": [
+        {"round": 1, "defender_sha256": "a", "defender_node": 1},
+        {"round": 2, "defender_sha256": "b", "defender_node": 3},
+        {"round": 3, "defender_sha256": "b", "defender_node": 1}]})
+    console = Console(width=250, record=True)
+    console.print(rounds_table(play))
+    rows = [line for line in console.export_text().splitlines() if line[2:3].isdigit()]
+    assert ["kept: none accepted" in r for r in rows] == [True, False, True]
+    assert "node 3" in rows[1]

@@ -20,26 +20,28 @@ def rounds_table(play: SelfPlay) -> Table:
     table = Table(title=f"self-play ({play_family(play).name} family) in {play.folder}")
     for col in ("round", "archive coverage", "archive success",
                 *(("archive success on held-out requests",) if chat else ()),
-                "defender: public attacks",
+                "defender program", "defender: public attacks",
                 "defender: human jailbreaks (held out), 95% CI",
                 "benign refused, bare and in wrappers" if chat else "benign FP in wrappers",
                 *(() if chat else ("at that FP held to the rate, 95% CI",))):
         table.add_column(col, justify="right" if col != "round" else "left")
     base = held.get("0")
     if base:
-        table.add_row("0 (baseline)", "", "", *(("",) if chat else ()), "",
+        table.add_row("0 (baseline)", "", "", *(("",) if chat else ()), "the task's", "",
                       f"{_pct(base['success'])} "
                       f"[{_pct(base['ci95'][0])}, {_pct(base['ci95'][1])}]",
                       _pct(base["benign_fpr"]), *(() if chat else (_matched(base),)))
+    previous = play.state.get("baseline", {}).get("sha256")
     for entry in play.rounds:
         h = held.get(str(entry["round"]))
         table.add_row(str(entry["round"]), _pct(entry.get("coverage")),
                       _pct(entry.get("archive_success")),
                       *((_pct(entry.get("archive_heldout")),) if chat else ()),
-                      _pct(entry.get("attack_success")),
+                      _defender(entry, previous), _pct(entry.get("attack_success")),
                       f"{_pct(h['success'])} [{_pct(h['ci95'][0])}, {_pct(h['ci95'][1])}]"
                       if h else "", _pct(h["benign_fpr"]) if h else "",
                       *(() if chat else (_matched(h),)))
+        previous = entry.get("defender_sha256", previous)
     fpr = (base or {}).get("fpr")
     if fpr is not None and chat:
         table.caption = ("success = share of harmful prompts the defended model does not answer "
@@ -51,6 +53,16 @@ def rounds_table(play: SelfPlay) -> Table:
                          f"the threshold that flags at most {_pct(fpr)} of held-out benign "
                          "prompts in the same wrappers, and of the bare ones")
     return table
+
+
+def _defender(entry: dict, previous: str | None) -> str:
+    """Which node of the round's defend run is its defender, or that the run accepted none
+    (the program the round started from is kept, fitted again on every archive)."""
+    if "defender_sha256" not in entry:
+        return ""
+    if entry["defender_sha256"] == previous:
+        return "kept: none accepted"
+    return f"node {entry['defender_node']}"
 
 
 def _matched(h: dict | None) -> str:
