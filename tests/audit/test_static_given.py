@@ -77,6 +77,9 @@ def test_the_model_folder_the_harness_gave_may_be_loaded(lines):
     "from transformers import AutoModelForCausalLM\n"
     "m = AutoModelForCausalLM.from_pretrained(model_dir)\nm.push_to_hub('someone/guard')",
     "from huggingface_hub import snapshot_download\np = snapshot_download('org/refusals')",
+    # a client the auditor cannot trace, pointed at the given folder: a loader's name only
+    # is let through there
+    "page = data['client'].urlopen(model_dir)",
 ])
 def test_any_other_way_into_the_hub_is_network_use(lines):
     assert "static.network" in _review(lines)

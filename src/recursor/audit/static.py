@@ -67,6 +67,7 @@ SUSPICIOUS = re.compile(r"(^|[/\\])\.\.([/\\]|$)|/proc\b|/etc\b|/root\b|/home\b|
                         r"/tmp\b|/dev/shm\b|shared/data|harness|tinyshakespeare|wikitext",
                         re.IGNORECASE)
 CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]*$")  # a library's class, by its name
+GIVEN_LOADERS = frozenset(name for names in LOADERS.values() for name in names)
 URL = re.compile(r"^\s*(https?|ftp|wss?)://", re.IGNORECASE)
 DATA_LOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
 
@@ -157,7 +158,8 @@ def _untraced(code: Code, check: str, did: str, why: str) -> Iterator[Finding]:
         if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
                 and node.attr in names and node.attr not in code.scopes.own_names
                 and not code.refs(node.value)):
-            if check in ("static.files", "static.network") and _given_call(code, node):
+            if (check == "static.files" or node.attr in GIVEN_LOADERS) and \
+                    _given_call(code, node):
                 continue  # a file it was given; from_pretrained on a folder it was given
             yield Finding(check, True, f"The patch {did} (.{node.attr} on "
                           f"{_short(ast.unparse(node.value))}, an object the auditor cannot "
